@@ -1,0 +1,118 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"regexp"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// fakeService is a service with scripted behaviour, run by tsm in the
+// end-to-end scripts:
+//
+//	fakesvc listen [PORT]     serve HTTP on PORT (default $PORT), log each request
+//	fakesvc sleep             print "ready" and block
+//	fakesvc exit CODE [MSG]   print MSG to stderr and exit with CODE
+//	fakesvc ignoreterm        ignore SIGTERM, print "ready" and block
+//	fakesvc tree FILE         start a child, a setsid grandchild and a double-forked
+//	                          grandchild (all blocking), write their PIDs to FILE, block
+//	fakesvc ticker            print "tick N" every 50ms
+//	fakesvc env KEY...        print KEY=value for each key, then block
+func fakeService() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: fakesvc listen|sleep|exit|ignoreterm|tree|ticker|env")
+		os.Exit(2)
+	}
+	switch os.Args[1] {
+	case "listen":
+		port := os.Getenv("PORT")
+		if len(os.Args) > 2 {
+			port = os.Args[2]
+		}
+		l, err := net.Listen("tcp", ":"+port)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "listen:", err)
+			os.Exit(3)
+		}
+		fmt.Println("listening on", port)
+		http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Println("request", r.URL.Path)
+			fmt.Fprintln(w, "ok")
+		}))
+	case "sleep":
+		fmt.Println("ready")
+		block()
+	case "exit":
+		if len(os.Args) > 3 {
+			fmt.Fprintln(os.Stderr, os.Args[3])
+		}
+		code, _ := strconv.Atoi(os.Args[2])
+		os.Exit(code)
+	case "ignoreterm":
+		signal.Ignore(syscall.SIGTERM)
+		fmt.Println("ready")
+		block()
+	case "tree":
+		startTree(os.Args[2])
+		block()
+	case "ticker":
+		for i := 0; ; i++ {
+			fmt.Println("tick", i)
+			time.Sleep(50 * time.Millisecond)
+		}
+	case "env":
+		for _, k := range os.Args[2:] {
+			fmt.Printf("%s=%s\n", k, os.Getenv(k))
+		}
+		block()
+	default:
+		fmt.Fprintln(os.Stderr, "fakesvc: unknown mode", os.Args[1])
+		os.Exit(2)
+	}
+}
+
+func block() { select {} }
+
+// startTree makes the process shapes a tree kill must catch: a plain child,
+// a grandchild in its own session (setsid), and a grandchild whose parent
+// exited (double fork), re-parented away from us.
+func startTree(file string) {
+	child := exec.Command("sleep", "300")
+	child.Start()
+	setsid := exec.Command("sleep", "301")
+	setsid.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	setsid.Start()
+	// sh forks sleep into the background and exits: the sleep's parent dies.
+	out, _ := exec.Command("sh", "-c", "sleep 302 >/dev/null 2>&1 & echo $!").Output()
+	double := string(regexp.MustCompile(`\d+`).Find(out))
+	os.WriteFile(file, fmt.Appendf(nil, "%d %d %s\n", child.Process.Pid, setsid.Process.Pid, double), 0o644)
+	fmt.Println("ready")
+}
+
+// exitCode runs a command and succeeds only if it exits with the expected
+// code: `exec exitcode 64 tsm start`. Output passes through.
+func exitCode() {
+	want, _ := strconv.Atoi(os.Args[1])
+	cmd := exec.Command(os.Args[2], os.Args[3:]...)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	err := cmd.Run()
+	got := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		got = ee.ExitCode()
+	} else if err != nil {
+		fmt.Fprintln(os.Stderr, "exitcode:", err)
+		os.Exit(100)
+	}
+	if got != want {
+		fmt.Fprintf(os.Stderr, "exitcode: %s exited %d, want %d\n", os.Args[2], got, want)
+		os.Exit(1)
+	}
+}
+
+func matches(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }

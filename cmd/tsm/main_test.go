@@ -1,0 +1,293 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/tetra/tsm/internal/proc"
+)
+
+// The test binary doubles as the tsm binary, as a fake service and as a
+// small exit-code checker, so the scripts run real processes end to end.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"tsm":      func() { os.Exit(run(os.Args[1:])) },
+		"fakesvc":  fakeService,
+		"exitcode": exitCode,
+	})
+}
+
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		RequireExplicitExec: true,
+		Setup:               setupScript,
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"pidof":      cmdPidof,
+			"waitfile":   cmdWaitFile,
+			"gone":       cmdGone,
+			"alive":      cmdAlive,
+			"httpget":    cmdHTTPGet,
+			"waitport":   cmdWaitPort,
+			"kill9":      cmdKill9,
+			"concurrent": cmdConcurrent,
+			"follow":     cmdFollow,
+		},
+	})
+}
+
+// setupScript gives every script a private, short state directory (Unix
+// socket paths are limited to ~104 bytes), three free ports, and a cleanup
+// that kills the daemon and every process the script started.
+func setupScript(env *testscript.Env) error {
+	dir, err := os.MkdirTemp("", "tsm")
+	if err != nil {
+		return err
+	}
+	env.Setenv("TSM_DIR", dir)
+	env.Setenv("NO_COLOR", "1")
+	for i := 1; i <= 3; i++ {
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		env.Setenv(fmt.Sprintf("PORT%d", i), strconv.Itoa(port))
+	}
+	env.Defer(func() {
+		killEverything(dir)
+		os.RemoveAll(dir)
+	})
+	return nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// killEverything ends the daemon and every recorded process tree under dir.
+func killEverything(dir string) {
+	if b, err := os.ReadFile(filepath.Join(dir, "daemon.pid")); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			proc.Signal(pid, syscall.SIGKILL)
+		}
+	}
+	metas, _ := filepath.Glob(filepath.Join(dir, "runtime", "processes", "*", "meta.json"))
+	for _, path := range metas {
+		var m struct {
+			PID    int    `json:"pid"`
+			Marker string `json:"marker"`
+		}
+		b, err := os.ReadFile(path)
+		if err != nil || json.Unmarshal(b, &m) != nil || m.PID <= 1 {
+			continue
+		}
+		tree, _ := proc.Tree(m.PID, m.Marker)
+		proc.SignalGroup(m.PID, syscall.SIGKILL)
+		for _, p := range tree {
+			proc.Signal(p, syscall.SIGKILL)
+		}
+	}
+}
+
+// meta reads a process's meta.json from the script's state directory.
+func meta(ts *testscript.TestScript, name string) map[string]any {
+	path := filepath.Join(ts.Getenv("TSM_DIR"), "runtime", "processes", name, "meta.json")
+	var m map[string]any
+	if err := json.Unmarshal([]byte(ts.ReadFile(path)), &m); err != nil {
+		ts.Fatalf("%s: %v", path, err)
+	}
+	return m
+}
+
+// pidof NAME VAR: sets $VAR to the pid recorded in NAME's meta.json.
+func cmdPidof(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: pidof NAME VAR")
+	}
+	pid, _ := meta(ts, args[0])["pid"].(float64)
+	ts.Setenv(args[1], strconv.Itoa(int(pid)))
+}
+
+// waitfile FILE REGEXP: waits up to 10s for FILE to match REGEXP.
+func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: waitfile FILE REGEXP")
+	}
+	path := ts.MkAbs(args[0])
+	poll(ts, 10*time.Second, func() bool {
+		b, err := os.ReadFile(path)
+		return err == nil && matches(args[1], string(b))
+	}, "%s to match %q", args[0], args[1])
+}
+
+// gone PID...: waits up to 10s for every PID to be dead (or a zombie).
+func cmdGone(ts *testscript.TestScript, neg bool, args []string) {
+	for _, a := range args {
+		pid := atoi(ts, a)
+		poll(ts, 10*time.Second, func() bool {
+			_, err := proc.Identify(pid)
+			return err != nil
+		}, "pid %d to be gone", pid)
+	}
+}
+
+// alive PID...: every PID is running now.
+func cmdAlive(ts *testscript.TestScript, neg bool, args []string) {
+	for _, a := range args {
+		pid := atoi(ts, a)
+		_, err := proc.Identify(pid)
+		if (err == nil) == neg {
+			ts.Fatalf("pid %d alive=%v, want %v", pid, err == nil, !neg)
+		}
+	}
+}
+
+// httpget PORT: something answers HTTP on 127.0.0.1:PORT.
+func cmdHTTPGet(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: httpget PORT")
+	}
+	c, err := net.DialTimeout("tcp", "127.0.0.1:"+args[0], 2*time.Second)
+	if err == nil {
+		fmt.Fprintf(c, "GET / HTTP/1.0\r\n\r\n")
+		buf := make([]byte, 12)
+		_, err = c.Read(buf)
+		c.Close()
+		if err == nil && !strings.HasPrefix(string(buf), "HTTP/1.") {
+			err = fmt.Errorf("answer %q is not HTTP", buf)
+		}
+	}
+	if (err == nil) == neg {
+		ts.Fatalf("httpget %s: %v (negated: %v)", args[0], err, neg)
+	}
+}
+
+// waitport PORT: waits up to 10s for 127.0.0.1:PORT to accept connections.
+func cmdWaitPort(ts *testscript.TestScript, neg bool, args []string) {
+	poll(ts, 10*time.Second, func() bool {
+		c, err := net.DialTimeout("tcp", "127.0.0.1:"+args[0], time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}, "port %s to accept connections", args[0])
+}
+
+// kill9 PID: SIGKILL, as a crash or an impatient user would.
+func cmdKill9(ts *testscript.TestScript, neg bool, args []string) {
+	for _, a := range args {
+		ts.Check(syscall.Kill(atoi(ts, a), syscall.SIGKILL))
+	}
+}
+
+// follow REGEXP ARGS...: runs `tsm ARGS` (a `logs -f`), waits up to 10s for
+// a line of its output to match REGEXP, then interrupts it like Ctrl-C and
+// expects a clean exit.
+func cmdFollow(ts *testscript.TestScript, neg bool, args []string) {
+	re := regexp.MustCompile(args[0])
+	cmd := exec.Command("tsm", args[1:]...)
+	cmd.Dir = ts.Getenv("WORK")
+	cmd.Env = environ(ts)
+	out, err := cmd.StdoutPipe()
+	ts.Check(err)
+	ts.Check(cmd.Start())
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if re.MatchString(sc.Text()) {
+				found <- sc.Text()
+				break
+			}
+		}
+		io.Copy(io.Discard, out)
+	}()
+	select {
+	case line := <-found:
+		ts.Logf("followed: %s", line)
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		cmd.Wait()
+		ts.Fatalf("no line matching %q within 10s", args[0])
+	}
+	ts.Check(cmd.Process.Signal(os.Interrupt))
+	if err := cmd.Wait(); err != nil {
+		ts.Fatalf("tsm %s after Ctrl-C: %v", strings.Join(args[1:], " "), err)
+	}
+}
+
+// concurrent N ARGS...: runs N copies of `tsm ARGS` at once, with {} in
+// ARGS replaced by the copy's index; all must succeed.
+func cmdConcurrent(ts *testscript.TestScript, neg bool, args []string) {
+	n := atoi(ts, args[0])
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			argv := make([]string, len(args)-1)
+			for j, a := range args[1:] {
+				argv[j] = strings.ReplaceAll(a, "{}", strconv.Itoa(i))
+			}
+			cmd := exec.Command("tsm", argv...)
+			cmd.Dir = ts.Getenv("WORK")
+			cmd.Env = environ(ts)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				errs <- fmt.Errorf("tsm %s: %v\n%s", strings.Join(argv, " "), err, out)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		ts.Logf("%v", err)
+		ts.Fatalf("a concurrent command failed")
+	}
+}
+
+func environ(ts *testscript.TestScript) []string {
+	var env []string
+	for _, k := range []string{"PATH", "HOME", "TSM_DIR", "NO_COLOR", "TMPDIR"} {
+		env = append(env, k+"="+ts.Getenv(k))
+	}
+	return env
+}
+
+func poll(ts *testscript.TestScript, limit time.Duration, ok func() bool, format string, args ...any) {
+	deadline := time.Now().Add(limit)
+	for !ok() {
+		if time.Now().After(deadline) {
+			ts.Fatalf("timed out after %s waiting for "+format, append([]any{limit}, args...)...)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func atoi(ts *testscript.TestScript, s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		ts.Fatalf("%q is not a number", s)
+	}
+	return n
+}

@@ -1,0 +1,145 @@
+// Package api holds the wire contract between the tsm CLI and its daemon:
+// request and response bodies, route paths, error codes and the protocol
+// version. It contains no logic and imports only the standard library.
+package api
+
+// Version identifies the protocol. The daemon sends it in the Tsm-Version
+// header of every response so a CLI can tell that an older daemon is running.
+const Version = "1"
+
+// VersionHeader carries Version on every response.
+const VersionHeader = "Tsm-Version"
+
+// Routes. All bodies are JSON.
+const (
+	RoutePing     = "/v1/ping"        // GET  → Ping
+	RouteStart    = "/v1/start"       // POST StartRequest → Process
+	RouteStop     = "/v1/stop"        // POST TargetsRequest → []Result
+	RouteKill     = "/v1/kill"        // POST TargetsRequest → []Result
+	RouteRestart  = "/v1/restart"     // POST TargetsRequest → []Result
+	RouteDelete   = "/v1/delete"      // POST TargetsRequest → []Result
+	RouteList     = "/v1/list"        // GET  → ListResponse
+	RouteInfo     = "/v1/info"        // GET ?target=X → Process
+	RouteResolve  = "/v1/resolve"     // GET ?target=X → Process (metadata only, no live stats)
+	RouteShutdown = "/v1/daemon/stop" // POST → Ping; the daemon exits, services keep running
+)
+
+// Ping describes the daemon.
+type Ping struct {
+	Version   string `json:"version"`
+	PID       int    `json:"pid"`
+	StartedAt int64  `json:"started_at"`
+	Dir       string `json:"dir"`
+	Processes int    `json:"processes"`
+}
+
+// StartRequest carries everything the daemon needs to run a command exactly
+// as the caller would have: argv as typed, cwd and environment.
+type StartRequest struct {
+	Argv    []string `json:"argv"`
+	Cwd     string   `json:"cwd"`
+	Env     []string `json:"env"`
+	Name    string   `json:"name,omitempty"`
+	Port    string   `json:"port,omitempty"` // "", "8000", "8000+", "none"
+	EnvFile string   `json:"env_file,omitempty"`
+	WorkDir string   `json:"workdir,omitempty"`
+	PreHook string   `json:"prehook,omitempty"`
+	Restart string   `json:"restart,omitempty"` // always | on-failure | never
+	// WaitMillis bounds how long start waits for a port to accept connections.
+	WaitMillis int `json:"wait_ms,omitempty"`
+}
+
+// TargetsRequest names processes by ID, exact name or unique substring; the
+// single target "all" means every process.
+type TargetsRequest struct {
+	Targets       []string `json:"targets"`
+	TimeoutMillis int      `json:"timeout_ms,omitempty"` // stop grace period
+}
+
+// Result reports what happened to one process of a TargetsRequest.
+type Result struct {
+	ID          int    `json:"id"`
+	Name        string `json:"name"`
+	PID         int    `json:"pid,omitempty"`
+	Action      string `json:"action"` // stopped, killed, restarted, deleted, not-running
+	Descendants int    `json:"descendants,omitempty"`
+	Forced      bool   `json:"forced,omitempty"` // SIGKILL was needed after the grace period
+	Port        int    `json:"port,omitempty"`
+}
+
+// ListResponse is the process table. Corrupt entries are reported, not fatal.
+type ListResponse struct {
+	Processes []Process `json:"processes"`
+	Problems  []string  `json:"problems,omitempty"`
+}
+
+// Process is one managed process: the seed's meta.json fields under their
+// seed names and types, plus live fields. Port is an integer or "none".
+type Process struct {
+	TsmID            int    `json:"tsm_id"`
+	ID               int    `json:"id"` // = TsmID, for consumers of bash tsm's `ls --json`
+	Name             string `json:"name"`
+	PID              int    `json:"pid"`
+	Command          string `json:"command"`
+	Port             any    `json:"port"`
+	Cwd              string `json:"cwd"`
+	Interpreter      string `json:"interpreter"`
+	ProcessType      string `json:"process_type"`
+	EnvFile          string `json:"env_file"`
+	Prehook          string `json:"prehook"`
+	StartTime        int64  `json:"start_time"`
+	Status           string `json:"status"`
+	Restarts         int    `json:"restarts"`
+	UnstableRestarts int    `json:"unstable_restarts"`
+	RestartPolicy    string `json:"restart_policy"`
+	ExitCode         *int   `json:"exit_code,omitempty"`
+	ExitSignal       string `json:"exit_signal,omitempty"`
+	StopTime         int64  `json:"stop_time,omitempty"`
+	NextRestart      int64  `json:"next_restart,omitempty"` // unix ms of the next automatic restart
+
+	// Live fields, present while the process runs.
+	Uptime         string  `json:"uptime"`
+	UptimeSeconds  int64   `json:"uptime_seconds"`
+	CPU            float64 `json:"cpu"`
+	Memory         uint64  `json:"memory"`
+	Threads        int32   `json:"threads,omitempty"`
+	ListeningPorts []int   `json:"listening_ports,omitempty"`
+
+	// Paths, so the CLI can read logs without guessing the layout.
+	Dir     string `json:"dir"`
+	OutLog  string `json:"out_log"`
+	ErrLog  string `json:"err_log"`
+	PIDFile string `json:"pid_file"`
+
+	// Set by start only.
+	Ready string `json:"ready,omitempty"` // "port" when the port accepted a connection, "settled" otherwise, "timeout" when the port never opened
+}
+
+// ErrorBody is the envelope of every non-2xx response.
+type ErrorBody struct {
+	Error Error `json:"error"`
+}
+
+// Error codes. The CLI maps them to exit codes.
+const (
+	CodeFailure     = "failure"      // 1
+	CodeNotFound    = "not_found"    // 1
+	CodeAmbiguous   = "ambiguous"    // 1
+	CodeUsage       = "usage"        // 64
+	CodeBadData     = "bad_data"     // 65
+	CodeMissingFile = "missing_file" // 66
+)
+
+// Error is a failure with a code and a human message that says how to fix it.
+type Error struct {
+	Code       string      `json:"code"`
+	Message    string      `json:"message"`
+	Candidates []Candidate `json:"candidates,omitempty"` // for CodeAmbiguous
+	Detail     []string    `json:"detail,omitempty"`     // e.g. the last lines of stderr of a process that died at start
+}
+
+// Candidate is one match of an ambiguous target.
+type Candidate struct {
+	ID   int    `json:"id"`
+	Name string `json:"name"`
+}

@@ -1,0 +1,116 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tetra/tsm/internal/api"
+)
+
+func (a *App) newDaemonCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "daemon status|stop|run",
+		Short: "Inspect, stop or run the supervisor daemon",
+		Long: `The daemon supervises every process; the CLI starts it on demand. Stopping
+it leaves every service running: the next tsm command starts a new daemon
+that re-adopts them. That is also how a new tsm version takes over.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return usageError("daemon needs a subcommand: status, stop or run")
+		},
+	}
+	var asJSON bool
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "Say whether the daemon runs, with its PID, version and process count",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := a.client.Ping(cmd.Context())
+			if err != nil {
+				if asJSON {
+					printJSON(cmd.OutOrStdout(), map[string]any{"running": false, "dir": a.root})
+				} else {
+					fmt.Fprintf(cmd.OutOrStdout(), "daemon not running (state in %s); any tsm command starts it\n", a.root)
+				}
+				return quiet{ExitFailure}
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"running": true, "pid": p.PID, "version": p.Version,
+					"started_at": p.StartedAt, "dir": p.Dir, "processes": p.Processes})
+			}
+			up := time.Since(time.Unix(p.StartedAt, 0)).Round(time.Second)
+			fmt.Fprintf(cmd.OutOrStdout(), "daemon running  (pid %d, protocol %s, up %s, %s, state in %s)\n",
+				p.PID, p.Version, up, plural(p.Processes, "process", "processes"), p.Dir)
+			return nil
+		},
+	}
+	status.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
+
+	stop := &cobra.Command{
+		Use:   "stop",
+		Short: "Stop the daemon; every service keeps running",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var p api.Ping
+			err := a.client.Call(context.WithoutCancel(cmd.Context()), http.MethodPost, api.RouteShutdown, nil, &p)
+			if err != nil {
+				if !a.client.Running(cmd.Context()) {
+					fmt.Fprintln(cmd.OutOrStdout(), "daemon not running")
+					return nil
+				}
+				return err
+			}
+			// Wait until it has let go of the lock, so that a command run
+			// right after starts a fresh daemon.
+			deadline := time.Now().Add(5 * time.Second)
+			for time.Now().Before(deadline) && pidAlive(filepath.Join(a.root, "daemon.pid"), p.PID) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "✔ daemon stopped (pid %d); %s still running\n", p.PID, plural(p.Processes, "process", "processes"))
+			return nil
+		},
+	}
+	run := &cobra.Command{
+		Use:   "run",
+		Short: "Run the daemon in the foreground (the CLI normally does this for you)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.RunDaemon(a.root)
+		},
+	}
+	cmd.AddCommand(status, stop, run)
+	return cmd
+}
+
+// pidAlive reports whether the daemon.pid file still names pid.
+func pidAlive(pidFile string, pid int) bool {
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		return false
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	return err == nil && n == pid
+}
+
+func (a *App) newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the tsm version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fmt.Fprintf(cmd.OutOrStdout(), "tsm %s (protocol %s)\n", Version, api.Version)
+			return nil
+		},
+	}
+}
+
+// Version is set at build time with -ldflags "-X .../cli.Version=...".
+var Version = "dev"

@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tetra/tsm/internal/api"
+)
+
+func (a *App) newInfoCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "info <target>",
+		Short: "Show everything known about one process",
+		Long: `Info shows one process: its metadata, paths, live stats (CPU, memory,
+threads), the ports it listens on, and how its last run ended.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := a.resolve(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), p)
+			}
+			c := a.colors(cmd.OutOrStdout())
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			row := func(k, v string) {
+				if v != "" {
+					fmt.Fprintf(tw, "%s\t%s\n", k, v)
+				}
+			}
+			row("name", p.Name)
+			row("id", fmt.Sprint(p.TsmID))
+			row("status", c.status(statusNote(p)))
+			if p.Status == "online" {
+				row("pid", fmt.Sprint(p.PID))
+				row("uptime", p.Uptime)
+				row("cpu", fmt.Sprintf("%.1f%%", p.CPU))
+				row("memory", humanBytes(p.Memory))
+				row("threads", fmt.Sprint(p.Threads))
+				ports := make([]string, len(p.ListeningPorts))
+				for i, n := range p.ListeningPorts {
+					ports[i] = fmt.Sprint(n)
+				}
+				row("listening", strings.Join(ports, ", "))
+			}
+			row("port", portString(p.Port))
+			row("command", p.Command)
+			row("cwd", p.Cwd)
+			row("type", p.ProcessType)
+			row("interpreter", p.Interpreter)
+			row("env file", p.EnvFile)
+			row("pre-hook", p.Prehook)
+			row("restart", p.RestartPolicy)
+			row("restarts", fmt.Sprintf("%d (%d unstable)", p.Restarts, p.UnstableRestarts))
+			if p.StartTime > 0 {
+				row("started", time.Unix(p.StartTime, 0).Format(time.DateTime))
+			}
+			if p.Status != "online" && p.StopTime > 0 {
+				row("ended", time.Unix(p.StopTime, 0).Format(time.DateTime))
+			}
+			if p.ExitSignal != "" {
+				row("last exit", "killed by "+p.ExitSignal)
+			} else if p.ExitCode != nil {
+				row("last exit", fmt.Sprintf("exit code %d", *p.ExitCode))
+			}
+			if p.NextRestart > 0 {
+				row("next restart", time.UnixMilli(p.NextRestart).Format("15:04:05.000"))
+			}
+			row("directory", p.Dir)
+			row("stdout", p.OutLog)
+			row("stderr", p.ErrLog)
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the process as JSON")
+	return cmd
+}
+
+// resolve asks the daemon which process a target names, with live stats.
+func (a *App) resolve(cmd *cobra.Command, target string) (api.Process, error) {
+	var p api.Process
+	err := a.client.Get(cmd.Context(), api.RouteInfo, url.Values{"target": {target}}, &p)
+	return p, err
+}

@@ -1,0 +1,105 @@
+package cli
+
+import (
+	"fmt"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tetra/tsm/internal/api"
+)
+
+func (a *App) newListCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:     "list [running|all]",
+		Aliases: []string{"ls"},
+		Short:   "List processes (running by default, all to include stopped ones)",
+		Long: `List shows managed processes: ID, name, PID, port, status, uptime, restarts,
+CPU and memory. By default it shows running processes and those tsm is
+still responsible for (crashed and waiting for a restart, or errored after
+a crash loop); "all" adds the ones you stopped.
+
+--json prints an array of objects with the meta.json field names (tsm_id,
+name, pid, command, port, cwd, ...), plus id, uptime, cpu and memory.`,
+		Args:      cobra.MaximumNArgs(1),
+		ValidArgs: []string{"running", "all"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			all := false
+			if len(args) == 1 {
+				switch args[0] {
+				case "all", "-a":
+					all = true
+				case "running":
+				default:
+					return usageError("unknown list filter %q: use running or all", args[0])
+				}
+			}
+			var resp api.ListResponse
+			if err := a.client.Get(cmd.Context(), api.RouteList, nil, &resp); err != nil {
+				return err
+			}
+			for _, p := range resp.Problems {
+				fmt.Fprintf(cmd.ErrOrStderr(), "tsm: warning: skipped %s\n", p)
+			}
+			shown := make([]api.Process, 0, len(resp.Processes))
+			for _, p := range resp.Processes {
+				if all || p.Status != "stopped" {
+					shown = append(shown, p)
+				}
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), shown)
+			}
+			if len(shown) == 0 {
+				if all {
+					fmt.Fprintln(cmd.OutOrStdout(), "no processes (start one with `tsm start <command>`)")
+				} else {
+					fmt.Fprintln(cmd.OutOrStdout(), "no running processes (start one with `tsm start <command>`; `tsm list all` shows stopped ones)")
+				}
+				return nil
+			}
+			c := a.colors(cmd.OutOrStdout())
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tNAME\tPID\tPORT\tSTATUS\tUPTIME\t↺\tCPU\tMEM")
+			for _, p := range shown {
+				pid, up, cpu := "-", "-", "-"
+				if p.Status == "online" {
+					pid, up, cpu = strconv.Itoa(p.PID), p.Uptime, fmt.Sprintf("%.1f%%", p.CPU)
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n",
+					p.TsmID, truncate(p.Name, 40), pid, portString(p.Port), c.status(statusNote(p)), up,
+					p.Restarts, cpu, humanBytes(p.Memory))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print processes as a JSON array")
+	return cmd
+}
+
+func portString(port any) string {
+	switch v := port.(type) {
+	case float64:
+		return strconv.Itoa(int(v))
+	case int:
+		return strconv.Itoa(v)
+	}
+	return "-"
+}
+
+// statusNote adds the exit and the next retry to a status that needs them.
+func statusNote(p api.Process) string {
+	s := p.Status
+	switch {
+	case p.Status == "online" || p.Status == "stopped":
+		// A stop the user asked for needs no explanation.
+		return s
+	case p.ExitSignal != "":
+		s += " (" + p.ExitSignal + ")"
+	case p.ExitCode != nil:
+		s += fmt.Sprintf(" (exit %d)", *p.ExitCode)
+	}
+	return s
+}

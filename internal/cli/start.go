@@ -1,0 +1,87 @@
+package cli
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tetra/tsm/internal/api"
+)
+
+func (a *App) newStartCmd() *cobra.Command {
+	var req api.StartRequest
+	var wait time.Duration
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "start [flags] [--] <command> [args...]",
+		Short: "Start a command in the background and keep it alive",
+		Long: `Start runs a command in the background, in its own session, with stdout and
+stderr appended to current.out and current.err in its process directory.
+It returns once the process is up: as soon as its port accepts connections,
+or after 0.5 s for a process without a port. If the process dies first,
+start fails and shows its exit code and last lines of stderr.
+
+Flags are read only before the command: everything from the first word
+that is not a flag belongs to the command.
+
+Port (first that applies): --port; PORT in the env file; a port in the
+command (:8000, --port 8000, -p 8000, PORT=8000, or a bare 4-5 digit number
+for python/node); a PORT = 8000 default in the script; none. The port must
+be free; P+ takes the first free port >= P. It is exported as PORT.
+
+Name: --name (NAME-PORT), else NAME in the env file, else
+{dir}-{module}-{port} for python -m module, {dir}-{script}-{port} for a
+python/node script, else the first command word.`,
+		Example: `  tsm start python3 -m http.server 8000
+  tsm start --name api --port 3000+ node server.js
+  tsm start --env local ./run.sh
+  tsm start -- python3 app.py --port 9000`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError("no command given; usage: tsm start [flags] <command> [args...]")
+			}
+			cwd, err := a.Getwd()
+			if err != nil {
+				return fmt.Errorf("cannot read the current directory: %w", err)
+			}
+			req.Argv, req.Cwd, req.Env = args, cwd, a.Environ()
+			req.WaitMillis = int(wait / time.Millisecond)
+			var p api.Process
+			if err := a.client.Call(cmd.Context(), http.MethodPost, api.RouteStart, req, &p); err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), p)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "✔ started %s  (id %d, pid %d%s)\n", p.Name, p.TsmID, p.PID, portNote(p))
+			if p.Ready == "timeout" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "tsm: note: nothing accepts connections on port %v yet (waited %s); see `tsm logs %d`\n", p.Port, wait, p.TsmID)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.SetInterspersed(false)
+	f.StringVarP(&req.Name, "name", "N", "", "base name of the process (becomes NAME-PORT)")
+	f.StringVarP(&req.Port, "port", "p", "", "port: P (must be free), P+ (first free port >= P), or none")
+	f.StringVarP(&req.EnvFile, "env", "e", "", "env file: NAME for ./env/NAME.env, or a path")
+	f.StringVar(&req.WorkDir, "cwd", "", "working directory of the process (default: the current directory)")
+	f.StringVar(&req.PreHook, "pre-hook", "", "shell code to run before the command (e.g. 'source venv/bin/activate')")
+	f.StringVar(&req.Restart, "restart", "on-failure", "restart policy: always, on-failure or never")
+	f.DurationVar(&wait, "wait", 10*time.Second, "how long to wait for the port to accept connections")
+	f.BoolVar(&asJSON, "json", false, "print the started process as JSON")
+	return cmd
+}
+
+func portNote(p api.Process) string {
+	if n, ok := p.Port.(float64); ok {
+		return fmt.Sprintf(", port %d", int(n))
+	}
+	if n, ok := p.Port.(int); ok {
+		return fmt.Sprintf(", port %d", n)
+	}
+	return ""
+}

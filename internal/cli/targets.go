@@ -1,0 +1,99 @@
+package cli
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tetra/tsm/internal/api"
+)
+
+// newTargetsCmd builds stop, kill, restart and delete: they take targets (or
+// all), resolve them all in the daemon before touching any, and report one
+// line per process.
+func (a *App) newTargetsCmd(use, short, long, route string, graceFlag bool) *cobra.Command {
+	var timeout time.Duration
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   use + " <target>... | all",
+		Short: short,
+		Long:  long + "\n\nTargets: a TSM ID, an exact name, a unique part of a name, or all.\nAn unknown or ambiguous target is an error and nothing is touched.",
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError("%s needs a target: an ID, a name, or all (see `tsm %s --help`)", use, use)
+			}
+			req := api.TargetsRequest{Targets: args, TimeoutMillis: int(timeout / time.Millisecond)}
+			var results []api.Result
+			err := a.client.Call(cmd.Context(), http.MethodPost, route, req, &results)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), results)
+			}
+			if len(results) == 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), "no processes")
+			}
+			for _, r := range results {
+				fmt.Fprintln(cmd.OutOrStdout(), describeResult(r))
+			}
+			return nil
+		},
+	}
+	if graceFlag {
+		cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "grace period between SIGTERM and SIGKILL")
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
+	return cmd
+}
+
+func describeResult(r api.Result) string {
+	s := ""
+	switch r.Action {
+	case "not-running":
+		s = fmt.Sprintf("• %s (id %d) was not running", r.Name, r.ID)
+	case "restarted":
+		s = fmt.Sprintf("✔ restarted %s  (id %d, pid %d)", r.Name, r.ID, r.PID)
+	default:
+		s = fmt.Sprintf("✔ %s %s  (id %d)", r.Action, r.Name, r.ID)
+	}
+	if r.Descendants > 0 {
+		s += ", ended " + plural(r.Descendants, "descendant process", "descendant processes")
+	}
+	if r.Forced && r.Action == "stopped" {
+		s += " (SIGKILL after the grace period)"
+	}
+	return s
+}
+
+func (a *App) newStopCmd() *cobra.Command {
+	return a.newTargetsCmd("stop", "Stop processes gracefully (SIGTERM, then SIGKILL after a grace period)",
+		`Stop sends SIGTERM to the process group and to every descendant, waits up to
+--timeout for them to exit, then sends SIGKILL to whatever remains, including
+setsid and double-forked descendants. The process directory and logs are
+kept; the status becomes stopped.`, api.RouteStop, true)
+}
+
+func (a *App) newKillCmd() *cobra.Command {
+	return a.newTargetsCmd("kill", "Kill processes at once with SIGKILL",
+		`Kill sends SIGKILL to the process group and every descendant at once. The
+process directory and logs are kept; the status becomes stopped.`, api.RouteKill, false)
+}
+
+func (a *App) newRestartCmd() *cobra.Command {
+	return a.newTargetsCmd("restart", "Restart processes with the same ID, name, port, cwd, command and environment",
+		`Restart stops the process if it runs (like stop) and starts it again exactly
+as it was first started: same ID, name, port, working directory, argv and
+environment. It works on stopped processes too and adds one to restarts.`, api.RouteRestart, true)
+}
+
+func (a *App) newDeleteCmd() *cobra.Command {
+	cmd := a.newTargetsCmd("delete", "Stop processes and remove them (directory, logs and ID)",
+		`Delete stops the process if it runs (like stop), removes its process
+directory with its logs, and frees its ID.`, api.RouteDelete, true)
+	cmd.Aliases = []string{"del", "rm"}
+	return cmd
+}

@@ -1,0 +1,127 @@
+// Package daemon owns the supervisor daemon's life: the one-per-state-dir
+// lock, the Unix socket (mode 0600, same-UID peers only), the HTTP+JSON API
+// that translates api requests into supervisor calls, and shutdown. Services
+// are never touched by a daemon exit. It must not import cli or client.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tetra/tsm/internal/proc"
+	"github.com/tetra/tsm/internal/store"
+	"github.com/tetra/tsm/internal/supervisor"
+)
+
+// ErrRunning means another daemon already serves this state directory.
+var ErrRunning = errors.New("a tsm daemon is already running for this state directory")
+
+// maxSocketPath is the smallest sun_path limit of the supported systems
+// (macOS: 104 bytes including the terminating NUL).
+const maxSocketPath = 103
+
+// Run serves the state directory root until the daemon is told to stop or
+// receives SIGTERM/SIGINT. It returns ErrRunning if another daemon holds the
+// lock.
+func Run(root string, log *slog.Logger) error {
+	st, err := store.New(root)
+	if err != nil {
+		return err
+	}
+	if n := len(st.SocketPath()); n > maxSocketPath {
+		return fmt.Errorf("socket path %s is %d bytes, more than the %d a Unix socket allows; set TSM_DIR to a shorter directory", st.SocketPath(), n, maxSocketPath)
+	}
+	lock, err := os.OpenFile(st.LockPath(), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("open daemon lock: %w", err)
+	}
+	defer lock.Close()
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return ErrRunning
+		}
+		return fmt.Errorf("lock %s: %w", st.LockPath(), err)
+	}
+	// From here on we are the only daemon for root.
+	if err := store.WriteFileAtomic(st.DaemonPIDPath(), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		return err
+	}
+	defer os.Remove(st.DaemonPIDPath())
+	// The daemon must not pin the directory it was started from.
+	_ = os.Chdir("/")
+	if err := proc.BecomeSubreaper(); err != nil {
+		log.Warn("cannot become a child subreaper; double-forked descendants will escape to init", "err", err)
+	}
+
+	sup := supervisor.New(supervisor.Config{Store: st})
+	if err := sup.Adopt(); err != nil {
+		return fmt.Errorf("load state: %w", err)
+	}
+	go sup.Run()
+
+	os.Remove(st.SocketPath()) // stale: its daemon is gone, we hold the lock
+	ln, err := net.Listen("unix", st.SocketPath())
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", st.SocketPath(), err)
+	}
+	defer os.Remove(st.SocketPath())
+	if err := os.Chmod(st.SocketPath(), 0o600); err != nil {
+		ln.Close()
+		return err
+	}
+
+	started := time.Now()
+	shutdown := make(chan struct{}, 1)
+	h := &handler{sup: sup, store: st, log: log, started: started, shutdown: shutdown}
+	srv := &http.Server{Handler: h.routes(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(sameUser{ln.(*net.UnixListener), log}) }()
+	log.Info("daemon started", "pid", os.Getpid(), "dir", root, "processes", sup.Count())
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	select {
+	case err := <-errc:
+		return err
+	case sig := <-sigs:
+		log.Info("daemon stopping; services keep running", "signal", sig.String())
+	case <-shutdown:
+		log.Info("daemon stopping on request; services keep running")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	srv.Shutdown(ctx)
+	return nil
+}
+
+// sameUser accepts only connections from processes of the daemon's own UID.
+type sameUser struct {
+	*net.UnixListener
+	log *slog.Logger
+}
+
+func (l sameUser) Accept() (net.Conn, error) {
+	for {
+		c, err := l.AcceptUnix()
+		if err != nil {
+			return nil, err
+		}
+		uid, err := peerUID(c)
+		if err == nil && uid == os.Getuid() {
+			return c, nil
+		}
+		l.log.Warn("rejected connection from another user", "uid", uid, "err", err)
+		c.Close()
+	}
+}

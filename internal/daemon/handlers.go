@@ -1,0 +1,245 @@
+package daemon
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/tetra/tsm/internal/api"
+	"github.com/tetra/tsm/internal/envfile"
+	"github.com/tetra/tsm/internal/spec"
+	"github.com/tetra/tsm/internal/store"
+	"github.com/tetra/tsm/internal/supervisor"
+	"github.com/tetra/tsm/internal/target"
+)
+
+// DefaultGrace is how long stop waits between SIGTERM and SIGKILL.
+const DefaultGrace = 10 * time.Second
+
+type handler struct {
+	sup      *supervisor.Supervisor
+	store    *store.Store
+	log      *slog.Logger
+	started  time.Time
+	shutdown chan<- struct{}
+}
+
+func (h *handler) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+api.RoutePing, h.ping)
+	mux.HandleFunc("POST "+api.RouteStart, h.start)
+	mux.HandleFunc("POST "+api.RouteStop, h.targets(func(name string, r api.TargetsRequest) (supervisor.Outcome, error) {
+		return h.sup.Stop(name, grace(r))
+	}))
+	mux.HandleFunc("POST "+api.RouteKill, h.targets(func(name string, r api.TargetsRequest) (supervisor.Outcome, error) {
+		return h.sup.Kill(name)
+	}))
+	mux.HandleFunc("POST "+api.RouteRestart, h.targets(func(name string, r api.TargetsRequest) (supervisor.Outcome, error) {
+		return h.sup.Restart(name, grace(r), 0)
+	}))
+	mux.HandleFunc("POST "+api.RouteDelete, h.targets(func(name string, r api.TargetsRequest) (supervisor.Outcome, error) {
+		return h.sup.Delete(name, grace(r))
+	}))
+	mux.HandleFunc("GET "+api.RouteList, h.list)
+	mux.HandleFunc("GET "+api.RouteInfo, h.info)
+	mux.HandleFunc("POST "+api.RouteShutdown, h.stopDaemon)
+	return versioned(mux)
+}
+
+// versioned stamps every response with the protocol version so a CLI can
+// detect an older daemon.
+func versioned(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(api.VersionHeader, api.Version)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func grace(r api.TargetsRequest) time.Duration {
+	if r.TimeoutMillis > 0 {
+		return time.Duration(r.TimeoutMillis) * time.Millisecond
+	}
+	return DefaultGrace
+}
+
+func (h *handler) ping(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, h.pingBody())
+}
+
+func (h *handler) pingBody() api.Ping {
+	return api.Ping{Version: api.Version, PID: os.Getpid(), StartedAt: h.started.Unix(), Dir: h.store.Root, Processes: h.sup.Count()}
+}
+
+func (h *handler) stopDaemon(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, h.pingBody())
+	select {
+	case h.shutdown <- struct{}{}:
+	default:
+	}
+}
+
+func (h *handler) start(w http.ResponseWriter, r *http.Request) {
+	var req api.StartRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	out, err := h.sup.Start(supervisor.StartRequest{
+		Request: spec.Request{
+			Argv: req.Argv, Cwd: req.Cwd, Env: req.Env, Name: req.Name, Port: req.Port,
+			EnvFile: req.EnvFile, WorkDir: req.WorkDir, PreHook: req.PreHook,
+		},
+		Restart: req.Restart,
+		Wait:    time.Duration(req.WaitMillis) * time.Millisecond,
+	})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	p := h.process(out.Meta, false)
+	p.Ready = out.Ready
+	writeJSON(w, http.StatusOK, p)
+}
+
+// targets runs op on every process the request names, after resolving all
+// of them: an unknown or ambiguous target touches nothing.
+func (h *handler) targets(op func(string, api.TargetsRequest) (supervisor.Outcome, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req api.TargetsRequest
+		if !readJSON(w, r, &req) {
+			return
+		}
+		if len(req.Targets) == 0 {
+			writeError(w, fmt.Errorf("%w: no target given (an ID, a name, or all)", spec.ErrUsage))
+			return
+		}
+		names, err := h.sup.ResolveAll(req.Targets)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		results := make([]api.Result, 0, len(names))
+		for _, name := range names {
+			out, err := op(name, req)
+			if err != nil {
+				// Report what was done before the failure along with it.
+				writeErrorWith(w, err, results)
+				return
+			}
+			results = append(results, api.Result{
+				ID: out.Meta.TsmID, Name: out.Meta.Name, PID: out.Meta.PID, Action: out.Action,
+				Descendants: out.Descendants, Forced: out.Forced, Port: int(out.Meta.Port),
+			})
+		}
+		writeJSON(w, http.StatusOK, results)
+	}
+}
+
+func (h *handler) list(w http.ResponseWriter, r *http.Request) {
+	metas, problems := h.sup.Snapshot()
+	resp := api.ListResponse{Processes: make([]api.Process, 0, len(metas)), Problems: problems}
+	for _, m := range metas {
+		resp.Processes = append(resp.Processes, h.process(m, true))
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (h *handler) info(w http.ResponseWriter, r *http.Request) {
+	m, err := h.sup.Resolve(r.URL.Query().Get("target"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, h.process(m, true))
+}
+
+// process turns metadata into the wire form, with live stats if asked.
+func (h *handler) process(m store.Meta, live bool) api.Process {
+	p := api.Process{
+		TsmID: m.TsmID, ID: m.TsmID, Name: m.Name, PID: m.PID, Command: m.Command,
+		Port: "none", Cwd: m.Cwd, Interpreter: m.Interpreter, ProcessType: m.ProcessType,
+		EnvFile: m.EnvFile, Prehook: m.Prehook, StartTime: m.StartTime, Status: m.Status,
+		Restarts: m.Restarts, UnstableRestarts: m.UnstableRestarts, RestartPolicy: m.RestartPolicy,
+		ExitCode: m.ExitCode, ExitSignal: m.ExitSignal, StopTime: m.StopTime, NextRestart: m.NextRestart,
+		Dir: h.store.Dir(m.Name), OutLog: h.store.OutLog(m.Name), ErrLog: h.store.ErrLog(m.Name),
+		PIDFile: h.store.PIDPath(m.Name),
+	}
+	if m.Port > 0 {
+		p.Port = int(m.Port)
+	}
+	if m.Status == store.StatusOnline && m.StartTime > 0 {
+		up := time.Since(time.Unix(m.StartTime, 0))
+		p.UptimeSeconds = int64(up.Seconds())
+		p.Uptime = humanDuration(up)
+	}
+	if live {
+		if st, ports, ok := h.sup.Live(m); ok {
+			p.CPU, p.Memory, p.Threads, p.ListeningPorts = st.CPUPercent, st.RSSBytes, st.Threads, ports
+		}
+	}
+	return p
+}
+
+// humanDuration renders an uptime the way PM2 users expect: 45s, 12m, 3h, 2d.
+func humanDuration(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 24*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<20)).Decode(v); err != nil {
+		writeJSON(w, http.StatusBadRequest, api.ErrorBody{Error: api.Error{Code: api.CodeUsage, Message: "bad request: " + err.Error()}})
+		return false
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, err error) { writeErrorWith(w, err, nil) }
+
+// writeErrorWith maps an error to its wire code; done lists the results of
+// a multi-target operation that completed before the failure.
+func writeErrorWith(w http.ResponseWriter, err error, done []api.Result) {
+	e := api.Error{Code: api.CodeFailure, Message: err.Error()}
+	status := http.StatusInternalServerError
+	var amb *target.AmbiguousError
+	var nf *target.NotFoundError
+	var startFail *supervisor.StartFailedError
+	var syntax *envfile.SyntaxError
+	switch {
+	case errors.As(err, &amb):
+		e.Code, status = api.CodeAmbiguous, http.StatusConflict
+		for _, c := range amb.Matches {
+			e.Candidates = append(e.Candidates, api.Candidate{ID: c.ID, Name: c.Name})
+		}
+	case errors.As(err, &nf):
+		e.Code, status = api.CodeNotFound, http.StatusNotFound
+	case errors.Is(err, spec.ErrUsage):
+		e.Code, status = api.CodeUsage, http.StatusBadRequest
+	case errors.Is(err, spec.ErrBadData) || errors.As(err, &syntax):
+		e.Code, status = api.CodeBadData, http.StatusBadRequest
+	case errors.Is(err, spec.ErrMissingFile):
+		e.Code, status = api.CodeMissingFile, http.StatusBadRequest
+	case errors.As(err, &startFail):
+		e.Detail = startFail.Tail
+	}
+	for _, r := range done {
+		e.Detail = append(e.Detail, fmt.Sprintf("%s %s (id %d) before the failure", r.Action, r.Name, r.ID))
+	}
+	writeJSON(w, status, api.ErrorBody{Error: e})
+}

@@ -1,0 +1,298 @@
+package logs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"time"
+)
+
+const (
+	// DefaultPollInterval is how often Follow looks at its files when the
+	// Follower does not say: fast enough to feel live, rare enough to cost
+	// nothing.
+	DefaultPollInterval = 100 * time.Millisecond
+
+	// DefaultFlushPartialAfter is how long Follow holds an unterminated line
+	// when the Follower does not say: long enough for a writer to finish a
+	// line it writes in pieces, short enough that a prompt shows.
+	DefaultFlushPartialAfter = time.Second
+
+	// followChunk bounds one read, so a large backlog (a file that appeared
+	// with megabytes in it) neither takes that much memory nor delays a
+	// cancellation until it is all read.
+	followChunk = 64 << 10
+)
+
+// Follower follows log files by polling them. Polling rather than inotify or
+// kqueue behaves the same on Linux and macOS and sees every kind of rotation,
+// at the cost of up to PollInterval of latency.
+type Follower struct {
+	// PollInterval is the time between two looks at the files;
+	// zero or less means DefaultPollInterval.
+	PollInterval time.Duration
+	// FlushPartialAfter is how long a line without its newline is held before
+	// it is emitted as it is; zero or less means DefaultFlushPartialAfter.
+	FlushPartialAfter time.Duration
+}
+
+// Follow follows sources with the default Follower.
+func Follow(ctx context.Context, sources []Source, emit func(Line) error) error {
+	return Follower{}.Follow(ctx, sources, emit)
+}
+
+// Follow calls emit with every complete line appended to any of the sources
+// after Follow is called, until ctx is done, and then returns nil. Files that
+// exist are followed from their current end, so the rest of a line that was
+// unterminated at that moment arrives as a line of its own; a file that does
+// not exist yet is followed from its start once it appears.
+//
+// Lines of one source are emitted in file order; lines of different sources in
+// the order the polls find them, which is arrival order to within a poll
+// interval. A "\r" before a newline is kept, and lines longer than 64 KiB are
+// cut as Tail cuts them. A line without its newline is held until the newline
+// arrives, or emitted as it is once it has waited FlushPartialAfter, so a
+// prompt shows; whatever follows it then arrives as a new line.
+//
+// A file that shrinks (truncated, or rotated by copy-truncate) is read again
+// from its start. A file whose path now names another file (rotated by rename,
+// or deleted and created again) is read to its end and then the new file is
+// read from its start; until a new file appears the old one is still followed,
+// since the process may still be writing to it. A truncation that is followed
+// by more writes than the file held before, all within one poll interval,
+// cannot be told from an append and loses the start of the new content.
+//
+// emit is only ever called from the goroutine that called Follow. If emit
+// returns an error, Follow stops and returns it, so a reader that went away
+// (EPIPE) ends the follow. Other errors (a file that cannot be opened or read)
+// also end it, wrapped.
+func (fl Follower) Follow(ctx context.Context, sources []Source, emit func(Line) error) error {
+	w, err := fl.start(sources)
+	if err != nil {
+		return err
+	}
+	defer w.close()
+	return w.run(ctx, emit)
+}
+
+// follow is one Follow call. Its state is only touched by that call's
+// goroutine, so it needs no locking.
+type follow struct {
+	interval   time.Duration
+	flushAfter time.Duration
+	files      []*followed
+	buf        []byte // read buffer shared by all files: they are read one at a time
+}
+
+// followed is one source and how far it has been read.
+type followed struct {
+	Source
+	file      *os.File    // nil while the path does not exist
+	info      os.FileInfo // identity of file, to notice the path naming another one
+	off       int64       // bytes of file already consumed
+	partial   []byte      // unterminated line read so far, at most lineKeep bytes
+	partialAt time.Time   // when partial got its first byte
+}
+
+// start records where each source begins: the end of the file if it exists.
+// It is separate from run so tests can know when the starting point is taken.
+func (fl Follower) start(sources []Source) (*follow, error) {
+	w := &follow{
+		interval:   fl.PollInterval,
+		flushAfter: fl.FlushPartialAfter,
+		buf:        make([]byte, followChunk),
+	}
+	if w.interval <= 0 {
+		w.interval = DefaultPollInterval
+	}
+	if w.flushAfter <= 0 {
+		w.flushAfter = DefaultFlushPartialAfter
+	}
+	for _, src := range sources {
+		s := &followed{Source: src}
+		w.files = append(w.files, s)
+		if err := s.open(); err != nil {
+			w.close()
+			return nil, err
+		}
+		if s.file != nil {
+			s.off = s.info.Size()
+		}
+	}
+	return w, nil
+}
+
+func (w *follow) close() {
+	for _, s := range w.files {
+		s.closeFile()
+	}
+}
+
+func (w *follow) run(ctx context.Context, emit func(Line) error) error {
+	ticker := time.NewTicker(w.interval)
+	defer ticker.Stop()
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		for _, s := range w.files {
+			if err := w.poll(ctx, s, emit); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		}
+	}
+}
+
+// poll emits what has been appended to s since the last poll, following s to
+// a new file if its path names one now.
+func (w *follow) poll(ctx context.Context, s *followed, emit func(Line) error) error {
+	if s.file != nil {
+		fi, err := os.Stat(s.Path)
+		switch {
+		case err == nil && !os.SameFile(fi, s.info):
+			// Rotated: the old file may have got its last lines since the
+			// previous poll, and they come before anything in the new one.
+			if err := w.read(ctx, s, emit); err != nil {
+				return err
+			}
+			if err := s.flush(emit); err != nil {
+				return err
+			}
+			s.closeFile()
+		case err != nil && !errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("logs: follow: %w", err)
+		}
+	}
+	if s.file == nil {
+		if err := s.open(); err != nil {
+			return err
+		}
+		if s.file == nil {
+			return nil
+		}
+	}
+	if err := w.read(ctx, s, emit); err != nil {
+		return err
+	}
+	if len(s.partial) > 0 && time.Since(s.partialAt) >= w.flushAfter {
+		return s.flush(emit)
+	}
+	return nil
+}
+
+// read emits the lines of s between the last read and the current end of the
+// file. It stops at the end as it was when it began, so that a file written
+// faster than it can be read does not starve the others.
+func (w *follow) read(ctx context.Context, s *followed, emit func(Line) error) error {
+	fi, err := s.file.Stat()
+	if err != nil {
+		return fmt.Errorf("logs: follow: %w", err)
+	}
+	size := fi.Size()
+	if size < s.off {
+		// Truncated: what was held belonged to the old content, which the
+		// writer finished with.
+		if err := s.flush(emit); err != nil {
+			return err
+		}
+		s.off = 0
+	}
+	for s.off < size {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, err := s.file.ReadAt(w.buf[:min(int64(len(w.buf)), size-s.off)], s.off)
+		s.off += int64(n)
+		if err := s.consume(w.buf[:n], emit); err != nil {
+			return err
+		}
+		if errors.Is(err, io.EOF) {
+			// Truncated while being read; the next poll starts it over.
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("logs: follow: %w", err)
+		}
+	}
+	return nil
+}
+
+// consume splits data into lines, completing the held partial line first and
+// holding any unterminated rest.
+func (s *followed) consume(data []byte, emit func(Line) error) error {
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			s.hold(data)
+			return nil
+		}
+		var text string
+		if len(s.partial) == 0 {
+			text = lineString(data[:i], maxLineLen)
+		} else {
+			s.hold(data[:i])
+			text = lineString(s.partial, maxLineLen)
+			s.partial = s.partial[:0]
+		}
+		if err := emit(Line{Stream: s.Stream, Text: text}); err != nil {
+			return err
+		}
+		data = data[i+1:]
+	}
+	return nil
+}
+
+func (s *followed) hold(data []byte) {
+	if len(s.partial) == 0 {
+		s.partialAt = time.Now()
+	}
+	s.partial = appendCapped(s.partial, data, lineKeep)
+}
+
+// flush emits the held partial line, if any, as a line.
+func (s *followed) flush(emit func(Line) error) error {
+	if len(s.partial) == 0 {
+		return nil
+	}
+	text := lineString(s.partial, maxLineLen)
+	s.partial = s.partial[:0]
+	return emit(Line{Stream: s.Stream, Text: text})
+}
+
+// open opens the file at s.Path from its start; a missing file leaves s.file
+// nil without an error, as it may appear later.
+func (s *followed) open() error {
+	f, err := os.Open(s.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("logs: follow: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("logs: follow: %w", err)
+	}
+	s.file, s.info, s.off = f, fi, 0
+	return nil
+}
+
+func (s *followed) closeFile() {
+	if s.file != nil {
+		s.file.Close()
+		s.file, s.info = nil, nil
+	}
+}

@@ -1,0 +1,389 @@
+package logs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// waitLimit bounds every wait for a condition; it only keeps a broken test from
+// hanging and never decides a pass.
+const waitLimit = 5 * time.Second
+
+// fast polls often and holds partial lines for as long as any test runs, so
+// tests that do not exercise the flush never see one.
+func fast() Follower {
+	return Follower{PollInterval: 2 * time.Millisecond, FlushPartialAfter: time.Hour}
+}
+
+// collector records emitted lines and wakes waiters on every one.
+type collector struct {
+	mu     sync.Mutex
+	lines  []Line
+	notify chan struct{}
+}
+
+func newCollector() *collector { return &collector{notify: make(chan struct{}, 1)} }
+
+func (c *collector) emit(l Line) error {
+	c.mu.Lock()
+	c.lines = append(c.lines, l)
+	c.mu.Unlock()
+	select {
+	case c.notify <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// byStream returns the lines emitted so far, grouped by stream.
+func (c *collector) byStream() map[string][]string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := map[string][]string{}
+	for _, l := range c.lines {
+		m[l.Stream] = append(m[l.Stream], l.Text)
+	}
+	return m
+}
+
+// waitFor waits until every stream has emitted as many lines as want lists for
+// it and then requires the lines emitted to be exactly want.
+func (c *collector) waitFor(t *testing.T, want map[string][]string) {
+	t.Helper()
+	deadline := time.After(waitLimit)
+	for {
+		got := c.byStream()
+		done := true
+		for stream, lines := range want {
+			done = done && len(got[stream]) >= len(lines)
+		}
+		if done {
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Fatalf("emitted lines mismatch (-want +got):\n%s", diff)
+			}
+			return
+		}
+		select {
+		case <-c.notify:
+		case <-deadline:
+			t.Fatalf("timed out waiting for lines; got %q, want %q", got, want)
+		}
+	}
+}
+
+// startFollow takes the starting point of a Follow synchronously, so a test
+// knows which writes come after it, then runs it until the test ends.
+func startFollow(t *testing.T, fl Follower, sources ...Source) *collector {
+	t.Helper()
+	c := newCollector()
+	w, err := fl.start(sources)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		defer w.close()
+		done <- w.run(ctx, c.emit)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Follow returned %v, want nil after cancel", err)
+			}
+		case <-time.After(waitLimit):
+			t.Errorf("Follow did not return after cancel")
+		}
+	})
+	return c
+}
+
+func appendFile(t testing.TB, path, s string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// openAppend opens path the way a managed process's stdout is: O_APPEND, kept
+// open across rotations.
+func openAppend(t testing.TB, path string) *os.File {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+func write(t testing.TB, f *os.File, s string) {
+	t.Helper()
+	if _, err := f.WriteString(s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func paths(t *testing.T) (dir, out, err string) {
+	dir = t.TempDir()
+	return dir, filepath.Join(dir, "current.out"), filepath.Join(dir, "current.err")
+}
+
+func TestFollowStartsAtEnd(t *testing.T) {
+	_, out, _ := paths(t)
+	appendFile(t, out, "old 1\nold 2\nunterminated ")
+	c := startFollow(t, fast(), Source{"out", out})
+	appendFile(t, out, "rest\nnew\n")
+	c.waitFor(t, map[string][]string{"out": {"rest", "new"}})
+}
+
+func TestFollowTwoFilesConcurrently(t *testing.T) {
+	_, out, errPath := paths(t)
+	appendFile(t, out, "old out\n")
+	c := startFollow(t, fast(), Source{"out", out}, Source{"err", errPath})
+	const n = 300
+	want := map[string][]string{}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for _, s := range []struct{ stream, path string }{{"out", out}, {"err", errPath}} {
+		var lines []string
+		for i := range n {
+			lines = append(lines, fmt.Sprintf("%s %d", s.stream, i))
+		}
+		want[s.stream] = lines
+		f := openAppend(t, s.path)
+		wg.Go(func() {
+			for _, line := range lines {
+				if _, err := f.WriteString(line + "\n"); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	c.waitFor(t, want)
+}
+
+func TestFollowFileCreatedLater(t *testing.T) {
+	dir, out, _ := paths(t)
+	// The process directory itself may not exist yet either.
+	late := filepath.Join(dir, "later", "current.err")
+	c := startFollow(t, fast(), Source{"out", out}, Source{"err", late})
+	appendFile(t, out, "first\nsecond\n")
+	c.waitFor(t, map[string][]string{"out": {"first", "second"}})
+	if err := os.Mkdir(filepath.Dir(late), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, late, "boom\n")
+	c.waitFor(t, map[string][]string{"out": {"first", "second"}, "err": {"boom"}})
+}
+
+func TestFollowTruncation(t *testing.T) {
+	_, out, _ := paths(t)
+	f := openAppend(t, out)
+	write(t, f, "before follow\n")
+	c := startFollow(t, fast(), Source{"out", out})
+	write(t, f, "a long first line\n")
+	c.waitFor(t, map[string][]string{"out": {"a long first line"}})
+	if err := f.Truncate(0); err != nil {
+		t.Fatal(err)
+	}
+	// Shorter than what was there, so the shrink shows whenever the poll
+	// comes; O_APPEND writes land at the new end.
+	write(t, f, "x\n")
+	c.waitFor(t, map[string][]string{"out": {"a long first line", "x"}})
+	write(t, f, "y\n")
+	c.waitFor(t, map[string][]string{"out": {"a long first line", "x", "y"}})
+}
+
+func TestFollowRenameRotation(t *testing.T) {
+	_, out, _ := paths(t)
+	proc := openAppend(t, out) // the process keeps its descriptor across the rename
+	c := startFollow(t, fast(), Source{"out", out})
+	write(t, proc, "before\n")
+	c.waitFor(t, map[string][]string{"out": {"before"}})
+
+	if err := os.Rename(out, out+".1"); err != nil {
+		t.Fatal(err)
+	}
+	// With no new file yet, the old one is still followed.
+	write(t, proc, "after rename\n")
+	c.waitFor(t, map[string][]string{"out": {"before", "after rename"}})
+
+	// The old file's last lines come before the new file's first, however
+	// the polls fall.
+	write(t, proc, "last of old\n")
+	appendFile(t, out, "first of new\n")
+	c.waitFor(t, map[string][]string{"out": {"before", "after rename", "last of old", "first of new"}})
+
+	write(t, proc, "ignored: old file abandoned\n")
+	appendFile(t, out, "second of new\n")
+	c.waitFor(t, map[string][]string{"out": {"before", "after rename", "last of old", "first of new", "second of new"}})
+}
+
+func TestFollowDeletedAndRecreated(t *testing.T) {
+	_, out, _ := paths(t)
+	appendFile(t, out, "old\n")
+	c := startFollow(t, fast(), Source{"out", out})
+	appendFile(t, out, "one\n")
+	c.waitFor(t, map[string][]string{"out": {"one"}})
+	if err := os.Remove(out); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, out, "two\n")
+	c.waitFor(t, map[string][]string{"out": {"one", "two"}})
+}
+
+func TestFollowHoldsPartialLine(t *testing.T) {
+	dir, out, _ := paths(t)
+	barrier := filepath.Join(dir, "barrier")
+	// Sources are polled in order, so once the barrier's line is emitted,
+	// out is read after it, and so after "abc" was written.
+	c := startFollow(t, fast(), Source{"barrier", barrier}, Source{"out", out})
+	appendFile(t, out, "abc")
+	appendFile(t, barrier, "sync\n")
+	c.waitFor(t, map[string][]string{"barrier": {"sync"}})
+	appendFile(t, barrier, "sync\n")
+	c.waitFor(t, map[string][]string{"barrier": {"sync", "sync"}})
+	appendFile(t, out, "def\n")
+	c.waitFor(t, map[string][]string{"barrier": {"sync", "sync"}, "out": {"abcdef"}})
+}
+
+func TestFollowFlushesPartialLine(t *testing.T) {
+	_, out, _ := paths(t)
+	fl := Follower{PollInterval: 2 * time.Millisecond, FlushPartialAfter: 10 * time.Millisecond}
+	c := startFollow(t, fl, Source{"out", out})
+	appendFile(t, out, "Password: ")
+	c.waitFor(t, map[string][]string{"out": {"Password: "}})
+	appendFile(t, out, "ok\n")
+	c.waitFor(t, map[string][]string{"out": {"Password: ", "ok"}})
+}
+
+func TestFollowLineContent(t *testing.T) {
+	_, out, _ := paths(t)
+	c := startFollow(t, fast(), Source{"out", out})
+	x := strings.Repeat("x", maxLineLen)
+	appendFile(t, out, "crlf\r\n\n\xff\xfe\n"+x+"\n"+x+"overflow"+strings.Repeat("!", 3*followChunk)+"\nend\n")
+	c.waitFor(t, map[string][]string{"out": {"crlf\r", "", "\xff\xfe", x, x + "…", "end"}})
+}
+
+func TestFollowCancel(t *testing.T) {
+	_, out, errPath := paths(t)
+	appendFile(t, out, "x\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Follow(ctx, []Source{{"out", out}, {"err", errPath}}, func(Line) error { return nil })
+	}()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Follow after cancel = %v, want nil", err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("Follow did not return after cancel")
+	}
+}
+
+func TestFollowCancelledBeforeStart(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	called := false
+	_, out, _ := paths(t)
+	err := Follow(ctx, []Source{{"out", out}}, func(Line) error { called = true; return nil })
+	if err != nil || called {
+		t.Errorf("Follow(cancelled ctx) = %v, emit called %v; want nil, false", err, called)
+	}
+}
+
+func TestFollowEmitErrorStops(t *testing.T) {
+	_, out, _ := paths(t)
+	errPipe := errors.New("broken pipe")
+	var calls atomic.Int32
+	done := make(chan error, 1)
+	go func() {
+		done <- Follow(context.Background(), []Source{{"out", out}}, func(Line) error {
+			calls.Add(1)
+			return errPipe
+		})
+	}()
+	// Follow's starting point is unknown here, so keep writing until it
+	// has seen a line and stopped.
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(waitLimit)
+	for {
+		select {
+		case err := <-done:
+			if !errors.Is(err, errPipe) {
+				t.Errorf("Follow = %v, want %v", err, errPipe)
+			}
+			if n := calls.Load(); n != 1 {
+				t.Errorf("emit called %d times, want 1", n)
+			}
+			return
+		case <-tick.C:
+			appendFile(t, out, "line\nline\n")
+		case <-deadline:
+			t.Fatal("Follow did not stop after emit failed")
+		}
+	}
+}
+
+func TestFollowUnreadableFileIsAnError(t *testing.T) {
+	_, out, _ := paths(t)
+	w, err := fast().start([]Source{{"out", out}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.close()
+	// A directory where the log file should be opens but cannot be read.
+	if err := os.Mkdir(out, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if err := w.run(ctx, func(Line) error { return nil }); err == nil {
+		t.Error("following a directory: err = nil, want an error")
+	}
+}
+
+func TestFollowPartialLineMemoryIsBounded(t *testing.T) {
+	s := &followed{Source: Source{Stream: "out"}}
+	chunk := []byte(strings.Repeat("x", followChunk))
+	for range 64 {
+		if err := s.consume(chunk, func(Line) error { t.Fatal("emitted before the newline"); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(s.partial) > lineKeep {
+		t.Errorf("holding %d bytes of an unterminated line, want at most %d", len(s.partial), lineKeep)
+	}
+	var got []string
+	if err := s.consume([]byte("\n"), func(l Line) error { got = append(got, l.Text); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{strings.Repeat("x", maxLineLen) + "…"}, got); diff != "" {
+		t.Errorf("mismatch (-want +got):\n%s", diff)
+	}
+}

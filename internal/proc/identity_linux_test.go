@@ -1,0 +1,71 @@
+package proc
+
+import (
+	"errors"
+	"os"
+	"testing"
+)
+
+func TestParseStat(t *testing.T) {
+	// Fields 3..24 after the command name; 22 is the start time, 24 the RSS.
+	const tail = " S 1 100 200 0 -1 4194560 500 0 0 0 7 3 0 0 20 0 4 0 123456 1000000 250 18446744073709551615\n"
+	for _, comm := range []string{"sleep", "my prog", "a) Z 1 (b", ") )", "((", ""} {
+		st, err := parseStat([]byte("4242 (" + comm + ")" + tail))
+		if err != nil {
+			t.Errorf("comm %q: %v", comm, err)
+			continue
+		}
+		want := procStat{state: 'S', ppid: 1, pgrp: 100, session: 200, flags: 4194560, utime: 7, stime: 3, threads: 4, start: 123456, rssPages: 250}
+		if st != want {
+			t.Errorf("comm %q: got %+v, want %+v", comm, st, want)
+		}
+	}
+	for _, bad := range []string{
+		"",
+		"4242 sleep S 1",
+		"4242 (sleep) S 1 100 200",
+		"4242 (sleep) S x 100 200 0 -1 4194560 500 0 0 0 7 3 0 0 20 0 4 0 123456 1000000 250",
+	} {
+		if _, err := parseStat([]byte(bad)); !errors.Is(err, errBadStat) {
+			t.Errorf("parseStat(%q) error = %v, want errBadStat", bad, err)
+		}
+	}
+}
+
+func TestKernelThread(t *testing.T) {
+	// kthreadd is PID 2 where /proc shows kernel threads at all (not in a
+	// PID namespace).
+	if comm, _ := os.ReadFile("/proc/2/comm"); string(comm) != "kthreadd\n" {
+		t.Skip("no kthreadd in this PID namespace")
+	}
+	st, err := readStat(2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.kernel() {
+		t.Errorf("pid 2 (%+v) not seen as a kernel thread", st)
+	}
+	self, err := readStat(os.Getpid(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if self.kernel() {
+		t.Error("the test process seen as a kernel thread")
+	}
+}
+
+func TestClockTicks(t *testing.T) {
+	// USER_HZ is 100 on every mainstream architecture; anything else here
+	// means the auxiliary vector was misread.
+	if hz := clockTicks(); hz != 100 && hz != 1000 && hz != 250 && hz != 1024 {
+		t.Errorf("clockTicks() = %d", hz)
+	}
+}
+
+func FuzzParseStat(f *testing.F) {
+	f.Add([]byte("1 (init) S 0 1 1 0 -1 4194560 500 0 0 0 7 3 0 0 20 0 1 0 5 1000000 250 0"))
+	f.Add([]byte("7 (a) b) Z 1 7 7"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		parseStat(b) // must not panic
+	})
+}

@@ -1,0 +1,96 @@
+package proc
+
+import (
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+)
+
+// Exit is the end of a process the daemon was responsible for.
+type Exit struct {
+	PID int
+	// Known is false for adopted processes: they are not our children, so the
+	// kernel gives their exit status to someone else.
+	Known  bool
+	Code   int            // exit code when Known and not signalled
+	Signal syscall.Signal // terminating signal when Known, 0 otherwise
+}
+
+// Reaper is the one goroutine that reaps children. Tracked children's exits
+// are sent on Exits; on Linux it also reaps descendants re-parented to the
+// daemon (it is a subreaper) so they never linger as zombies.
+type Reaper struct {
+	exits chan Exit
+	kick  chan struct{}
+	sigs  chan os.Signal
+
+	mu      sync.Mutex
+	tracked map[int]bool // children whose exit someone wants to hear about
+}
+
+// NewReaper starts reaping. Call it before spawning anything.
+func NewReaper() *Reaper {
+	r := &Reaper{
+		exits:   make(chan Exit, 256),
+		kick:    make(chan struct{}, 1),
+		sigs:    make(chan os.Signal, 1),
+		tracked: make(map[int]bool),
+	}
+	signal.Notify(r.sigs, syscall.SIGCHLD)
+	go r.loop()
+	return r
+}
+
+// Exits delivers the exit of every tracked child, once.
+func (r *Reaper) Exits() <-chan Exit { return r.exits }
+
+// Spawn starts a service (see Spawn) and tracks it. The lock is held across
+// the fork so the reaper cannot collect the child before it is tracked.
+func (r *Reaper) Spawn(s SpawnSpec) (int, error) {
+	r.mu.Lock()
+	pid, err := Spawn(s)
+	if err == nil {
+		r.tracked[pid] = true
+	}
+	r.mu.Unlock()
+	if err == nil {
+		// macOS only waits for tracked children: make sure a child that
+		// exited before it was tracked is noticed.
+		select {
+		case r.kick <- struct{}{}:
+		default:
+		}
+	}
+	return pid, err
+}
+
+func (r *Reaper) loop() {
+	for {
+		select {
+		case <-r.sigs:
+		case <-r.kick:
+		}
+		r.reapAll()
+	}
+}
+
+// report forwards the status of pid if someone tracks it.
+func (r *Reaper) report(pid int, ws syscall.WaitStatus) {
+	r.mu.Lock()
+	wanted := r.tracked[pid]
+	delete(r.tracked, pid)
+	r.mu.Unlock()
+	if !wanted {
+		return
+	}
+	e := Exit{PID: pid, Known: true}
+	switch {
+	case ws.Signaled():
+		e.Signal = ws.Signal()
+		e.Code = 128 + int(ws.Signal())
+	default:
+		e.Code = ws.ExitStatus()
+	}
+	r.exits <- e
+}

@@ -1,0 +1,26 @@
+package proc
+
+import "syscall"
+
+// reapAll waits for tracked children only: macOS has no subreaper, and
+// waiting for any child would steal the status of commands that libraries
+// run (gopsutil execs lsof there).
+func (r *Reaper) reapAll() {
+	r.mu.Lock()
+	pids := make([]int, 0, len(r.tracked))
+	for pid := range r.tracked {
+		pids = append(pids, pid)
+	}
+	r.mu.Unlock()
+	for _, pid := range pids {
+		var ws syscall.WaitStatus
+		got, err := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
+		if err == nil && got == pid {
+			r.report(pid, ws)
+		}
+	}
+}
+
+// BecomeSubreaper is a no-op: macOS has no subreaper; tree kill relies on
+// walking descendants before signalling.
+func BecomeSubreaper() error { return nil }

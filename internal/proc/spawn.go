@@ -1,0 +1,87 @@
+package proc
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// SpawnSpec describes one run of a service.
+type SpawnSpec struct {
+	Argv   []string // argv[0] is an absolute path or is looked up in Env's PATH
+	Env    []string
+	Dir    string
+	Stdout string // appended to
+	Stderr string // appended to
+}
+
+// Spawn starts the service in a new session (so it has its own process group
+// and no controlling terminal), stdin from /dev/null and stdout/stderr
+// appended straight to its log files: nothing passes through the daemon, so
+// the service outlives a daemon crash. An exec failure (missing binary,
+// permission) is returned here, synchronously.
+func Spawn(s SpawnSpec) (int, error) {
+	if len(s.Argv) == 0 {
+		return 0, fmt.Errorf("spawn: empty command")
+	}
+	path, err := lookPath(s.Argv[0], s.Env)
+	if err != nil {
+		return 0, err
+	}
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		return 0, err
+	}
+	defer devnull.Close()
+	out, err := openLog(s.Stdout)
+	if err != nil {
+		return 0, err
+	}
+	defer out.Close()
+	errf, err := openLog(s.Stderr)
+	if err != nil {
+		return 0, err
+	}
+	defer errf.Close()
+
+	pid, err := syscall.ForkExec(path, s.Argv, &syscall.ProcAttr{
+		Dir:   s.Dir,
+		Env:   s.Env,
+		Files: []uintptr{devnull.Fd(), out.Fd(), errf.Fd()},
+		Sys:   &syscall.SysProcAttr{Setsid: true},
+	})
+	if err != nil {
+		return 0, fmt.Errorf("exec %s: %w", s.Argv[0], err)
+	}
+	return pid, nil
+}
+
+func openLog(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+}
+
+// lookPath resolves a bare command name against the PATH of the service's
+// own environment, not the daemon's.
+func lookPath(name string, env []string) (string, error) {
+	if strings.Contains(name, "/") {
+		return name, nil
+	}
+	pathEnv := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			pathEnv = v
+		}
+	}
+	for _, dir := range filepath.SplitList(pathEnv) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("command %q not found in PATH", name)
+}

@@ -1,0 +1,95 @@
+package proc
+
+import (
+	"errors"
+	"sync"
+	"time"
+)
+
+// Stats is a snapshot of one process, for `tsm list` and `tsm info`.
+type Stats struct {
+	CPUPercent float64 // 100 = one core busy for the whole window; can exceed 100
+	RSSBytes   uint64
+	Threads    int32
+}
+
+// usage is what each platform reads for Sampler.
+type usage struct {
+	at      time.Time     // when cpu was read (monotonic)
+	cpu     time.Duration // user+system time since the process started
+	age     time.Duration // how long the process had existed at `at`
+	rss     uint64
+	threads int32
+}
+
+// minWindow is the shortest interval CPU% is measured over. Kernel CPU
+// accounting is in 10 ms ticks, so two `tsm list` run back to back would
+// otherwise show 0% or 200% for a process using 100%.
+const minWindow = 200 * time.Millisecond
+
+// Sampler turns cumulative CPU time into a percentage over the time since
+// the previous sample of the same process. It is safe for concurrent use.
+type Sampler struct {
+	mu   sync.Mutex
+	last map[int]cpuMark // guarded by mu; keyed by PID
+}
+
+// cpuMark is the baseline for the next sample of one PID.
+type cpuMark struct {
+	start   uint64 // Identity.StartTime: a new incarnation must not inherit the baseline
+	at      time.Time
+	cpu     time.Duration
+	percent float64
+}
+
+// NewSampler returns an empty sampler; the first sample of each process
+// reports its average CPU% since it started.
+func NewSampler() *Sampler {
+	return &Sampler{last: make(map[int]cpuMark)}
+}
+
+// Sample reads the current stats of the process. It fails (wrapping
+// ErrNoProcess) when the process is gone or its PID now belongs to another
+// process; the PID's baseline is then dropped.
+func (s *Sampler) Sample(id Identity) (Stats, error) {
+	u, err := readUsage(id)
+	if errors.Is(err, ErrNoProcess) {
+		s.Forget(id.PID)
+	}
+	if err != nil {
+		return Stats{}, err
+	}
+	st := Stats{RSSBytes: u.rss, Threads: u.threads}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	prev, ok := s.last[id.PID]
+	if ok && prev.start == id.StartTime {
+		window := u.at.Sub(prev.at)
+		// A short window is noise, and a negative one is a concurrent
+		// caller that read earlier but locked later: keep the baseline.
+		if window < minWindow {
+			st.CPUPercent = prev.percent
+			return st, nil
+		}
+		st.CPUPercent = percent(u.cpu-prev.cpu, window)
+	} else {
+		st.CPUPercent = percent(u.cpu, u.age)
+	}
+	s.last[id.PID] = cpuMark{start: id.StartTime, at: u.at, cpu: u.cpu, percent: st.CPUPercent}
+	return st, nil
+}
+
+// Forget drops the baseline of pid, once its process is gone for good.
+func (s *Sampler) Forget(pid int) {
+	s.mu.Lock()
+	delete(s.last, pid)
+	s.mu.Unlock()
+}
+
+func percent(cpu, window time.Duration) float64 {
+	if window <= 0 || cpu <= 0 {
+		return 0
+	}
+	return 100 * cpu.Seconds() / window.Seconds()
+}

@@ -1,0 +1,85 @@
+package proc
+
+import (
+	"errors"
+	"os"
+	"sync"
+	"testing"
+)
+
+func TestSamplerBusyChild(t *testing.T) {
+	cmd, _ := startProc(t, procOpts{}, "sh", "-c", "while :; do :; done")
+	id, err := Identify(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewSampler()
+	var st Stats
+	eventually(t, "the busy child to show CPU use", func() bool {
+		st, err = s.Sample(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.CPUPercent > 0
+	})
+	if st.RSSBytes == 0 || st.Threads < 1 {
+		t.Errorf("Sample = %+v, want RSS and at least one thread", st)
+	}
+
+	// Concurrent callers share baselines; the race detector checks the lock.
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if _, err := s.Sample(id); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	s.Forget(id.PID)
+	if _, err := s.Sample(id); err != nil {
+		t.Errorf("Sample after Forget: %v", err)
+	}
+
+	cmd.Process.Kill()
+	cmd.Wait()
+	eventually(t, "Sample to fail for the killed child", func() bool {
+		_, err := s.Sample(id)
+		return errors.Is(err, ErrNoProcess)
+	})
+}
+
+func TestSamplerMismatch(t *testing.T) {
+	cmd, _ := startProc(t, procOpts{}, "sleep", "60")
+	id, err := Identify(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewSampler()
+	if _, err := s.Sample(id); err != nil {
+		t.Fatal(err)
+	}
+	other := id
+	other.StartTime++
+	if _, err := s.Sample(other); !errors.Is(err, ErrNoProcess) {
+		t.Errorf("Sample(wrong start time) error = %v, want ErrNoProcess", err)
+	}
+	other = id
+	other.BootID += "x"
+	if _, err := s.Sample(other); !errors.Is(err, ErrNoProcess) {
+		t.Errorf("Sample(wrong boot id) error = %v, want ErrNoProcess", err)
+	}
+}
+
+func BenchmarkSample(b *testing.B) {
+	id, err := Identify(os.Getpid())
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := NewSampler()
+	for b.Loop() {
+		if _, err := s.Sample(id); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,225 @@
+package spec
+
+import (
+	"bytes"
+	"io/fs"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// command is the resolved command before port, name and pre-hook.
+type command struct {
+	argv        []string // absolute program first
+	typ         string   // Spec.ProcessType
+	interpreter string
+	first       string   // first word as typed ("bash" for a shell string), for naming
+	portWords   []string // words searched for a port literal (rule 8c)
+	scriptPath  string   // absolute path of the python/node/bash/lua script, "" if none
+	module      string   // module of python -m, "" if none
+}
+
+// shellSyntax is every character that makes a single command string mean
+// something different to a shell than to strings.Fields.
+const shellSyntax = "$`|&;<>()*?[]'\"\\~{}#\n"
+
+// commandWords implements rules 1 and 2 up to the split: an empty command is
+// a usage error, and a single string is split only when no shell would read
+// it differently. A string with shell syntax stays one word for bash -c.
+func commandWords(argv []string) ([]string, error) {
+	if len(argv) == 1 && strings.ContainsAny(argv[0], " \t\n") && !strings.ContainsAny(argv[0], shellSyntax) {
+		argv = strings.Fields(argv[0])
+	}
+	if len(argv) == 0 || argv[0] == "" {
+		return nil, errorf(ErrUsage, "no command given; usage: tsm start [flags] <command> [args...]")
+	}
+	return argv, nil
+}
+
+// resolveCommand implements rules 2 to 5: shell wrapping, type detection,
+// interpreter resolution and script existence.
+func resolveCommand(words []string, cwd, pathEnv string, sys System) (command, error) {
+	// commandWords kept a string with blanks whole only if it has shell syntax.
+	if len(words) == 1 && strings.ContainsAny(words[0], " \t\n") {
+		bash, err := lookCommand("bash", pathEnv, sys)
+		if err != nil {
+			return command{}, err
+		}
+		return command{
+			argv:        []string{bash, "-c", words[0]},
+			typ:         "bash",
+			interpreter: bash,
+			first:       "bash",
+			portWords:   strings.Fields(words[0]),
+		}, nil
+	}
+	if typ := scriptType(words[0]); typ != "" {
+		return resolveScriptCommand(typ, words, cwd, pathEnv, sys)
+	}
+
+	c := command{typ: typeOf(filepath.Base(words[0])), first: words[0], portWords: words[1:]}
+	prog, err := lookProgram(words[0], cwd, pathEnv, sys)
+	if err != nil {
+		return command{}, err
+	}
+	c.argv = append([]string{prog}, words[1:]...)
+	if c.typ == "command" {
+		return c, nil
+	}
+	c.interpreter = prog
+	script, module := findScript(c.typ, words[1:])
+	c.module = module
+	if script != "" {
+		c.scriptPath = absPath(cwd, script)
+		if !isFile(sys, c.scriptPath) {
+			return command{}, errorf(ErrMissingFile, "script %s not found in %s", script, cwd)
+		}
+	}
+	return c, nil
+}
+
+// resolveScriptCommand handles rule 3's script as argv[0]. A script that can
+// run itself (executable, with a #! line) is exec'd as is, so its shebang
+// picks the interpreter; otherwise the type's interpreter is prepended, as
+// the user would have typed it.
+func resolveScriptCommand(typ string, words []string, cwd, pathEnv string, sys System) (command, error) {
+	script := words[0]
+	path := absPath(cwd, script)
+	if !isFile(sys, path) && !strings.Contains(script, "/") {
+		// A bare name like catalina.sh may be a tool installed on PATH.
+		if found, err := sys.LookPath(script, pathEnv); err == nil {
+			path, script = found, found
+		}
+	}
+	info, err := sys.Stat(path)
+	if err != nil || !info.Mode().IsRegular() {
+		return command{}, errorf(ErrMissingFile, "script %s not found in %s", script, cwd)
+	}
+	c := command{typ: typ, first: words[0], portWords: words[1:], scriptPath: path}
+	if isExecutable(info) && hasShebang(sys, path) {
+		c.argv = append([]string{path}, words[1:]...)
+		return c, nil
+	}
+	name := interpreterOf(typ)
+	interp, err := sys.LookPath(name, pathEnv)
+	if err != nil {
+		return command{}, errorf(ErrMissingFile, "%s not found in PATH (needed to run %s)", name, script)
+	}
+	c.interpreter = interp
+	c.argv = append([]string{interp, script}, words[1:]...)
+	return c, nil
+}
+
+// lookProgram implements rule 4 for argv[0]: a path is taken relative to the
+// process cwd and must be an executable file; a bare word is searched in
+// PATH. Either way the result is the same program, never a substitute.
+func lookProgram(word, cwd, pathEnv string, sys System) (string, error) {
+	if !strings.Contains(word, "/") {
+		return lookCommand(word, pathEnv, sys)
+	}
+	path := absPath(cwd, word)
+	info, err := sys.Stat(path)
+	if err != nil {
+		return "", errorf(ErrMissingFile, "%s not found in %s", word, cwd)
+	}
+	if !isExecutable(info) {
+		return "", errorf(ErrMissingFile, "%s is not an executable file (chmod +x %s)", word, word)
+	}
+	return path, nil
+}
+
+func lookCommand(name, pathEnv string, sys System) (string, error) {
+	path, err := sys.LookPath(name, pathEnv)
+	if err != nil {
+		return "", errorf(ErrMissingFile, "command %q not found in PATH (install it or give its path)", name)
+	}
+	return path, nil
+}
+
+var (
+	pythonName = regexp.MustCompile(`^python[0-9.]*$`)
+	luaName    = regexp.MustCompile(`^(lua|luajit|lua5\.[0-9]+)$`)
+)
+
+// typeOf implements rule 3's detection by the basename of argv[0]. Only the
+// interpreters themselves count: nodemon, npm or ./server are commands.
+func typeOf(base string) string {
+	switch {
+	case pythonName.MatchString(base):
+		return "python"
+	case base == "node" || base == "nodejs":
+		return "node"
+	case base == "bash" || base == "sh":
+		return "bash"
+	case luaName.MatchString(base):
+		return "lua"
+	case base == "go":
+		return "go"
+	}
+	return "command"
+}
+
+// scriptType returns the process type a script file name implies, or "".
+func scriptType(name string) string {
+	switch filepath.Ext(name) {
+	case ".py":
+		return "python"
+	case ".js", ".mjs", ".cjs":
+		return "node"
+	case ".sh":
+		return "bash"
+	case ".lua":
+		return "lua"
+	}
+	return ""
+}
+
+// interpreterOf names the program prepended to a script of type typ.
+func interpreterOf(typ string) string {
+	if typ == "python" {
+		return "python3"
+	}
+	return typ
+}
+
+// findScript implements rule 5's search: the first non-flag argument with the
+// interpreter's script extension. Flags that make the interpreter run
+// something other than a file (python -c/-m, node -e/-p, bash -c) end the
+// search; python -m also names the module for rule 9.
+func findScript(typ string, args []string) (script, module string) {
+	stops := map[string][]string{
+		"python": {"-c"},
+		"node":   {"-e", "--eval", "-p", "--print"},
+		"bash":   {"-c"},
+	}[typ]
+	for i, a := range args {
+		switch {
+		case typ == "python" && a == "-m":
+			if i+1 < len(args) {
+				return "", args[i+1]
+			}
+			return "", ""
+		case slices.Contains(stops, a):
+			return "", ""
+		case strings.HasPrefix(a, "-"):
+		case scriptType(a) == typ:
+			return a, ""
+		}
+	}
+	return "", ""
+}
+
+func isFile(sys System, path string) bool {
+	info, err := sys.Stat(path)
+	return err == nil && info.Mode().IsRegular()
+}
+
+func isExecutable(info fs.FileInfo) bool {
+	return info.Mode().IsRegular() && info.Mode().Perm()&0o111 != 0
+}
+
+func hasShebang(sys System, path string) bool {
+	data, err := sys.ReadFile(path)
+	return err == nil && bytes.HasPrefix(data, []byte("#!"))
+}

@@ -1,0 +1,300 @@
+// Package store owns tsm's state on disk, in the bash TSM layout that other
+// tools read: runtime/processes/<name>/{meta.json,<name>.pid,current.out,
+// current.err}, the ports registry and the daemon's files. Every write is
+// atomic (temp file, fsync, rename, fsync of the directory). It does no
+// process work and imports no other tsm package.
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Store is the on-disk state under one root. Its methods are safe to call
+// from several goroutines only as far as the file system makes them: the
+// daemon is the single writer and serialises writes per process.
+type Store struct {
+	Root string
+}
+
+// New prepares the directory layout under root.
+func New(root string) (*Store, error) {
+	s := &Store{Root: root}
+	if err := os.MkdirAll(s.ProcessesDir(), 0o755); err != nil {
+		return nil, fmt.Errorf("create state directory: %w", err)
+	}
+	return s, nil
+}
+
+func (s *Store) ProcessesDir() string        { return filepath.Join(s.Root, "runtime", "processes") }
+func (s *Store) Dir(name string) string      { return filepath.Join(s.ProcessesDir(), name) }
+func (s *Store) MetaPath(name string) string { return filepath.Join(s.Dir(name), "meta.json") }
+func (s *Store) PIDPath(name string) string  { return filepath.Join(s.Dir(name), name+".pid") }
+func (s *Store) OutLog(name string) string   { return filepath.Join(s.Dir(name), "current.out") }
+func (s *Store) ErrLog(name string) string   { return filepath.Join(s.Dir(name), "current.err") }
+
+// LaunchPath holds the captured environment, argv and cwd of a process:
+// secrets live there (mode 0600), never in meta.json.
+func (s *Store) LaunchPath(name string) string { return filepath.Join(s.Dir(name), "launch.json") }
+
+func (s *Store) PortsFile() string     { return filepath.Join(s.Root, "ports") }
+func (s *Store) SocketPath() string    { return filepath.Join(s.Root, "tsm.sock") }
+func (s *Store) LockPath() string      { return filepath.Join(s.Root, "daemon.lock") }
+func (s *Store) DaemonPIDPath() string { return filepath.Join(s.Root, "daemon.pid") }
+func (s *Store) DaemonLog() string     { return filepath.Join(s.Root, "daemon.log") }
+
+// Port is a TCP port that marshals as the seed wants: an integer, or the
+// string "none" when there is no port (zero).
+type Port int
+
+func (p Port) MarshalJSON() ([]byte, error) {
+	if p == 0 {
+		return []byte(`"none"`), nil
+	}
+	return []byte(strconv.Itoa(int(p))), nil
+}
+
+// UnmarshalJSON accepts what every TSM generation wrote: a number, a numeric
+// string, "none", "" or null.
+func (p *Port) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	switch x := v.(type) {
+	case nil:
+		*p = 0
+	case float64:
+		*p = Port(x)
+	case string:
+		if x == "" || x == "none" || x == "null" {
+			*p = 0
+			return nil
+		}
+		n, err := strconv.Atoi(x)
+		if err != nil {
+			return fmt.Errorf("port %q is not a number", x)
+		}
+		*p = Port(n)
+	default:
+		return fmt.Errorf("port must be a number or \"none\", got %s", b)
+	}
+	return nil
+}
+
+// Statuses written to meta.json.
+const (
+	StatusOnline  = "online"
+	StatusStopped = "stopped"
+	StatusCrashed = "crashed"
+	StatusErrored = "errored"
+)
+
+// Meta is meta.json: the seed's fields with their names and JSON types,
+// then the fields the daemon needs to supervise and re-adopt the process.
+type Meta struct {
+	TsmID            int    `json:"tsm_id"`
+	Name             string `json:"name"`
+	PID              int    `json:"pid"`
+	Command          string `json:"command"`
+	Port             Port   `json:"port"`
+	Cwd              string `json:"cwd"`
+	Interpreter      string `json:"interpreter"`
+	ProcessType      string `json:"process_type"`
+	EnvFile          string `json:"env_file"`
+	Prehook          string `json:"prehook"`
+	StartTime        int64  `json:"start_time"`
+	Status           string `json:"status"`
+	Restarts         int    `json:"restarts"`
+	UnstableRestarts int    `json:"unstable_restarts"`
+
+	RestartPolicy string `json:"restart_policy,omitempty"`
+	ExitCode      *int   `json:"exit_code,omitempty"`
+	ExitSignal    string `json:"exit_signal,omitempty"`
+	StopTime      int64  `json:"stop_time,omitempty"`
+	// NextRestart is when (unix ms) a crashed process will be started again.
+	NextRestart int64 `json:"next_restart,omitempty"`
+	// PIDStartTicks and BootID pin PID to one incarnation so that a recycled
+	// PID or a reboot is never mistaken for this process.
+	PIDStartTicks uint64 `json:"pid_start_ticks,omitempty"`
+	BootID        string `json:"boot_id,omitempty"`
+	// Marker is an environment entry unique to this run; descendants inherit
+	// it, so they can be found even after a double fork.
+	Marker string `json:"marker,omitempty"`
+}
+
+// Launch is everything needed to run the process again exactly as it was
+// first started.
+type Launch struct {
+	Argv []string `json:"argv"`
+	Env  []string `json:"env"`
+	Cwd  string   `json:"cwd"`
+	// Request fields kept so `restart --update-env` can resolve again.
+	Request json.RawMessage `json:"request,omitempty"`
+}
+
+// Problem is a process directory that could not be read.
+type Problem struct {
+	Name string
+	Err  error
+}
+
+func (p Problem) Error() string { return fmt.Sprintf("%s: %v", p.Name, p.Err) }
+
+// LoadAll reads every process's meta.json. A directory whose meta.json is
+// missing or corrupt is reported as a Problem and skipped.
+func (s *Store) LoadAll() ([]Meta, []Problem, error) {
+	entries, err := os.ReadDir(s.ProcessesDir())
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, nil
+		}
+		return nil, nil, fmt.Errorf("read %s: %w", s.ProcessesDir(), err)
+	}
+	var metas []Meta
+	var problems []Problem
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		m, err := s.ReadMeta(e.Name())
+		if err != nil {
+			problems = append(problems, Problem{Name: e.Name(), Err: err})
+			continue
+		}
+		metas = append(metas, m)
+	}
+	sort.Slice(metas, func(i, j int) bool { return metas[i].TsmID < metas[j].TsmID })
+	return metas, problems, nil
+}
+
+// ReadMeta reads one process's meta.json.
+func (s *Store) ReadMeta(name string) (Meta, error) {
+	var m Meta
+	b, err := os.ReadFile(s.MetaPath(name))
+	if err != nil {
+		return m, err
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("corrupt meta.json (%v); fix or delete %s", err, s.Dir(name))
+	}
+	if m.Name != name {
+		return m, fmt.Errorf("meta.json names %q but lives in directory %q", m.Name, name)
+	}
+	return m, nil
+}
+
+// WriteMeta atomically writes meta.json and the pid file.
+func (s *Store) WriteMeta(m Meta) error {
+	if err := os.MkdirAll(s.Dir(m.Name), 0o755); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := WriteFileAtomic(s.MetaPath(m.Name), append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write meta.json of %s: %w", m.Name, err)
+	}
+	pid := ""
+	if m.PID > 0 && m.Status == StatusOnline {
+		pid = strconv.Itoa(m.PID) + "\n"
+	}
+	if pid == "" {
+		if err := os.Remove(s.PIDPath(m.Name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	return WriteFileAtomic(s.PIDPath(m.Name), []byte(pid), 0o644)
+}
+
+// WriteLaunch stores the launch record with mode 0600.
+func (s *Store) WriteLaunch(name string, l Launch) error {
+	if err := os.MkdirAll(s.Dir(name), 0o755); err != nil {
+		return err
+	}
+	b, err := json.Marshal(l)
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(s.LaunchPath(name), b, 0o600)
+}
+
+// ReadLaunch reads the launch record.
+func (s *Store) ReadLaunch(name string) (Launch, error) {
+	var l Launch
+	b, err := os.ReadFile(s.LaunchPath(name))
+	if err != nil {
+		return l, err
+	}
+	if err := json.Unmarshal(b, &l); err != nil {
+		return l, fmt.Errorf("corrupt %s: %w", s.LaunchPath(name), err)
+	}
+	return l, nil
+}
+
+// Remove deletes a process directory. The name must be a plain directory
+// name so that nothing outside the processes directory can be removed.
+func (s *Store) Remove(name string) error {
+	if name == "" || name == "." || name == ".." || strings.ContainsRune(name, '/') {
+		return fmt.Errorf("refusing to remove process directory %q", name)
+	}
+	return os.RemoveAll(s.Dir(name))
+}
+
+// WritePorts rewrites the ports registry: one name:port line per process
+// that has a port, in ID order.
+func (s *Store) WritePorts(metas []Meta) error {
+	var b strings.Builder
+	for _, m := range metas {
+		if m.Port > 0 {
+			fmt.Fprintf(&b, "%s:%d\n", m.Name, m.Port)
+		}
+	}
+	return WriteFileAtomic(s.PortsFile(), []byte(b.String()), 0o644)
+}
+
+// WriteFileAtomic replaces path with data so that readers see either the old
+// or the new content, never a mix, even after a crash.
+func WriteFileAtomic(path string, data []byte, perm fs.FileMode) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err = f.Chmod(perm); err != nil {
+		return err
+	}
+	if _, err = f.Write(data); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

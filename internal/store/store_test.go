@@ -1,0 +1,127 @@
+package store
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestPortJSON(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want Port
+	}{{`8000`, 8000}, {`"8000"`, 8000}, {`"none"`, 0}, {`null`, 0}, {`""`, 0}} {
+		var p Port
+		if err := json.Unmarshal([]byte(tt.in), &p); err != nil || p != tt.want {
+			t.Errorf("unmarshal %s = %d, %v; want %d", tt.in, p, err, tt.want)
+		}
+	}
+	for p, want := range map[Port]string{0: `"none"`, 3000: `3000`} {
+		if b, _ := json.Marshal(p); string(b) != want {
+			t.Errorf("marshal %d = %s, want %s", p, b, want)
+		}
+	}
+	var p Port
+	if err := json.Unmarshal([]byte(`"abc"`), &p); err == nil {
+		t.Error(`"abc" accepted as a port`)
+	}
+}
+
+// meta.json keeps the seed's field names and types.
+func TestMetaSeedFields(t *testing.T) {
+	s, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := Meta{TsmID: 3, Name: "api-8000", PID: 42, Command: "/usr/bin/python3 -m http.server 8000", Port: 8000,
+		Cwd: "/srv", Interpreter: "/usr/bin/python3", ProcessType: "python", StartTime: 1729234567, Status: StatusOnline}
+	if err := s.WriteMeta(m); err != nil {
+		t.Fatal(err)
+	}
+	var raw map[string]any
+	b, _ := os.ReadFile(s.MetaPath("api-8000"))
+	if err := json.Unmarshal(b, &raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"tsm_id", "name", "pid", "command", "port", "cwd", "interpreter", "process_type",
+		"env_file", "prehook", "start_time", "status", "restarts", "unstable_restarts"} {
+		if _, ok := raw[k]; !ok {
+			t.Errorf("meta.json lacks %q", k)
+		}
+	}
+	if _, ok := raw["port"].(float64); !ok {
+		t.Errorf("port is %T, want a number", raw["port"])
+	}
+	if pid, _ := os.ReadFile(s.PIDPath("api-8000")); string(pid) != "42\n" {
+		t.Errorf("pid file = %q", pid)
+	}
+	m.Status = StatusStopped
+	m.Port = 0
+	if err := s.WriteMeta(m); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(s.PIDPath("api-8000")); !os.IsNotExist(err) {
+		t.Errorf("pid file of a stopped process still exists: %v", err)
+	}
+	b, _ = os.ReadFile(s.MetaPath("api-8000"))
+	if !strings.Contains(string(b), `"port": "none"`) {
+		t.Errorf("port-less meta.json: %s", b)
+	}
+}
+
+func TestLoadAllSkipsCorrupt(t *testing.T) {
+	s, _ := New(t.TempDir())
+	for i, name := range []string{"b", "a"} {
+		if err := s.WriteMeta(Meta{TsmID: i, Name: name, Status: StatusStopped}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.MkdirAll(s.Dir("broken"), 0o755)
+	os.WriteFile(s.MetaPath("broken"), []byte(`{"tsm_id": 2, "na`), 0o644)
+	os.MkdirAll(s.Dir("empty"), 0o755)
+	os.MkdirAll(s.Dir(".reserved-9"), 0o755)
+	metas, problems, err := s.LoadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(metas) != 2 || metas[0].Name != "b" || metas[1].Name != "a" {
+		t.Errorf("metas = %+v, want b then a (ID order)", metas)
+	}
+	if len(problems) != 2 {
+		t.Errorf("problems = %v, want broken and empty", problems)
+	}
+}
+
+func TestWriteFileAtomicLeavesNoTemp(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "f")
+	for _, c := range []string{"one", "two"} {
+		if err := WriteFileAtomic(path, []byte(c), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("directory holds %d entries, want only f", len(entries))
+	}
+	if b, _ := os.ReadFile(path); string(b) != "two" {
+		t.Errorf("content %q", b)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v", fi.Mode())
+	}
+	if err := WriteFileAtomic(filepath.Join(dir, "missing", "f"), nil, 0o600); err == nil {
+		t.Error("write into a missing directory succeeded")
+	}
+}
+
+func TestRemoveRefusesPaths(t *testing.T) {
+	s, _ := New(t.TempDir())
+	for _, bad := range []string{"", ".", "..", "../x", "a/b"} {
+		if err := s.Remove(bad); err == nil {
+			t.Errorf("Remove(%q) succeeded", bad)
+		}
+	}
+}

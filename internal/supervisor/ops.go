@@ -1,0 +1,457 @@
+package supervisor
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tetra/tsm/internal/logs"
+	"github.com/tetra/tsm/internal/proc"
+	"github.com/tetra/tsm/internal/spec"
+	"github.com/tetra/tsm/internal/store"
+)
+
+// StartRequest is a resolved-later start: the spec request plus supervision
+// settings.
+type StartRequest struct {
+	spec.Request
+	Restart string
+	// Wait bounds how long Start waits for the port to accept connections.
+	Wait time.Duration
+}
+
+// Settle is how long a port-less process must stay alive for start to call
+// it up (the seed's 0.5 s).
+const Settle = 500 * time.Millisecond
+
+// DefaultWait bounds the wait for a port to accept connections.
+const DefaultWait = 10 * time.Second
+
+// StartFailedError is a process that died inside start's settle window.
+type StartFailedError struct {
+	Name   string
+	Exit   proc.Exit
+	Tail   []string // last lines of stderr (or stdout when stderr is empty)
+	Stream string   // which stream Tail comes from
+	Holder string   // who holds the port, when a port clash is the likely cause
+}
+
+func (e *StartFailedError) Error() string {
+	how := "with an unknown status"
+	switch {
+	case e.Exit.Signal != 0:
+		how = "killed by " + signalName(e.Exit.Signal)
+	case e.Exit.Known:
+		how = "with exit code " + strconv.Itoa(e.Exit.Code)
+	}
+	msg := fmt.Sprintf("%s exited during startup %s", e.Name, how)
+	if e.Holder != "" {
+		msg += "; " + e.Holder
+	}
+	if len(e.Tail) == 0 {
+		msg += " and printed nothing"
+	} else {
+		msg += fmt.Sprintf("; last lines of %s:", e.Stream)
+	}
+	return msg
+}
+
+// Outcome is what an operation did to one process.
+type Outcome struct {
+	Meta        store.Meta
+	Action      string // started, stopped, killed, restarted, deleted, not-running
+	Descendants int
+	Forced      bool
+	Ready       string // for start/restart: port, settled, timeout
+}
+
+// Start resolves and starts a new process and waits until it is up.
+func (s *Supervisor) Start(req StartRequest) (Outcome, error) {
+	policy, err := ParsePolicy(req.Restart)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("%w: %v", spec.ErrUsage, err)
+	}
+	reqJSON, _ := json.Marshal(req.Request)
+
+	s.mu.Lock()
+	sp, err := spec.Resolve(req.Request, s.sys)
+	if err != nil {
+		var busy *spec.PortBusyError
+		if errors.As(err, &busy) {
+			err = fmt.Errorf("%w; %s", err, s.describeHolderLocked(busy.Port))
+		}
+		s.mu.Unlock()
+		return Outcome{}, err
+	}
+	e, isNew, err := s.claimLocked(sp.Name)
+	if err != nil {
+		s.mu.Unlock()
+		return Outcome{}, err
+	}
+	defer e.opMu.Unlock()
+	s.cancelRestartLocked(e)
+	e.runState = RunState{}
+	m := &e.meta
+	m.Name = sp.Name
+	m.Command = sp.Command
+	m.Port = store.Port(sp.Port)
+	m.Cwd = sp.Cwd
+	m.Interpreter = sp.Interpreter
+	m.ProcessType = sp.ProcessType
+	m.EnvFile = sp.EnvFile
+	m.Prehook = sp.PreHook
+	m.RestartPolicy = string(policy)
+	e.launch = store.Launch{Argv: sp.Argv, Env: sp.Env, Cwd: sp.Cwd, Request: reqJSON}
+	err = s.store.WriteLaunch(sp.Name, e.launch)
+	if err == nil {
+		err = s.spawnLocked(e)
+	}
+	if err != nil {
+		if isNew {
+			s.removeLocked(e)
+		} else {
+			m.Status = store.StatusErrored
+			s.saveLocked(e)
+		}
+		s.mu.Unlock()
+		return Outcome{}, fmt.Errorf("start %s: %w", sp.Name, err)
+	}
+	s.savePortsLocked()
+	e.starting = true
+	exited := e.exited
+	s.mu.Unlock()
+
+	return s.awaitStart(e, exited, "started", req.Wait)
+}
+
+// claimLocked returns the entry a start of name will use, with its opMu
+// held: a new one with the lowest free ID, or the existing entry of a
+// process that is not running (it keeps its ID and counters).
+func (s *Supervisor) claimLocked(name string) (*entry, bool, error) {
+	if e, ok := s.procs[name]; ok {
+		if e.exited != nil || e.timer != nil && e.meta.NextRestart != 0 {
+			return nil, false, fmt.Errorf("%s is already running (id %d, pid %d); use `tsm restart %s` or choose another --name",
+				name, e.meta.TsmID, e.meta.PID, name)
+		}
+		if !e.opMu.TryLock() {
+			return nil, false, fmt.Errorf("%s is busy with another command; try again", name)
+		}
+		return e, false, nil
+	}
+	e := &entry{meta: store.Meta{TsmID: s.lowestFreeIDLocked(), Name: name, Status: store.StatusOnline}}
+	e.opMu.Lock()
+	s.procs[name] = e
+	return e, true, nil
+}
+
+// awaitStart waits for the run just spawned to come up. The caller holds
+// e.opMu and set e.starting under s.mu when it spawned, so that an exit
+// inside the settle window is a failed start, not a restart.
+func (s *Supervisor) awaitStart(e *entry, exited <-chan struct{}, action string, wait time.Duration) (Outcome, error) {
+	s.mu.Lock()
+	port := int(e.meta.Port)
+	s.mu.Unlock()
+
+	ready := awaitReady(exited, port, wait)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e.starting = false
+	if ready != "" {
+		return Outcome{Meta: e.meta, Action: action, Ready: ready}, nil
+	}
+	e.meta.Status = store.StatusCrashed
+	s.saveLocked(e)
+	fail := &StartFailedError{Name: e.meta.Name, Exit: e.lastExit, Stream: "stderr"}
+	fail.Tail, _ = logs.Tail(s.store.ErrLog(e.meta.Name), 10)
+	if len(fail.Tail) == 0 {
+		fail.Stream = "stdout"
+		fail.Tail, _ = logs.Tail(s.store.OutLog(e.meta.Name), 5)
+	}
+	if port > 0 && !s.sys.PortFree(port) {
+		fail.Holder = s.describeHolderLocked(port)
+	}
+	return Outcome{Meta: e.meta}, fail
+}
+
+// awaitReady returns "port" once the port accepts a connection, "settled"
+// when a port-less process survived Settle, "timeout" when the port never
+// opened within wait but the process lives, and "" when it died first.
+func awaitReady(exited <-chan struct{}, port int, wait time.Duration) string {
+	if port == 0 {
+		select {
+		case <-exited:
+			return ""
+		case <-time.After(Settle):
+			return "settled"
+		}
+	}
+	if wait <= 0 {
+		wait = DefaultWait
+	}
+	deadline := time.After(wait)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if accepts(port) {
+			return "port"
+		}
+		select {
+		case <-exited:
+			return ""
+		case <-deadline:
+			return "timeout"
+		case <-tick.C:
+		}
+	}
+}
+
+// accepts reports whether something accepts TCP connections on the port on
+// the loopback interface (IPv4 or IPv6).
+func accepts(port int) bool {
+	for _, host := range []string{"127.0.0.1", "::1"} {
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(host, strconv.Itoa(port)), 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return true
+		}
+	}
+	return false
+}
+
+// describeHolderLocked names who holds a port: a tsm process or an outside
+// PID with its command, and how to free it.
+func (s *Supervisor) describeHolderLocked(port int) string {
+	for _, e := range s.procs {
+		if int(e.meta.Port) == port && (e.exited != nil || e.meta.Status == store.StatusOnline) {
+			return fmt.Sprintf("it belongs to tsm process %s (id %d, pid %d): stop it with `tsm stop %d`, or use --port %d+ to take the next free port",
+				e.meta.Name, e.meta.TsmID, e.meta.PID, e.meta.TsmID, port)
+		}
+	}
+	ls, err := proc.Listeners(port)
+	if err != nil || len(ls) == 0 {
+		return fmt.Sprintf("no visible process listens on it (another user's?); use --port %d+ to take the next free port", port)
+	}
+	var who []string
+	for _, l := range ls {
+		who = append(who, fmt.Sprintf("PID %d (%s)", l.PID, l.Command))
+	}
+	return fmt.Sprintf("held by %s: stop it (kill %d), or use --port %d+ to take the next free port",
+		strings.Join(who, ", "), ls[0].PID, port)
+}
+
+// Stop ends a process gracefully: SIGTERM to its group and descendants, then
+// SIGKILL after grace.
+func (s *Supervisor) Stop(name string, grace time.Duration) (Outcome, error) {
+	return s.end(name, grace, "stopped")
+}
+
+// Kill ends a process at once with SIGKILL.
+func (s *Supervisor) Kill(name string) (Outcome, error) {
+	return s.end(name, 0, "killed")
+}
+
+func (s *Supervisor) end(name string, grace time.Duration, action string) (Outcome, error) {
+	e, err := s.lookup(name)
+	if err != nil {
+		return Outcome{}, err
+	}
+	e.opMu.Lock()
+	defer e.opMu.Unlock()
+	desc, forced, was := s.stopRun(e, grace)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e.meta.Status = store.StatusStopped
+	s.saveLocked(e)
+	if !was {
+		action = "not-running"
+	}
+	return Outcome{Meta: e.meta, Action: action, Descendants: desc, Forced: forced}, nil
+}
+
+// Restart stops the process if it runs and starts it again with the same ID,
+// name, port, cwd, argv and environment.
+func (s *Supervisor) Restart(name string, grace time.Duration, wait time.Duration) (Outcome, error) {
+	e, err := s.lookup(name)
+	if err != nil {
+		return Outcome{}, err
+	}
+	e.opMu.Lock()
+	defer e.opMu.Unlock()
+	s.stopRun(e, grace)
+
+	s.mu.Lock()
+	if e.removed {
+		s.mu.Unlock()
+		return Outcome{}, fmt.Errorf("%s was deleted", name)
+	}
+	if len(e.launch.Argv) == 0 {
+		s.mu.Unlock()
+		return Outcome{}, fmt.Errorf("%s has no launch record (%s); start it again with `tsm start`", name, s.store.LaunchPath(name))
+	}
+	if port := int(e.meta.Port); port > 0 && !s.waitPortFreeLocked(port) {
+		err := fmt.Errorf("port %d is still in use; %s", port, s.describeHolderLocked(port))
+		e.meta.Status = store.StatusStopped
+		s.saveLocked(e)
+		s.mu.Unlock()
+		return Outcome{}, err
+	}
+	e.meta.Restarts++
+	e.runState = RunState{}
+	if err := s.spawnLocked(e); err != nil {
+		e.meta.Status = store.StatusErrored
+		s.saveLocked(e)
+		s.mu.Unlock()
+		return Outcome{}, fmt.Errorf("restart %s: %w", name, err)
+	}
+	e.starting = true
+	exited := e.exited
+	s.mu.Unlock()
+	return s.awaitStart(e, exited, "restarted", wait)
+}
+
+// waitPortFreeLocked gives a just-stopped process's port a moment to be
+// released by the kernel.
+func (s *Supervisor) waitPortFreeLocked(port int) bool {
+	base := s.sys.(reservingSystem).System
+	for i := 0; i < 50; i++ {
+		if base.PortFree(port) {
+			return true
+		}
+		s.mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+		s.mu.Lock()
+	}
+	return false
+}
+
+// Delete stops the process if it runs and removes its directory; its ID
+// becomes free.
+func (s *Supervisor) Delete(name string, grace time.Duration) (Outcome, error) {
+	e, err := s.lookup(name)
+	if err != nil {
+		return Outcome{}, err
+	}
+	e.opMu.Lock()
+	defer e.opMu.Unlock()
+	desc, forced, _ := s.stopRun(e, grace)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.removeLocked(e); err != nil {
+		return Outcome{}, fmt.Errorf("delete %s: %w", name, err)
+	}
+	s.savePortsLocked()
+	return Outcome{Meta: e.meta, Action: "deleted", Descendants: desc, Forced: forced}, nil
+}
+
+func (s *Supervisor) removeLocked(e *entry) error {
+	e.removed = true
+	delete(s.procs, e.meta.Name)
+	return s.store.Remove(e.meta.Name)
+}
+
+// stopRun ends the current run of e and every process it started: SIGTERM
+// to the process group and to descendants outside it, SIGKILL to whatever
+// remains after grace (at once when grace is 0). It reports how many
+// descendants there were, whether SIGKILL was needed, and whether anything
+// ran. The caller holds e.opMu.
+func (s *Supervisor) stopRun(e *entry, grace time.Duration) (descendants int, forced bool, wasRunning bool) {
+	s.mu.Lock()
+	s.cancelRestartLocked(e)
+	exited := e.exited
+	if exited == nil {
+		s.mu.Unlock()
+		return 0, false, false
+	}
+	e.stopping = true
+	pid, marker := e.meta.PID, e.meta.Marker
+	s.mu.Unlock()
+
+	// Walk the tree before signalling: once pid dies its children are
+	// re-parented and no longer look like descendants.
+	tree, _ := proc.Tree(pid, marker)
+	sig := syscall.SIGTERM
+	if grace <= 0 {
+		sig = syscall.SIGKILL
+		forced = true
+	}
+	proc.SignalGroup(pid, sig)
+	for _, p := range tree {
+		proc.Signal(p, sig)
+	}
+	deadline := time.Now().Add(grace)
+	select {
+	case <-exited:
+	case <-time.After(grace):
+	}
+	for time.Now().Before(deadline) && len(alive(tree)) > 0 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Late arrivals (forked during the grace period) are found by group,
+	// session and marker even though pid may be gone.
+	later, _ := proc.Tree(pid, marker)
+	all := union(tree, later)
+	survivors := alive(all)
+	select {
+	case <-exited:
+	default:
+		survivors = append(survivors, pid)
+	}
+	if len(survivors) > 0 {
+		forced = true
+		proc.SignalGroup(pid, syscall.SIGKILL)
+		for _, p := range survivors {
+			proc.Signal(p, syscall.SIGKILL)
+		}
+	}
+	select {
+	case <-exited:
+	case <-time.After(5 * time.Second):
+		// Unkillable (D state) or a lost exit event: do not hang the CLI.
+	}
+	return len(all), forced, true
+}
+
+// alive returns the PIDs that still exist and are not zombies.
+func alive(pids []int) []int {
+	var out []int
+	for _, p := range pids {
+		if _, err := proc.Identify(p); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func union(a, b []int) []int {
+	seen := make(map[int]bool, len(a)+len(b))
+	var out []int
+	for _, l := range [][]int{a, b} {
+		for _, p := range l {
+			if !seen[p] {
+				seen[p] = true
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// Live returns live stats of a running process.
+func (s *Supervisor) Live(m store.Meta) (proc.Stats, []int, bool) {
+	if m.Status != store.StatusOnline || m.PID <= 1 {
+		return proc.Stats{}, nil, false
+	}
+	id := proc.Identity{PID: m.PID, StartTime: m.PIDStartTicks, BootID: m.BootID}
+	st, err := s.sampler.Sample(id)
+	if err != nil {
+		return proc.Stats{}, nil, false
+	}
+	ports, _ := proc.ListeningPorts(m.PID)
+	return st, ports, true
+}

@@ -1,0 +1,484 @@
+// Package supervisor owns the managed processes: their table, their
+// lifecycle (start, readiness, stop with tree kill, restart, delete), the
+// restart policy with backoff, and re-adoption of live services when a new
+// daemon starts. It is the only writer of runtime state on disk (through
+// store). It must not import cli, client or daemon.
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/tetra/tsm/internal/proc"
+	"github.com/tetra/tsm/internal/spec"
+	"github.com/tetra/tsm/internal/store"
+	"github.com/tetra/tsm/internal/target"
+)
+
+// Supervisor runs processes and keeps their state on disk.
+type Supervisor struct {
+	store   *store.Store
+	reaper  *proc.Reaper
+	watcher *proc.Watcher
+	sampler *proc.Sampler
+	backoff Backoff
+	sys     spec.System
+
+	// mu guards procs, byPID and every field of every entry except opMu.
+	// It is never held while waiting for a process: long operations hold the
+	// entry's opMu instead.
+	mu       sync.Mutex
+	procs    map[string]*entry
+	byPID    map[int]*entry
+	problems []string
+}
+
+// entry is one managed process.
+type entry struct {
+	// opMu serialises start, stop, restart, delete and automatic restarts of
+	// this process; it is held for the whole operation, including waits.
+	opMu sync.Mutex
+
+	meta   store.Meta
+	launch store.Launch
+
+	exited   chan struct{} // closed when the current run ends; nil when not running
+	lastExit proc.Exit
+	stopping bool      // the current run's exit was asked for
+	starting bool      // inside start's settle window: an exit is a failed start
+	runStart time.Time // when the current run was spawned
+	runState RunState
+	gen      int // bumped by every operation; stale restart timers compare it
+	timer    *time.Timer
+	// pendingUnstable: the scheduled restart follows a run shorter than
+	// min-uptime, so it counts in unstable_restarts.
+	pendingUnstable bool
+	removed         bool
+}
+
+// Config wires a Supervisor.
+type Config struct {
+	Store   *store.Store
+	Backoff Backoff
+	System  spec.System // nil: the real OS
+}
+
+// New creates a supervisor. Call Adopt once, then Run.
+func New(cfg Config) *Supervisor {
+	s := &Supervisor{
+		store:   cfg.Store,
+		reaper:  proc.NewReaper(),
+		watcher: proc.NewWatcher(),
+		sampler: proc.NewSampler(),
+		backoff: cfg.Backoff,
+		procs:   make(map[string]*entry),
+		byPID:   make(map[int]*entry),
+	}
+	if s.backoff == (Backoff{}) {
+		s.backoff = DefaultBackoff
+	}
+	base := cfg.System
+	if base == nil {
+		base = spec.OS()
+	}
+	s.sys = reservingSystem{System: base, s: s}
+	return s
+}
+
+// reservingSystem treats ports held by other tsm processes as busy even
+// before those processes listen, so two starts never pick the same port.
+type reservingSystem struct {
+	spec.System
+	s *Supervisor
+}
+
+// PortFree is called with s.mu held (from Start).
+func (r reservingSystem) PortFree(port int) bool {
+	for _, e := range r.s.procs {
+		if int(e.meta.Port) == port && e.meta.Status != store.StatusStopped && e.meta.Status != store.StatusErrored {
+			return false
+		}
+	}
+	return r.System.PortFree(port)
+}
+
+// Run dispatches exits until the process ends. It never returns.
+func (s *Supervisor) Run() {
+	for {
+		select {
+		case e := <-s.reaper.Exits():
+			s.handleExit(e)
+		case e := <-s.watcher.Exits():
+			s.handleExit(e)
+		}
+	}
+}
+
+// Adopt loads the table from disk. Processes recorded as online that are
+// still alive (same PID, start time and boot) are watched again; those that
+// died while no daemon watched them get their restart policy applied.
+func (s *Supervisor) Adopt() error {
+	metas, problems, err := s.store.LoadAll()
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range problems {
+		s.problems = append(s.problems, p.Error())
+	}
+	for _, m := range metas {
+		e := &entry{meta: m}
+		if l, err := s.store.ReadLaunch(m.Name); err == nil {
+			e.launch = l
+		}
+		s.procs[m.Name] = e
+		switch m.Status {
+		case store.StatusOnline:
+			if s.adoptLocked(e) {
+				continue
+			}
+			// Died unobserved: its status is unknown, so on-failure restarts it.
+			e.lastExit = proc.Exit{PID: m.PID}
+			s.afterExitLocked(e, true)
+		case store.StatusCrashed:
+			if m.NextRestart != 0 {
+				// A restart was pending when the previous daemon went away.
+				s.scheduleRestartLocked(e, s.backoff.Initial)
+			}
+		}
+	}
+	return nil
+}
+
+// adoptLocked watches a live process recorded on disk; false if it is gone.
+func (s *Supervisor) adoptLocked(e *entry) bool {
+	m := e.meta
+	if m.PID <= 1 {
+		return false
+	}
+	id := proc.Identity{PID: m.PID, StartTime: m.PIDStartTicks, BootID: m.BootID}
+	same := id.Alive
+	if m.PIDStartTicks == 0 {
+		// Written by bash TSM: no start time to check, the PID is all we have.
+		same = func() bool { return proc.Exists(m.PID) }
+	}
+	if err := s.watcher.Watch(m.PID, same); err != nil {
+		return false
+	}
+	e.exited = make(chan struct{})
+	e.runStart = time.Unix(m.StartTime, 0)
+	s.byPID[m.PID] = e
+	return true
+}
+
+// Snapshot returns the metadata of every process, in ID order, and the
+// problems met reading the state.
+func (s *Supervisor) Snapshot() ([]store.Meta, []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	metas := make([]store.Meta, 0, len(s.procs))
+	for _, e := range s.procs {
+		metas = append(metas, e.meta)
+	}
+	sort.Slice(metas, func(i, j int) bool { return metas[i].TsmID < metas[j].TsmID })
+	return metas, append([]string(nil), s.problems...)
+}
+
+// Count returns the number of managed processes.
+func (s *Supervisor) Count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.procs)
+}
+
+// Resolve finds the process a target names.
+func (s *Supervisor) Resolve(t string) (store.Meta, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, err := s.resolveLocked(t)
+	if err != nil {
+		return store.Meta{}, err
+	}
+	return e.meta, nil
+}
+
+func (s *Supervisor) resolveLocked(t string) (*entry, error) {
+	cands := make([]target.Candidate, 0, len(s.procs))
+	for _, e := range s.procs {
+		cands = append(cands, target.Candidate{ID: e.meta.TsmID, Name: e.meta.Name})
+	}
+	sort.Slice(cands, func(i, j int) bool { return cands[i].ID < cands[j].ID })
+	c, err := target.Resolve(cands, t)
+	if err != nil {
+		return nil, err
+	}
+	return s.procs[c.Name], nil
+}
+
+// ResolveAll resolves every target before anything is touched, so that one
+// ambiguous or unknown target aborts the whole command. "all" means every
+// process.
+func (s *Supervisor) ResolveAll(targets []string) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var names []string
+	seen := map[string]bool{}
+	add := func(n string) {
+		if !seen[n] {
+			seen[n] = true
+			names = append(names, n)
+		}
+	}
+	for _, t := range targets {
+		if t == "all" || t == "*" {
+			all := make([]*entry, 0, len(s.procs))
+			for _, e := range s.procs {
+				all = append(all, e)
+			}
+			sort.Slice(all, func(i, j int) bool { return all[i].meta.TsmID < all[j].meta.TsmID })
+			for _, e := range all {
+				add(e.meta.Name)
+			}
+			continue
+		}
+		e, err := s.resolveLocked(t)
+		if err != nil {
+			return nil, err
+		}
+		add(e.meta.Name)
+	}
+	return names, nil
+}
+
+// lookup returns the live entry for name, or a not-found error if it was
+// deleted meanwhile.
+func (s *Supervisor) lookup(name string) (*entry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.procs[name]
+	if !ok {
+		return nil, &target.NotFoundError{Target: name}
+	}
+	return e, nil
+}
+
+// lowestFreeIDLocked returns the smallest ID no process uses.
+func (s *Supervisor) lowestFreeIDLocked() int {
+	used := make(map[int]bool, len(s.procs))
+	for _, e := range s.procs {
+		used[e.meta.TsmID] = true
+	}
+	id := 0
+	for used[id] {
+		id++
+	}
+	return id
+}
+
+// saveLocked writes the entry's meta.json and pid file.
+func (s *Supervisor) saveLocked(e *entry) error {
+	if e.removed {
+		return nil
+	}
+	return s.store.WriteMeta(e.meta)
+}
+
+// savePortsLocked rewrites the ports registry from the table.
+func (s *Supervisor) savePortsLocked() error {
+	metas := make([]store.Meta, 0, len(s.procs))
+	for _, e := range s.procs {
+		metas = append(metas, e.meta)
+	}
+	sort.Slice(metas, func(i, j int) bool { return metas[i].TsmID < metas[j].TsmID })
+	return s.store.WritePorts(metas)
+}
+
+// spawnLocked starts one run of e from its launch record.
+func (s *Supervisor) spawnLocked(e *entry) error {
+	m := &e.meta
+	if err := os.MkdirAll(s.store.Dir(m.Name), 0o755); err != nil {
+		return err
+	}
+	marker := fmt.Sprintf("%s/%d/%d", m.Name, m.TsmID, time.Now().UnixNano())
+	env := withEnv(e.launch.Env,
+		"TSM_ID="+strconv.Itoa(m.TsmID),
+		"TSM_NAME="+m.Name,
+		"TSM_PROCESS_DIR="+s.store.Dir(m.Name),
+		markerKey+"="+marker,
+	)
+	pid, err := s.reaper.Spawn(proc.SpawnSpec{
+		Argv:   e.launch.Argv,
+		Env:    env,
+		Dir:    e.launch.Cwd,
+		Stdout: s.store.OutLog(m.Name),
+		Stderr: s.store.ErrLog(m.Name),
+	})
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	m.PID = pid
+	m.Marker = markerKey + "=" + marker
+	m.StartTime = now.Unix()
+	m.Status = store.StatusOnline
+	m.ExitCode, m.ExitSignal, m.StopTime = nil, "", 0
+	if id, err := proc.Identify(pid); err == nil {
+		m.PIDStartTicks, m.BootID = id.StartTime, id.BootID
+	} else {
+		m.PIDStartTicks, m.BootID = 0, ""
+	}
+	e.exited = make(chan struct{})
+	e.runStart = now
+	e.stopping = false
+	s.byPID[pid] = e
+	return s.saveLocked(e)
+}
+
+const markerKey = "TSM_MARKER"
+
+// withEnv returns env with the given K=V entries set (replacing old values).
+func withEnv(env []string, kvs ...string) []string {
+	out := make([]string, 0, len(env)+len(kvs))
+	keys := map[string]bool{}
+	for _, kv := range kvs {
+		keys[envKey(kv)] = true
+	}
+	for _, kv := range env {
+		if !keys[envKey(kv)] {
+			out = append(out, kv)
+		}
+	}
+	return append(out, kvs...)
+}
+
+func envKey(kv string) string {
+	for i := 0; i < len(kv); i++ {
+		if kv[i] == '=' {
+			return kv[:i]
+		}
+	}
+	return kv
+}
+
+// handleExit records the end of a run and applies the restart policy.
+func (s *Supervisor) handleExit(x proc.Exit) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.byPID[x.PID]
+	if !ok {
+		return
+	}
+	delete(s.byPID, x.PID)
+	s.sampler.Forget(x.PID)
+	e.lastExit = x
+	now := time.Now()
+	m := &e.meta
+	m.StopTime = now.Unix()
+	if x.Known {
+		code := x.Code
+		m.ExitCode = &code
+		m.ExitSignal = ""
+		if x.Signal != 0 {
+			m.ExitSignal = signalName(x.Signal)
+		}
+	}
+	if e.exited != nil {
+		close(e.exited)
+		e.exited = nil
+	}
+	if e.stopping || e.starting {
+		// The operation that caused or is watching this exit sets the status.
+		return
+	}
+	failed := !x.Known || x.Code != 0 || x.Signal != 0
+	s.afterExitLocked(e, failed)
+}
+
+// afterExitLocked applies the restart policy to a run that ended by itself.
+func (s *Supervisor) afterExitLocked(e *entry, failed bool) {
+	m := &e.meta
+	policy, _ := ParsePolicy(m.RestartPolicy)
+	uptime := time.Since(e.runStart)
+	d, st := s.backoff.Decide(policy, failed, uptime, e.runState)
+	e.runState = st
+	switch {
+	case d.Errored:
+		m.Status = store.StatusErrored
+	case d.Restart:
+		m.Status = store.StatusCrashed
+		s.scheduleRestartLocked(e, d.Delay)
+		if d.Unstable {
+			e.pendingUnstable = true
+		}
+	case failed:
+		m.Status = store.StatusCrashed
+	default:
+		m.Status = store.StatusStopped
+	}
+	s.saveLocked(e)
+}
+
+// scheduleRestartLocked starts e again after delay unless an operation
+// intervenes (which bumps e.gen).
+func (s *Supervisor) scheduleRestartLocked(e *entry, delay time.Duration) {
+	e.gen++
+	gen := e.gen
+	e.meta.NextRestart = time.Now().Add(delay).UnixMilli()
+	e.timer = time.AfterFunc(delay, func() { s.autoRestart(e, gen) })
+}
+
+func (s *Supervisor) autoRestart(e *entry, gen int) {
+	e.opMu.Lock()
+	defer e.opMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e.gen != gen || e.removed || e.exited != nil {
+		return
+	}
+	e.meta.NextRestart = 0
+	e.meta.Restarts++
+	if e.pendingUnstable {
+		e.meta.UnstableRestarts++
+		e.pendingUnstable = false
+	}
+	if err := s.spawnLocked(e); err != nil {
+		e.meta.Status = store.StatusErrored
+		s.saveLocked(e)
+	}
+}
+
+// cancelRestartLocked forgets a pending automatic restart.
+func (s *Supervisor) cancelRestartLocked(e *entry) {
+	e.gen++
+	if e.timer != nil {
+		e.timer.Stop()
+		e.timer = nil
+	}
+	e.meta.NextRestart = 0
+	e.pendingUnstable = false
+}
+
+func signalName(sig syscall.Signal) string {
+	if n := signalNames[sig]; n != "" {
+		return n
+	}
+	return "SIG" + strconv.Itoa(int(sig))
+}
+
+var signalNames = map[syscall.Signal]string{
+	syscall.SIGHUP: "SIGHUP", syscall.SIGINT: "SIGINT", syscall.SIGQUIT: "SIGQUIT",
+	syscall.SIGILL: "SIGILL", syscall.SIGTRAP: "SIGTRAP", syscall.SIGABRT: "SIGABRT",
+	syscall.SIGBUS: "SIGBUS", syscall.SIGFPE: "SIGFPE", syscall.SIGKILL: "SIGKILL",
+	syscall.SIGUSR1: "SIGUSR1", syscall.SIGSEGV: "SIGSEGV", syscall.SIGUSR2: "SIGUSR2",
+	syscall.SIGPIPE: "SIGPIPE", syscall.SIGALRM: "SIGALRM", syscall.SIGTERM: "SIGTERM",
+}
+
+// errNotRunning is returned internally when an operation needs a live run.
+var errNotRunning = errors.New("not running")

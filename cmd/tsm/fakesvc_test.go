@@ -24,6 +24,8 @@ import (
 //	                          grandchild (all blocking), write their PIDs to FILE, block
 //	fakesvc ticker            print "tick N" every 50ms
 //	fakesvc env KEY...        print KEY=value for each key, then block
+//	fakesvc exitafter DUR CODE  print "up", wait DUR, exit with CODE
+//	fakesvc writepid FILE     write its PID to FILE, then block
 func fakeService() {
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, "usage: fakesvc listen|sleep|exit|ignoreterm|tree|ticker|env")
@@ -66,6 +68,15 @@ func fakeService() {
 			fmt.Println("tick", i)
 			time.Sleep(50 * time.Millisecond)
 		}
+	case "exitafter":
+		d, _ := time.ParseDuration(os.Args[2])
+		code, _ := strconv.Atoi(os.Args[3])
+		fmt.Println("up")
+		time.Sleep(d)
+		os.Exit(code)
+	case "writepid":
+		os.WriteFile(os.Args[2], fmt.Appendf(nil, "%d\n", os.Getpid()), 0o644)
+		block()
 	case "env":
 		for _, k := range os.Args[2:] {
 			fmt.Printf("%s=%s\n", k, os.Getenv(k))

@@ -47,6 +47,8 @@ func TestScripts(t *testing.T) {
 			"kill9":      cmdKill9,
 			"concurrent": cmdConcurrent,
 			"follow":     cmdFollow,
+			"readvar":    cmdReadVar,
+			"setmeta":    cmdSetMeta,
 		},
 	})
 }
@@ -126,6 +128,31 @@ func cmdPidof(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	pid, _ := meta(ts, args[0])["pid"].(float64)
 	ts.Setenv(args[1], strconv.Itoa(int(pid)))
+}
+
+// readvar FILE VAR: sets $VAR to the first line of FILE, waiting up to 10s
+// for the file to have one.
+func cmdReadVar(ts *testscript.TestScript, neg bool, args []string) {
+	path := ts.MkAbs(args[0])
+	var line string
+	poll(ts, 10*time.Second, func() bool {
+		b, _ := os.ReadFile(path)
+		line, _, _ = strings.Cut(string(b), "\n")
+		return strings.HasSuffix(string(b), "\n") && line != ""
+	}, "a line in %s", args[0])
+	ts.Setenv(args[1], strings.TrimSpace(line))
+}
+
+// setmeta NAME KEY JSON: rewrites one field of NAME's meta.json, as a
+// recycled PID or a hand edit would.
+func cmdSetMeta(ts *testscript.TestScript, neg bool, args []string) {
+	m := meta(ts, args[0])
+	var v any
+	ts.Check(json.Unmarshal([]byte(args[2]), &v))
+	m[args[1]] = v
+	b, err := json.MarshalIndent(m, "", "  ")
+	ts.Check(err)
+	ts.Check(os.WriteFile(filepath.Join(ts.Getenv("TSM_DIR"), "runtime", "processes", args[0], "meta.json"), b, 0o644))
 }
 
 // waitfile FILE REGEXP: waits up to 10s for FILE to match REGEXP.

@@ -45,6 +45,11 @@ type StartRequest struct {
 	WorkDir string   `json:"workdir,omitempty"`
 	PreHook string   `json:"prehook,omitempty"`
 	Restart string   `json:"restart,omitempty"` // always | on-failure | never
+	// MaxRestarts is how many unstable restarts in a row are allowed before
+	// status errored (nil: the daemon's default, 10).
+	MaxRestarts *int `json:"max_restarts,omitempty"`
+	// MinUptimeMillis: a run shorter than this is unstable (0: 1 s).
+	MinUptimeMillis int `json:"min_uptime_ms,omitempty"`
 	// WaitMillis bounds how long start waits for a port to accept connections.
 	WaitMillis int `json:"wait_ms,omitempty"`
 }
@@ -54,6 +59,10 @@ type StartRequest struct {
 type TargetsRequest struct {
 	Targets       []string `json:"targets"`
 	TimeoutMillis int      `json:"timeout_ms,omitempty"` // stop grace period
+	// UpdateEnv (restart only) replaces the stored environment with Env,
+	// the caller's current one.
+	UpdateEnv bool     `json:"update_env,omitempty"`
+	Env       []string `json:"env,omitempty"`
 }
 
 // Result reports what happened to one process of a TargetsRequest.
@@ -65,6 +74,9 @@ type Result struct {
 	Descendants int    `json:"descendants,omitempty"`
 	Forced      bool   `json:"forced,omitempty"` // SIGKILL was needed after the grace period
 	Port        int    `json:"port,omitempty"`
+	// EnvChanges lists the variables restart --update-env changed, as
+	// "+KEY", "-KEY" or "~KEY" (added, removed, changed); never values.
+	EnvChanges []string `json:"env_changes,omitempty"`
 }
 
 // ListResponse is the process table. Corrupt entries are reported, not fatal.

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tetra/tsm/internal/api"
+	"github.com/tetra/tsm/internal/events"
 )
 
 func (a *App) newInfoCmd() *cobra.Command {
@@ -76,7 +78,17 @@ threads), the ports it listens on, and how its last run ended.`,
 			row("directory", p.Dir)
 			row("stdout", p.OutLog)
 			row("stderr", p.ErrLog)
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			recent, _ := events.Read(filepath.Join(a.root, "events.jsonl"), 5, func(e events.Event) bool { return e.Name == p.Name })
+			if len(recent) > 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), "recent events:")
+				for _, e := range recent {
+					fmt.Fprintln(cmd.OutOrStdout(), "  "+events.Format(e))
+				}
+			}
+			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the process as JSON")

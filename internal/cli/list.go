@@ -3,7 +3,9 @@ package cli
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -89,17 +91,26 @@ func portString(port any) string {
 	return "-"
 }
 
-// statusNote adds the exit and the next retry to a status that needs them.
+// statusNote adds the last exit and the next retry to a status that needs
+// them: "crashed (exit 1, retry in 1.6s)".
 func statusNote(p api.Process) string {
-	s := p.Status
-	switch {
-	case p.Status == "online" || p.Status == "stopped":
+	if p.Status == "online" || p.Status == "stopped" {
 		// A stop the user asked for needs no explanation.
-		return s
-	case p.ExitSignal != "":
-		s += " (" + p.ExitSignal + ")"
-	case p.ExitCode != nil:
-		s += fmt.Sprintf(" (exit %d)", *p.ExitCode)
+		return p.Status
 	}
-	return s
+	var notes []string
+	switch {
+	case p.ExitSignal != "":
+		notes = append(notes, p.ExitSignal)
+	case p.ExitCode != nil:
+		notes = append(notes, fmt.Sprintf("exit %d", *p.ExitCode))
+	}
+	if p.NextRestart > 0 {
+		wait := max(time.Until(time.UnixMilli(p.NextRestart)), 0).Round(100 * time.Millisecond)
+		notes = append(notes, "retry in "+wait.String())
+	}
+	if len(notes) == 0 {
+		return p.Status
+	}
+	return p.Status + " (" + strings.Join(notes, ", ") + ")"
 }

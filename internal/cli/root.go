@@ -147,6 +147,7 @@ State lives in $TSM_DIR, else $TETRA_DIR/tsm, else ~/tetra/tsm.`,
 		a.newListCmd(),
 		a.newInfoCmd(),
 		a.newLogsCmd(),
+		a.newEventsCmd(),
 		a.newDaemonCmd(),
 		a.newVersionCmd(),
 	)

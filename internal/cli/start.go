@@ -12,7 +12,8 @@ import (
 
 func (a *App) newStartCmd() *cobra.Command {
 	var req api.StartRequest
-	var wait time.Duration
+	var wait, minUptime time.Duration
+	var maxRestarts int
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "start [flags] [--] <command> [args...]",
@@ -30,6 +31,12 @@ Port (first that applies): --port; PORT in the env file; a port in the
 command (:8000, --port 8000, -p 8000, PORT=8000, or a bare 4-5 digit number
 for python/node); a PORT = 8000 default in the script; none. The port must
 be free; P+ takes the first free port >= P. It is exported as PORT.
+
+Supervision: with --restart on-failure (the default) a process that exits
+non-zero or dies by a signal tsm did not send is started again: at once
+after a run longer than --min-uptime, else with a backoff from 100 ms
+doubling to 5 s. After --max-restarts short runs in a row it is errored
+and left alone until ` + "`tsm restart`" + `.
 
 Name: --name (NAME-PORT), else NAME in the env file, else
 {dir}-{module}-{port} for python -m module, {dir}-{script}-{port} for a
@@ -49,6 +56,13 @@ python/node script, else the first command word.`,
 			}
 			req.Argv, req.Cwd, req.Env = args, cwd, a.Environ()
 			req.WaitMillis = int(wait / time.Millisecond)
+			req.MinUptimeMillis = int(minUptime / time.Millisecond)
+			if cmd.Flags().Changed("max-restarts") {
+				if maxRestarts < 0 {
+					return usageError("--max-restarts must be 0 or more")
+				}
+				req.MaxRestarts = &maxRestarts
+			}
 			var p api.Process
 			if err := a.client.Call(cmd.Context(), http.MethodPost, api.RouteStart, req, &p); err != nil {
 				return err
@@ -71,6 +85,8 @@ python/node script, else the first command word.`,
 	f.StringVar(&req.WorkDir, "cwd", "", "working directory of the process (default: the current directory)")
 	f.StringVar(&req.PreHook, "pre-hook", "", "shell code to run before the command (e.g. 'source venv/bin/activate')")
 	f.StringVar(&req.Restart, "restart", "on-failure", "restart policy: always, on-failure or never")
+	f.IntVar(&maxRestarts, "max-restarts", 10, "unstable restarts in a row before giving up (status errored)")
+	f.DurationVar(&minUptime, "min-uptime", time.Second, "a run shorter than this is unstable and backs off")
 	f.DurationVar(&wait, "wait", 10*time.Second, "how long to wait for the port to accept connections")
 	f.BoolVar(&asJSON, "json", false, "print the started process as JSON")
 	return cmd

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,7 +16,7 @@ import (
 // line per process.
 func (a *App) newTargetsCmd(use, short, long, route string, graceFlag bool) *cobra.Command {
 	var timeout time.Duration
-	var asJSON bool
+	var asJSON, updateEnv bool
 	cmd := &cobra.Command{
 		Use:   use + " <target>... | all",
 		Short: short,
@@ -26,6 +27,9 @@ func (a *App) newTargetsCmd(use, short, long, route string, graceFlag bool) *cob
 				return usageError("%s needs a target: an ID, a name, or all (see `tsm %s --help`)", use, use)
 			}
 			req := api.TargetsRequest{Targets: args, TimeoutMillis: int(timeout / time.Millisecond)}
+			if updateEnv {
+				req.UpdateEnv, req.Env = true, a.Environ()
+			}
 			var results []api.Result
 			err := a.client.Call(cmd.Context(), http.MethodPost, route, req, &results)
 			if err != nil {
@@ -39,6 +43,9 @@ func (a *App) newTargetsCmd(use, short, long, route string, graceFlag bool) *cob
 			}
 			for _, r := range results {
 				fmt.Fprintln(cmd.OutOrStdout(), describeResult(r))
+				if updateEnv {
+					fmt.Fprintln(cmd.OutOrStdout(), describeEnvChanges(r.EnvChanges))
+				}
 			}
 			return nil
 		},
@@ -47,7 +54,38 @@ func (a *App) newTargetsCmd(use, short, long, route string, graceFlag bool) *cob
 		cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "grace period between SIGTERM and SIGKILL")
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
+	if route == api.RouteRestart {
+		cmd.Flags().BoolVar(&updateEnv, "update-env", false, "replace the stored environment with the current one (and re-read the env file)")
+	}
 	return cmd
+}
+
+// describeEnvChanges lists changed variable names, never their values.
+func describeEnvChanges(changes []string) string {
+	if len(changes) == 0 {
+		return "  environment unchanged"
+	}
+	var added, removed, changed []string
+	for _, c := range changes {
+		switch c[0] {
+		case '+':
+			added = append(added, c[1:])
+		case '-':
+			removed = append(removed, c[1:])
+		default:
+			changed = append(changed, c[1:])
+		}
+	}
+	s := "  environment updated (values not shown):"
+	for _, part := range []struct {
+		label string
+		keys  []string
+	}{{"changed", changed}, {"added", added}, {"removed", removed}} {
+		if len(part.keys) > 0 {
+			s += fmt.Sprintf("\n    %s: %s", part.label, strings.Join(part.keys, " "))
+		}
+	}
+	return s
 }
 
 func describeResult(r api.Result) string {
@@ -87,7 +125,10 @@ func (a *App) newRestartCmd() *cobra.Command {
 	return a.newTargetsCmd("restart", "Restart processes with the same ID, name, port, cwd, command and environment",
 		`Restart stops the process if it runs (like stop) and starts it again exactly
 as it was first started: same ID, name, port, working directory, argv and
-environment. It works on stopped processes too and adds one to restarts.`, api.RouteRestart, true)
+environment. It works on stopped processes too and adds one to restarts.
+
+--update-env takes your current environment instead (and re-reads the env
+file), and says which variables changed without showing their values.`, api.RouteRestart, true)
 }
 
 func (a *App) newDeleteCmd() *cobra.Command {

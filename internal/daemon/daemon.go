@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tetra/tsm/internal/events"
 	"github.com/tetra/tsm/internal/proc"
 	"github.com/tetra/tsm/internal/store"
 	"github.com/tetra/tsm/internal/supervisor"
@@ -64,7 +65,15 @@ func Run(root string, log *slog.Logger) error {
 		log.Warn("cannot become a child subreaper; double-forked descendants will escape to init", "err", err)
 	}
 
-	sup := supervisor.New(supervisor.Config{Store: st})
+	evlog, err := events.Open(st.EventsPath())
+	if err != nil {
+		return err
+	}
+	defer evlog.Close()
+	evlog.Append(events.Event{Type: events.Daemon, PID: os.Getpid(), Message: "started"})
+	defer evlog.Append(events.Event{Type: events.Daemon, PID: os.Getpid(), Message: "stopped; services keep running"})
+
+	sup := supervisor.New(supervisor.Config{Store: st, Events: evlog, Log: log})
 	if err := sup.Adopt(); err != nil {
 		return fmt.Errorf("load state: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/tetra/tsm/internal/api"
@@ -39,7 +40,11 @@ func (h *handler) routes() http.Handler {
 		return h.sup.Kill(name)
 	}))
 	mux.HandleFunc("POST "+api.RouteRestart, h.targets(func(name string, r api.TargetsRequest) (supervisor.Outcome, error) {
-		return h.sup.Restart(name, grace(r), 0)
+		var env []string
+		if r.UpdateEnv {
+			env = r.Env
+		}
+		return h.sup.Restart(name, grace(r), 0, env)
 	}))
 	mux.HandleFunc("POST "+api.RouteDelete, h.targets(func(name string, r api.TargetsRequest) (supervisor.Outcome, error) {
 		return h.sup.Delete(name, grace(r))
@@ -92,8 +97,10 @@ func (h *handler) start(w http.ResponseWriter, r *http.Request) {
 			Argv: req.Argv, Cwd: req.Cwd, Env: req.Env, Name: req.Name, Port: req.Port,
 			EnvFile: req.EnvFile, WorkDir: req.WorkDir, PreHook: req.PreHook,
 		},
-		Restart: req.Restart,
-		Wait:    time.Duration(req.WaitMillis) * time.Millisecond,
+		Restart:     req.Restart,
+		MaxRestarts: req.MaxRestarts,
+		MinUptime:   time.Duration(req.MinUptimeMillis) * time.Millisecond,
+		Wait:        time.Duration(req.WaitMillis) * time.Millisecond,
 	})
 	if err != nil {
 		writeError(w, err)
@@ -121,18 +128,41 @@ func (h *handler) targets(op func(string, api.TargetsRequest) (supervisor.Outcom
 			writeError(w, err)
 			return
 		}
-		results := make([]api.Result, 0, len(names))
-		for _, name := range names {
-			out, err := op(name, req)
-			if err != nil {
-				// Report what was done before the failure along with it.
-				writeErrorWith(w, err, results)
-				return
+		// Processes are independent: act on them at once, so that stopping
+		// a hundred takes about as long as stopping the slowest one.
+		results := make([]api.Result, len(names))
+		errs := make([]error, len(names))
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 32)
+		for i, name := range names {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				out, err := op(name, req)
+				errs[i] = err
+				results[i] = api.Result{
+					ID: out.Meta.TsmID, Name: out.Meta.Name, PID: out.Meta.PID, Action: out.Action,
+					Descendants: out.Descendants, Forced: out.Forced, Port: int(out.Meta.Port),
+					EnvChanges: out.EnvChanges,
+				}
+			}()
+		}
+		wg.Wait()
+		var done []api.Result
+		var firstErr error
+		for i, err := range errs {
+			if err == nil {
+				done = append(done, results[i])
+			} else if firstErr == nil {
+				firstErr = err
 			}
-			results = append(results, api.Result{
-				ID: out.Meta.TsmID, Name: out.Meta.Name, PID: out.Meta.PID, Action: out.Action,
-				Descendants: out.Descendants, Forced: out.Forced, Port: int(out.Meta.Port),
-			})
+		}
+		if firstErr != nil {
+			// Report what was done along with the failure.
+			writeErrorWith(w, firstErr, done)
+			return
 		}
 		writeJSON(w, http.StatusOK, results)
 	}
@@ -239,7 +269,7 @@ func writeErrorWith(w http.ResponseWriter, err error, done []api.Result) {
 		e.Detail = startFail.Tail
 	}
 	for _, r := range done {
-		e.Detail = append(e.Detail, fmt.Sprintf("%s %s (id %d) before the failure", r.Action, r.Name, r.ID))
+		e.Detail = append(e.Detail, fmt.Sprintf("meanwhile %s %s (id %d)", r.Action, r.Name, r.ID))
 	}
 	writeJSON(w, status, api.ErrorBody{Error: e})
 }

@@ -33,8 +33,9 @@ func processName(flagName string, vars []envfile.Var, cwd string, c command, por
 }
 
 // derivedName names a process after its project and what it runs:
-// <dir>-<module> for python -m, <dir>-<script> for python and node scripts,
-// otherwise the program's own name.
+// <dir>-<module> for python -m, <dir>-<script> for python and node scripts
+// (the seed's rules), the script's own name for other interpreters
+// (`bash deploy.sh` is deploy, not bash), otherwise the program's name.
 func derivedName(cwd string, c command) string {
 	switch {
 	case c.module != "":
@@ -42,6 +43,8 @@ func derivedName(cwd string, c command) string {
 		return projectDir(cwd) + "-" + first
 	case (c.typ == "python" || c.typ == "node") && c.scriptPath != "":
 		return projectDir(cwd) + "-" + trimScriptExt(filepath.Base(c.scriptPath))
+	case c.scriptPath != "":
+		return trimScriptExt(filepath.Base(c.scriptPath))
 	}
 	return trimScriptExt(filepath.Base(c.first))
 }

@@ -370,6 +370,7 @@ func TestNaming(t *testing.T) {
 		{name: "seed: plain command", argv: []string{"sleep", "300"}, want: "sleep"},
 		{name: "seed: script as command", argv: []string{"./run.sh"}, want: "run"},
 		{name: "bash -c", argv: []string{"bash", "-c", "sleep 1"}, want: "bash"},
+		{name: "bash script", argv: []string{"bash", "deploy.sh"}, want: "deploy"},
 		{name: "shell string", argv: []string{"sleep 1; sleep 2"}, want: "bash"},
 		{name: "binary keeps its extension", argv: []string{"./server"}, want: "server"},
 		{name: "python script as argv0", argv: []string{"./x.py"}, want: "proj-x-7001"},

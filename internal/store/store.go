@@ -49,6 +49,7 @@ func (s *Store) SocketPath() string    { return filepath.Join(s.Root, "tsm.sock"
 func (s *Store) LockPath() string      { return filepath.Join(s.Root, "daemon.lock") }
 func (s *Store) DaemonPIDPath() string { return filepath.Join(s.Root, "daemon.pid") }
 func (s *Store) DaemonLog() string     { return filepath.Join(s.Root, "daemon.log") }
+func (s *Store) EventsPath() string    { return filepath.Join(s.Root, "events.jsonl") }
 
 // Port is a TCP port that marshals as the seed wants: an integer, or the
 // string "none" when there is no port (zero).
@@ -119,6 +120,9 @@ type Meta struct {
 	ExitCode      *int   `json:"exit_code,omitempty"`
 	ExitSignal    string `json:"exit_signal,omitempty"`
 	StopTime      int64  `json:"stop_time,omitempty"`
+	// MaxRestarts and MinUptimeMS override the daemon's crash-loop limits.
+	MaxRestarts *int  `json:"max_restarts,omitempty"`
+	MinUptimeMS int64 `json:"min_uptime_ms,omitempty"`
 	// NextRestart is when (unix ms) a crashed process will be started again.
 	NextRestart int64 `json:"next_restart,omitempty"`
 	// PIDStartTicks and BootID pin PID to one incarnation so that a recycled

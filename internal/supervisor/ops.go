@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/tetra/tsm/internal/events"
 	"github.com/tetra/tsm/internal/logs"
 	"github.com/tetra/tsm/internal/proc"
 	"github.com/tetra/tsm/internal/spec"
@@ -21,6 +23,10 @@ import (
 type StartRequest struct {
 	spec.Request
 	Restart string
+	// MaxRestarts (nil: the default) and MinUptime (0: the default) tune
+	// crash-loop detection for this process.
+	MaxRestarts *int
+	MinUptime   time.Duration
 	// Wait bounds how long Start waits for the port to accept connections.
 	Wait time.Duration
 }
@@ -68,6 +74,7 @@ type Outcome struct {
 	Descendants int
 	Forced      bool
 	Ready       string // for start/restart: port, settled, timeout
+	EnvChanges  []string
 }
 
 // Start resolves and starts a new process and waits until it is up.
@@ -106,6 +113,8 @@ func (s *Supervisor) Start(req StartRequest) (Outcome, error) {
 	m.EnvFile = sp.EnvFile
 	m.Prehook = sp.PreHook
 	m.RestartPolicy = string(policy)
+	m.MaxRestarts = req.MaxRestarts
+	m.MinUptimeMS = req.MinUptime.Milliseconds()
 	e.launch = store.Launch{Argv: sp.Argv, Env: sp.Env, Cwd: sp.Cwd, Request: reqJSON}
 	err = s.store.WriteLaunch(sp.Name, e.launch)
 	if err == nil {
@@ -122,6 +131,7 @@ func (s *Supervisor) Start(req StartRequest) (Outcome, error) {
 		return Outcome{}, fmt.Errorf("start %s: %w", sp.Name, err)
 	}
 	s.savePortsLocked()
+	s.event(events.Start, *m, events.Event{Message: m.Command})
 	e.starting = true
 	exited := e.exited
 	s.mu.Unlock()
@@ -163,6 +173,9 @@ func (s *Supervisor) awaitStart(e *entry, exited <-chan struct{}, action string,
 	defer s.mu.Unlock()
 	e.starting = false
 	if ready != "" {
+		msg := map[string]string{"port": fmt.Sprintf("port %d accepts connections", port), "settled": "alive after " + Settle.String(),
+			"timeout": fmt.Sprintf("alive, but nothing accepts connections on port %d yet", port)}[ready]
+		s.event(events.Ready, e.meta, events.Event{Message: msg})
 		return Outcome{Meta: e.meta, Action: action, Ready: ready}, nil
 	}
 	e.meta.Status = store.StatusCrashed
@@ -270,19 +283,34 @@ func (s *Supervisor) end(name string, grace time.Duration, action string) (Outco
 	s.saveLocked(e)
 	if !was {
 		action = "not-running"
+	} else {
+		s.event(events.Stop, e.meta, events.Event{Message: stopMessage(action, desc, forced)})
 	}
 	return Outcome{Meta: e.meta, Action: action, Descendants: desc, Forced: forced}, nil
 }
 
 // Restart stops the process if it runs and starts it again with the same ID,
-// name, port, cwd, argv and environment.
-func (s *Supervisor) Restart(name string, grace time.Duration, wait time.Duration) (Outcome, error) {
+// name, port, cwd, argv and environment. With newEnv (restart --update-env)
+// the command is resolved again against that environment first, so a bad
+// env file leaves the running process alone; Outcome.EnvChanges says which
+// variables changed.
+func (s *Supervisor) Restart(name string, grace, wait time.Duration, newEnv []string) (Outcome, error) {
 	e, err := s.lookup(name)
 	if err != nil {
 		return Outcome{}, err
 	}
 	e.opMu.Lock()
 	defer e.opMu.Unlock()
+
+	var changes []string
+	if newEnv != nil {
+		s.mu.Lock()
+		changes, err = s.updateEnvLocked(e, newEnv)
+		s.mu.Unlock()
+		if err != nil {
+			return Outcome{}, err
+		}
+	}
 	s.stopRun(e, grace)
 
 	s.mu.Lock()
@@ -309,10 +337,84 @@ func (s *Supervisor) Restart(name string, grace time.Duration, wait time.Duratio
 		s.mu.Unlock()
 		return Outcome{}, fmt.Errorf("restart %s: %w", name, err)
 	}
+	msg := "on request"
+	if newEnv != nil {
+		msg += fmt.Sprintf(", with the caller's environment (%d variables changed)", len(changes))
+	}
+	s.event(events.Restart, e.meta, events.Event{Restarts: e.meta.Restarts, Message: msg})
 	e.starting = true
 	exited := e.exited
 	s.mu.Unlock()
-	return s.awaitStart(e, exited, "restarted", wait)
+	out, err := s.awaitStart(e, exited, "restarted", wait)
+	out.EnvChanges = changes
+	return out, err
+}
+
+// updateEnvLocked resolves e's original request again with env as the
+// caller's environment, keeping its name and port, and makes the result
+// its launch record. It returns the changed variable names.
+func (s *Supervisor) updateEnvLocked(e *entry, env []string) ([]string, error) {
+	var req spec.Request
+	if err := json.Unmarshal(e.launch.Request, &req); err != nil || len(req.Argv) == 0 {
+		return nil, fmt.Errorf("%s has no stored start request to resolve again; delete it and start it anew", e.meta.Name)
+	}
+	req.Env = env
+	req.Port = "none"
+	if e.meta.Port > 0 {
+		req.Port = strconv.Itoa(int(e.meta.Port))
+	}
+	sp, err := spec.Resolve(req, ownPort{s.sys, int(e.meta.Port)})
+	if err != nil {
+		return nil, fmt.Errorf("restart %s with the current environment: %w", e.meta.Name, err)
+	}
+	changes := envChanges(e.launch.Env, sp.Env)
+	reqJSON, _ := json.Marshal(req)
+	launch := store.Launch{Argv: sp.Argv, Env: sp.Env, Cwd: sp.Cwd, Request: reqJSON}
+	if err := s.store.WriteLaunch(e.meta.Name, launch); err != nil {
+		return nil, err
+	}
+	e.launch = launch
+	e.meta.Command, e.meta.Interpreter, e.meta.ProcessType, e.meta.EnvFile = sp.Command, sp.Interpreter, sp.ProcessType, sp.EnvFile
+	return changes, nil
+}
+
+// ownPort lets a process being restarted keep the port it holds.
+type ownPort struct {
+	spec.System
+	port int
+}
+
+func (o ownPort) PortFree(p int) bool { return p == o.port || o.System.PortFree(p) }
+
+// envChanges names the variables that differ, as +KEY (added), -KEY
+// (removed) and ~KEY (changed), sorted by key. Values never appear: they
+// may be secrets.
+func envChanges(old, cur []string) []string {
+	om, cm := envMap(old), envMap(cur)
+	var out []string
+	for k, v := range cm {
+		if ov, ok := om[k]; !ok {
+			out = append(out, "+"+k)
+		} else if ov != v {
+			out = append(out, "~"+k)
+		}
+	}
+	for k := range om {
+		if _, ok := cm[k]; !ok {
+			out = append(out, "-"+k)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i][1:] < out[j][1:] })
+	return out
+}
+
+func envMap(env []string) map[string]string {
+	m := make(map[string]string, len(env))
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	return m
 }
 
 // waitPortFreeLocked gives a just-stopped process's port a moment to be
@@ -346,6 +448,7 @@ func (s *Supervisor) Delete(name string, grace time.Duration) (Outcome, error) {
 		return Outcome{}, fmt.Errorf("delete %s: %w", name, err)
 	}
 	s.savePortsLocked()
+	s.event(events.Delete, e.meta, events.Event{Message: stopMessage("deleted", desc, forced)})
 	return Outcome{Meta: e.meta, Action: "deleted", Descendants: desc, Forced: forced}, nil
 }
 
@@ -415,6 +518,17 @@ func (s *Supervisor) stopRun(e *entry, grace time.Duration) (descendants int, fo
 		// Unkillable (D state) or a lost exit event: do not hang the CLI.
 	}
 	return len(all), forced, true
+}
+
+func stopMessage(action string, descendants int, forced bool) string {
+	msg := action
+	if descendants > 0 {
+		msg += fmt.Sprintf(", %d descendants ended", descendants)
+	}
+	if forced && action != "killed" {
+		msg += ", SIGKILL needed"
+	}
+	return msg
 }
 
 // alive returns the PIDs that still exist and are not zombies.

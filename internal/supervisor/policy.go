@@ -27,14 +27,15 @@ func ParsePolicy(s string) (Policy, error) {
 
 // Backoff tunes automatic restarts.
 type Backoff struct {
-	Initial     time.Duration // delay before the first automatic restart
+	Initial     time.Duration // delay before the first restart of a crash loop
 	Max         time.Duration // the doubling stops here
 	MinUptime   time.Duration // a run shorter than this is unstable
 	MaxUnstable int           // unstable restarts in a row before status errored
 }
 
-// DefaultBackoff reaches errored in about 26 s for a process that crashes at
-// once every time: 0.1+0.2+0.4+0.8+1.6+3.2 s, then 5 s four times.
+// DefaultBackoff restarts a crash after a stable run at once, and reaches
+// errored in about 26 s for a process that crashes at once every time:
+// 0.1+0.2+0.4+0.8+1.6+3.2 s, then 5 s four times.
 var DefaultBackoff = Backoff{
 	Initial:     100 * time.Millisecond,
 	Max:         5 * time.Second,
@@ -59,21 +60,21 @@ type RunState struct {
 // Decide applies the policy to one exit. failed is a non-zero exit code or a
 // signal tsm did not send (or an unknown status of a process that died while
 // no daemon watched it). It returns the decision and the updated history.
+//
+// A crash after a stable run is restarted at once: the service was healthy,
+// every millisecond down counts. Only runs shorter than MinUptime back off.
 func (b Backoff) Decide(p Policy, failed bool, uptime time.Duration, st RunState) (Decision, RunState) {
 	if p == Never || (p == OnFailure && !failed) {
 		return Decision{}, RunState{}
 	}
-	d := Decision{Restart: true}
-	if uptime < b.MinUptime {
-		d.Unstable = true
-		st.ConsecutiveUnstable++
-	} else {
-		st = RunState{}
+	if uptime >= b.MinUptime {
+		return Decision{Restart: true}, RunState{}
 	}
+	st.ConsecutiveUnstable++
 	if st.ConsecutiveUnstable > b.MaxUnstable {
-		return Decision{Errored: true, Unstable: d.Unstable}, st
+		return Decision{Errored: true, Unstable: true}, st
 	}
-	d.Delay = st.NextDelay
+	d := Decision{Restart: true, Unstable: true, Delay: st.NextDelay}
 	if d.Delay == 0 {
 		d.Delay = b.Initial
 	}

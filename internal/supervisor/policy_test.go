@@ -85,7 +85,12 @@ func TestDecideStableRunResets(t *testing.T) {
 		_, st = b.Decide(OnFailure, true, 0, st)
 	}
 	d, st := b.Decide(OnFailure, true, 2*b.MinUptime, st)
-	if !d.Restart || d.Unstable || d.Delay != b.Initial || st.ConsecutiveUnstable != 0 {
-		t.Errorf("after a stable run: %+v %+v", d, st)
+	if !d.Restart || d.Unstable || d.Delay != 0 || st != (RunState{}) {
+		t.Errorf("after a stable run: %+v %+v; want an immediate restart and a clean history", d, st)
+	}
+	// The next crash loop starts from the initial delay again.
+	d, _ = b.Decide(OnFailure, true, 0, st)
+	if d.Delay != b.Initial {
+		t.Errorf("first unstable restart after a stable run waits %v, want %v", d.Delay, b.Initial)
 	}
 }

@@ -6,8 +6,8 @@
 package supervisor
 
 import (
-	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"sort"
 	"strconv"
@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tetra/tsm/internal/events"
 	"github.com/tetra/tsm/internal/proc"
 	"github.com/tetra/tsm/internal/spec"
 	"github.com/tetra/tsm/internal/store"
@@ -29,6 +30,8 @@ type Supervisor struct {
 	sampler *proc.Sampler
 	backoff Backoff
 	sys     spec.System
+	events  *events.Log
+	log     *slog.Logger
 
 	// mu guards procs, byPID and every field of every entry except opMu.
 	// It is never held while waiting for a process: long operations hold the
@@ -66,7 +69,9 @@ type entry struct {
 type Config struct {
 	Store   *store.Store
 	Backoff Backoff
-	System  spec.System // nil: the real OS
+	System  spec.System  // nil: the real OS
+	Events  *events.Log  // nil: no event log
+	Log     *slog.Logger // nil: discard
 }
 
 // New creates a supervisor. Call Adopt once, then Run.
@@ -77,8 +82,13 @@ func New(cfg Config) *Supervisor {
 		watcher: proc.NewWatcher(),
 		sampler: proc.NewSampler(),
 		backoff: cfg.Backoff,
+		events:  cfg.Events,
+		log:     cfg.Log,
 		procs:   make(map[string]*entry),
 		byPID:   make(map[int]*entry),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.backoff == (Backoff{}) {
 		s.backoff = DefaultBackoff
@@ -142,9 +152,11 @@ func (s *Supervisor) Adopt() error {
 		switch m.Status {
 		case store.StatusOnline:
 			if s.adoptLocked(e) {
+				s.event(events.Adopt, e.meta, events.Event{})
 				continue
 			}
 			// Died unobserved: its status is unknown, so on-failure restarts it.
+			s.event(events.Lost, e.meta, events.Event{Message: "died while no daemon was watching; exit status unknown"})
 			e.lastExit = proc.Exit{PID: m.PID}
 			s.afterExitLocked(e, true)
 		case store.StatusCrashed:
@@ -328,7 +340,7 @@ func (s *Supervisor) spawnLocked(e *entry) error {
 	m.Marker = markerKey + "=" + marker
 	m.StartTime = now.Unix()
 	m.Status = store.StatusOnline
-	m.ExitCode, m.ExitSignal, m.StopTime = nil, "", 0
+	// ExitCode and ExitSignal stay: they describe the last run that ended.
 	if id, err := proc.Identify(pid); err == nil {
 		m.PIDStartTicks, m.BootID = id.StartTime, id.BootID
 	} else {
@@ -393,6 +405,14 @@ func (s *Supervisor) handleExit(x proc.Exit) {
 		close(e.exited)
 		e.exited = nil
 	}
+	ev := events.Event{PID: x.PID, ExitCode: m.ExitCode, Signal: m.ExitSignal}
+	switch {
+	case e.starting:
+		ev.Message = "died during startup: a failed start, not restarted"
+	case !x.Known:
+		ev.Message = "exit status unknown (adopted process)"
+	}
+	s.event(events.Exit, *m, ev)
 	if e.stopping || e.starting {
 		// The operation that caused or is watching this exit sets the status.
 		return
@@ -406,16 +426,21 @@ func (s *Supervisor) afterExitLocked(e *entry, failed bool) {
 	m := &e.meta
 	policy, _ := ParsePolicy(m.RestartPolicy)
 	uptime := time.Since(e.runStart)
-	d, st := s.backoff.Decide(policy, failed, uptime, e.runState)
+	b := s.backoffFor(m)
+	d, st := b.Decide(policy, failed, uptime, e.runState)
 	e.runState = st
 	switch {
 	case d.Errored:
 		m.Status = store.StatusErrored
+		s.event(events.Errored, *m, events.Event{Message: fmt.Sprintf("%d unstable restarts in a row (runs shorter than %s); run `tsm restart %s` after fixing it", e.runState.ConsecutiveUnstable-1, b.MinUptime, m.Name)})
 	case d.Restart:
 		m.Status = store.StatusCrashed
 		s.scheduleRestartLocked(e, d.Delay)
 		if d.Unstable {
 			e.pendingUnstable = true
+		}
+		if d.Delay > 0 {
+			s.event(events.Backoff, *m, events.Event{DelayMS: d.Delay.Milliseconds()})
 		}
 	case failed:
 		m.Status = store.StatusCrashed
@@ -451,6 +476,36 @@ func (s *Supervisor) autoRestart(e *entry, gen int) {
 	if err := s.spawnLocked(e); err != nil {
 		e.meta.Status = store.StatusErrored
 		s.saveLocked(e)
+		s.event(events.Errored, e.meta, events.Event{Message: "automatic restart failed: " + err.Error()})
+		return
+	}
+	s.event(events.Restart, e.meta, events.Event{Restarts: e.meta.Restarts, Message: "automatic"})
+}
+
+// backoffFor applies a process's own limits to the daemon's defaults.
+func (s *Supervisor) backoffFor(m *store.Meta) Backoff {
+	b := s.backoff
+	if m.MaxRestarts != nil {
+		b.MaxUnstable = *m.MaxRestarts
+	}
+	if m.MinUptimeMS > 0 {
+		b.MinUptime = time.Duration(m.MinUptimeMS) * time.Millisecond
+	}
+	return b
+}
+
+// event appends a lifecycle event about the process m.
+func (s *Supervisor) event(typ string, m store.Meta, ev events.Event) {
+	ev.Type = typ
+	ev.Name = m.Name
+	id := m.TsmID
+	ev.ID = &id
+	if ev.PID == 0 && typ != events.Delete {
+		ev.PID = m.PID
+	}
+	if err := s.events.Append(ev); err != nil {
+		// The event log is a record, not state: supervision goes on.
+		s.log.Warn("cannot append to the event log", "err", err)
 	}
 }
 
@@ -479,6 +534,3 @@ var signalNames = map[syscall.Signal]string{
 	syscall.SIGUSR1: "SIGUSR1", syscall.SIGSEGV: "SIGSEGV", syscall.SIGUSR2: "SIGUSR2",
 	syscall.SIGPIPE: "SIGPIPE", syscall.SIGALRM: "SIGALRM", syscall.SIGTERM: "SIGTERM",
 }
-
-// errNotRunning is returned internally when an operation needs a live run.
-var errNotRunning = errors.New("not running")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -48,6 +49,7 @@ func TestScripts(t *testing.T) {
 			"concurrent": cmdConcurrent,
 			"follow":     cmdFollow,
 			"readvar":    cmdReadVar,
+			"services":   cmdServices,
 			"setmeta":    cmdSetMeta,
 		},
 	})
@@ -141,6 +143,30 @@ func cmdReadVar(ts *testscript.TestScript, neg bool, args []string) {
 		return strings.HasSuffix(string(b), "\n") && line != ""
 	}, "a line in %s", args[0])
 	ts.Setenv(args[1], strings.TrimSpace(line))
+}
+
+// services N: exactly N live processes were started by this script's tsm
+// (their environment names a process directory under $TSM_DIR) — the
+// check for duplicates.
+func cmdServices(ts *testscript.TestScript, neg bool, args []string) {
+	want := atoi(ts, args[0])
+	prefix := []byte("TSM_PROCESS_DIR=" + ts.Getenv("TSM_DIR") + "/")
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	var found []string
+	for _, d := range dirs {
+		env, err := os.ReadFile(d + "/environ")
+		if err != nil || !bytes.Contains(env, prefix) {
+			continue
+		}
+		pid, _ := strconv.Atoi(filepath.Base(d))
+		if _, err := proc.Identify(pid); err == nil {
+			cmdline, _ := os.ReadFile(d + "/cmdline")
+			found = append(found, fmt.Sprintf("%d %s", pid, bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '})))
+		}
+	}
+	if len(found) != want {
+		ts.Fatalf("%d processes of this tsm, want %d:\n%s", len(found), want, strings.Join(found, "\n"))
+	}
 }
 
 // setmeta NAME KEY JSON: rewrites one field of NAME's meta.json, as a

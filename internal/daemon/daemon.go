@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"syscall"
 	"time"
@@ -77,7 +78,6 @@ func Run(root string, log *slog.Logger) error {
 	if err := sup.Adopt(); err != nil {
 		return fmt.Errorf("load state: %w", err)
 	}
-	go sup.Run()
 
 	os.Remove(st.SocketPath()) // stale: its daemon is gone, we hold the lock
 	ln, err := net.Listen("unix", st.SocketPath())
@@ -93,7 +93,7 @@ func Run(root string, log *slog.Logger) error {
 	started := time.Now()
 	shutdown := make(chan struct{}, 1)
 	h := &handler{sup: sup, store: st, log: log, started: started, shutdown: shutdown}
-	srv := &http.Server{Handler: h.routes(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: trimWhenIdle(h.routes()), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(sameUser{ln.(*net.UnixListener), log}) }()
 	log.Info("daemon started", "pid", os.Getpid(), "dir", root, "processes", sup.Count())
@@ -112,6 +112,23 @@ func Run(root string, log *slog.Logger) error {
 	defer cancel()
 	srv.Shutdown(ctx)
 	return nil
+}
+
+// idleTrim is how long the daemon must have answered no request before it
+// hands freed memory back to the kernel.
+const idleTrim = 2 * time.Second
+
+// trimWhenIdle returns the heap left over by a burst of requests (a hundred
+// starts, a big listing) to the kernel once the daemon is idle again: the
+// Go runtime would otherwise keep it for minutes, and a supervisor lives
+// for weeks beside the services it watches.
+func trimWhenIdle(next http.Handler) http.Handler {
+	// The first trim follows start-up and re-adoption.
+	t := time.AfterFunc(idleTrim, debug.FreeOSMemory)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r)
+		t.Reset(idleTrim)
+	})
 }
 
 // sameUser accepts only connections from processes of the daemon's own UID.

@@ -105,9 +105,8 @@ func TestCommandLine(t *testing.T) {
 		t.Errorf("CommandLine(self) = %q, want %q", got, want)
 	}
 	cmd, _ := startProc(t, procOpts{}, "sleep", "60")
-	if got := CommandLine(cmd.Process.Pid); got != "sleep 60" {
-		t.Errorf("CommandLine(sleep) = %q", got)
-	}
+	// Right after exec the kernel may still show an empty cmdline.
+	eventually(t, "the sleep's command line", func() bool { return CommandLine(cmd.Process.Pid) == "sleep 60" })
 	if got := CommandLine(0x7ffffff0); got != "" {
 		t.Errorf("CommandLine(missing) = %q", got)
 	}

@@ -17,22 +17,25 @@ type Exit struct {
 	Signal syscall.Signal // terminating signal when Known, 0 otherwise
 }
 
-// Reaper is the one goroutine that reaps children. Tracked children's exits
-// are sent on Exits; on Linux it also reaps descendants re-parented to the
-// daemon (it is a subreaper) so they never linger as zombies.
+// Reaper is the one goroutine that reaps children. It hands each tracked
+// child's exit to onExit, in its own goroutine and without any hand-off, as
+// that is on the path of every automatic restart. On Linux it also reaps
+// descendants re-parented to the daemon (it is a subreaper) so they never
+// linger as zombies.
 type Reaper struct {
-	exits chan Exit
-	kick  chan struct{}
-	sigs  chan os.Signal
+	onExit func(Exit)
+	kick   chan struct{}
+	sigs   chan os.Signal
 
 	mu      sync.Mutex
 	tracked map[int]bool // children whose exit someone wants to hear about
 }
 
-// NewReaper starts reaping. Call it before spawning anything.
-func NewReaper() *Reaper {
+// NewReaper starts reaping. Call it before spawning anything. onExit may
+// call Spawn.
+func NewReaper(onExit func(Exit)) *Reaper {
 	r := &Reaper{
-		exits:   make(chan Exit, 256),
+		onExit:  onExit,
 		kick:    make(chan struct{}, 1),
 		sigs:    make(chan os.Signal, 1),
 		tracked: make(map[int]bool),
@@ -41,9 +44,6 @@ func NewReaper() *Reaper {
 	go r.loop()
 	return r
 }
-
-// Exits delivers the exit of every tracked child, once.
-func (r *Reaper) Exits() <-chan Exit { return r.exits }
 
 // Spawn starts a service (see Spawn) and tracks it. The lock is held across
 // the fork so the reaper cannot collect the child before it is tracked.
@@ -55,24 +55,14 @@ func (r *Reaper) Spawn(s SpawnSpec) (int, error) {
 	}
 	r.mu.Unlock()
 	if err == nil {
-		// macOS only waits for tracked children: make sure a child that
-		// exited before it was tracked is noticed.
+		// Wake the loop: on Linux it may be idle for want of children, on
+		// macOS it only waits for tracked ones.
 		select {
 		case r.kick <- struct{}{}:
 		default:
 		}
 	}
 	return pid, err
-}
-
-func (r *Reaper) loop() {
-	for {
-		select {
-		case <-r.sigs:
-		case <-r.kick:
-		}
-		r.reapAll()
-	}
 }
 
 // report forwards the status of pid if someone tracks it.
@@ -92,5 +82,5 @@ func (r *Reaper) report(pid int, ws syscall.WaitStatus) {
 	default:
 		e.Code = ws.ExitStatus()
 	}
-	r.exits <- e
+	r.onExit(e)
 }

@@ -2,6 +2,17 @@ package proc
 
 import "syscall"
 
+// loop reaps on every SIGCHLD and spawn.
+func (r *Reaper) loop() {
+	for {
+		select {
+		case <-r.sigs:
+		case <-r.kick:
+		}
+		r.reapAll()
+	}
+}
+
 // reapAll waits for tracked children only: macOS has no subreaper, and
 // waiting for any child would steal the status of commands that libraries
 // run (gopsutil execs lsof there).

@@ -2,23 +2,33 @@ package proc
 
 import (
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// reapAll waits for any child: services, and orphans re-parented to the
-// subreaper daemon, whose statuses nobody else would collect.
-func (r *Reaper) reapAll() {
+// loop waits for any child: services, and orphans re-parented to the
+// subreaper daemon, whose statuses nobody else would collect. While there
+// are children it blocks in wait4 itself, so the kernel wakes it directly
+// when one exits (no signal hand-off on the way to a restart); with none
+// it waits for a spawn or a SIGCHLD (an orphan arriving and exiting).
+func (r *Reaper) loop() {
 	for {
 		var ws syscall.WaitStatus
-		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
-		if err == syscall.EINTR {
-			continue
+		pid, err := syscall.Wait4(-1, &ws, 0, nil)
+		switch {
+		case err == syscall.EINTR:
+		case err == syscall.ECHILD:
+			select {
+			case <-r.sigs:
+			case <-r.kick:
+			}
+		case err != nil:
+			// Not expected from wait4(-1); do not spin on it.
+			time.Sleep(100 * time.Millisecond)
+		default:
+			r.report(pid, ws)
 		}
-		if err != nil || pid <= 0 {
-			return
-		}
-		r.report(pid, ws)
 	}
 }
 

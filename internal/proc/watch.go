@@ -13,8 +13,8 @@ var ErrGone = errors.New("process is gone")
 // (services adopted after a daemon restart) without polling: pidfd on Linux,
 // kqueue on macOS. Where neither works it falls back to polling.
 type Watcher struct {
-	exits chan Exit
-	impl  watchImpl // nil when the kernel offers no event source
+	onExit func(Exit)
+	impl   watchImpl // nil when the kernel offers no event source
 }
 
 type watchImpl interface {
@@ -22,19 +22,17 @@ type watchImpl interface {
 	watch(pid int) error
 }
 
-// NewWatcher starts the event loop.
-func NewWatcher() *Watcher {
-	w := &Watcher{exits: make(chan Exit, 256)}
-	if impl, err := newWatchImpl(w.exits); err == nil {
+// NewWatcher starts the event loop. onExit receives one Exit (Known=false)
+// per watched process that ended.
+func NewWatcher(onExit func(Exit)) *Watcher {
+	w := &Watcher{onExit: onExit}
+	if impl, err := newWatchImpl(onExit); err == nil {
 		w.impl = impl
 	}
 	return w
 }
 
-// Exits delivers one Exit (Known=false) per watched process that ended.
-func (w *Watcher) Exits() <-chan Exit { return w.exits }
-
-// Watch reports pid's exit on Exits. same is checked after the process is
+// Watch reports pid's exit to onExit. same is checked after the process is
 // pinned, so a PID recycled before Watch is rejected with ErrGone rather
 // than watched by mistake.
 func (w *Watcher) Watch(pid int, same func() bool) error {
@@ -63,7 +61,7 @@ func (w *Watcher) poll(pid int, same func() bool) {
 	defer t.Stop()
 	for range t.C {
 		if !same() {
-			w.exits <- Exit{PID: pid}
+			w.onExit(Exit{PID: pid})
 			return
 		}
 	}

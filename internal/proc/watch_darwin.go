@@ -8,16 +8,16 @@ import (
 
 // kqueueWatch waits for NOTE_EXIT of every watched process on one kqueue.
 type kqueueWatch struct {
-	kq    int
-	exits chan<- Exit
+	kq     int
+	onExit func(Exit)
 }
 
-func newWatchImpl(exits chan<- Exit) (watchImpl, error) {
+func newWatchImpl(onExit func(Exit)) (watchImpl, error) {
 	kq, err := unix.Kqueue()
 	if err != nil {
 		return nil, err
 	}
-	k := &kqueueWatch{kq: kq, exits: exits}
+	k := &kqueueWatch{kq: kq, onExit: onExit}
 	go k.loop()
 	return k, nil
 }
@@ -45,7 +45,7 @@ func (k *kqueueWatch) loop() {
 		}
 		for _, ev := range events[:n] {
 			if ev.Filter == unix.EVFILT_PROC && ev.Fflags&unix.NOTE_EXIT != 0 {
-				k.exits <- Exit{PID: int(ev.Ident)}
+				k.onExit(Exit{PID: int(ev.Ident)})
 			}
 		}
 	}

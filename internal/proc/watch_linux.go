@@ -10,13 +10,13 @@ import (
 // pidfdWatch waits on the pidfds of all watched processes with one epoll
 // instance in one goroutine: no thread per process, no polling.
 type pidfdWatch struct {
-	epfd  int
-	exits chan<- Exit
-	mu    sync.Mutex
-	pids  map[int32]int // pidfd → pid
+	epfd   int
+	onExit func(Exit)
+	mu     sync.Mutex
+	pids   map[int32]int // pidfd → pid
 }
 
-func newWatchImpl(exits chan<- Exit) (watchImpl, error) {
+func newWatchImpl(onExit func(Exit)) (watchImpl, error) {
 	// Probe: pidfd_open on ourselves fails with ENOSYS on old kernels.
 	fd, err := unix.PidfdOpen(unix.Getpid(), 0)
 	if err != nil {
@@ -27,7 +27,7 @@ func newWatchImpl(exits chan<- Exit) (watchImpl, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &pidfdWatch{epfd: epfd, exits: exits, pids: make(map[int32]int)}
+	p := &pidfdWatch{epfd: epfd, onExit: onExit, pids: make(map[int32]int)}
 	go p.loop()
 	return p, nil
 }
@@ -72,7 +72,7 @@ func (p *pidfdWatch) loop() {
 			unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(ev.Fd), nil)
 			unix.Close(int(ev.Fd))
 			if ok {
-				p.exits <- Exit{PID: pid}
+				p.onExit(Exit{PID: pid})
 			}
 		}
 	}

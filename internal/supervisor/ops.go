@@ -83,7 +83,7 @@ func (s *Supervisor) Start(req StartRequest) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, fmt.Errorf("%w: %v", spec.ErrUsage, err)
 	}
-	reqJSON, _ := json.Marshal(req.Request)
+	reqJSON := requestRecord(req.Request)
 
 	s.mu.Lock()
 	sp, err := spec.Resolve(req.Request, s.sys)
@@ -368,7 +368,7 @@ func (s *Supervisor) updateEnvLocked(e *entry, env []string) ([]string, error) {
 		return nil, fmt.Errorf("restart %s with the current environment: %w", e.meta.Name, err)
 	}
 	changes := envChanges(e.launch.Env, sp.Env)
-	reqJSON, _ := json.Marshal(req)
+	reqJSON := requestRecord(req)
 	launch := store.Launch{Argv: sp.Argv, Env: sp.Env, Cwd: sp.Cwd, Request: reqJSON}
 	if err := s.store.WriteLaunch(e.meta.Name, launch); err != nil {
 		return nil, err
@@ -376,6 +376,15 @@ func (s *Supervisor) updateEnvLocked(e *entry, env []string) ([]string, error) {
 	e.launch = launch
 	e.meta.Command, e.meta.Interpreter, e.meta.ProcessType, e.meta.EnvFile = sp.Command, sp.Interpreter, sp.ProcessType, sp.EnvFile
 	return changes, nil
+}
+
+// requestRecord keeps a start request for restart --update-env, without its
+// environment: Launch.Env already holds what the process runs with, and
+// --update-env brings a new one.
+func requestRecord(req spec.Request) json.RawMessage {
+	req.Env = nil
+	b, _ := json.Marshal(req)
+	return b
 }
 
 // ownPort lets a process being restarted keep the port it holds.

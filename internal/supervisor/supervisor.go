@@ -59,10 +59,7 @@ type entry struct {
 	runState RunState
 	gen      int // bumped by every operation; stale restart timers compare it
 	timer    *time.Timer
-	// pendingUnstable: the scheduled restart follows a run shorter than
-	// min-uptime, so it counts in unstable_restarts.
-	pendingUnstable bool
-	removed         bool
+	removed  bool
 }
 
 // Config wires a Supervisor.
@@ -74,12 +71,10 @@ type Config struct {
 	Log     *slog.Logger // nil: discard
 }
 
-// New creates a supervisor. Call Adopt once, then Run.
+// New creates a supervisor and starts watching for exits. Call Adopt once.
 func New(cfg Config) *Supervisor {
 	s := &Supervisor{
 		store:   cfg.Store,
-		reaper:  proc.NewReaper(),
-		watcher: proc.NewWatcher(),
 		sampler: proc.NewSampler(),
 		backoff: cfg.Backoff,
 		events:  cfg.Events,
@@ -98,6 +93,8 @@ func New(cfg Config) *Supervisor {
 		base = spec.OS()
 	}
 	s.sys = reservingSystem{System: base, s: s}
+	s.reaper = proc.NewReaper(s.handleExit)
+	s.watcher = proc.NewWatcher(s.handleExit)
 	return s
 }
 
@@ -116,18 +113,6 @@ func (r reservingSystem) PortFree(port int) bool {
 		}
 	}
 	return r.System.PortFree(port)
-}
-
-// Run dispatches exits until the process ends. It never returns.
-func (s *Supervisor) Run() {
-	for {
-		select {
-		case e := <-s.reaper.Exits():
-			s.handleExit(e)
-		case e := <-s.watcher.Exits():
-			s.handleExit(e)
-		}
-	}
 }
 
 // Adopt loads the table from disk. Processes recorded as online that are
@@ -162,7 +147,7 @@ func (s *Supervisor) Adopt() error {
 		case store.StatusCrashed:
 			if m.NextRestart != 0 {
 				// A restart was pending when the previous daemon went away.
-				s.scheduleRestartLocked(e, s.backoff.Initial)
+				s.scheduleRestartLocked(e, s.backoff.Initial, false)
 			}
 		}
 	}
@@ -433,12 +418,17 @@ func (s *Supervisor) afterExitLocked(e *entry, failed bool) {
 	case d.Errored:
 		m.Status = store.StatusErrored
 		s.event(events.Errored, *m, events.Event{Message: fmt.Sprintf("%d unstable restarts in a row (runs shorter than %s); run `tsm restart %s` after fixing it", e.runState.ConsecutiveUnstable-1, b.MinUptime, m.Name)})
+	case d.Restart && d.Delay == 0 && e.opMu.TryLock():
+		// No operation is running on e (an exit during one is handled by
+		// it), so respawn right here: every millisecond down counts, and
+		// the intermediate "crashed" state need not reach the disk.
+		s.cancelRestartLocked(e)
+		s.respawnLocked(e, d.Unstable)
+		e.opMu.Unlock()
+		return
 	case d.Restart:
 		m.Status = store.StatusCrashed
-		s.scheduleRestartLocked(e, d.Delay)
-		if d.Unstable {
-			e.pendingUnstable = true
-		}
+		s.scheduleRestartLocked(e, d.Delay, d.Unstable)
 		if d.Delay > 0 {
 			s.event(events.Backoff, *m, events.Event{DelayMS: d.Delay.Milliseconds()})
 		}
@@ -452,26 +442,29 @@ func (s *Supervisor) afterExitLocked(e *entry, failed bool) {
 
 // scheduleRestartLocked starts e again after delay unless an operation
 // intervenes (which bumps e.gen).
-func (s *Supervisor) scheduleRestartLocked(e *entry, delay time.Duration) {
+func (s *Supervisor) scheduleRestartLocked(e *entry, delay time.Duration, unstable bool) {
 	e.gen++
 	gen := e.gen
 	e.meta.NextRestart = time.Now().Add(delay).UnixMilli()
-	e.timer = time.AfterFunc(delay, func() { s.autoRestart(e, gen) })
+	e.timer = time.AfterFunc(delay, func() {
+		e.opMu.Lock()
+		defer e.opMu.Unlock()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if e.gen != gen || e.removed || e.exited != nil {
+			return // an operation came first
+		}
+		e.timer = nil
+		e.meta.NextRestart = 0
+		s.respawnLocked(e, unstable)
+	})
 }
 
-func (s *Supervisor) autoRestart(e *entry, gen int) {
-	e.opMu.Lock()
-	defer e.opMu.Unlock()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if e.gen != gen || e.removed || e.exited != nil {
-		return
-	}
-	e.meta.NextRestart = 0
+// respawnLocked is an automatic restart. The caller holds e.opMu.
+func (s *Supervisor) respawnLocked(e *entry, unstable bool) {
 	e.meta.Restarts++
-	if e.pendingUnstable {
+	if unstable {
 		e.meta.UnstableRestarts++
-		e.pendingUnstable = false
 	}
 	if err := s.spawnLocked(e); err != nil {
 		e.meta.Status = store.StatusErrored
@@ -517,7 +510,6 @@ func (s *Supervisor) cancelRestartLocked(e *entry) {
 		e.timer = nil
 	}
 	e.meta.NextRestart = 0
-	e.pendingUnstable = false
 }
 
 func signalName(sig syscall.Signal) string {

@@ -253,12 +253,22 @@ func cmdKill9(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// follow REGEXP ARGS...: runs `tsm ARGS` (a `logs -f`), waits up to 10s for
-// a line of its output to match REGEXP, then interrupts it like Ctrl-C and
-// expects a clean exit.
+// follow REGEXP ARGS... [+++ TRIGGER...]: runs `tsm ARGS` (a `logs -f` or
+// `events -f`), waits up to 10s for a line of its output to match REGEXP,
+// then interrupts it like Ctrl-C and expects a clean exit. With a trigger,
+// `tsm TRIGGER` runs every 300ms until the line appears, so that something
+// happens after the follower has surely started.
 func cmdFollow(ts *testscript.TestScript, neg bool, args []string) {
 	re := regexp.MustCompile(args[0])
-	cmd := exec.Command("tsm", args[1:]...)
+	args = args[1:]
+	var trigger []string
+	for i, a := range args {
+		if a == "+++" {
+			args, trigger = args[:i], args[i+1:]
+			break
+		}
+	}
+	cmd := exec.Command("tsm", args...)
 	cmd.Dir = ts.Getenv("WORK")
 	cmd.Env = environ(ts)
 	out, err := cmd.StdoutPipe()
@@ -275,17 +285,31 @@ func cmdFollow(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		io.Copy(io.Discard, out)
 	}()
-	select {
-	case line := <-found:
-		ts.Logf("followed: %s", line)
-	case <-time.After(10 * time.Second):
-		cmd.Process.Kill()
-		cmd.Wait()
-		ts.Fatalf("no line matching %q within 10s", args[0])
+	tick := time.NewTicker(300 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(10 * time.Second)
+	for waiting := true; waiting; {
+		select {
+		case line := <-found:
+			ts.Logf("followed: %s", line)
+			waiting = false
+		case <-tick.C:
+			if len(trigger) > 0 {
+				t := exec.Command("tsm", trigger...)
+				t.Dir, t.Env = cmd.Dir, cmd.Env
+				if b, err := t.CombinedOutput(); err != nil {
+					ts.Fatalf("trigger tsm %s: %v\n%s", strings.Join(trigger, " "), err, b)
+				}
+			}
+		case <-deadline:
+			cmd.Process.Kill()
+			cmd.Wait()
+			ts.Fatalf("no line matching %q within 10s", re)
+		}
 	}
 	ts.Check(cmd.Process.Signal(os.Interrupt))
 	if err := cmd.Wait(); err != nil {
-		ts.Fatalf("tsm %s after Ctrl-C: %v", strings.Join(args[1:], " "), err)
+		ts.Fatalf("tsm %s after Ctrl-C: %v", strings.Join(args, " "), err)
 	}
 }
 

@@ -119,6 +119,9 @@ func Resolve(req Request, sys System) (Spec, error) {
 	if port > 0 {
 		env["PORT"] = strconv.Itoa(port)
 	}
+	// A shell would update PWD on cd; the caller's value names the wrong
+	// directory when --cwd differs.
+	env["PWD"] = cwd
 	argv := cmd.argv
 	if req.PreHook != "" {
 		if argv, err = withPreHook(req.PreHook, cmd.argv, env["PATH"], sys); err != nil {

@@ -423,6 +423,7 @@ func TestWorkDir(t *testing.T) {
 }
 
 func TestEnv(t *testing.T) {
+	pwd := "PWD=" + proj
 	tests := []struct {
 		name     string
 		env      []string
@@ -434,14 +435,14 @@ func TestEnv(t *testing.T) {
 		{
 			name: "caller env sorted and deduplicated",
 			env:  []string{"Z=1", callerPath, "A=1", "A=2", "NOEQUALS", "=bad"},
-			want: []string{"A=2", callerPath, "Z=1"},
+			want: []string{"A=2", callerPath, pwd, "Z=1"},
 		},
 		{
 			name:     "env file overrides and expands caller env, PORT set",
 			env:      []string{callerPath, "HOME=/home/u", "NAME=caller", "PORT=1"},
 			envFile:  "local",
 			wantFile: proj + "/env/local.env",
-			want:     []string{"DB=/home/u/db", "HOME=/home/u", "NAME=web", callerPath, "PORT=8100"},
+			want:     []string{"DB=/home/u/db", "HOME=/home/u", "NAME=web", callerPath, "PORT=8100", pwd},
 		},
 		{
 			name:     "--port overrides env file PORT",
@@ -449,19 +450,20 @@ func TestEnv(t *testing.T) {
 			envFile:  "local",
 			port:     "9000",
 			wantFile: proj + "/env/local.env",
-			want:     []string{"DB=/db", "NAME=web", callerPath, "PORT=9000"},
+			want:     []string{"DB=/db", "NAME=web", callerPath, "PORT=9000", pwd},
 		},
 		{
 			name:     "no port, no PORT added",
 			env:      []string{callerPath},
 			envFile:  "noport",
 			wantFile: proj + "/env/noport.env",
-			want:     []string{"GREETING=hi there", callerPath, "PORT="},
+			want:     []string{"GREETING=hi there", callerPath, "PORT=", pwd},
 		},
-		{name: "relative path", env: []string{callerPath}, envFile: "config/dev.env", wantFile: proj + "/config/dev.env", want: []string{"MODE=dev", callerPath}},
-		{name: "name ending in .env", env: []string{callerPath}, envFile: "plain.env", wantFile: proj + "/plain.env", want: []string{"MODE=plain", callerPath}},
-		{name: "absolute path", env: []string{callerPath}, envFile: "/etc/tsm/abs.env", wantFile: "/etc/tsm/abs.env", want: []string{"MODE=abs", callerPath}},
+		{name: "relative path", env: []string{callerPath}, envFile: "config/dev.env", wantFile: proj + "/config/dev.env", want: []string{"MODE=dev", callerPath, pwd}},
+		{name: "name ending in .env", env: []string{callerPath}, envFile: "plain.env", wantFile: proj + "/plain.env", want: []string{"MODE=plain", callerPath, pwd}},
+		{name: "absolute path", env: []string{callerPath}, envFile: "/etc/tsm/abs.env", wantFile: "/etc/tsm/abs.env", want: []string{"MODE=abs", callerPath, pwd}},
 	}
+	// PWD always names the process's directory, whatever the caller's says.
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, err := resolve(Request{Argv: []string{"sleep"}, Env: tt.env, EnvFile: tt.envFile, Port: tt.port}, newSys())
@@ -501,7 +503,7 @@ func TestPreHook(t *testing.T) {
 		Interpreter: "/usr/bin/node",
 		ProcessType: "node",
 		Cwd:         "/home/u/backend",
-		Env:         []string{"HOME=/home/u", callerPath, "PORT=3000"},
+		Env:         []string{"HOME=/home/u", callerPath, "PORT=3000", "PWD=/home/u/backend"},
 		PreHook:     hook,
 		Port:        3000,
 		PortSource:  "script",

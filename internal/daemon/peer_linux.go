@@ -1,28 +1,11 @@
 package daemon
 
-import (
-	"net"
+import "golang.org/x/sys/unix"
 
-	"golang.org/x/sys/unix"
-)
-
-func peerUID(c *net.UnixConn) (int, error) {
-	raw, err := c.SyscallConn()
+func socketPeerUID(fd int) (int, error) {
+	cred, err := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
 	if err != nil {
 		return -1, err
 	}
-	uid := -1
-	var serr error
-	err = raw.Control(func(fd uintptr) {
-		cred, e := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-		if e != nil {
-			serr = e
-			return
-		}
-		uid = int(cred.Uid)
-	})
-	if err == nil {
-		err = serr
-	}
-	return uid, err
+	return int(cred.Uid), nil
 }

@@ -8,10 +8,8 @@
 package envfile
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 )
 
@@ -49,20 +47,6 @@ func Parse(r io.Reader, lookup func(string) (string, bool)) ([]Var, error) {
 	src = strings.ReplaceAll(src, "\r\n", "\n")
 	p := &parser{src: src, line: 1, vars: map[string]string{}, lookup: lookup}
 	return p.parse()
-}
-
-// ParseFile is Parse on the named file; a *SyntaxError carries the path.
-func ParseFile(path string, lookup func(string) (string, bool)) ([]Var, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	vars, err := Parse(f, lookup)
-	if se, ok := errors.AsType[*SyntaxError](err); ok {
-		se.Path = path
-	}
-	return vars, err
 }
 
 // Lookup returns the last value of key in vars.

@@ -2,8 +2,6 @@ package envfile
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -143,39 +141,6 @@ func TestParseNilLookup(t *testing.T) {
 	}
 	if diff := cmp.Diff([]Var{{"A", "x", 1}}, got); diff != "" {
 		t.Errorf("mismatch (-want +got):\n%s", diff)
-	}
-}
-
-func TestParseFile(t *testing.T) {
-	dir := t.TempDir()
-	good := filepath.Join(dir, "good.env")
-	bad := filepath.Join(dir, "bad.env")
-	if err := os.WriteFile(good, []byte("export PORT=8000\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bad, []byte("A=1\nB=$(x)\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	vars, err := ParseFile(good, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff([]Var{{"PORT", "8000", 1}}, vars); diff != "" {
-		t.Errorf("mismatch (-want +got):\n%s", diff)
-	}
-
-	_, err = ParseFile(bad, nil)
-	se, ok := errors.AsType[*SyntaxError](err)
-	if !ok || se.Path != bad || se.Line != 2 {
-		t.Fatalf("ParseFile(bad) = %v, want *SyntaxError at %s:2", err, bad)
-	}
-	if want := bad + ":2: "; !strings.HasPrefix(err.Error(), want) {
-		t.Errorf("Error() = %q, want prefix %q", err.Error(), want)
-	}
-
-	if _, err := ParseFile(filepath.Join(dir, "missing.env"), nil); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("ParseFile(missing) = %v, want os.ErrNotExist", err)
 	}
 }
 

@@ -3,7 +3,6 @@ package proc
 import (
 	"errors"
 	"fmt"
-	"time"
 )
 
 // ErrNoProcess means the PID does not exist, is a zombie, or now belongs to
@@ -41,13 +40,6 @@ func (id Identity) Alive() bool {
 	}
 	cur, err := identify(id.PID)
 	return err == nil && cur == id
-}
-
-// StartedAt returns the wall-clock time at which the process started. It
-// fails for an identity recorded during another boot, whose start time is
-// meaningless now.
-func StartedAt(id Identity) (time.Time, error) {
-	return startedAt(id)
 }
 
 // notSame is the error for a PID that now belongs to another process.

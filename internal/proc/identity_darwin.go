@@ -63,18 +63,6 @@ func identify(pid int) (Identity, error) {
 	}, nil
 }
 
-// startedAt needs no clock arithmetic: p_starttime is already wall-clock.
-func startedAt(id Identity) (time.Time, error) {
-	boot, err := bootID()
-	if err != nil {
-		return time.Time{}, err
-	}
-	if id.BootID != boot {
-		return time.Time{}, fmt.Errorf("pid %d: identity is from another boot", id.PID)
-	}
-	return time.UnixMicro(int64(id.StartTime)), nil
-}
-
 // readUsage asks libproc through gopsutil (there is no sysctl for CPU time
 // or RSS). gopsutil ignores libproc failures and returns zeros, so the
 // identity is checked after the reads too: numbers read from a process that

@@ -251,25 +251,6 @@ func identify(pid int) (Identity, error) {
 	return Identity{PID: pid, StartTime: st.start, BootID: boot}, nil
 }
 
-// startedAt derives the start from the boot clock rather than from btime in
-// /proc/stat: btime is whole seconds, while CLOCK_BOOTTIME is exact and
-// already follows any step of the wall clock.
-func startedAt(id Identity) (time.Time, error) {
-	boot, err := bootID()
-	if err != nil {
-		return time.Time{}, err
-	}
-	if id.BootID != boot {
-		return time.Time{}, fmt.Errorf("pid %d: identity is from another boot", id.PID)
-	}
-	now := time.Now()
-	up, err := sinceBoot()
-	if err != nil {
-		return time.Time{}, err
-	}
-	return now.Add(ticks(id.StartTime) - up).Round(0), nil
-}
-
 // readUsage is the Linux source of Sampler: one read of /proc/<pid>/stat,
 // no gopsutil, and above all no child processes, which the daemon's
 // wait4(-1) reaper would collect.

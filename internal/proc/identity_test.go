@@ -263,9 +263,7 @@ func TestIdentifySelf(t *testing.T) {
 }
 
 func TestIdentifyChild(t *testing.T) {
-	before := time.Now()
 	cmd, _ := startProc(t, procOpts{}, "sleep", "60")
-	after := time.Now()
 	id, err := Identify(cmd.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
@@ -276,22 +274,6 @@ func TestIdentifyChild(t *testing.T) {
 	self, _ := Identify(os.Getpid())
 	if id.StartTime < self.StartTime || id.BootID != self.BootID {
 		t.Errorf("child %+v vs test process %+v: child cannot start earlier or in another boot", id, self)
-	}
-
-	// Not a timing assertion: a start time off by more than this is a
-	// wrong clock or unit, not a slow machine.
-	started, err := StartedAt(id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if started.Before(before.Add(-5*time.Second)) || started.After(after.Add(5*time.Second)) {
-		t.Errorf("StartedAt = %v, child started between %v and %v", started, before, after)
-	}
-
-	other := id
-	other.BootID = "another boot"
-	if _, err := StartedAt(other); err == nil {
-		t.Error("StartedAt accepted an identity from another boot")
 	}
 }
 

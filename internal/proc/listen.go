@@ -30,16 +30,6 @@ func Listeners(port int) ([]Listener, error) {
 	return ls, nil
 }
 
-// CommandLine returns the arguments of pid joined by spaces, or "" when
-// they cannot be read (gone, another user's process on macOS, a kernel
-// thread).
-func CommandLine(pid int) string {
-	if pid <= 0 {
-		return ""
-	}
-	return commandLine(pid)
-}
-
 // ListeningPorts returns the TCP ports pid listens on, sorted and without
 // duplicates (a server listening on both IPv4 and IPv6 has the port once).
 // The error wraps ErrNoProcess when pid does not exist.

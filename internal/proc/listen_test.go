@@ -101,14 +101,14 @@ func TestListeningPortsQuietAndMissing(t *testing.T) {
 }
 
 func TestCommandLine(t *testing.T) {
-	if got, want := CommandLine(os.Getpid()), strings.Join(os.Args, " "); got != want {
-		t.Errorf("CommandLine(self) = %q, want %q", got, want)
+	if got, want := commandLine(os.Getpid()), strings.Join(os.Args, " "); got != want {
+		t.Errorf("commandLine(self) = %q, want %q", got, want)
 	}
 	cmd, _ := startProc(t, procOpts{}, "sleep", "60")
 	// Right after exec the kernel may still show an empty cmdline.
-	eventually(t, "the sleep's command line", func() bool { return CommandLine(cmd.Process.Pid) == "sleep 60" })
-	if got := CommandLine(0x7ffffff0); got != "" {
-		t.Errorf("CommandLine(missing) = %q", got)
+	eventually(t, "the sleep's command line", func() bool { return commandLine(cmd.Process.Pid) == "sleep 60" })
+	if got := commandLine(0x7ffffff0); got != "" {
+		t.Errorf("commandLine(missing) = %q", got)
 	}
 }
 

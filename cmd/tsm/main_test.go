@@ -105,7 +105,7 @@ func killEverything(dir string) {
 		if err != nil || json.Unmarshal(b, &m) != nil || m.PID <= 1 {
 			continue
 		}
-		tree, _ := proc.Tree(m.PID, m.Marker)
+		tree, _ := proc.Tree(m.PID, m.Marker, 0)
 		proc.SignalGroup(m.PID, syscall.SIGKILL)
 		for _, p := range tree {
 			proc.Signal(p, syscall.SIGKILL)

@@ -18,7 +18,12 @@ import (
 //     which finds a grandchild that double-forked, called setsid and was
 //     re-parented to init or a subreaper;
 //
-// and the descendants of all of these. The result is sorted, without
+// and the descendants of all of these. since, when not zero, is root's
+// Identity.StartTime: a process that started before the service cannot
+// descend from it, so its environment is not read (this keeps `stop all`
+// from reading every service's environment for every other service).
+//
+// The result is sorted, without
 // duplicates, and never contains the calling process or PID 1, whose
 // descendants are not followed either: a daemon that inherited the marker
 // from a shell inside a service must not kill every other service.
@@ -27,11 +32,11 @@ import (
 // session: a bare PID may have been recycled. Linux does not recycle a PID
 // while it still names a session or process group, so the group and session
 // rules stay safe after root has exited.
-func Tree(root int, marker string) ([]int, error) {
+func Tree(root int, marker string, since uint64) ([]int, error) {
 	if root <= 1 {
 		return nil, fmt.Errorf("tree of pid %d: refusing", root)
 	}
-	return tree(root, marker)
+	return tree(root, marker, since)
 }
 
 // family is the parent→children relation of one scan of the process table

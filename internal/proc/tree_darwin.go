@@ -14,7 +14,7 @@ import (
 // strings that follow it by position alone. A grandchild that double-forks,
 // calls setsid and leaves both our tree and our session is therefore missed
 // here; macOS has no subreaper to keep it attached either.
-func tree(root int, _ string) ([]int, error) {
+func tree(root int, _ string, _ uint64) ([]int, error) {
 	procs, err := unix.SysctlKinfoProcSlice("kern.proc.all")
 	if err != nil {
 		return nil, fmt.Errorf("list processes: %w", err)

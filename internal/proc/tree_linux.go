@@ -12,9 +12,10 @@ type procEntry struct {
 	pid, pgrp, session int
 	uid                uint32 // valid only when the environment rule needs it
 	kernel             bool
+	start              uint64 // clock ticks since boot
 }
 
-func tree(root int, marker string) ([]int, error) {
+func tree(root int, marker string, since uint64) ([]int, error) {
 	pids, err := allPIDs()
 	if err != nil {
 		return nil, err
@@ -50,7 +51,7 @@ func tree(root int, marker string) ([]int, error) {
 			continue
 		}
 		f.link(pid, ps.ppid)
-		entries = append(entries, procEntry{pid: pid, pgrp: ps.pgrp, session: ps.session, uid: st.Uid, kernel: ps.kernel()})
+		entries = append(entries, procEntry{pid: pid, pgrp: ps.pgrp, session: ps.session, uid: st.Uid, kernel: ps.kernel(), start: ps.start})
 	}
 
 	f.descendantsOf(root)
@@ -67,7 +68,7 @@ func tree(root int, marker string) ([]int, error) {
 		entry := []byte(marker)
 		var env []byte
 		for _, e := range entries {
-			if f.in[e.pid] || e.kernel || e.pid == root || e.pid <= 1 || e.pid == self || (euid != 0 && e.uid != euid) {
+			if f.in[e.pid] || e.kernel || e.pid == root || e.pid <= 1 || e.pid == self || (euid != 0 && e.uid != euid) || e.start < since {
 				continue
 			}
 			b, err := readProcFile(procPath(e.pid, "environ"), env)

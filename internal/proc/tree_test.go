@@ -2,6 +2,7 @@ package proc
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"runtime"
@@ -65,7 +66,7 @@ func TestTreeGrandchildren(t *testing.T) {
 	var got []int
 	eventually(t, "both grandchildren, one in its own session", func() bool {
 		var err error
-		got, err = Tree(rootPID, "")
+		got, err = Tree(rootPID, "", 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,7 +81,7 @@ func TestTreeGrandchildren(t *testing.T) {
 		t.Errorf("Tree(%d) = %v contains the root", rootPID, got)
 	}
 
-	withMarker, err := Tree(rootPID, marker)
+	withMarker, err := Tree(rootPID, marker, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +101,7 @@ func TestTreeGrandchildren(t *testing.T) {
 	if sidOf(inSession) != rootPID {
 		inSession = got[1]
 	}
-	orphans, err := Tree(rootPID, "")
+	orphans, err := Tree(rootPID, "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +109,7 @@ func TestTreeGrandchildren(t *testing.T) {
 		t.Errorf("after the root exited, Tree = %v lacks %d (session %d)", orphans, inSession, rootPID)
 	}
 	if runtime.GOOS == "linux" {
-		orphans, err = Tree(rootPID, marker)
+		orphans, err = Tree(rootPID, marker, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,23 +133,35 @@ func TestTreeMarker(t *testing.T) {
 	killLater(t, rootPID, orphan)
 	eventually(t, "the grandchild to leave the session", func() bool { return sidOf(orphan) == orphan })
 
-	plain, err := Tree(rootPID, "")
+	plain, err := Tree(rootPID, "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if slices.Contains(plain, orphan) {
 		t.Errorf("Tree without marker = %v contains the re-parented, setsid orphan %d: test premise broken", plain, orphan)
 	}
-	marked, err := Tree(rootPID, marker)
+	marked, err := Tree(rootPID, marker, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Contains(marked, orphan) {
 		t.Errorf("Tree with marker = %v lacks the orphan %d", marked, orphan)
 	}
+	// since = the root's start: the orphan started later, so it is still
+	// read; a since after the orphan's start skips its environment.
+	rootID, err := Identify(rootPID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := Tree(rootPID, marker, rootID.StartTime); !slices.Contains(got, orphan) {
+		t.Errorf("Tree since the root's start = %v lacks the orphan %d", got, orphan)
+	}
+	if got, _ := Tree(rootPID, marker, math.MaxUint64); slices.Contains(got, orphan) {
+		t.Errorf("Tree since the end of time = %v still read the orphan's environment", got)
+	}
 	// A prefix or an extension of the entry is another value.
 	for _, near := range []string{marker[:len(marker)-1], marker + "0", strings.TrimPrefix(marker, "TSM_")} {
-		got, err := Tree(rootPID, near)
+		got, err := Tree(rootPID, near, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -174,7 +187,7 @@ func TestTreeNeverSelf(t *testing.T) {
 	root, _ := startProc(t, procOpts{setsid: true}, "sleep", "60")
 	by, _ := startProc(t, procOpts{bareEnv: true}, "sleep", "60")
 	bystander := by.Process.Pid
-	got, err := Tree(root.Process.Pid, shared)
+	got, err := Tree(root.Process.Pid, shared, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +203,7 @@ func TestTreeNeverSelf(t *testing.T) {
 
 func TestTreeRefusesLowPIDs(t *testing.T) {
 	for _, pid := range []int{-1, 0, 1} {
-		if _, err := Tree(pid, ""); err == nil {
+		if _, err := Tree(pid, "", 0); err == nil {
 			t.Errorf("Tree(%d) succeeded", pid)
 		}
 	}
@@ -199,7 +212,7 @@ func TestTreeRefusesLowPIDs(t *testing.T) {
 func TestTreeOfOwnChildren(t *testing.T) {
 	a, _ := startProc(t, procOpts{}, "sleep", "60")
 	b, _ := startProc(t, procOpts{}, "sleep", "60")
-	got, err := Tree(os.Getpid(), "")
+	got, err := Tree(os.Getpid(), "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +249,7 @@ func BenchmarkTree(b *testing.B) {
 			}
 			b.Run(name, func(b *testing.B) {
 				for b.Loop() {
-					if _, err := Tree(root.Process.Pid, marker); err != nil {
+					if _, err := Tree(root.Process.Pid, marker, 0); err != nil {
 						b.Fatal(err)
 					}
 				}

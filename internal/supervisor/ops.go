@@ -130,11 +130,11 @@ func (s *Supervisor) Start(req StartRequest) (Outcome, error) {
 		s.mu.Unlock()
 		return Outcome{}, fmt.Errorf("start %s: %w", sp.Name, err)
 	}
-	s.savePortsLocked()
 	s.event(events.Start, *m, events.Event{Message: m.Command})
 	e.starting = true
 	exited := e.exited
 	s.mu.Unlock()
+	s.savePorts()
 
 	return s.awaitStart(e, exited, "started", req.Wait)
 }
@@ -278,15 +278,21 @@ func (s *Supervisor) end(name string, grace time.Duration, action string) (Outco
 	defer e.opMu.Unlock()
 	desc, forced, was := s.stopRun(e, grace)
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	e.meta.Status = store.StatusStopped
-	s.saveLocked(e)
 	if !was {
 		action = "not-running"
 	} else {
 		s.event(events.Stop, e.meta, events.Event{Message: stopMessage(action, desc, forced)})
 	}
-	return Outcome{Meta: e.meta, Action: action, Descendants: desc, Forced: forced}, nil
+	m := e.meta
+	s.mu.Unlock()
+	// Written outside s.mu so that stopping many processes at once does not
+	// queue every fsync behind one lock. Nothing else writes e's files now:
+	// we hold e.opMu and e has no run whose exit could be handled.
+	if err := s.store.WriteMeta(m); err != nil {
+		return Outcome{}, err
+	}
+	return Outcome{Meta: m, Action: action, Descendants: desc, Forced: forced}, nil
 }
 
 // Restart stops the process if it runs and starts it again with the same ID,
@@ -452,18 +458,27 @@ func (s *Supervisor) Delete(name string, grace time.Duration) (Outcome, error) {
 	defer e.opMu.Unlock()
 	desc, forced, _ := s.stopRun(e, grace)
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.removeLocked(e); err != nil {
+	s.unlistLocked(e)
+	s.event(events.Delete, e.meta, events.Event{Message: stopMessage("deleted", desc, forced)})
+	m := e.meta
+	s.mu.Unlock()
+	// Outside s.mu, as in end: deleting many processes must not serialise
+	// on one lock while the disk works.
+	if err := s.store.Remove(m.Name); err != nil {
 		return Outcome{}, fmt.Errorf("delete %s: %w", name, err)
 	}
-	s.savePortsLocked()
-	s.event(events.Delete, e.meta, events.Event{Message: stopMessage("deleted", desc, forced)})
-	return Outcome{Meta: e.meta, Action: "deleted", Descendants: desc, Forced: forced}, nil
+	s.savePorts()
+	return Outcome{Meta: m, Action: "deleted", Descendants: desc, Forced: forced}, nil
+}
+
+// unlistLocked forgets e; its ID and name are free from now on.
+func (s *Supervisor) unlistLocked(e *entry) {
+	e.removed = true
+	delete(s.procs, e.meta.Name)
 }
 
 func (s *Supervisor) removeLocked(e *entry) error {
-	e.removed = true
-	delete(s.procs, e.meta.Name)
+	s.unlistLocked(e)
 	return s.store.Remove(e.meta.Name)
 }
 
@@ -481,12 +496,12 @@ func (s *Supervisor) stopRun(e *entry, grace time.Duration) (descendants int, fo
 		return 0, false, false
 	}
 	e.stopping = true
-	pid, marker := e.meta.PID, e.meta.Marker
+	pid, marker, since := e.meta.PID, e.meta.Marker, e.meta.PIDStartTicks
 	s.mu.Unlock()
 
 	// Walk the tree before signalling: once pid dies its children are
 	// re-parented and no longer look like descendants.
-	tree, _ := proc.Tree(pid, marker)
+	tree, _ := proc.Tree(pid, marker, since)
 	sig := syscall.SIGTERM
 	if grace <= 0 {
 		sig = syscall.SIGKILL
@@ -506,7 +521,7 @@ func (s *Supervisor) stopRun(e *entry, grace time.Duration) (descendants int, fo
 	}
 	// Late arrivals (forked during the grace period) are found by group,
 	// session and marker even though pid may be gone.
-	later, _ := proc.Tree(pid, marker)
+	later, _ := proc.Tree(pid, marker, since)
 	all := union(tree, later)
 	survivors := alive(all)
 	select {

@@ -37,6 +37,7 @@ type Supervisor struct {
 	// It is never held while waiting for a process: long operations hold the
 	// entry's opMu instead.
 	mu       sync.Mutex
+	portsMu  sync.Mutex // orders writes of the ports file made without mu
 	procs    map[string]*entry
 	byPID    map[int]*entry
 	problems []string
@@ -287,14 +288,25 @@ func (s *Supervisor) saveLocked(e *entry) error {
 	return s.store.WriteMeta(e.meta)
 }
 
-// savePortsLocked rewrites the ports registry from the table.
-func (s *Supervisor) savePortsLocked() error {
+// savePorts rewrites the ports registry from the table. Callers do not hold
+// s.mu; the snapshot is taken under portsMu, so the last write is always of
+// the latest table.
+func (s *Supervisor) savePorts() error {
+	s.portsMu.Lock()
+	defer s.portsMu.Unlock()
+	s.mu.Lock()
+	metas := s.portMetasLocked()
+	s.mu.Unlock()
+	return s.store.WritePorts(metas)
+}
+
+func (s *Supervisor) portMetasLocked() []store.Meta {
 	metas := make([]store.Meta, 0, len(s.procs))
 	for _, e := range s.procs {
 		metas = append(metas, e.meta)
 	}
 	sort.Slice(metas, func(i, j int) bool { return metas[i].TsmID < metas[j].TsmID })
-	return s.store.WritePorts(metas)
+	return metas
 }
 
 // spawnLocked starts one run of e from its launch record.

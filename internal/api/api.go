@@ -59,8 +59,9 @@ type StartRequest struct {
 type TargetsRequest struct {
 	Targets       []string `json:"targets"`
 	TimeoutMillis int      `json:"timeout_ms,omitempty"` // stop grace period
-	// UpdateEnv (restart only) replaces the stored environment with Env,
-	// the caller's current one.
+	// Env is the caller's environment (restart only): used with UpdateEnv,
+	// which replaces the stored environment with it, and for processes the
+	// bash TSM started, which have none stored.
 	UpdateEnv bool     `json:"update_env,omitempty"`
 	Env       []string `json:"env,omitempty"`
 }

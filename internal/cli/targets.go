@@ -27,8 +27,10 @@ func (a *App) newTargetsCmd(use, short, long, route string, graceFlag bool) *cob
 				return usageError("%s needs a target: an ID, a name, or all (see `tsm %s --help`)", use, use)
 			}
 			req := api.TargetsRequest{Targets: args, TimeoutMillis: int(timeout / time.Millisecond)}
-			if updateEnv {
-				req.UpdateEnv, req.Env = true, a.Environ()
+			if route == api.RouteRestart {
+				// Needed with --update-env, and for processes the bash TSM
+				// started, which have no stored environment.
+				req.UpdateEnv, req.Env = updateEnv, a.Environ()
 			}
 			var results []api.Result
 			err := a.client.Call(cmd.Context(), http.MethodPost, route, req, &results)

@@ -40,11 +40,7 @@ func (h *handler) routes() http.Handler {
 		return h.sup.Kill(name)
 	}))
 	mux.HandleFunc("POST "+api.RouteRestart, h.targets(func(name string, r api.TargetsRequest) (supervisor.Outcome, error) {
-		var env []string
-		if r.UpdateEnv {
-			env = r.Env
-		}
-		return h.sup.Restart(name, grace(r), 0, env)
+		return h.sup.Restart(name, grace(r), 0, r.Env, r.UpdateEnv)
 	}))
 	mux.HandleFunc("POST "+api.RouteDelete, h.targets(func(name string, r api.TargetsRequest) (supervisor.Outcome, error) {
 		return h.sup.Delete(name, grace(r))

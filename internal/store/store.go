@@ -134,6 +134,30 @@ type Meta struct {
 	Marker string `json:"marker,omitempty"`
 }
 
+// fillLegacy reads the keys of the bash TSM's last generation, which wrote
+// "id" and "started" instead of "tsm_id" and "start_time", so its state is
+// adopted rather than misread as ID 0 started in 1970.
+func (m *Meta) fillLegacy(b []byte) error {
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(b, &keys); err != nil {
+		return err
+	}
+	var legacy struct {
+		ID      *int   `json:"id"`
+		Started *int64 `json:"started"`
+	}
+	if err := json.Unmarshal(b, &legacy); err != nil {
+		return err
+	}
+	if _, ok := keys["tsm_id"]; !ok && legacy.ID != nil {
+		m.TsmID = *legacy.ID
+	}
+	if _, ok := keys["start_time"]; !ok && legacy.Started != nil {
+		m.StartTime = *legacy.Started
+	}
+	return nil
+}
+
 // Launch is everything needed to run the process again exactly as it was
 // first started.
 type Launch struct {
@@ -187,6 +211,9 @@ func (s *Store) ReadMeta(name string) (Meta, error) {
 		return m, err
 	}
 	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("corrupt meta.json (%v); fix or delete %s", err, s.Dir(name))
+	}
+	if err := m.fillLegacy(b); err != nil {
 		return m, fmt.Errorf("corrupt meta.json (%v); fix or delete %s", err, s.Dir(name))
 	}
 	if m.Name != name {

@@ -125,3 +125,24 @@ func TestRemoveRefusesPaths(t *testing.T) {
 		}
 	}
 }
+
+// State written by the bash TSM is read as it meant: G1's seed fields with
+// "port" as a string, and G2's "id", "started" and "port": null.
+func TestReadLegacyMeta(t *testing.T) {
+	s, _ := New(t.TempDir())
+	for name, body := range map[string]string{
+		"g1-3000": `{"tsm_id": 4, "name": "g1-3000", "pid": 123, "command": "/usr/bin/python3 -m http.server 3000", "port": "3000", "cwd": "/srv", "status": "online", "start_time": 1729234567, "restarts": 1, "unstable_restarts": 0, "children": [], "git": null}`,
+		"g2-8000": `{"id": 7, "name": "g2-8000", "pid": 456, "command": "node app.js", "port": null, "cwd": "/app", "status": "online", "started": 1729234999, "tsm_file": null}`,
+	} {
+		os.MkdirAll(s.Dir(name), 0o755)
+		os.WriteFile(s.MetaPath(name), []byte(body), 0o644)
+	}
+	g1, err := s.ReadMeta("g1-3000")
+	if err != nil || g1.TsmID != 4 || g1.Port != 3000 || g1.StartTime != 1729234567 || g1.PID != 123 {
+		t.Errorf("G1 meta = %+v, %v", g1, err)
+	}
+	g2, err := s.ReadMeta("g2-8000")
+	if err != nil || g2.TsmID != 7 || g2.Port != 0 || g2.StartTime != 1729234999 || g2.Command != "node app.js" {
+		t.Errorf("G2 meta = %+v, %v", g2, err)
+	}
+}

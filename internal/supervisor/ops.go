@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -296,11 +297,13 @@ func (s *Supervisor) end(name string, grace time.Duration, action string) (Outco
 }
 
 // Restart stops the process if it runs and starts it again with the same ID,
-// name, port, cwd, argv and environment. With newEnv (restart --update-env)
-// the command is resolved again against that environment first, so a bad
-// env file leaves the running process alone; Outcome.EnvChanges says which
-// variables changed.
-func (s *Supervisor) Restart(name string, grace, wait time.Duration, newEnv []string) (Outcome, error) {
+// name, port, cwd, argv and environment. env is the caller's environment.
+// With updateEnv (restart --update-env) the command is resolved again
+// against env first, so a bad env file leaves the running process alone;
+// Outcome.EnvChanges says which variables changed. A process the bash TSM
+// started has no launch record: it is rebuilt from its command line, with
+// env.
+func (s *Supervisor) Restart(name string, grace, wait time.Duration, env []string, updateEnv bool) (Outcome, error) {
 	e, err := s.lookup(name)
 	if err != nil {
 		return Outcome{}, err
@@ -309,13 +312,20 @@ func (s *Supervisor) Restart(name string, grace, wait time.Duration, newEnv []st
 	defer e.opMu.Unlock()
 
 	var changes []string
-	if newEnv != nil {
-		s.mu.Lock()
-		changes, err = s.updateEnvLocked(e, newEnv)
-		s.mu.Unlock()
-		if err != nil {
-			return Outcome{}, err
-		}
+	s.mu.Lock()
+	switch {
+	case updateEnv && len(e.launch.Request) > 0:
+		changes, err = s.updateEnvLocked(e, env)
+	case updateEnv:
+		old := e.launch.Env
+		err = s.commandLaunchLocked(e, env)
+		changes = envChanges(old, e.launch.Env)
+	case len(e.launch.Argv) == 0:
+		err = s.commandLaunchLocked(e, env)
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return Outcome{}, err
 	}
 	s.stopRun(e, grace)
 
@@ -323,10 +333,6 @@ func (s *Supervisor) Restart(name string, grace, wait time.Duration, newEnv []st
 	if e.removed {
 		s.mu.Unlock()
 		return Outcome{}, fmt.Errorf("%s was deleted", name)
-	}
-	if len(e.launch.Argv) == 0 {
-		s.mu.Unlock()
-		return Outcome{}, fmt.Errorf("%s has no launch record (%s); start it again with `tsm start`", name, s.store.LaunchPath(name))
 	}
 	if port := int(e.meta.Port); port > 0 && !s.waitPortFreeLocked(port) {
 		err := fmt.Errorf("port %d is still in use; %s", port, s.describeHolderLocked(port))
@@ -344,7 +350,7 @@ func (s *Supervisor) Restart(name string, grace, wait time.Duration, newEnv []st
 		return Outcome{}, fmt.Errorf("restart %s: %w", name, err)
 	}
 	msg := "on request"
-	if newEnv != nil {
+	if updateEnv {
 		msg += fmt.Sprintf(", with the caller's environment (%d variables changed)", len(changes))
 	}
 	s.event(events.Restart, e.meta, events.Event{Restarts: e.meta.Restarts, Message: msg})
@@ -382,6 +388,34 @@ func (s *Supervisor) updateEnvLocked(e *entry, env []string) ([]string, error) {
 	e.launch = launch
 	e.meta.Command, e.meta.Interpreter, e.meta.ProcessType, e.meta.EnvFile = sp.Command, sp.Interpreter, sp.ProcessType, sp.EnvFile
 	return changes, nil
+}
+
+// commandLaunchLocked makes a launch record for a process that has none:
+// one started by the bash TSM, which kept only the command line. The line
+// runs under bash, as it did there, in the recorded cwd, with env and the
+// recorded port.
+func (s *Supervisor) commandLaunchLocked(e *entry, env []string) error {
+	m := &e.meta
+	if strings.TrimSpace(m.Command) == "" {
+		return fmt.Errorf("%s has neither a launch record nor a command in meta.json; start it again with `tsm start`", m.Name)
+	}
+	bash, err := s.sys.LookPath("bash", envMap(env)["PATH"])
+	if err != nil {
+		bash = "/bin/sh"
+	}
+	if m.Port > 0 {
+		env = withEnv(env, "PORT="+strconv.Itoa(int(m.Port)))
+	}
+	cwd := m.Cwd
+	if fi, err := os.Stat(cwd); err != nil || !fi.IsDir() {
+		return fmt.Errorf("%s: its directory %q is gone; start it again with `tsm start`", m.Name, cwd)
+	}
+	launch := store.Launch{Argv: []string{bash, "-c", "exec " + m.Command}, Env: env, Cwd: cwd}
+	if err := s.store.WriteLaunch(m.Name, launch); err != nil {
+		return err
+	}
+	e.launch = launch
+	return nil
 }
 
 // requestRecord keeps a start request for restart --update-env, without its
@@ -507,7 +541,10 @@ func (s *Supervisor) stopRun(e *entry, grace time.Duration) (descendants int, fo
 		sig = syscall.SIGKILL
 		forced = true
 	}
+	// The process itself too: one adopted from the bash TSM may not lead
+	// its group, and then the group signal reaches nobody.
 	proc.SignalGroup(pid, sig)
+	proc.Signal(pid, sig)
 	for _, p := range tree {
 		proc.Signal(p, sig)
 	}

@@ -315,6 +315,13 @@ func (s *Supervisor) spawnLocked(e *entry) error {
 	if err := os.MkdirAll(s.store.Dir(m.Name), 0o755); err != nil {
 		return err
 	}
+	if len(e.launch.Argv) == 0 {
+		// Adopted from the bash TSM and now restarted by policy: the
+		// daemon's environment is the best one there is.
+		if err := s.commandLaunchLocked(e, os.Environ()); err != nil {
+			return err
+		}
+	}
 	marker := fmt.Sprintf("%s/%d/%d", m.Name, m.TsmID, time.Now().UnixNano())
 	env := withEnv(e.launch.Env,
 		"TSM_ID="+strconv.Itoa(m.TsmID),

@@ -23,12 +23,6 @@ func Signal(pid int, sig syscall.Signal) error {
 	return ignoreESRCH(syscall.Kill(pid, sig))
 }
 
-// Exists reports whether a process with this PID exists (zombies included).
-func Exists(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
-}
-
 func ignoreESRCH(err error) error {
 	if errors.Is(err, syscall.ESRCH) {
 		return nil

@@ -535,7 +535,7 @@ func (s *Supervisor) stopRun(e *entry, grace time.Duration) (descendants int, fo
 
 	// Walk the tree before signalling: once pid dies its children are
 	// re-parented and no longer look like descendants.
-	tree, _ := proc.Tree(pid, marker, since)
+	tree, _ := s.runner.Tree(pid, marker, since)
 	sig := syscall.SIGTERM
 	if grace <= 0 {
 		sig = syscall.SIGKILL
@@ -543,24 +543,24 @@ func (s *Supervisor) stopRun(e *entry, grace time.Duration) (descendants int, fo
 	}
 	// The process itself too: one adopted from the bash TSM may not lead
 	// its group, and then the group signal reaches nobody.
-	proc.SignalGroup(pid, sig)
-	proc.Signal(pid, sig)
+	s.runner.SignalGroup(pid, sig)
+	s.runner.Signal(pid, sig)
 	for _, p := range tree {
-		proc.Signal(p, sig)
+		s.runner.Signal(p, sig)
 	}
 	deadline := time.Now().Add(grace)
 	select {
 	case <-exited:
 	case <-time.After(grace):
 	}
-	for time.Now().Before(deadline) && len(alive(tree)) > 0 {
+	for time.Now().Before(deadline) && len(s.alive(tree)) > 0 {
 		time.Sleep(20 * time.Millisecond)
 	}
 	// Late arrivals (forked during the grace period) are found by group,
 	// session and marker even though pid may be gone.
-	later, _ := proc.Tree(pid, marker, since)
+	later, _ := s.runner.Tree(pid, marker, since)
 	all := union(tree, later)
-	survivors := alive(all)
+	survivors := s.alive(all)
 	select {
 	case <-exited:
 	default:
@@ -568,9 +568,9 @@ func (s *Supervisor) stopRun(e *entry, grace time.Duration) (descendants int, fo
 	}
 	if len(survivors) > 0 {
 		forced = true
-		proc.SignalGroup(pid, syscall.SIGKILL)
+		s.runner.SignalGroup(pid, syscall.SIGKILL)
 		for _, p := range survivors {
-			proc.Signal(p, syscall.SIGKILL)
+			s.runner.Signal(p, syscall.SIGKILL)
 		}
 	}
 	select {
@@ -593,10 +593,10 @@ func stopMessage(action string, descendants int, forced bool) string {
 }
 
 // alive returns the PIDs that still exist and are not zombies.
-func alive(pids []int) []int {
+func (s *Supervisor) alive(pids []int) []int {
 	var out []int
 	for _, p := range pids {
-		if _, err := proc.Identify(p); err == nil {
+		if _, err := s.runner.Identify(p); err == nil {
 			out = append(out, p)
 		}
 	}

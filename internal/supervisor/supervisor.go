@@ -25,8 +25,7 @@ import (
 // Supervisor runs processes and keeps their state on disk.
 type Supervisor struct {
 	store   *store.Store
-	reaper  *proc.Reaper
-	watcher *proc.Watcher
+	runner  Runner
 	sampler *proc.Sampler
 	backoff Backoff
 	sys     spec.System
@@ -70,6 +69,9 @@ type Config struct {
 	System  spec.System  // nil: the real OS
 	Events  *events.Log  // nil: no event log
 	Log     *slog.Logger // nil: discard
+	// Runner runs the processes (nil: the real OS). A fake must report
+	// exits by calling the supervisor's exit handler (tests only).
+	Runner Runner
 }
 
 // New creates a supervisor and starts watching for exits. Call Adopt once.
@@ -94,8 +96,10 @@ func New(cfg Config) *Supervisor {
 		base = spec.OS()
 	}
 	s.sys = reservingSystem{System: base, s: s}
-	s.reaper = proc.NewReaper(s.handleExit)
-	s.watcher = proc.NewWatcher(s.handleExit)
+	s.runner = cfg.Runner
+	if s.runner == nil {
+		s.runner = newOSRunner(s.handleExit)
+	}
 	return s
 }
 
@@ -165,9 +169,12 @@ func (s *Supervisor) adoptLocked(e *entry) bool {
 	same := id.Alive
 	if m.PIDStartTicks == 0 {
 		// Written by bash TSM: no start time to check, the PID is all we have.
-		same = func() bool { return proc.Exists(m.PID) }
+		same = func() bool {
+			_, err := s.runner.Identify(m.PID)
+			return err == nil
+		}
 	}
-	if err := s.watcher.Watch(m.PID, same); err != nil {
+	if err := s.runner.Watch(m.PID, same); err != nil {
 		return false
 	}
 	e.exited = make(chan struct{})
@@ -329,7 +336,7 @@ func (s *Supervisor) spawnLocked(e *entry) error {
 		"TSM_PROCESS_DIR="+s.store.Dir(m.Name),
 		markerKey+"="+marker,
 	)
-	pid, err := s.reaper.Spawn(proc.SpawnSpec{
+	pid, err := s.runner.Spawn(proc.SpawnSpec{
 		Argv:   e.launch.Argv,
 		Env:    env,
 		Dir:    e.launch.Cwd,
@@ -345,7 +352,7 @@ func (s *Supervisor) spawnLocked(e *entry) error {
 	m.StartTime = now.Unix()
 	m.Status = store.StatusOnline
 	// ExitCode and ExitSignal stay: they describe the last run that ended.
-	if id, err := proc.Identify(pid); err == nil {
+	if id, err := s.runner.Identify(pid); err == nil {
 		m.PIDStartTicks, m.BootID = id.StartTime, id.BootID
 	} else {
 		m.PIDStartTicks, m.BootID = 0, ""

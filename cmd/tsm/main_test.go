@@ -20,6 +20,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/proc"
 )
 
@@ -27,7 +28,13 @@ import (
 // small exit-code checker, so the scripts run real processes end to end.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"tsm":      func() { os.Exit(run(os.Args[1:])) },
+		"tsm": func() {
+			// Lets a script play an upgrade: an old daemon, a new CLI.
+			if b := os.Getenv("TSM_TEST_BUILD"); b != "" {
+				api.Build = b
+			}
+			os.Exit(run(os.Args[1:]))
+		},
 		"fakesvc":  fakeService,
 		"exitcode": exitCode,
 	})

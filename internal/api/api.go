@@ -10,6 +10,15 @@ const Version = "1"
 // VersionHeader carries Version on every response.
 const VersionHeader = "Tsm-Version"
 
+// Build names the tsm release; install.sh sets it with
+// -ldflags "-X github.com/tetra/tsm/internal/api.Build=...". The daemon sends
+// it in BuildHeader so that a CLI can tell an older daemon is still running
+// after an upgrade.
+var Build = "dev"
+
+// BuildHeader carries Build on every response.
+const BuildHeader = "Tsm-Build"
+
 // Routes. All bodies are JSON.
 const (
 	RoutePing     = "/v1/ping"        // GET  → Ping
@@ -27,6 +36,7 @@ const (
 // Ping describes the daemon.
 type Ping struct {
 	Version   string `json:"version"`
+	Build     string `json:"build"`
 	PID       int    `json:"pid"`
 	StartedAt int64  `json:"started_at"`
 	Dir       string `json:"dir"`

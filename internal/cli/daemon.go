@@ -43,12 +43,12 @@ that re-adopts them. That is also how a new tsm version takes over.`,
 				return quiet{ExitFailure}
 			}
 			if asJSON {
-				return printJSON(cmd.OutOrStdout(), map[string]any{"running": true, "pid": p.PID, "version": p.Version,
+				return printJSON(cmd.OutOrStdout(), map[string]any{"running": true, "pid": p.PID, "version": p.Version, "build": p.Build,
 					"started_at": p.StartedAt, "dir": p.Dir, "processes": p.Processes})
 			}
 			up := time.Since(time.Unix(p.StartedAt, 0)).Round(time.Second)
-			fmt.Fprintf(cmd.OutOrStdout(), "daemon running  (pid %d, protocol %s, up %s, %s, state in %s)\n",
-				p.PID, p.Version, up, plural(p.Processes, "process", "processes"), p.Dir)
+			fmt.Fprintf(cmd.OutOrStdout(), "daemon running  (pid %d, tsm %s, protocol %s, up %s, %s, state in %s)\n",
+				p.PID, p.Build, p.Version, up, plural(p.Processes, "process", "processes"), p.Dir)
 			return nil
 		},
 	}
@@ -68,6 +68,7 @@ that re-adopts them. That is also how a new tsm version takes over.`,
 				}
 				return err
 			}
+			a.client.DaemonBuild = "" // it is gone: no note about its release
 			// Wait until it has let go of the lock, so that a command run
 			// right after starts a fresh daemon.
 			deadline := time.Now().Add(5 * time.Second)
@@ -106,11 +107,8 @@ func (a *App) newVersionCmd() *cobra.Command {
 		Short: "Print the tsm version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			fmt.Fprintf(cmd.OutOrStdout(), "tsm %s (protocol %s)\n", Version, api.Version)
+			fmt.Fprintf(cmd.OutOrStdout(), "tsm %s (protocol %s)\n", api.Build, api.Version)
 			return nil
 		},
 	}
 }
-
-// Version is set at build time with -ldflags "-X .../cli.Version=...".
-var Version = "dev"

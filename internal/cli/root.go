@@ -66,6 +66,7 @@ func (a *App) Main(args []string) int {
 	root.SetOut(a.Stdout)
 	root.SetErr(a.Stderr)
 	err := root.ExecuteContext(context.Background())
+	a.warnOldDaemon()
 	if err == nil {
 		return ExitOK
 	}
@@ -82,6 +83,17 @@ func (a *App) Main(args []string) int {
 		}
 	}
 	return code
+}
+
+// warnOldDaemon says so when the daemon that answered is another release
+// than this CLI: after an upgrade the old daemon keeps supervising until it
+// is told to hand over.
+func (a *App) warnOldDaemon() {
+	if a.client == nil || a.client.DaemonBuild == "" || a.client.DaemonBuild == api.Build {
+		return
+	}
+	fmt.Fprintf(a.Stderr, "tsm: note: the running daemon is tsm %s and this is tsm %s; run `tsm daemon stop` to switch (services keep running)\n",
+		a.client.DaemonBuild, api.Build)
 }
 
 func exitCode(err error) int {

@@ -27,8 +27,10 @@ type Client struct {
 	Root string
 	// Exe is the tsm binary started as `tsm daemon run` when no daemon
 	// answers. Empty: os.Executable().
-	Exe  string
-	http *http.Client
+	Exe string
+	// DaemonBuild is the release of the daemon that answered last.
+	DaemonBuild string
+	http        *http.Client
 }
 
 // New returns a client for the state directory root.
@@ -112,6 +114,7 @@ func (c *Client) do(ctx context.Context, method, route string, in, out any) erro
 		return err
 	}
 	defer resp.Body.Close()
+	c.DaemonBuild = resp.Header.Get(api.BuildHeader)
 	if resp.StatusCode >= 300 {
 		var eb api.ErrorBody
 		if err := json.NewDecoder(resp.Body).Decode(&eb); err != nil || eb.Error.Message == "" {

@@ -56,6 +56,7 @@ func (h *handler) routes() http.Handler {
 func versioned(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(api.VersionHeader, api.Version)
+		w.Header().Set(api.BuildHeader, api.Build)
 		next.ServeHTTP(w, r)
 	})
 }
@@ -72,7 +73,7 @@ func (h *handler) ping(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) pingBody() api.Ping {
-	return api.Ping{Version: api.Version, PID: os.Getpid(), StartedAt: h.started.Unix(), Dir: h.store.Root, Processes: h.sup.Count()}
+	return api.Ping{Version: api.Version, Build: api.Build, PID: os.Getpid(), StartedAt: h.started.Unix(), Dir: h.store.Root, Processes: h.sup.Count()}
 }
 
 func (h *handler) stopDaemon(w http.ResponseWriter, r *http.Request) {

@@ -26,6 +26,9 @@ import (
 //	fakesvc env KEY...        print KEY=value for each key, then block
 //	fakesvc exitafter DUR CODE  print "up", wait DUR, exit with CODE
 //	fakesvc writepid FILE     write its PID to FILE, then block
+//	fakesvc escape FILE       start a grandchild that leaves the session, drops its
+//	                          parent and its whole environment (setsid, double fork,
+//	                          env -i), write its PID to FILE, block
 func fakeService() {
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, "usage: fakesvc listen|sleep|exit|ignoreterm|tree|ticker|env")
@@ -74,6 +77,11 @@ func fakeService() {
 		fmt.Println("up")
 		time.Sleep(d)
 		os.Exit(code)
+	case "escape":
+		out, _ := exec.Command("sh", "-c", "setsid env -i sleep 303 >/dev/null 2>&1 & echo $!").Output()
+		os.WriteFile(os.Args[2], append(regexp.MustCompile(`\d+`).Find(out), '\n'), 0o644)
+		fmt.Println("ready")
+		block()
 	case "writepid":
 		os.WriteFile(os.Args[2], fmt.Appendf(nil, "%d\n", os.Getpid()), 0o644)
 		block()

@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -45,6 +47,16 @@ func TestScripts(t *testing.T) {
 		Dir:                 "testdata/script",
 		RequireExplicitExec: true,
 		Setup:               setupScript,
+		Condition: func(cond string) (bool, error) {
+			if cond != "cgroups" {
+				return false, fmt.Errorf("unknown condition %q", cond)
+			}
+			c, err := proc.OpenCgroups(fmt.Sprintf("tsm-probe-%d", os.Getpid()))
+			if err == nil {
+				os.Remove(filepath.Dir(c.Path("x")))
+			}
+			return err == nil, nil
+		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"pidof":      cmdPidof,
 			"waitfile":   cmdWaitFile,
@@ -81,6 +93,7 @@ func setupScript(env *testscript.Env) error {
 	}
 	env.Defer(func() {
 		killEverything(dir)
+		removeCgroups(dir)
 		os.RemoveAll(dir)
 	})
 	return nil
@@ -118,6 +131,23 @@ func killEverything(dir string) {
 			proc.Signal(p, syscall.SIGKILL)
 		}
 	}
+}
+
+// removeCgroups deletes the cgroup subtree the daemon of dir made, if any
+// (the daemon derives its tag from the state directory the same way).
+func removeCgroups(dir string) {
+	sum := sha256.Sum256([]byte(dir))
+	c, err := proc.OpenCgroups("tsm-" + hex.EncodeToString(sum[:6]))
+	if err != nil {
+		return
+	}
+	base := filepath.Dir(c.Path("x"))
+	subs, _ := filepath.Glob(filepath.Join(base, "*", "cgroup.procs"))
+	for _, procs := range subs {
+		c.Kill(filepath.Dir(procs))
+		c.Remove(filepath.Dir(procs))
+	}
+	os.Remove(base)
 }
 
 // meta reads a process's meta.json from the script's state directory.

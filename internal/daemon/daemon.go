@@ -6,6 +6,8 @@ package daemon
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -74,7 +76,14 @@ func Run(root string, log *slog.Logger) error {
 	evlog.Append(events.Event{Type: events.Daemon, PID: os.Getpid(), Message: "started"})
 	defer evlog.Append(events.Event{Type: events.Daemon, PID: os.Getpid(), Message: "stopped; services keep running"})
 
-	sup := supervisor.New(supervisor.Config{Store: st, Events: evlog, Log: log})
+	// One cgroup subtree per state directory, stable across daemon restarts
+	// so that re-adopted services keep theirs.
+	sum := sha256.Sum256([]byte(root))
+	cgroups, err := proc.OpenCgroups("tsm-" + hex.EncodeToString(sum[:6]))
+	if err != nil {
+		log.Info("running without cgroups; stop finds descendants by walking the process table", "reason", err)
+	}
+	sup := supervisor.New(supervisor.Config{Store: st, Events: evlog, Log: log, Cgroups: cgroups})
 	if err := sup.Adopt(); err != nil {
 		return fmt.Errorf("load state: %w", err)
 	}

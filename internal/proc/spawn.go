@@ -15,6 +15,10 @@ type SpawnSpec struct {
 	Dir    string
 	Stdout string // appended to
 	Stderr string // appended to
+	// CgroupFD, when UseCgroup, is an open cgroup directory (Cgroups.Prepare)
+	// that the child starts in, atomically (Linux clone3).
+	UseCgroup bool
+	CgroupFD  int
 }
 
 // Spawn starts the service in a new session (so it has its own process group
@@ -50,7 +54,7 @@ func Spawn(s SpawnSpec) (int, error) {
 		Dir:   s.Dir,
 		Env:   s.Env,
 		Files: []uintptr{devnull.Fd(), out.Fd(), errf.Fd()},
-		Sys:   &syscall.SysProcAttr{Setsid: true},
+		Sys:   sysProcAttr(s),
 	})
 	if err != nil {
 		return 0, fmt.Errorf("exec %s: %w", s.Argv[0], err)

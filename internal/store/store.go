@@ -132,6 +132,9 @@ type Meta struct {
 	// Marker is an environment entry unique to this run; descendants inherit
 	// it, so they can be found even after a double fork.
 	Marker string `json:"marker,omitempty"`
+	// Cgroup is the cgroup v2 directory of the current run, when there is
+	// one: everything the process forks stays in it.
+	Cgroup string `json:"cgroup,omitempty"`
 }
 
 // fillLegacy reads the keys of the bash TSM's last generation, which wrote

@@ -530,12 +530,13 @@ func (s *Supervisor) stopRun(e *entry, grace time.Duration) (descendants int, fo
 		return 0, false, false
 	}
 	e.stopping = true
-	pid, marker, since := e.meta.PID, e.meta.Marker, e.meta.PIDStartTicks
+	pid, marker, since, cgroup := e.meta.PID, e.meta.Marker, e.meta.PIDStartTicks, e.meta.Cgroup
 	s.mu.Unlock()
 
 	// Walk the tree before signalling: once pid dies its children are
-	// re-parented and no longer look like descendants.
-	tree, _ := s.runner.Tree(pid, marker, since)
+	// re-parented and no longer look like descendants. The cgroup, when
+	// there is one, holds every descendant whatever it did.
+	tree := s.family(pid, marker, since, cgroup)
 	sig := syscall.SIGTERM
 	if grace <= 0 {
 		sig = syscall.SIGKILL
@@ -558,8 +559,7 @@ func (s *Supervisor) stopRun(e *entry, grace time.Duration) (descendants int, fo
 	}
 	// Late arrivals (forked during the grace period) are found by group,
 	// session and marker even though pid may be gone.
-	later, _ := s.runner.Tree(pid, marker, since)
-	all := union(tree, later)
+	all := union(tree, s.family(pid, marker, since, cgroup))
 	survivors := s.alive(all)
 	select {
 	case <-exited:
@@ -572,13 +572,28 @@ func (s *Supervisor) stopRun(e *entry, grace time.Duration) (descendants int, fo
 		for _, p := range survivors {
 			s.runner.Signal(p, syscall.SIGKILL)
 		}
+		s.runner.KillCgroup(cgroup)
 	}
 	select {
 	case <-exited:
 	case <-time.After(5 * time.Second):
 		// Unkillable (D state) or a lost exit event: do not hang the CLI.
 	}
+	s.runner.RemoveCgroup(cgroup)
 	return len(all), forced, true
+}
+
+// family is everything that belongs to a run besides its root: the
+// process tree (parents, group, session, marker) and its cgroup's members.
+func (s *Supervisor) family(pid int, marker string, since uint64, cgroup string) []int {
+	tree, _ := s.runner.Tree(pid, marker, since)
+	var members []int
+	for _, p := range s.runner.CgroupMembers(cgroup) {
+		if p != pid {
+			members = append(members, p)
+		}
+	}
+	return union(tree, members)
 }
 
 func stopMessage(action string, descendants int, forced bool) string {

@@ -1,7 +1,10 @@
 package supervisor
 
 import (
+	"log/slog"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tetra/tsm/internal/proc"
 )
@@ -10,33 +13,84 @@ import (
 // watch and end processes. osRunner is the real one; tests give the
 // supervisor a fake so that its timers can run on a fake clock.
 type Runner interface {
-	// Spawn starts a run; its exit is later reported to the exit handler
-	// the Runner was made with.
-	Spawn(proc.SpawnSpec) (int, error)
+	// Spawn starts a run of the service called group; its exit is later
+	// reported to the exit handler the Runner was made with. It returns the
+	// cgroup the run was placed in, "" when there is none.
+	Spawn(s proc.SpawnSpec, group string) (pid int, cgroup string, err error)
 	// Watch reports the exit of a process that is not our child (adopted).
 	Watch(pid int, same func() bool) error
 	Identify(pid int) (proc.Identity, error)
 	Tree(root int, marker string, since uint64) ([]int, error)
 	Signal(pid int, sig syscall.Signal) error
 	SignalGroup(pgid int, sig syscall.Signal) error
+	// CgroupMembers lists the processes in a run's cgroup ("" → none).
+	CgroupMembers(cgroup string) []int
+	// KillCgroup SIGKILLs everything in a run's cgroup.
+	KillCgroup(cgroup string)
+	// RemoveCgroup deletes a run's (empty) cgroup.
+	RemoveCgroup(cgroup string)
 }
 
 // osRunner runs real processes: one reaper for children, one watcher for
-// adopted processes, both reporting to onExit.
+// adopted processes, both reporting to onExit; each run in a cgroup of its
+// own when cgroups is not nil.
 type osRunner struct {
 	reaper  *proc.Reaper
 	watcher *proc.Watcher
+	cgroups *proc.Cgroups
+	log     *slog.Logger
 }
 
-func newOSRunner(onExit func(proc.Exit)) osRunner {
-	return osRunner{reaper: proc.NewReaper(onExit), watcher: proc.NewWatcher(onExit)}
+func newOSRunner(onExit func(proc.Exit), cgroups *proc.Cgroups, log *slog.Logger) osRunner {
+	return osRunner{reaper: proc.NewReaper(onExit), watcher: proc.NewWatcher(onExit), cgroups: cgroups, log: log}
 }
 
-func (r osRunner) Spawn(s proc.SpawnSpec) (int, error)        { return r.reaper.Spawn(s) }
+func (r osRunner) Spawn(s proc.SpawnSpec, group string) (int, string, error) {
+	fd, cgroup, err := r.cgroups.Prepare(group)
+	if err != nil {
+		r.log.Warn("starting without a cgroup", "service", group, "err", err)
+	} else if cgroup != "" {
+		defer unix.Close(fd)
+		s.UseCgroup, s.CgroupFD = true, fd
+	}
+	pid, err := r.reaper.Spawn(s)
+	if err != nil && s.UseCgroup {
+		// A cgroup the kernel refuses must not stop the service from
+		// starting: the process-table walk still finds its descendants.
+		r.log.Warn("starting without a cgroup", "service", group, "err", err)
+		s.UseCgroup, cgroup = false, ""
+		pid, err = r.reaper.Spawn(s)
+	}
+	return pid, cgroup, err
+}
+
 func (r osRunner) Watch(pid int, same func() bool) error      { return r.watcher.Watch(pid, same) }
 func (osRunner) Identify(pid int) (proc.Identity, error)      { return proc.Identify(pid) }
 func (osRunner) Signal(pid int, sig syscall.Signal) error     { return proc.Signal(pid, sig) }
 func (osRunner) SignalGroup(pg int, sig syscall.Signal) error { return proc.SignalGroup(pg, sig) }
 func (osRunner) Tree(root int, marker string, since uint64) ([]int, error) {
 	return proc.Tree(root, marker, since)
+}
+
+func (r osRunner) CgroupMembers(cgroup string) []int {
+	if cgroup == "" {
+		return nil
+	}
+	pids, _ := r.cgroups.Members(cgroup)
+	return pids
+}
+
+func (r osRunner) KillCgroup(cgroup string) {
+	if cgroup == "" {
+		return
+	}
+	if err := r.cgroups.Kill(cgroup); err != nil {
+		r.log.Warn("cannot kill the cgroup", "cgroup", cgroup, "err", err)
+	}
+}
+
+func (r osRunner) RemoveCgroup(cgroup string) {
+	if cgroup != "" {
+		r.cgroups.Remove(cgroup)
+	}
 }

@@ -72,6 +72,9 @@ type Config struct {
 	// Runner runs the processes (nil: the real OS). A fake must report
 	// exits by calling the supervisor's exit handler (tests only).
 	Runner Runner
+	// Cgroups, when not nil, gives each run of the real OS runner a cgroup
+	// of its own, so that stop finds every descendant.
+	Cgroups *proc.Cgroups
 }
 
 // New creates a supervisor and starts watching for exits. Call Adopt once.
@@ -98,7 +101,7 @@ func New(cfg Config) *Supervisor {
 	s.sys = reservingSystem{System: base, s: s}
 	s.runner = cfg.Runner
 	if s.runner == nil {
-		s.runner = newOSRunner(s.handleExit)
+		s.runner = newOSRunner(s.handleExit, cfg.Cgroups, s.log)
 	}
 	return s
 }
@@ -336,16 +339,17 @@ func (s *Supervisor) spawnLocked(e *entry) error {
 		"TSM_PROCESS_DIR="+s.store.Dir(m.Name),
 		markerKey+"="+marker,
 	)
-	pid, err := s.runner.Spawn(proc.SpawnSpec{
+	pid, cgroup, err := s.runner.Spawn(proc.SpawnSpec{
 		Argv:   e.launch.Argv,
 		Env:    env,
 		Dir:    e.launch.Cwd,
 		Stdout: s.store.OutLog(m.Name),
 		Stderr: s.store.ErrLog(m.Name),
-	})
+	}, m.Name)
 	if err != nil {
 		return err
 	}
+	m.Cgroup = cgroup
 	now := time.Now()
 	m.PID = pid
 	m.Marker = markerKey + "=" + marker

@@ -31,14 +31,18 @@ func newFake() *fakeRunner {
 	return &fakeRunner{next: 1000, alive: map[int]bool{}, ignoreTE: map[int]bool{}}
 }
 
-func (f *fakeRunner) Spawn(proc.SpawnSpec) (int, error) {
+func (f *fakeRunner) Spawn(proc.SpawnSpec, string) (int, string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.next++
 	f.alive[f.next] = true
 	f.spawns = append(f.spawns, f.next)
-	return f.next, nil
+	return f.next, "", nil
 }
+
+func (f *fakeRunner) CgroupMembers(string) []int { return nil }
+func (f *fakeRunner) KillCgroup(string)          {}
+func (f *fakeRunner) RemoveCgroup(string)        {}
 
 func (f *fakeRunner) Watch(pid int, same func() bool) error { return nil }
 

@@ -83,6 +83,7 @@ func Run(root string, log *slog.Logger) error {
 	if err != nil {
 		log.Info("running without cgroups; stop finds descendants by walking the process table", "reason", err)
 	}
+	defer cgroups.Release()
 	sup := supervisor.New(supervisor.Config{Store: st, Events: evlog, Log: log, Cgroups: cgroups})
 	if err := sup.Adopt(); err != nil {
 		return fmt.Errorf("load state: %w", err)

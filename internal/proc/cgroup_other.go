@@ -34,3 +34,6 @@ func (c *Cgroups) Kill(path string) error { return nil }
 
 // Remove does nothing.
 func (c *Cgroups) Remove(path string) error { return nil }
+
+// Release does nothing.
+func (c *Cgroups) Release() {}

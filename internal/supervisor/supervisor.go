@@ -113,10 +113,11 @@ type reservingSystem struct {
 	s *Supervisor
 }
 
-// PortFree is called with s.mu held (from Start).
+// PortFree is called with s.mu held (from Start). A port stays reserved
+// while its process runs or waits for an automatic restart.
 func (r reservingSystem) PortFree(port int) bool {
 	for _, e := range r.s.procs {
-		if int(e.meta.Port) == port && e.meta.Status != store.StatusStopped && e.meta.Status != store.StatusErrored {
+		if int(e.meta.Port) == port && (e.exited != nil || e.meta.NextRestart != 0) {
 			return false
 		}
 	}

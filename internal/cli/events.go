@@ -28,7 +28,8 @@ $TSM_DIR/events.jsonl: start, ready, exit (with code or signal), restart,
 backoff (with the delay), errored, adopt, lost, stop, delete and daemon
 starts and stops. Give a target to see one process only (a deleted
 process can still be named exactly). -f follows new events.`,
-		Args: cobra.MaximumNArgs(1),
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: a.completeTargets,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			keep, err := a.eventFilter(cmd, args)
 			if err != nil {

@@ -21,7 +21,8 @@ func (a *App) newInfoCmd() *cobra.Command {
 		Short: "Show everything known about one process",
 		Long: `Info shows one process: its metadata, paths, live stats (CPU, memory,
 threads), the ports it listens on, and how its last run ended.`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: a.completeTargets,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := a.resolve(cmd, args[0])
 			if err != nil {

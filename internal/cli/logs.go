@@ -24,7 +24,8 @@ they arrive, until interrupted.
 
 --json prints {"service": NAME, "entries": [{"stream": "out"|"err", "line": ...}]}
 (with -f: one {"service","stream","line"} object per line).`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: a.completeTargets,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if errOnly && outOnly {
 				return usageError("--err and --out exclude each other; give neither to see both")

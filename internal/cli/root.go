@@ -166,6 +166,24 @@ State lives in $TSM_DIR, else $TETRA_DIR/tsm, else ~/tetra/tsm.`,
 	return root
 }
 
+// completeTargets offers the names of managed processes for shell
+// completion of a target argument. It never starts a daemon: completion
+// must be instant, and silent when nothing runs.
+func (a *App) completeTargets(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	if a.client == nil || !a.client.Running(cmd.Context()) {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var resp api.ListResponse
+	if err := a.client.Get(cmd.Context(), api.RouteList, nil, &resp); err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	names := make([]string, 0, len(resp.Processes))
+	for _, p := range resp.Processes {
+		names = append(names, p.Name)
+	}
+	return names, cobra.ShellCompDirectiveNoFileComp
+}
+
 // init finds the state directory once per invocation.
 func (a *App) init() error {
 	root, err := paths.Root(a.Getenv)

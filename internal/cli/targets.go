@@ -18,10 +18,11 @@ func (a *App) newTargetsCmd(use, short, long, route string, graceFlag bool) *cob
 	var timeout time.Duration
 	var asJSON, updateEnv bool
 	cmd := &cobra.Command{
-		Use:   use + " <target>... | all",
-		Short: short,
-		Long:  long + "\n\nTargets: a TSM ID, an exact name, a unique part of a name, or all.\nAn unknown or ambiguous target is an error and nothing is touched.",
-		Args:  cobra.ArbitraryArgs,
+		Use:               use + " <target>... | all",
+		Short:             short,
+		Long:              long + "\n\nTargets: a TSM ID, an exact name, a unique part of a name, or all.\nAn unknown or ambiguous target is an error and nothing is touched.",
+		Args:              cobra.ArbitraryArgs,
+		ValidArgsFunction: a.completeTargets,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageError("%s needs a target: an ID, a name, or all (see `tsm %s --help`)", use, use)

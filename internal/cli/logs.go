@@ -91,8 +91,20 @@ they arrive, until interrupted.
 				emit = hw.Write
 			}
 
-			for _, s := range sources {
-				ls, err := logs.Tail(s.Path, lines)
+			// Take the follow's starting points before the tail, and tail only
+			// up to them: no line written in between is lost or shown twice.
+			var following *logs.Following
+			if follow {
+				if following, err = (logs.Follower{}).Open(sources); err != nil {
+					return err
+				}
+			}
+			for i, s := range sources {
+				limit := int64(-1)
+				if following != nil {
+					limit = following.Start(i)
+				}
+				ls, err := logs.TailTo(s.Path, lines, limit)
 				if err != nil {
 					return err
 				}
@@ -102,10 +114,10 @@ they arrive, until interrupted.
 					}
 				}
 			}
-			if !follow {
+			if following == nil {
 				return nil
 			}
-			return ignoreCanceled(logs.Follow(ctx, sources, emit))
+			return ignoreCanceled(following.Run(ctx, emit))
 		},
 	}
 	f := cmd.Flags()

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -179,12 +180,25 @@ func (c *Client) StartDaemon(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-exited:
-			// Lost the lock race to another daemon (it will answer soon), or
-			// failed: keep pinging until the deadline either way.
+		case err := <-exited:
+			if err != nil {
+				// A daemon that lost the lock race exits 0 (the winner
+				// answers soon); anything else is a failure worth showing.
+				return fmt.Errorf("the tsm daemon failed to start (%v): %s", err, lastLine(logPath))
+			}
 			exited = nil
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
 	return fmt.Errorf("the tsm daemon did not answer within 10s; see %s", logPath)
+}
+
+// lastLine returns the last non-empty line of a small log file.
+func lastLine(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "see " + path
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return strings.TrimPrefix(lines[len(lines)-1], "tsm: ")
 }

@@ -71,12 +71,36 @@ func Follow(ctx context.Context, sources []Source, emit func(Line) error) error 
 // (EPIPE) ends the follow. Other errors (a file that cannot be opened or read)
 // also end it, wrapped.
 func (fl Follower) Follow(ctx context.Context, sources []Source, emit func(Line) error) error {
-	w, err := fl.start(sources)
+	f, err := fl.Open(sources)
 	if err != nil {
 		return err
 	}
-	defer w.close()
-	return w.run(ctx, emit)
+	return f.Run(ctx, emit)
+}
+
+// Following is a Follow whose starting points are taken but that has not
+// run yet: show the tail up to Start(i) with TailTo, then Run, and no line
+// written in between is lost or shown twice.
+type Following struct{ w *follow }
+
+// Open takes the starting point of each source (see Follow).
+func (fl Follower) Open(sources []Source) (*Following, error) {
+	w, err := fl.start(sources)
+	if err != nil {
+		return nil, err
+	}
+	return &Following{w: w}, nil
+}
+
+// Start is the offset at which source i is followed (0 for a file that does
+// not exist yet).
+func (f *Following) Start(i int) int64 { return f.w.files[i].off }
+
+// Run follows until ctx is done or emit fails (see Follow), then closes the
+// files.
+func (f *Following) Run(ctx context.Context, emit func(Line) error) error {
+	defer f.w.close()
+	return f.w.run(ctx, emit)
 }
 
 // follow is one Follow call. Its state is only touched by that call's

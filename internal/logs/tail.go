@@ -35,6 +35,13 @@ const tailAttempts = 3
 // to their first 64 KiB followed by "…"; bytes that are not valid UTF-8 are
 // returned unchanged.
 func Tail(path string, n int) ([]string, error) {
+	return TailTo(path, n, -1)
+}
+
+// TailTo is Tail of the first limit bytes of the file (all of it when limit
+// is negative): the part a Following has not taken over, so that a tail
+// followed by a follow neither loses nor repeats a line.
+func TailTo(path string, n int, limit int64) ([]string, error) {
 	if n <= 0 {
 		return nil, nil
 	}
@@ -51,7 +58,11 @@ func Tail(path string, n int) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("logs: tail: %w", err)
 		}
-		lines, err := tail(f, fi.Size(), n, blockSize, maxLineLen)
+		size := fi.Size()
+		if limit >= 0 && limit < size {
+			size = limit
+		}
+		lines, err := tail(f, size, n, blockSize, maxLineLen)
 		if errors.Is(err, errShrunk) {
 			continue
 		}

@@ -3,6 +3,7 @@ package logs
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
@@ -290,5 +292,45 @@ func BenchmarkTail(b *testing.B) {
 		if err != nil || len(lines) != 20 {
 			b.Fatalf("Tail = %d lines, %v", len(lines), err)
 		}
+	}
+}
+
+// A tail up to a Following's start, then the follow, shows every line once
+// even when lines are written in between.
+func TestTailToThenFollow(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "current.out")
+	os.WriteFile(path, []byte("a\nb\n"), 0o644)
+	f, err := (Follower{PollInterval: time.Millisecond}).Open([]Source{{Stream: "out", Path: path}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendTo := func(s string) {
+		w, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+		w.WriteString(s)
+		w.Close()
+	}
+	appendTo("c\n") // after the start was taken, before the tail
+	got, err := TailTo(path, 10, f.Start(0))
+	if err != nil || strings.Join(got, ",") != "a,b" {
+		t.Fatalf("TailTo = %q, %v; want a,b", got, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var seen []string
+	done := make(chan error, 1)
+	go func() {
+		done <- f.Run(ctx, func(l Line) error {
+			seen = append(seen, l.Text)
+			if len(seen) == 2 {
+				cancel()
+			}
+			return nil
+		})
+	}()
+	appendTo("d\n")
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(seen, ",") != "c,d" {
+		t.Errorf("followed %q, want c,d", seen)
 	}
 }

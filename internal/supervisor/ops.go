@@ -291,7 +291,7 @@ func (s *Supervisor) end(name string, grace time.Duration, action string) (Outco
 	// queue every fsync behind one lock. Nothing else writes e's files now:
 	// we hold e.opMu and e has no run whose exit could be handled.
 	if err := s.store.WriteMeta(m); err != nil {
-		return Outcome{}, err
+		return Outcome{}, fmt.Errorf("%s %s (id %d), but could not record it on disk (%w); free some space, then run `tsm list` to check", action, m.Name, m.TsmID, err)
 	}
 	return Outcome{Meta: m, Action: action, Descendants: desc, Forced: forced}, nil
 }

@@ -296,7 +296,14 @@ func (s *Supervisor) saveLocked(e *entry) error {
 	if e.removed {
 		return nil
 	}
-	return s.store.WriteMeta(e.meta)
+	err := s.store.WriteMeta(e.meta)
+	if err != nil {
+		// A full or read-only disk must not stop supervision: the table in
+		// memory stays right and the next successful write catches up. The
+		// old meta.json stays whole (writes are atomic).
+		s.log.Error("cannot save process state", "name", e.meta.Name, "err", err)
+	}
+	return err
 }
 
 // savePorts rewrites the ports registry from the table. Callers do not hold

@@ -30,6 +30,11 @@ func Spawn(s SpawnSpec) (int, error) {
 	if len(s.Argv) == 0 {
 		return 0, fmt.Errorf("spawn: empty command")
 	}
+	// fork/exec reports a missing working directory as ENOENT, which reads
+	// as if the program were missing: check it first.
+	if fi, err := os.Stat(s.Dir); err != nil || !fi.IsDir() {
+		return 0, fmt.Errorf("working directory %s is gone (recreate it, or start the process again from another directory)", s.Dir)
+	}
 	path, err := lookPath(s.Argv[0], s.Env)
 	if err != nil {
 		return 0, err

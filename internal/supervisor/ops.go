@@ -341,9 +341,10 @@ func (s *Supervisor) Restart(name string, grace, wait time.Duration, env []strin
 		s.mu.Unlock()
 		return Outcome{}, err
 	}
-	e.meta.Restarts++
+	e.meta.Restarts++ // before the spawn, which saves meta.json
 	e.runState = RunState{}
 	if err := s.spawnLocked(e); err != nil {
+		e.meta.Restarts-- // nothing was restarted
 		e.meta.Status = store.StatusErrored
 		s.saveLocked(e)
 		s.mu.Unlock()

@@ -500,11 +500,17 @@ func (s *Supervisor) scheduleRestartLocked(e *entry, delay time.Duration, unstab
 
 // respawnLocked is an automatic restart. The caller holds e.opMu.
 func (s *Supervisor) respawnLocked(e *entry, unstable bool) {
+	// Counted before the spawn, which saves meta.json; taken back if
+	// nothing was restarted.
 	e.meta.Restarts++
 	if unstable {
 		e.meta.UnstableRestarts++
 	}
 	if err := s.spawnLocked(e); err != nil {
+		e.meta.Restarts--
+		if unstable {
+			e.meta.UnstableRestarts--
+		}
 		e.meta.Status = store.StatusErrored
 		s.saveLocked(e)
 		s.event(events.Errored, e.meta, events.Event{Message: "automatic restart failed: " + err.Error()})

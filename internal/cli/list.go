@@ -13,7 +13,7 @@ import (
 )
 
 func (a *App) newListCmd() *cobra.Command {
-	var asJSON bool
+	var asJSON, allFlag bool
 	cmd := &cobra.Command{
 		Use:     "list [running|all]",
 		Aliases: []string{"ls"},
@@ -28,10 +28,10 @@ name, pid, command, port, cwd, ...), plus id, uptime, cpu and memory.`,
 		Args:      cobra.MaximumNArgs(1),
 		ValidArgs: []string{"running", "all"},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			all := false
+			all := allFlag
 			if len(args) == 1 {
 				switch args[0] {
-				case "all", "-a":
+				case "all":
 					all = true
 				case "running":
 				default:
@@ -78,6 +78,7 @@ name, pid, command, port, cwd, ...), plus id, uptime, cpu and memory.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print processes as a JSON array")
+	cmd.Flags().BoolVarP(&allFlag, "all", "a", false, "include stopped processes (same as `list all`)")
 	return cmd
 }
 

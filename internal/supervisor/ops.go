@@ -550,26 +550,36 @@ func (s *Supervisor) stopRun(e *entry, grace time.Duration) (descendants int, fo
 	for _, p := range tree {
 		s.runner.Signal(p, sig)
 	}
+	// Pin what was found: a PID that dies during the grace period may be
+	// recycled by then, and a stranger must never get the SIGKILL.
+	pinned := s.pin(tree)
 	deadline := time.Now().Add(grace)
 	select {
 	case <-exited:
 	case <-time.After(grace):
 	}
-	for time.Now().Before(deadline) && len(s.alive(tree)) > 0 {
+	for time.Now().Before(deadline) && len(s.stillAlive(pinned)) > 0 {
 		time.Sleep(20 * time.Millisecond)
 	}
 	// Late arrivals (forked during the grace period) are found by group,
-	// session and marker even though pid may be gone.
-	all := union(tree, s.family(pid, marker, since, cgroup))
-	survivors := s.alive(all)
+	// session, marker and cgroup even though pid may be gone.
+	late := s.family(pid, marker, since, cgroup)
+	all := union(tree, late)
+	survivors := s.stillAlive(append(pinned, s.pin(late)...))
+	mainAlive := true
 	select {
 	case <-exited:
+		mainAlive = false
 	default:
-		survivors = append(survivors, pid)
 	}
-	if len(survivors) > 0 {
+	if mainAlive || len(survivors) > 0 {
 		forced = true
-		s.runner.SignalGroup(pid, syscall.SIGKILL)
+		if mainAlive {
+			// Only while pid is ours: once it is gone the group is reached
+			// through the survivors found by pgid.
+			s.runner.SignalGroup(pid, syscall.SIGKILL)
+			s.runner.Signal(pid, syscall.SIGKILL)
+		}
 		for _, p := range survivors {
 			s.runner.Signal(p, syscall.SIGKILL)
 		}
@@ -608,12 +618,24 @@ func stopMessage(action string, descendants int, forced bool) string {
 	return msg
 }
 
-// alive returns the PIDs that still exist and are not zombies.
-func (s *Supervisor) alive(pids []int) []int {
-	var out []int
+// pin records the identity of each PID that still exists.
+func (s *Supervisor) pin(pids []int) []proc.Identity {
+	ids := make([]proc.Identity, 0, len(pids))
 	for _, p := range pids {
-		if _, err := s.runner.Identify(p); err == nil {
-			out = append(out, p)
+		if id, err := s.runner.Identify(p); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// stillAlive returns the PIDs whose pinned process still runs (not a
+// zombie, not a newcomer that reused the PID).
+func (s *Supervisor) stillAlive(ids []proc.Identity) []int {
+	var out []int
+	for _, id := range ids {
+		if cur, err := s.runner.Identify(id.PID); err == nil && cur == id {
+			out = append(out, id.PID)
 		}
 	}
 	return out

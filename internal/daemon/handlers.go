@@ -130,7 +130,7 @@ func (h *handler) targets(op func(string, api.TargetsRequest) (supervisor.Outcom
 		results := make([]api.Result, len(names))
 		errs := make([]error, len(names))
 		var wg sync.WaitGroup
-		sem := make(chan struct{}, 32)
+		sem := make(chan struct{}, 256) // a bound, not a tuning knob
 		for i, name := range names {
 			wg.Add(1)
 			go func() {

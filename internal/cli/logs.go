@@ -99,6 +99,7 @@ they arrive, until interrupted.
 					return err
 				}
 			}
+			shown := 0
 			for i, s := range sources {
 				limit := int64(-1)
 				if following != nil {
@@ -108,11 +109,20 @@ they arrive, until interrupted.
 				if err != nil {
 					return err
 				}
+				shown += len(ls)
 				for _, l := range ls {
 					if err := emit(logs.Line{Stream: s.Stream, Text: l}); err != nil {
 						return err
 					}
 				}
+			}
+			if shown == 0 && lines > 0 && !asJSON {
+				// Silence would look like a broken command.
+				wait := ""
+				if following != nil {
+					wait = "; waiting for output (Ctrl-C to stop)"
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "tsm: %s has written nothing yet%s\n", p.Name, wait)
 			}
 			if following == nil {
 				return nil

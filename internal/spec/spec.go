@@ -122,6 +122,11 @@ func Resolve(req Request, sys System) (Spec, error) {
 	// A shell would update PWD on cd; the caller's value names the wrong
 	// directory when --cwd differs.
 	env["PWD"] = cwd
+	// Python buffers stdout written to a file, so print() output would reach
+	// `tsm logs` late, in blocks, or never if the process is killed.
+	if _, set := env["PYTHONUNBUFFERED"]; cmd.typ == "python" && !set {
+		env["PYTHONUNBUFFERED"] = "1"
+	}
 	argv := cmd.argv
 	if req.PreHook != "" {
 		if argv, err = withPreHook(req.PreHook, cmd.argv, env["PATH"], sys); err != nil {

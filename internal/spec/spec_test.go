@@ -512,3 +512,31 @@ func TestPreHook(t *testing.T) {
 		t.Errorf("Resolve mismatch (-want +got):\n%s", diff)
 	}
 }
+
+// Python output reaches the logs as it is printed, unless the caller chose.
+func TestPythonUnbuffered(t *testing.T) {
+	for _, tt := range []struct {
+		argv []string
+		env  []string
+		want string // "" = not set
+	}{
+		{[]string{"python3", "-m", "http.server"}, nil, "1"},
+		{[]string{"python3", "-m", "http.server"}, []string{"PYTHONUNBUFFERED="}, ""},
+		{[]string{"sleep", "1"}, nil, "-"},
+	} {
+		env := append([]string{callerPath}, tt.env...)
+		s, err := resolve(Request{Argv: tt.argv, Env: env, Port: "none"}, newSys())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := "-"
+		for _, kv := range s.Env {
+			if v, ok := strings.CutPrefix(kv, "PYTHONUNBUFFERED="); ok {
+				got = v
+			}
+		}
+		if got != tt.want {
+			t.Errorf("%v with %v: PYTHONUNBUFFERED %q, want %q", tt.argv, tt.env, got, tt.want)
+		}
+	}
+}

@@ -64,7 +64,7 @@ for probe in $PROBES; do
     PM2_HOME="$work/pm2" pm2 start "${pm2cmd[@]}" --name crash >/dev/null
     wait_cycles "$CRASH_LOG"
     PM2_HOME="$work/pm2" pm2 delete crash >/dev/null
-    printf '%-6s %-22s %s\n' "$probe" "pm2 $(pm2 --version 2>/dev/null | tail -1)" "$(gaps "$CRASH_LOG")"
+    printf '%-6s %-22s %s\n' "$probe" "pm2 $(PM2_HOME="$work/pm2" pm2 --version 2>/dev/null | tail -1)" "$(gaps "$CRASH_LOG")"
   else
     echo "pm2 not installed (npm install -g pm2): tsm only"
   fi

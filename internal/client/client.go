@@ -76,6 +76,10 @@ func (c *Client) Call(ctx context.Context, method, route string, in, out any) er
 		time.Sleep(20 * time.Millisecond)
 		err = c.do(ctx, method, route, in, out)
 	}
+	if isReset(err) {
+		return fmt.Errorf("lost the connection to the tsm daemon (it may have crashed; see %s; the next command starts a new one): %w",
+			filepath.Join(c.Root, "daemon.log"), err)
+	}
 	if !isDialError(err) {
 		return err
 	}

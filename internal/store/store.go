@@ -225,7 +225,9 @@ func (s *Store) ReadMeta(name string) (Meta, error) {
 	return m, nil
 }
 
-// WriteMeta atomically writes meta.json and the pid file.
+// WriteMeta atomically writes meta.json and the pid file. The pid file is
+// brought in line first, so that a reader who sees a status in meta.json
+// also sees the matching pid file: present while online, absent otherwise.
 func (s *Store) WriteMeta(m Meta) error {
 	if err := os.MkdirAll(s.Dir(m.Name), 0o755); err != nil {
 		return err
@@ -234,20 +236,18 @@ func (s *Store) WriteMeta(m Meta) error {
 	if err != nil {
 		return err
 	}
+	if m.PID > 0 && m.Status == StatusOnline {
+		err = WriteFileAtomic(s.PIDPath(m.Name), []byte(strconv.Itoa(m.PID)+"\n"), 0o644)
+	} else if err = os.Remove(s.PIDPath(m.Name)); errors.Is(err, fs.ErrNotExist) {
+		err = nil
+	}
+	if err != nil {
+		return fmt.Errorf("write the pid file of %s: %w", m.Name, err)
+	}
 	if err := WriteFileAtomic(s.MetaPath(m.Name), append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("write meta.json of %s: %w", m.Name, err)
 	}
-	pid := ""
-	if m.PID > 0 && m.Status == StatusOnline {
-		pid = strconv.Itoa(m.PID) + "\n"
-	}
-	if pid == "" {
-		if err := os.Remove(s.PIDPath(m.Name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		return nil
-	}
-	return WriteFileAtomic(s.PIDPath(m.Name), []byte(pid), 0o644)
+	return nil
 }
 
 // WriteLaunch stores the launch record with mode 0600.

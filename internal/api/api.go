@@ -29,7 +29,6 @@ const (
 	RouteDelete   = "/v1/delete"      // POST TargetsRequest → []Result
 	RouteList     = "/v1/list"        // GET  → ListResponse
 	RouteInfo     = "/v1/info"        // GET ?target=X → Process
-	RouteResolve  = "/v1/resolve"     // GET ?target=X → Process (metadata only, no live stats)
 	RouteShutdown = "/v1/daemon/stop" // POST → Ping; the daemon exits, services keep running
 )
 

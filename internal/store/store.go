@@ -48,7 +48,6 @@ func (s *Store) PortsFile() string     { return filepath.Join(s.Root, "ports") }
 func (s *Store) SocketPath() string    { return filepath.Join(s.Root, "tsm.sock") }
 func (s *Store) LockPath() string      { return filepath.Join(s.Root, "daemon.lock") }
 func (s *Store) DaemonPIDPath() string { return filepath.Join(s.Root, "daemon.pid") }
-func (s *Store) DaemonLog() string     { return filepath.Join(s.Root, "daemon.log") }
 func (s *Store) EventsPath() string    { return filepath.Join(s.Root, "events.jsonl") }
 
 // Port is a TCP port that marshals as the seed wants: an integer, or the

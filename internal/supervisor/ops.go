@@ -145,7 +145,7 @@ func (s *Supervisor) Start(req StartRequest) (Outcome, error) {
 // process that is not running (it keeps its ID and counters).
 func (s *Supervisor) claimLocked(name string) (*entry, bool, error) {
 	if e, ok := s.procs[name]; ok {
-		if e.exited != nil || e.timer != nil && e.meta.NextRestart != 0 {
+		if e.active() {
 			return nil, false, fmt.Errorf("%s is already running (id %d, pid %d); use `tsm restart %s` or choose another --name",
 				name, e.meta.TsmID, e.meta.PID, name)
 		}
@@ -241,11 +241,9 @@ func accepts(port int) bool {
 // describeHolderLocked names who holds a port: a tsm process or an outside
 // PID with its command, and how to free it.
 func (s *Supervisor) describeHolderLocked(port int) string {
-	for _, e := range s.procs {
-		if int(e.meta.Port) == port && (e.exited != nil || e.meta.Status == store.StatusOnline) {
-			return fmt.Sprintf("it belongs to tsm process %s (id %d, pid %d): stop it with `tsm stop %d`, or use --port %d+ to take the next free port",
-				e.meta.Name, e.meta.TsmID, e.meta.PID, e.meta.TsmID, port)
-		}
+	if e := s.portHolderLocked(port); e != nil {
+		return fmt.Sprintf("it belongs to tsm process %s (id %d, pid %d): stop it with `tsm stop %d`, or use --port %d+ to take the next free port",
+			e.meta.Name, e.meta.TsmID, e.meta.PID, e.meta.TsmID, port)
 	}
 	ls, err := proc.Listeners(port)
 	if err != nil || len(ls) == 0 {
@@ -470,9 +468,8 @@ func envMap(env []string) map[string]string {
 // waitPortFreeLocked gives a just-stopped process's port a moment to be
 // released by the kernel.
 func (s *Supervisor) waitPortFreeLocked(port int) bool {
-	base := s.sys.(reservingSystem).System
 	for i := 0; i < 50; i++ {
-		if base.PortFree(port) {
+		if s.base.PortFree(port) {
 			return true
 		}
 		s.mu.Unlock()

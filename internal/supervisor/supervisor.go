@@ -28,7 +28,8 @@ type Supervisor struct {
 	runner  Runner
 	sampler *proc.Sampler
 	backoff Backoff
-	sys     spec.System
+	sys     spec.System // base, plus the ports of tsm's own processes
+	base    spec.System // the OS, or a test's fake
 	events  *events.Log
 	log     *slog.Logger
 
@@ -94,11 +95,11 @@ func New(cfg Config) *Supervisor {
 	if s.backoff == (Backoff{}) {
 		s.backoff = DefaultBackoff
 	}
-	base := cfg.System
-	if base == nil {
-		base = spec.OS()
+	s.base = cfg.System
+	if s.base == nil {
+		s.base = spec.OS()
 	}
-	s.sys = reservingSystem{System: base, s: s}
+	s.sys = reservingSystem{System: s.base, s: s}
 	s.runner = cfg.Runner
 	if s.runner == nil {
 		s.runner = newOSRunner(s.handleExit, cfg.Cgroups, s.log)
@@ -113,16 +114,24 @@ type reservingSystem struct {
 	s *Supervisor
 }
 
-// PortFree is called with s.mu held (from Start). A port stays reserved
-// while its process runs or waits for an automatic restart.
+// PortFree is called with s.mu held (from Start).
 func (r reservingSystem) PortFree(port int) bool {
-	for _, e := range r.s.procs {
-		if int(e.meta.Port) == port && (e.exited != nil || e.meta.NextRestart != 0) {
-			return false
+	return r.s.portHolderLocked(port) == nil && r.System.PortFree(port)
+}
+
+// portHolderLocked returns the process that holds port, if any.
+func (s *Supervisor) portHolderLocked(port int) *entry {
+	for _, e := range s.procs {
+		if int(e.meta.Port) == port && e.active() {
+			return e
 		}
 	}
-	return r.System.PortFree(port)
+	return nil
 }
+
+// active reports whether the process runs or waits for an automatic
+// restart: it keeps its name and port, and a new start may not take them.
+func (e *entry) active() bool { return e.exited != nil || e.meta.NextRestart != 0 }
 
 // Adopt loads the table from disk. Processes recorded as online that are
 // still alive (same PID, start time and boot) are watched again; those that

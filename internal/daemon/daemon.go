@@ -31,6 +31,11 @@ import (
 // ErrRunning means another daemon already serves this state directory.
 var ErrRunning = errors.New("a tsm daemon is already running for this state directory")
 
+// NoCgroupsEnv, when set to anything, makes the daemon run every service
+// without a cgroup of its own, as it does where no delegated cgroup v2
+// subtree is available.
+const NoCgroupsEnv = "TSM_NO_CGROUPS"
+
 // maxSocketPath is the smallest sun_path limit of the supported systems
 // (macOS: 104 bytes including the terminating NUL).
 const maxSocketPath = 103
@@ -78,10 +83,18 @@ func Run(root string, log *slog.Logger) error {
 
 	// One cgroup subtree per state directory, stable across daemon restarts
 	// so that re-adopted services keep theirs.
-	sum := sha256.Sum256([]byte(root))
-	cgroups, err := proc.OpenCgroups("tsm-" + hex.EncodeToString(sum[:6]))
-	if err != nil {
-		log.Info("running without cgroups; stop finds descendants by walking the process table", "reason", err)
+	var cgroups *proc.Cgroups
+	if os.Getenv(NoCgroupsEnv) != "" {
+		// The path of every unprivileged user and every macOS user, which
+		// tests and benchmarks must be able to take on a machine that has
+		// a delegated subtree.
+		log.Info("running without cgroups: " + NoCgroupsEnv + " is set")
+	} else {
+		sum := sha256.Sum256([]byte(root))
+		cgroups, err = proc.OpenCgroups("tsm-" + hex.EncodeToString(sum[:6]))
+		if err != nil {
+			log.Info("running without cgroups; stop finds descendants by walking the process table", "reason", err)
+		}
 	}
 	defer cgroups.Release()
 	sup := supervisor.New(supervisor.Config{Store: st, Events: evlog, Log: log, Cgroups: cgroups})

@@ -40,6 +40,9 @@ type Ping struct {
 	StartedAt int64  `json:"started_at"`
 	Dir       string `json:"dir"`
 	Processes int    `json:"processes"`
+	// InFlight names the operations being served ("stop", "start", ...):
+	// a daemon told to stop finishes them first.
+	InFlight []string `json:"in_flight,omitempty"`
 }
 
 // StartRequest carries everything the daemon needs to run a command exactly
@@ -61,6 +64,12 @@ type StartRequest struct {
 	MinUptimeMillis int `json:"min_uptime_ms,omitempty"`
 	// WaitMillis bounds how long start waits for a port to accept connections.
 	WaitMillis int `json:"wait_ms,omitempty"`
+	// StopSignal ends the process gracefully (default SIGTERM); KillSignal
+	// ends what is left after KillTimeoutMillis (default 10 s; default
+	// signal SIGKILL).
+	StopSignal        string `json:"stop_signal,omitempty"`
+	KillSignal        string `json:"kill_signal,omitempty"`
+	KillTimeoutMillis int    `json:"kill_timeout_ms,omitempty"`
 }
 
 // TargetsRequest names processes by ID, exact name or unique substring; the
@@ -114,10 +123,16 @@ type Process struct {
 	Restarts         int    `json:"restarts"`
 	UnstableRestarts int    `json:"unstable_restarts"`
 	RestartPolicy    string `json:"restart_policy"`
-	ExitCode         *int   `json:"exit_code,omitempty"`
-	ExitSignal       string `json:"exit_signal,omitempty"`
-	StopTime         int64  `json:"stop_time,omitempty"`
-	NextRestart      int64  `json:"next_restart,omitempty"` // unix ms of the next automatic restart
+	// State is the lifecycle state, finer than the seed's Status: starting,
+	// online, stopping, backoff, exited, crashed, errored or stopped.
+	State string `json:"state"`
+	// Pending says what a stopping process is being ended for: stop,
+	// kill, restart, delete, or exit (cleaning up after its main process).
+	Pending     string `json:"pending,omitempty"`
+	ExitCode    *int   `json:"exit_code,omitempty"`
+	ExitSignal  string `json:"exit_signal,omitempty"`
+	StopTime    int64  `json:"stop_time,omitempty"`
+	NextRestart int64  `json:"next_restart,omitempty"` // unix ms of the next automatic restart
 
 	// Live fields, present while the process runs.
 	Uptime         string  `json:"uptime"`
@@ -134,7 +149,12 @@ type Process struct {
 	PIDFile string `json:"pid_file"`
 
 	// Set by start only.
-	Ready string `json:"ready,omitempty"` // "port" when the port accepted a connection, "settled" otherwise, "timeout" when the port never opened
+	// "port" when the port accepted a connection, "settled" otherwise,
+	// "timeout" when the port never opened, "exited" when the command
+	// finished with exit code 0 inside the settle window.
+	Ready string `json:"ready,omitempty"`
+	// Restarting, after Ready "exited": the restart policy starts it again.
+	Restarting bool `json:"restarting,omitempty"`
 }
 
 // ErrorBody is the envelope of every non-2xx response.

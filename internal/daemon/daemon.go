@@ -16,12 +16,16 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sort"
 	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/events"
 	"github.com/tetra/tsm/internal/proc"
 	"github.com/tetra/tsm/internal/store"
@@ -116,7 +120,9 @@ func Run(root string, log *slog.Logger) error {
 	started := time.Now()
 	shutdown := make(chan struct{}, 1)
 	h := &handler{sup: sup, store: st, log: log, started: started, shutdown: shutdown}
-	srv := &http.Server{Handler: trimWhenIdle(h.routes()), ReadHeaderTimeout: 10 * time.Second}
+	ops := &inFlight{ops: map[*http.Request]string{}}
+	h.inFlight = ops.list
+	srv := &http.Server{Handler: trimWhenIdle(ops.wrap(h.routes())), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(sameUser{ln.(*net.UnixListener), log}) }()
 	log.Info("daemon started", "pid", os.Getpid(), "dir", root, "processes", sup.Count())
@@ -131,10 +137,83 @@ func Run(root string, log *slog.Logger) error {
 	case <-shutdown:
 		log.Info("daemon stopping on request; services keep running")
 	}
+	// Drain: operations in flight (a stop waiting out its grace period, a
+	// start waiting for its port) finish and answer their callers; new
+	// ones are told to come back. Exiting under them would leave a stop
+	// half done for the next daemon and the user with a lost connection.
+	ops.close()
+	deadline := time.Now().Add(drainLimit)
+	for n := ops.count(); n > 0 && time.Now().Before(deadline); n = ops.count() {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if left := ops.list(); len(left) > 0 {
+		log.Warn("stopping with operations still in flight; the next daemon finishes them", "ops", left)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	srv.Shutdown(ctx)
 	return nil
+}
+
+// drainLimit bounds how long a stopping daemon waits for operations in
+// flight: a stop's grace period is the longest of them in practice.
+const drainLimit = 5 * time.Minute
+
+// inFlight counts the requests being served, so a stopping daemon can
+// wait for them, and turns new ones away once it is draining.
+type inFlight struct {
+	mu       sync.Mutex
+	ops      map[*http.Request]string
+	draining bool
+}
+
+func (f *inFlight) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == api.RoutePing {
+			next.ServeHTTP(w, r)
+			return
+		}
+		f.mu.Lock()
+		if f.draining {
+			left := len(f.ops)
+			f.mu.Unlock()
+			writeJSON(w, http.StatusServiceUnavailable, api.ErrorBody{Error: api.Error{Code: api.CodeFailure,
+				Message: fmt.Sprintf("the tsm daemon is stopping (finishing %d operations in flight); run the command again in a moment", left)}})
+			return
+		}
+		f.ops[r] = strings.TrimPrefix(r.URL.Path, "/v1/")
+		f.mu.Unlock()
+		defer func() {
+			f.mu.Lock()
+			delete(f.ops, r)
+			f.mu.Unlock()
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (f *inFlight) close() {
+	f.mu.Lock()
+	f.draining = true
+	f.mu.Unlock()
+}
+
+func (f *inFlight) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.ops)
+}
+
+// list names the operations in flight, sorted ("stop", "start", ...).
+func (f *inFlight) list() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]string, 0, len(f.ops))
+	for _, op := range f.ops {
+		out = append(out, op)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // idleTrim is how long the daemon must have answered no request before it

@@ -18,15 +18,13 @@ import (
 	"github.com/tetra/tsm/internal/target"
 )
 
-// DefaultGrace is how long stop waits between SIGTERM and SIGKILL.
-const DefaultGrace = 10 * time.Second
-
 type handler struct {
 	sup      *supervisor.Supervisor
 	store    *store.Store
 	log      *slog.Logger
 	started  time.Time
 	shutdown chan<- struct{}
+	inFlight func() []string // the operations being served (nil: none known)
 }
 
 func (h *handler) routes() http.Handler {
@@ -61,11 +59,10 @@ func versioned(next http.Handler) http.Handler {
 	})
 }
 
+// grace is the grace period a stop asks for; 0 leaves it to the process
+// (its --kill-timeout, 10 s unless set).
 func grace(r api.TargetsRequest) time.Duration {
-	if r.TimeoutMillis > 0 {
-		return time.Duration(r.TimeoutMillis) * time.Millisecond
-	}
-	return DefaultGrace
+	return time.Duration(r.TimeoutMillis) * time.Millisecond
 }
 
 func (h *handler) ping(w http.ResponseWriter, r *http.Request) {
@@ -73,7 +70,15 @@ func (h *handler) ping(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) pingBody() api.Ping {
-	return api.Ping{Version: api.Version, Build: api.Build, PID: os.Getpid(), StartedAt: h.started.Unix(), Dir: h.store.Root, Processes: h.sup.Count()}
+	p := api.Ping{Version: api.Version, Build: api.Build, PID: os.Getpid(), StartedAt: h.started.Unix(), Dir: h.store.Root, Processes: h.sup.Count()}
+	if h.inFlight != nil {
+		for _, op := range h.inFlight() {
+			if op != "daemon/stop" {
+				p.InFlight = append(p.InFlight, op)
+			}
+		}
+	}
+	return p
 }
 
 func (h *handler) stopDaemon(w http.ResponseWriter, r *http.Request) {
@@ -98,13 +103,16 @@ func (h *handler) start(w http.ResponseWriter, r *http.Request) {
 		MaxRestarts: req.MaxRestarts,
 		MinUptime:   time.Duration(req.MinUptimeMillis) * time.Millisecond,
 		Wait:        time.Duration(req.WaitMillis) * time.Millisecond,
+		StopSignal:  req.StopSignal,
+		KillSignal:  req.KillSignal,
+		KillTimeout: time.Duration(req.KillTimeoutMillis) * time.Millisecond,
 	})
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	p := h.process(out.Meta, false)
-	p.Ready = out.Ready
+	p.Ready, p.Restarting = out.Ready, out.Restarting
 	writeJSON(w, http.StatusOK, p)
 }
 
@@ -191,6 +199,7 @@ func (h *handler) process(m store.Meta, live bool) api.Process {
 		EnvFile: m.EnvFile, Prehook: m.Prehook, StartTime: m.StartTime, Status: m.Status,
 		Restarts: m.Restarts, UnstableRestarts: m.UnstableRestarts, RestartPolicy: m.RestartPolicy,
 		ExitCode: m.ExitCode, ExitSignal: m.ExitSignal, StopTime: m.StopTime, NextRestart: m.NextRestart,
+		State: m.State, Pending: m.Pending,
 		Dir: h.store.Dir(m.Name), OutLog: h.store.OutLog(m.Name), ErrLog: h.store.ErrLog(m.Name),
 		PIDFile: h.store.PIDPath(m.Name),
 	}

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Store is the on-disk state under one root. Its methods are safe to call
@@ -134,6 +135,25 @@ type Meta struct {
 	// Cgroup is the cgroup v2 directory of the current run, when there is
 	// one: everything the process forks stays in it.
 	Cgroup string `json:"cgroup,omitempty"`
+
+	// State is the supervisor's lifecycle state (starting, online,
+	// stopping, backoff, exited, crashed, errored, stopped). Status keeps
+	// the seed's coarser word for the bash TSM and its readers.
+	State string `json:"state,omitempty"`
+	// Pending is what a run in state stopping is being ended for: stop,
+	// kill, restart, delete, or exit (the main process ended by itself and
+	// the run's leftovers are being ended). It is on disk before the first
+	// signal, so a daemon that dies mid-stop is followed by one that
+	// finishes the job instead of restarting the process.
+	Pending string `json:"pending,omitempty"`
+	// StopDeadline is when (unix ms) a stopping run gets the kill signal.
+	StopDeadline int64 `json:"stop_deadline,omitempty"`
+	// StopSignal ends a run gracefully (default SIGTERM); KillSignal ends
+	// what is left when KillTimeoutMS (default 10 s) has passed (default
+	// SIGKILL).
+	StopSignal    string `json:"stop_signal,omitempty"`
+	KillSignal    string `json:"kill_signal,omitempty"`
+	KillTimeoutMS int64  `json:"kill_timeout_ms,omitempty"`
 }
 
 // fillLegacy reads the keys of the bash TSM's last generation, which wrote
@@ -224,10 +244,21 @@ func (s *Store) ReadMeta(name string) (Meta, error) {
 	return m, nil
 }
 
-// WriteMeta atomically writes meta.json and the pid file. The pid file is
-// brought in line first, so that a reader who sees a status in meta.json
-// also sees the matching pid file: present while online, absent otherwise.
-func (s *Store) WriteMeta(m Meta) error {
+// WriteMeta atomically and durably (fsync) writes meta.json and the pid
+// file. The pid file is brought in line first, so that a reader who sees a
+// status in meta.json also sees the matching pid file: present while
+// online, absent otherwise.
+func (s *Store) WriteMeta(m Meta) error { return s.writeMeta(m, true) }
+
+// WriteIntent is WriteMeta without fsync, for the record of what the daemon
+// is about to do (spawn a run, signal one). It must survive the daemon, not
+// the machine: once rename(2) returns, a daemon killed at any instant
+// leaves the new record for the next one, and a power loss that could undo
+// it also ends every process the record is about. Keeping fsync off this
+// path keeps it off every respawn and every stop.
+func (s *Store) WriteIntent(m Meta) error { return s.writeMeta(m, false) }
+
+func (s *Store) writeMeta(m Meta, durable bool) error {
 	if err := os.MkdirAll(s.Dir(m.Name), 0o755); err != nil {
 		return err
 	}
@@ -236,14 +267,14 @@ func (s *Store) WriteMeta(m Meta) error {
 		return err
 	}
 	if m.PID > 0 && m.Status == StatusOnline {
-		err = WriteFileAtomic(s.PIDPath(m.Name), []byte(strconv.Itoa(m.PID)+"\n"), 0o644)
+		err = writeFile(s.PIDPath(m.Name), []byte(strconv.Itoa(m.PID)+"\n"), 0o644, durable)
 	} else if err = os.Remove(s.PIDPath(m.Name)); errors.Is(err, fs.ErrNotExist) {
 		err = nil
 	}
 	if err != nil {
 		return fmt.Errorf("write the pid file of %s: %w", m.Name, err)
 	}
-	if err := WriteFileAtomic(s.MetaPath(m.Name), append(b, '\n'), 0o644); err != nil {
+	if err := writeFile(s.MetaPath(m.Name), append(b, '\n'), 0o644, durable); err != nil {
 		return fmt.Errorf("write meta.json of %s: %w", m.Name, err)
 	}
 	return nil
@@ -274,11 +305,49 @@ func (s *Store) ReadLaunch(name string) (Launch, error) {
 	return l, nil
 }
 
+// tombstonePrefix starts the name a deleted process directory is renamed
+// to before its files are removed: LoadAll skips it (it starts with a dot)
+// and the name is free again the moment the rename returns.
+const tombstonePrefix = ".deleted-"
+
+// Tombstone renames a process directory out of the way in one atomic step,
+// so that a new process of the same name never shares (or loses) files
+// with the deleted one, then removes the renamed directory. A daemon that
+// dies during the removal leaves a tombstone that PurgeTombstones clears.
+func (s *Store) Tombstone(name string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	grave := filepath.Join(s.ProcessesDir(), fmt.Sprintf("%s%s-%d", tombstonePrefix, name, time.Now().UnixNano()))
+	if err := os.Rename(s.Dir(name), grave); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	return os.RemoveAll(grave)
+}
+
+// PurgeTombstones removes what deletes interrupted by a crash left behind.
+func (s *Store) PurgeTombstones() {
+	graves, _ := filepath.Glob(filepath.Join(s.ProcessesDir(), tombstonePrefix+"*"))
+	for _, g := range graves {
+		os.RemoveAll(g)
+	}
+}
+
+func checkName(name string) error {
+	if name == "" || name == "." || name == ".." || strings.ContainsRune(name, '/') || strings.HasPrefix(name, tombstonePrefix) {
+		return fmt.Errorf("refusing process directory %q", name)
+	}
+	return nil
+}
+
 // Remove deletes a process directory. The name must be a plain directory
 // name so that nothing outside the processes directory can be removed.
 func (s *Store) Remove(name string) error {
-	if name == "" || name == "." || name == ".." || strings.ContainsRune(name, '/') {
-		return fmt.Errorf("refusing to remove process directory %q", name)
+	if err := checkName(name); err != nil {
+		return err
 	}
 	return os.RemoveAll(s.Dir(name))
 }
@@ -297,7 +366,13 @@ func (s *Store) WritePorts(metas []Meta) error {
 
 // WriteFileAtomic replaces path with data so that readers see either the old
 // or the new content, never a mix, even after a crash.
-func WriteFileAtomic(path string, data []byte, perm fs.FileMode) (err error) {
+func WriteFileAtomic(path string, data []byte, perm fs.FileMode) error {
+	return writeFile(path, data, perm, true)
+}
+
+// writeFile replaces path with data atomically; durable adds the fsyncs
+// that make the new content survive a power loss.
+func writeFile(path string, data []byte, perm fs.FileMode, durable bool) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -315,14 +390,19 @@ func WriteFileAtomic(path string, data []byte, perm fs.FileMode) (err error) {
 	if _, err = f.Write(data); err != nil {
 		return err
 	}
-	if err = f.Sync(); err != nil {
-		return err
+	if durable {
+		if err = f.Sync(); err != nil {
+			return err
+		}
 	}
 	if err = f.Close(); err != nil {
 		return err
 	}
 	if err = os.Rename(f.Name(), path); err != nil {
 		return err
+	}
+	if !durable {
+		return nil
 	}
 	d, err := os.Open(dir)
 	if err != nil {

@@ -18,9 +18,25 @@ type Runner interface {
 	// cgroup the run was placed in, "" when there is none.
 	Spawn(s proc.SpawnSpec, group string) (pid int, cgroup string, err error)
 	// Watch reports the exit of a process that is not our child (adopted).
-	Watch(pid int, same func() bool) error
+	// same tells whether pid is still the process meant; an error from it
+	// means "cannot tell", never "gone".
+	Watch(pid int, same func() (bool, error)) error
 	Identify(pid int) (proc.Identity, error)
-	Tree(root int, marker string, since uint64) ([]int, error)
+	// Check is Identity.Check: alive, gone (false, nil), or cannot tell.
+	Check(id proc.Identity) (bool, error)
+	// Family lists the processes of a run besides its main process root
+	// (alive or not): its tree, group, session, marker and cgroup members.
+	Family(root int, marker string, since uint64, cgroup string) ([]proc.Member, error)
+	// FindMarked finds, in one pass, the live processes carrying each of
+	// the given environment entries.
+	FindMarked(markers []string) (map[string][]proc.Member, error)
+	// Children lists the daemon's own children; ok is false where that is
+	// not cheap to know.
+	Children() (pids []int, ok bool)
+	// GroupExists reports whether any process is in process group pgid.
+	GroupExists(pgid int) (bool, error)
+	// Pgid returns the process group of pid.
+	Pgid(pid int) (int, error)
 	Signal(pid int, sig syscall.Signal) error
 	SignalGroup(pgid int, sig syscall.Signal) error
 	// CgroupMembers lists the processes in a run's cgroup ("" → none).
@@ -64,12 +80,42 @@ func (r osRunner) Spawn(s proc.SpawnSpec, group string) (int, string, error) {
 	return pid, cgroup, err
 }
 
-func (r osRunner) Watch(pid int, same func() bool) error      { return r.watcher.Watch(pid, same) }
+func (r osRunner) Watch(pid int, same func() (bool, error)) error {
+	return r.watcher.Watch(pid, func() bool { ok, _ := same(); return ok })
+}
 func (osRunner) Identify(pid int) (proc.Identity, error)      { return proc.Identify(pid) }
+func (osRunner) Check(id proc.Identity) (bool, error)         { return id.Check() }
 func (osRunner) Signal(pid int, sig syscall.Signal) error     { return proc.Signal(pid, sig) }
 func (osRunner) SignalGroup(pg int, sig syscall.Signal) error { return proc.SignalGroup(pg, sig) }
-func (osRunner) Tree(root int, marker string, since uint64) ([]int, error) {
-	return proc.Tree(root, marker, since)
+func (osRunner) Children() ([]int, bool)                      { return proc.Children() }
+func (osRunner) GroupExists(pgid int) (bool, error)           { return proc.GroupExists(pgid) }
+func (osRunner) Pgid(pid int) (int, error)                    { return unix.Getpgid(pid) }
+func (osRunner) FindMarked(markers []string) (map[string][]proc.Member, error) {
+	return proc.FindMarked(markers)
+}
+
+// Family adds the members of the run's cgroup (which hold even a process
+// that left the session, lost its parent and cleared its environment) to
+// what the process table walk finds.
+func (r osRunner) Family(root int, marker string, since uint64, cgroup string) ([]proc.Member, error) {
+	fam, err := proc.Family(root, marker, since)
+	if cgroup == "" {
+		return fam, err
+	}
+	seen := make(map[int]bool, len(fam))
+	for _, m := range fam {
+		seen[m.PID] = true
+	}
+	for _, pid := range r.CgroupMembers(cgroup) {
+		if pid == root || seen[pid] {
+			continue
+		}
+		if id, err := proc.Identify(pid); err == nil {
+			pg, _ := unix.Getpgid(pid)
+			fam = append(fam, proc.Member{Identity: id, PGID: pg})
+		}
+	}
+	return fam, err
 }
 
 func (r osRunner) CgroupMembers(cgroup string) []int {

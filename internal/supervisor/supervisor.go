@@ -1,14 +1,21 @@
 // Package supervisor owns the managed processes: their table, their
-// lifecycle (start, readiness, stop with tree kill, restart, delete), the
-// restart policy with backoff, and re-adoption of live services when a new
-// daemon starts. It is the only writer of runtime state on disk (through
-// store). It must not import cli, client or daemon.
+// lifecycle (an explicit State per process with a transition table), the
+// restart policy with backoff, ending a run with every process it started,
+// and recovery of live services when a new daemon starts. It is the only
+// writer of runtime state on disk (through store). It must not import cli,
+// client or daemon.
+//
+// Ownership: each process has one goroutine (process.loop) that alone
+// reads and changes its state, metadata and run; everything else talks to
+// it through its mailbox. The table (Supervisor.mu) only maps names, IDs
+// and PIDs to processes and holds a published copy of each one's metadata
+// for listings; nothing slow (disk, fork/exec, /proc scans, port probes)
+// happens under it.
 package supervisor
 
 import (
-	"fmt"
+	"errors"
 	"log/slog"
-	"os"
 	"sort"
 	"strconv"
 	"sync"
@@ -33,34 +40,16 @@ type Supervisor struct {
 	events  *events.Log
 	log     *slog.Logger
 
-	// mu guards procs, byPID and every field of every entry except opMu.
-	// It is never held while waiting for a process: long operations hold the
-	// entry's opMu instead.
+	// mu guards the table: procs, pids, early, problems and every
+	// process's pub. It is held only for map operations and copies.
 	mu       sync.Mutex
-	portsMu  sync.Mutex // orders writes of the ports file made without mu
-	procs    map[string]*entry
-	byPID    map[int]*entry
+	procs    map[string]*process
+	pids     map[int]*process  // main PID of every run → its process, for exits
+	early    map[int]proc.Exit // exits that arrived before their run was registered
 	problems []string
-}
-
-// entry is one managed process.
-type entry struct {
-	// opMu serialises start, stop, restart, delete and automatic restarts of
-	// this process; it is held for the whole operation, including waits.
-	opMu sync.Mutex
-
-	meta   store.Meta
-	launch store.Launch
-
-	exited   chan struct{} // closed when the current run ends; nil when not running
-	lastExit proc.Exit
-	stopping bool      // the current run's exit was asked for
-	starting bool      // inside start's settle window: an exit is a failed start
-	runStart time.Time // when the current run was spawned
-	runState RunState
-	gen      int // bumped by every operation; stale restart timers compare it
-	timer    *time.Timer
-	removed  bool
+	portsMu  sync.Mutex    // orders writes of the ports file
+	done     chan struct{} // closed by Close: background waits give up
+	closing  sync.Once
 }
 
 // Config wires a Supervisor.
@@ -86,8 +75,10 @@ func New(cfg Config) *Supervisor {
 		backoff: cfg.Backoff,
 		events:  cfg.Events,
 		log:     cfg.Log,
-		procs:   make(map[string]*entry),
-		byPID:   make(map[int]*entry),
+		procs:   make(map[string]*process),
+		pids:    make(map[int]*process),
+		early:   make(map[int]proc.Exit),
+		done:    make(chan struct{}),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -114,86 +105,152 @@ type reservingSystem struct {
 	s *Supervisor
 }
 
-// PortFree is called with s.mu held (from Start).
 func (r reservingSystem) PortFree(port int) bool {
-	return r.s.portHolderLocked(port) == nil && r.System.PortFree(port)
+	r.s.mu.Lock()
+	held := r.s.portHolderLocked(port) != nil
+	r.s.mu.Unlock()
+	return !held && r.System.PortFree(port)
 }
 
-// portHolderLocked returns the process that holds port, if any.
-func (s *Supervisor) portHolderLocked(port int) *entry {
-	for _, e := range s.procs {
-		if int(e.meta.Port) == port && e.active() {
-			return e
+// portHolderLocked returns the active process that holds port, if any.
+func (s *Supervisor) portHolderLocked(port int) *process {
+	for _, p := range s.procs {
+		if int(p.pub.Port) == port && p.pubSt.active() {
+			return p
 		}
 	}
 	return nil
 }
 
-// active reports whether the process runs or waits for an automatic
-// restart: it keeps its name and port, and a new start may not take them.
-func (e *entry) active() bool { return e.exited != nil || e.meta.NextRestart != 0 }
-
-// Adopt loads the table from disk. Processes recorded as online that are
-// still alive (same PID, start time and boot) are watched again; those that
-// died while no daemon watched them get their restart policy applied.
+// Adopt loads the table from disk and hands each process its record to
+// recover from: a new daemon finishes what the last one was doing (a stop,
+// a spawn), re-adopts live runs (checked by PID, start time and boot ID;
+// a run spawned just before a crash is found by its marker), ends what a
+// dead run left behind, and applies the restart policy to runs that died
+// while no daemon watched them. Processes start recovering in the
+// background; commands sent meanwhile queue behind the recovery.
 func (s *Supervisor) Adopt() error {
 	metas, problems, err := s.store.LoadAll()
 	if err != nil {
 		return err
+	}
+	go s.store.PurgeTombstones()
+	recs := make([]recovery, len(metas))
+	var markers []string
+	for i, m := range metas {
+		r := recovery{meta: m}
+		if st := stateOf(m); st == Starting || st == Online || st == Stopping {
+			r.alive, r.unsure = s.verify(m)
+			if !r.alive && r.unsure == nil && m.Marker != "" {
+				markers = append(markers, m.Marker)
+			}
+		}
+		if l, err := s.store.ReadLaunch(m.Name); err == nil {
+			r.launch = l
+		}
+		recs[i] = r
+	}
+	var found map[string][]proc.Member
+	if len(markers) > 0 {
+		if found, err = s.runner.FindMarked(markers); err != nil {
+			s.log.Warn("cannot scan for processes of runs whose main process is gone", "err", err)
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, p := range problems {
 		s.problems = append(s.problems, p.Error())
 	}
-	for _, m := range metas {
-		e := &entry{meta: m}
-		if l, err := s.store.ReadLaunch(m.Name); err == nil {
-			e.launch = l
-		}
-		s.procs[m.Name] = e
-		switch m.Status {
-		case store.StatusOnline:
-			if s.adoptLocked(e) {
-				s.event(events.Adopt, e.meta, events.Event{})
-				continue
-			}
-			// Died unobserved: its status is unknown, so on-failure restarts it.
-			s.event(events.Lost, e.meta, events.Event{Message: "died while no daemon was watching; exit status unknown"})
-			e.lastExit = proc.Exit{PID: m.PID}
-			s.afterExitLocked(e, true)
-		case store.StatusCrashed:
-			if m.NextRestart != 0 {
-				// A restart was pending when the previous daemon went away.
-				s.scheduleRestartLocked(e, s.backoff.Initial, false)
-			}
-		}
+	for _, r := range recs {
+		r.carriers = found[r.meta.Marker]
+		p := newProcess(s, r.meta, stateOf(r.meta))
+		p.launch = r.launch
+		s.procs[r.meta.Name] = p
+		p.inbox.post(r)
+		go p.loop()
 	}
 	return nil
 }
 
-// adoptLocked watches a live process recorded on disk; false if it is gone.
-func (s *Supervisor) adoptLocked(e *entry) bool {
-	m := e.meta
-	if m.PID <= 1 {
-		return false
+// Close ends every process's goroutine, leaving the processes themselves
+// and their records as they are (for a daemon that exits, and for tests).
+func (s *Supervisor) Close() {
+	s.closing.Do(func() { close(s.done) })
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.procs {
+		p.inbox.post(quitMsg{})
 	}
-	id := proc.Identity{PID: m.PID, StartTime: m.PIDStartTicks, BootID: m.BootID}
-	same := id.Alive
+}
+
+// verify checks the main process a record names: alive (the very process),
+// gone, or cannot tell (err).
+func (s *Supervisor) verify(m store.Meta) (bool, error) {
+	if m.PID <= 1 {
+		return false, nil
+	}
 	if m.PIDStartTicks == 0 {
 		// Written by bash TSM: no start time to check, the PID is all we have.
-		same = func() bool {
-			_, err := s.runner.Identify(m.PID)
-			return err == nil
+		_, err := s.runner.Identify(m.PID)
+		if err == nil {
+			return true, nil
 		}
+		if errors.Is(err, proc.ErrNoProcess) {
+			return false, nil
+		}
+		return false, err
 	}
-	if err := s.runner.Watch(m.PID, same); err != nil {
-		return false
+	return s.runner.Check(proc.Identity{PID: m.PID, StartTime: m.PIDStartTicks, BootID: m.BootID})
+}
+
+// handleExit hands a main process's exit to its process. The reaper and
+// the watcher call it; it never waits for anything but the table lock.
+func (s *Supervisor) handleExit(x proc.Exit) {
+	s.mu.Lock()
+	p, ok := s.pids[x.PID]
+	if !ok {
+		// The run's process may not have registered its PID yet (it
+		// exited before Spawn returned): keep the exit for it.
+		if len(s.early) < 1024 {
+			s.early[x.PID] = x
+		}
+		s.mu.Unlock()
+		return
 	}
-	e.exited = make(chan struct{})
-	e.runStart = time.Unix(m.StartTime, 0)
-	s.byPID[m.PID] = e
-	return true
+	delete(s.pids, x.PID)
+	s.mu.Unlock()
+	s.sampler.Forget(x.PID)
+	p.inbox.post(exitMsg{x})
+}
+
+// track registers the main PID of p's new run for exit dispatch, and
+// delivers an exit that came first.
+func (s *Supervisor) track(pid int, p *process) {
+	s.mu.Lock()
+	x, early := s.early[pid]
+	delete(s.early, pid)
+	if !early {
+		s.pids[pid] = p
+	}
+	s.mu.Unlock()
+	if early {
+		p.inbox.post(exitMsg{x})
+	}
+}
+
+// untrack forgets pid (a run rolled back or given up on).
+func (s *Supervisor) untrack(pid int) {
+	s.mu.Lock()
+	delete(s.pids, pid)
+	s.mu.Unlock()
+}
+
+// isMain reports whether pid is the main process of a run.
+func (s *Supervisor) isMain(pid int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.pids[pid]
+	return ok
 }
 
 // Snapshot returns the metadata of every process, in ID order, and the
@@ -202,8 +259,8 @@ func (s *Supervisor) Snapshot() ([]store.Meta, []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	metas := make([]store.Meta, 0, len(s.procs))
-	for _, e := range s.procs {
-		metas = append(metas, e.meta)
+	for _, p := range s.procs {
+		metas = append(metas, p.pub)
 	}
 	sort.Slice(metas, func(i, j int) bool { return metas[i].TsmID < metas[j].TsmID })
 	return metas, append([]string(nil), s.problems...)
@@ -220,17 +277,17 @@ func (s *Supervisor) Count() int {
 func (s *Supervisor) Resolve(t string) (store.Meta, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, err := s.resolveLocked(t)
+	p, err := s.resolveLocked(t)
 	if err != nil {
 		return store.Meta{}, err
 	}
-	return e.meta, nil
+	return p.pub, nil
 }
 
-func (s *Supervisor) resolveLocked(t string) (*entry, error) {
+func (s *Supervisor) resolveLocked(t string) (*process, error) {
 	cands := make([]target.Candidate, 0, len(s.procs))
-	for _, e := range s.procs {
-		cands = append(cands, target.Candidate{ID: e.meta.TsmID, Name: e.meta.Name})
+	for _, p := range s.procs {
+		cands = append(cands, target.Candidate{ID: p.pub.TsmID, Name: p.pub.Name})
 	}
 	sort.Slice(cands, func(i, j int) bool { return cands[i].ID < cands[j].ID })
 	c, err := target.Resolve(cands, t)
@@ -256,42 +313,41 @@ func (s *Supervisor) ResolveAll(targets []string) ([]string, error) {
 	}
 	for _, t := range targets {
 		if t == "all" || t == "*" {
-			all := make([]*entry, 0, len(s.procs))
-			for _, e := range s.procs {
-				all = append(all, e)
+			all := make([]store.Meta, 0, len(s.procs))
+			for _, p := range s.procs {
+				all = append(all, p.pub)
 			}
-			sort.Slice(all, func(i, j int) bool { return all[i].meta.TsmID < all[j].meta.TsmID })
-			for _, e := range all {
-				add(e.meta.Name)
+			sort.Slice(all, func(i, j int) bool { return all[i].TsmID < all[j].TsmID })
+			for _, m := range all {
+				add(m.Name)
 			}
 			continue
 		}
-		e, err := s.resolveLocked(t)
+		p, err := s.resolveLocked(t)
 		if err != nil {
 			return nil, err
 		}
-		add(e.meta.Name)
+		add(p.pub.Name)
 	}
 	return names, nil
 }
 
-// lookup returns the live entry for name, or a not-found error if it was
-// deleted meanwhile.
-func (s *Supervisor) lookup(name string) (*entry, error) {
+// lookup returns the process called name, or a not-found error.
+func (s *Supervisor) lookup(name string) (*process, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, ok := s.procs[name]
+	p, ok := s.procs[name]
 	if !ok {
 		return nil, &target.NotFoundError{Target: name}
 	}
-	return e, nil
+	return p, nil
 }
 
 // lowestFreeIDLocked returns the smallest ID no process uses.
 func (s *Supervisor) lowestFreeIDLocked() int {
 	used := make(map[int]bool, len(s.procs))
-	for _, e := range s.procs {
-		used[e.meta.TsmID] = true
+	for _, p := range s.procs {
+		used[p.pub.TsmID] = true
 	}
 	id := 0
 	for used[id] {
@@ -300,244 +356,24 @@ func (s *Supervisor) lowestFreeIDLocked() int {
 	return id
 }
 
-// saveLocked writes the entry's meta.json and pid file.
-func (s *Supervisor) saveLocked(e *entry) error {
-	if e.removed {
-		return nil
+// unlist removes p from the table: its name and ID are free from now on.
+func (s *Supervisor) unlist(p *process) {
+	s.mu.Lock()
+	if s.procs[p.pub.Name] == p {
+		delete(s.procs, p.pub.Name)
 	}
-	err := s.store.WriteMeta(e.meta)
-	if err != nil {
-		// A full or read-only disk must not stop supervision: the table in
-		// memory stays right and the next successful write catches up. The
-		// old meta.json stays whole (writes are atomic).
-		s.log.Error("cannot save process state", "name", e.meta.Name, "err", err)
-	}
-	return err
+	s.mu.Unlock()
 }
 
-// savePorts rewrites the ports registry from the table. Callers do not hold
-// s.mu; the snapshot is taken under portsMu, so the last write is always of
-// the latest table.
-func (s *Supervisor) savePorts() error {
+// savePorts rewrites the ports registry from the table. The snapshot is
+// taken under portsMu, so the last write is always of the latest table.
+func (s *Supervisor) savePorts() {
 	s.portsMu.Lock()
 	defer s.portsMu.Unlock()
-	s.mu.Lock()
-	metas := s.portMetasLocked()
-	s.mu.Unlock()
-	return s.store.WritePorts(metas)
-}
-
-func (s *Supervisor) portMetasLocked() []store.Meta {
-	metas := make([]store.Meta, 0, len(s.procs))
-	for _, e := range s.procs {
-		metas = append(metas, e.meta)
+	metas, _ := s.Snapshot()
+	if err := s.store.WritePorts(metas); err != nil {
+		s.log.Error("cannot write the ports file", "err", err)
 	}
-	sort.Slice(metas, func(i, j int) bool { return metas[i].TsmID < metas[j].TsmID })
-	return metas
-}
-
-// spawnLocked starts one run of e from its launch record.
-func (s *Supervisor) spawnLocked(e *entry) error {
-	m := &e.meta
-	if err := os.MkdirAll(s.store.Dir(m.Name), 0o755); err != nil {
-		return err
-	}
-	if len(e.launch.Argv) == 0 {
-		// Adopted from the bash TSM and now restarted by policy: the
-		// daemon's environment is the best one there is.
-		if err := s.commandLaunchLocked(e, os.Environ()); err != nil {
-			return err
-		}
-	}
-	marker := fmt.Sprintf("%s/%d/%d", m.Name, m.TsmID, time.Now().UnixNano())
-	env := withEnv(e.launch.Env,
-		"TSM_ID="+strconv.Itoa(m.TsmID),
-		"TSM_NAME="+m.Name,
-		"TSM_PROCESS_DIR="+s.store.Dir(m.Name),
-		markerKey+"="+marker,
-	)
-	pid, cgroup, err := s.runner.Spawn(proc.SpawnSpec{
-		Argv:   e.launch.Argv,
-		Env:    env,
-		Dir:    e.launch.Cwd,
-		Stdout: s.store.OutLog(m.Name),
-		Stderr: s.store.ErrLog(m.Name),
-	}, m.Name)
-	if err != nil {
-		return err
-	}
-	m.Cgroup = cgroup
-	now := time.Now()
-	m.PID = pid
-	m.Marker = markerKey + "=" + marker
-	m.StartTime = now.Unix()
-	m.Status = store.StatusOnline
-	// ExitCode and ExitSignal stay: they describe the last run that ended.
-	if id, err := s.runner.Identify(pid); err == nil {
-		m.PIDStartTicks, m.BootID = id.StartTime, id.BootID
-	} else {
-		m.PIDStartTicks, m.BootID = 0, ""
-	}
-	e.exited = make(chan struct{})
-	e.runStart = now
-	e.stopping = false
-	s.byPID[pid] = e
-	return s.saveLocked(e)
-}
-
-const markerKey = "TSM_MARKER"
-
-// withEnv returns env with the given K=V entries set (replacing old values).
-func withEnv(env []string, kvs ...string) []string {
-	out := make([]string, 0, len(env)+len(kvs))
-	keys := map[string]bool{}
-	for _, kv := range kvs {
-		keys[envKey(kv)] = true
-	}
-	for _, kv := range env {
-		if !keys[envKey(kv)] {
-			out = append(out, kv)
-		}
-	}
-	return append(out, kvs...)
-}
-
-func envKey(kv string) string {
-	for i := 0; i < len(kv); i++ {
-		if kv[i] == '=' {
-			return kv[:i]
-		}
-	}
-	return kv
-}
-
-// handleExit records the end of a run and applies the restart policy.
-func (s *Supervisor) handleExit(x proc.Exit) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e, ok := s.byPID[x.PID]
-	if !ok {
-		return
-	}
-	delete(s.byPID, x.PID)
-	s.sampler.Forget(x.PID)
-	e.lastExit = x
-	now := time.Now()
-	m := &e.meta
-	m.StopTime = now.Unix()
-	if x.Known {
-		code := x.Code
-		m.ExitCode = &code
-		m.ExitSignal = ""
-		if x.Signal != 0 {
-			m.ExitSignal = signalName(x.Signal)
-		}
-	}
-	if e.exited != nil {
-		close(e.exited)
-		e.exited = nil
-	}
-	ev := events.Event{PID: x.PID, ExitCode: m.ExitCode, Signal: m.ExitSignal}
-	switch {
-	case e.starting:
-		ev.Message = "died during startup: a failed start, not restarted"
-	case !x.Known:
-		ev.Message = "exit status unknown (adopted process)"
-	}
-	s.event(events.Exit, *m, ev)
-	if e.stopping || e.starting {
-		// The operation that caused or is watching this exit sets the status.
-		return
-	}
-	failed := !x.Known || x.Code != 0 || x.Signal != 0
-	s.afterExitLocked(e, failed)
-}
-
-// afterExitLocked applies the restart policy to a run that ended by itself.
-func (s *Supervisor) afterExitLocked(e *entry, failed bool) {
-	m := &e.meta
-	policy, _ := ParsePolicy(m.RestartPolicy)
-	uptime := time.Since(e.runStart)
-	b := s.backoffFor(m)
-	d, st := b.Decide(policy, failed, uptime, e.runState)
-	e.runState = st
-	switch {
-	case d.Errored:
-		m.Status = store.StatusErrored
-		s.event(events.Errored, *m, events.Event{Message: fmt.Sprintf("%d unstable restarts in a row (runs shorter than %s); run `tsm restart %s` after fixing it", e.runState.ConsecutiveUnstable-1, b.MinUptime, m.Name)})
-	case d.Restart && d.Delay == 0 && e.opMu.TryLock():
-		// No operation is running on e (an exit during one is handled by
-		// it), so respawn right here: every millisecond down counts, and
-		// the intermediate "crashed" state need not reach the disk.
-		s.cancelRestartLocked(e)
-		s.respawnLocked(e, d.Unstable)
-		e.opMu.Unlock()
-		return
-	case d.Restart:
-		m.Status = store.StatusCrashed
-		s.scheduleRestartLocked(e, d.Delay, d.Unstable)
-		if d.Delay > 0 {
-			s.event(events.Backoff, *m, events.Event{DelayMS: d.Delay.Milliseconds()})
-		}
-	case failed:
-		m.Status = store.StatusCrashed
-	default:
-		m.Status = store.StatusStopped
-	}
-	s.saveLocked(e)
-}
-
-// scheduleRestartLocked starts e again after delay unless an operation
-// intervenes (which bumps e.gen).
-func (s *Supervisor) scheduleRestartLocked(e *entry, delay time.Duration, unstable bool) {
-	e.gen++
-	gen := e.gen
-	e.meta.NextRestart = time.Now().Add(delay).UnixMilli()
-	e.timer = time.AfterFunc(delay, func() {
-		e.opMu.Lock()
-		defer e.opMu.Unlock()
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if e.gen != gen || e.removed || e.exited != nil {
-			return // an operation came first
-		}
-		e.timer = nil
-		e.meta.NextRestart = 0
-		s.respawnLocked(e, unstable)
-	})
-}
-
-// respawnLocked is an automatic restart. The caller holds e.opMu.
-func (s *Supervisor) respawnLocked(e *entry, unstable bool) {
-	// Counted before the spawn, which saves meta.json; taken back if
-	// nothing was restarted.
-	e.meta.Restarts++
-	if unstable {
-		e.meta.UnstableRestarts++
-	}
-	if err := s.spawnLocked(e); err != nil {
-		e.meta.Restarts--
-		if unstable {
-			e.meta.UnstableRestarts--
-		}
-		e.meta.Status = store.StatusErrored
-		s.saveLocked(e)
-		s.event(events.Errored, e.meta, events.Event{Message: "automatic restart failed: " + err.Error()})
-		return
-	}
-	s.event(events.Restart, e.meta, events.Event{Restarts: e.meta.Restarts, Message: "automatic"})
-}
-
-// backoffFor applies a process's own limits to the daemon's defaults.
-func (s *Supervisor) backoffFor(m *store.Meta) Backoff {
-	b := s.backoff
-	if m.MaxRestarts != nil {
-		b.MaxUnstable = *m.MaxRestarts
-	}
-	if m.MinUptimeMS > 0 {
-		b.MinUptime = time.Duration(m.MinUptimeMS) * time.Millisecond
-	}
-	return b
 }
 
 // event appends a lifecycle event about the process m.
@@ -555,14 +391,30 @@ func (s *Supervisor) event(typ string, m store.Meta, ev events.Event) {
 	}
 }
 
-// cancelRestartLocked forgets a pending automatic restart.
-func (s *Supervisor) cancelRestartLocked(e *entry) {
-	e.gen++
-	if e.timer != nil {
-		e.timer.Stop()
-		e.timer = nil
+// backoffFor applies a process's own limits to the daemon's defaults.
+func (s *Supervisor) backoffFor(m *store.Meta) Backoff {
+	b := s.backoff
+	if m.MaxRestarts != nil {
+		b.MaxUnstable = *m.MaxRestarts
 	}
-	e.meta.NextRestart = 0
+	if m.MinUptimeMS > 0 {
+		b.MinUptime = time.Duration(m.MinUptimeMS) * time.Millisecond
+	}
+	return b
+}
+
+// Live returns live stats of a running process.
+func (s *Supervisor) Live(m store.Meta) (proc.Stats, []int, bool) {
+	if m.Status != store.StatusOnline || m.PID <= 1 {
+		return proc.Stats{}, nil, false
+	}
+	id := proc.Identity{PID: m.PID, StartTime: m.PIDStartTicks, BootID: m.BootID}
+	st, err := s.sampler.Sample(id)
+	if err != nil {
+		return proc.Stats{}, nil, false
+	}
+	ports, _ := proc.ListeningPorts(m.PID)
+	return st, ports, true
 }
 
 func signalName(sig syscall.Signal) string {
@@ -572,10 +424,36 @@ func signalName(sig syscall.Signal) string {
 	return "SIG" + strconv.Itoa(int(sig))
 }
 
+// ParseSignal reads a signal name ("SIGTERM", "TERM", "term") or number.
+func ParseSignal(s string) (syscall.Signal, bool) {
+	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
+		return syscall.Signal(n), true
+	}
+	up := make([]byte, 0, len(s)+3)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		up = append(up, c)
+	}
+	name := string(up)
+	if len(name) < 3 || name[:3] != "SIG" {
+		name = "SIG" + name
+	}
+	for sig, n := range signalNames {
+		if n == name {
+			return sig, true
+		}
+	}
+	return 0, false
+}
+
 var signalNames = map[syscall.Signal]string{
 	syscall.SIGHUP: "SIGHUP", syscall.SIGINT: "SIGINT", syscall.SIGQUIT: "SIGQUIT",
 	syscall.SIGILL: "SIGILL", syscall.SIGTRAP: "SIGTRAP", syscall.SIGABRT: "SIGABRT",
 	syscall.SIGBUS: "SIGBUS", syscall.SIGFPE: "SIGFPE", syscall.SIGKILL: "SIGKILL",
 	syscall.SIGUSR1: "SIGUSR1", syscall.SIGSEGV: "SIGSEGV", syscall.SIGUSR2: "SIGUSR2",
 	syscall.SIGPIPE: "SIGPIPE", syscall.SIGALRM: "SIGALRM", syscall.SIGTERM: "SIGTERM",
+	syscall.SIGWINCH: "SIGWINCH", syscall.SIGCONT: "SIGCONT", syscall.SIGSTOP: "SIGSTOP",
 }

@@ -44,7 +44,27 @@ func (f *fakeRunner) CgroupMembers(string) []int { return nil }
 func (f *fakeRunner) KillCgroup(string)          {}
 func (f *fakeRunner) RemoveCgroup(string)        {}
 
-func (f *fakeRunner) Watch(pid int, same func() bool) error { return nil }
+func (f *fakeRunner) Watch(pid int, same func() (bool, error)) error { return nil }
+
+func (f *fakeRunner) Check(id proc.Identity) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.alive[id.PID], nil
+}
+
+func (f *fakeRunner) Family(int, string, uint64, string) ([]proc.Member, error) { return nil, nil }
+func (f *fakeRunner) FindMarked([]string) (map[string][]proc.Member, error) {
+	return nil, nil
+}
+func (f *fakeRunner) Children() ([]int, bool) { return nil, true }
+
+// GroupExists: a fake process leads its group alone.
+func (f *fakeRunner) GroupExists(pgid int) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.alive[pgid], nil
+}
+func (f *fakeRunner) Pgid(pid int) (int, error) { return pid, nil }
 
 func (f *fakeRunner) Identify(pid int) (proc.Identity, error) {
 	f.mu.Lock()
@@ -54,8 +74,6 @@ func (f *fakeRunner) Identify(pid int) (proc.Identity, error) {
 	}
 	return proc.Identity{PID: pid, StartTime: uint64(pid)}, nil
 }
-
-func (f *fakeRunner) Tree(int, string, uint64) ([]int, error) { return nil, nil }
 
 func (f *fakeRunner) Signal(pid int, sig syscall.Signal) error {
 	f.mu.Lock()
@@ -70,14 +88,17 @@ func (f *fakeRunner) Signal(pid int, sig syscall.Signal) error {
 	return nil
 }
 
+// SignalGroup: the group is its leader alone.
 func (f *fakeRunner) SignalGroup(pgid int, sig syscall.Signal) error { return f.Signal(pgid, sig) }
 
-// crash ends pid by itself with code.
+// crash ends pid by itself with code, and waits (in a synctest bubble)
+// for the supervisor to handle it.
 func (f *fakeRunner) crash(pid, code int) {
 	f.mu.Lock()
 	delete(f.alive, pid)
 	f.mu.Unlock()
 	f.onExit(proc.Exit{PID: pid, Known: true, Code: code})
+	synctest.Wait()
 }
 
 func (f *fakeRunner) spawnCount() int {
@@ -100,6 +121,7 @@ func newTestSupervisor(t *testing.T) (*Supervisor, *fakeRunner) {
 	f := newFake()
 	s := New(Config{Store: st, Runner: f})
 	f.onExit = s.handleExit
+	t.Cleanup(s.Close)
 	return s, f
 }
 

@@ -1,0 +1,206 @@
+package supervisor
+
+import (
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/tetra/tsm/internal/proc"
+)
+
+const (
+	sigTerm = syscall.SIGTERM
+	sigKill = syscall.SIGKILL
+)
+
+// ending is one run being ended: what the ending goroutine needs, copied
+// from the process so that the goroutine touches nothing the process owns.
+type ending struct {
+	pid     int // the main process (it may have exited already)
+	marker  string
+	since   uint64 // the main process's start time: older processes cannot descend from it
+	cgroup  string
+	exited  <-chan struct{} // closed when the main process has exited
+	grace   time.Duration   // between the stop signal and the kill signal
+	stopSig syscall.Signal
+	killSig syscall.Signal
+	// resumed: a new daemon finishes a stop the last one began, whose
+	// stop signal may already have gone out: none is sent again.
+	resumed bool
+
+	hurryOnce sync.Once
+	hurried   chan struct{} // closed by hurry
+}
+
+// hurry makes the kill signal go out now (a kill during a stop).
+func (e *ending) hurry() { e.hurryOnce.Do(func() { close(e.hurried) }) }
+
+// endResult is what an ending did.
+type endResult struct {
+	descendants int  // processes of the run besides its main process
+	forced      bool // the kill signal was needed
+}
+
+// pollEvery is how often an ending checks whether the processes it
+// signalled are gone.
+const pollEvery = 20 * time.Millisecond
+
+// end ends a run and every process it started, with one signal per process
+// per step: the stop signal goes once to the run's process group (which
+// holds the main process and whatever it did not move elsewhere) and once
+// to each member outside that group; when the grace period is over (or at
+// once for a kill), the kill signal goes once to what survived. Members
+// are the run's tree, session, marker carriers and cgroup, found before
+// signalling (once the main process dies its children are re-parented) and
+// again before giving up, for late arrivals. Each member is pinned by
+// identity when found, so a recycled PID never gets a signal.
+func (s *Supervisor) end(e *ending) endResult {
+	r := s.runner
+	var res endResult
+	mainDone := func() bool {
+		select {
+		case <-e.exited:
+			return true
+		default:
+			return false
+		}
+	}
+	// The group is signalled as one only where the main process leads it
+	// (a process the bash TSM started may not), or, once the main process
+	// is gone, while the group still has members: Linux does not hand out
+	// a PID that still names a process group, so they are ours.
+	groupLed := false
+	if !mainDone() {
+		pg, err := r.Pgid(e.pid)
+		groupLed = err == nil && pg == e.pid
+	} else if ok, _ := r.GroupExists(e.pid); ok {
+		groupLed = true
+	}
+	known := map[int]proc.Identity{} // every member found, pinned
+	signalled := map[int]bool{}
+	find := func() []proc.Member {
+		var fam []proc.Member
+		if mainDone() && s.pidInUse(e.pid) {
+			// The main PID now names another process: its descendants
+			// are not ours. Only the marker and the cgroup still tell.
+			if e.marker != "" {
+				found, _ := r.FindMarked([]string{e.marker})
+				fam = found[e.marker]
+			}
+			for _, pid := range r.CgroupMembers(e.cgroup) {
+				if id, err := r.Identify(pid); err == nil {
+					fam = append(fam, proc.Member{Identity: id})
+				}
+			}
+		} else {
+			fam, _ = r.Family(e.pid, e.marker, e.since, e.cgroup)
+		}
+		var fresh []proc.Member
+		for _, m := range fam {
+			if m.PID == e.pid {
+				continue
+			}
+			if old, ok := known[m.PID]; ok && old == m.Identity {
+				continue
+			}
+			known[m.PID] = m.Identity
+			fresh = append(fresh, m)
+		}
+		return fresh
+	}
+	signal := func(members []proc.Member, sig syscall.Signal, group bool) {
+		if group {
+			if groupLed {
+				r.SignalGroup(e.pid, sig)
+			} else if !mainDone() {
+				r.Signal(e.pid, sig)
+			}
+		}
+		for _, m := range members {
+			if groupLed && m.PGID == e.pid && group {
+				continue // the group signal reached it
+			}
+			if ok, _ := r.Check(m.Identity); ok {
+				r.Signal(m.PID, sig)
+				signalled[m.PID] = true
+			}
+		}
+	}
+	alive := func() []proc.Member {
+		var out []proc.Member
+		for pid, id := range known {
+			if ok, err := r.Check(id); ok || err != nil {
+				out = append(out, proc.Member{Identity: proc.Identity{PID: pid, StartTime: id.StartTime, BootID: id.BootID}})
+			}
+		}
+		return out
+	}
+
+	members := find()
+	deadline := time.Now().Add(e.grace)
+	if e.grace > 0 {
+		if !e.resumed {
+			signal(members, e.stopSig, true)
+		}
+		tick := time.NewTicker(pollEvery)
+	wait:
+		for {
+			if mainDone() && len(alive()) == 0 {
+				// Late arrivals, forked while the others shut down, get
+				// their first signal now and the rest of the grace period.
+				late := find()
+				if len(late) == 0 {
+					break
+				}
+				if !e.resumed {
+					signal(late, e.stopSig, false)
+				}
+			}
+			select {
+			case <-e.hurried:
+				break wait
+			case <-s.done:
+				return res
+			case <-tick.C:
+				if !time.Now().Before(deadline) {
+					break wait
+				}
+			}
+		}
+		tick.Stop()
+	}
+	if e.grace > 0 {
+		find() // the last late arrivals
+	}
+	survivors := alive()
+	res.descendants = len(known)
+	if !mainDone() || len(survivors) > 0 {
+		res.forced = true
+		signal(survivors, e.killSig, true)
+		if e.killSig == sigKill {
+			r.KillCgroup(e.cgroup)
+		}
+	}
+	// Wait for the kernel to take them (and for the main process's exit to
+	// be reaped), but never hang a command on an unkillable process.
+	limit := time.After(5 * time.Second)
+	for !mainDone() || len(alive()) > 0 {
+		select {
+		case <-limit:
+			s.log.Warn("processes survived the kill signal", "pid", e.pid)
+			return res
+		case <-s.done:
+			return res
+		case <-time.After(pollEvery):
+		case <-e.exited:
+		}
+	}
+	r.RemoveCgroup(e.cgroup)
+	return res
+}
+
+// pidInUse reports whether a process with this PID exists now.
+func (s *Supervisor) pidInUse(pid int) bool {
+	_, err := s.runner.Identify(pid)
+	return err == nil
+}

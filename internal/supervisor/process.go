@@ -1,0 +1,827 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/tetra/tsm/internal/events"
+	"github.com/tetra/tsm/internal/logs"
+	"github.com/tetra/tsm/internal/proc"
+	"github.com/tetra/tsm/internal/store"
+	"github.com/tetra/tsm/internal/target"
+)
+
+// process is one managed process and the goroutine that owns it (loop).
+// Operations, exits, readiness, timers and the end of a stop all arrive as
+// messages in its mailbox and are handled one at a time, in order.
+type process struct {
+	s     *Supervisor
+	inbox mailbox
+	gone  chan struct{} // closed when the process is deleted and its goroutine returns
+
+	// pub and pubSt are the copy of meta and state that the table shows;
+	// guarded by s.mu, written only by publish.
+	pub   store.Meta
+	pubSt State
+
+	// Everything below is owned by loop: nothing else reads or writes it.
+	state    State
+	meta     store.Meta
+	launch   store.Launch
+	run      *run          // the current run, nil when there is none
+	history  RunState      // restart history the backoff decides on
+	timer    *restartTimer // the pending automatic restart, in state BackingOff
+	unstable bool          // the run the timer restarts was unstable
+	ending   *ending       // the run being ended, in state Stopping
+	endFor   *request      // the request the ending serves (nil: an exit)
+	starter  *request      // a start or restart waiting for the run to be ready
+	deferred []*request    // requests that arrived during a stop, in order
+}
+
+// run is one incarnation of the process: a main process and everything it
+// started.
+type run struct {
+	pid     int
+	id      proc.Identity
+	cgroup  string
+	marker  string
+	child   bool // spawned by this daemon: its exit status is known, its orphans come to us
+	started time.Time
+	manual  bool          // a user's start or restart waits for it to be ready
+	port    int           // readiness: the port that must accept connections (0: none)
+	wait    time.Duration // readiness: how long to wait for the port (0: DefaultWait)
+	exited  chan struct{} // closed when the main process has exited
+	exit    *proc.Exit
+}
+
+// Messages. A *request is an operation asked by a user.
+type (
+	exitMsg  struct{ x proc.Exit }
+	readyMsg struct {
+		r   *run
+		how string // "port", "settled" or "timeout"
+	}
+	timerMsg struct{ t *restartTimer }
+	endedMsg struct {
+		e   *ending
+		res endResult
+	}
+	watchMsg struct {
+		r   *run
+		err error // nil: watched; ErrGone: it is gone
+	}
+	// recovery is the first message of a process a new daemon loaded.
+	recovery struct {
+		meta     store.Meta
+		launch   store.Launch
+		alive    bool          // the recorded main process is the very one
+		unsure   error         // its identity could not be checked
+		carriers []proc.Member // live processes with the record's marker
+	}
+)
+
+func newProcess(s *Supervisor, m store.Meta, st State) *process {
+	p := &process{s: s, inbox: newMailbox(), gone: make(chan struct{}), state: st, meta: m, pub: m, pubSt: st}
+	return p
+}
+
+// loop is the process's owner. It returns when the process is deleted,
+// answering whatever was still queued.
+func (p *process) loop() {
+	for p.state != Deleted {
+		switch m := p.inbox.next().(type) {
+		case *request:
+			p.request(m)
+		case exitMsg:
+			p.exited(m.x)
+		case readyMsg:
+			p.ready(m)
+		case timerMsg:
+			if m.t == p.timer && p.state == BackingOff {
+				p.timer = nil
+				p.respawn(p.unstable)
+			}
+		case endedMsg:
+			if m.e == p.ending {
+				p.ended(m.res)
+			}
+		case watchMsg:
+			p.watched(m)
+		case recovery:
+			p.recover(m)
+		case quitMsg:
+			p.quit()
+			return
+		}
+	}
+	for _, m := range p.inbox.close() {
+		if r, ok := m.(*request); ok {
+			r.fail(&target.NotFoundError{Target: p.meta.Name})
+		}
+	}
+	for _, r := range p.deferred {
+		r.fail(&target.NotFoundError{Target: p.meta.Name})
+	}
+	close(p.gone)
+}
+
+// quitMsg ends the process's goroutine without touching the process:
+// the daemon is going away and the next one resumes from disk.
+type quitMsg struct{}
+
+func (p *process) quit() {
+	err := errors.New("the tsm daemon is stopping; run the command again in a moment")
+	for _, m := range p.inbox.close() {
+		if r, ok := m.(*request); ok {
+			r.fail(err)
+		}
+	}
+	for _, r := range p.deferred {
+		r.fail(err)
+	}
+	p.answerStarter(err)
+	if p.endFor != nil {
+		p.endFor.fail(err)
+	}
+}
+
+// move changes the state if the transition table allows it.
+func (p *process) move(to State) error {
+	if !canMove(p.state, to) {
+		err := &IllegalMoveError{Name: p.meta.Name, From: p.state, To: to}
+		p.s.log.Error("lifecycle bug", "err", err)
+		return err
+	}
+	p.state = to
+	return nil
+}
+
+// publish shows meta and state to the table.
+func (p *process) publish() {
+	p.meta.State = p.state.String()
+	p.meta.Status = p.state.status(p.meta.PID)
+	p.s.mu.Lock()
+	p.pub, p.pubSt = p.meta, p.state
+	p.s.mu.Unlock()
+}
+
+// save publishes and durably writes meta.json. A full or read-only disk
+// must not stop supervision: the table stays right and the next write
+// catches up (the old meta.json stays whole: writes are atomic).
+func (p *process) save() error {
+	p.publish()
+	if p.state == Deleted {
+		return nil
+	}
+	err := p.s.store.WriteMeta(p.meta)
+	if err != nil {
+		p.s.log.Error("cannot save process state", "name", p.meta.Name, "err", err)
+	}
+	return err
+}
+
+// intend publishes and writes meta.json without fsync: the record of what
+// is about to happen, before it happens (store.WriteIntent says why that
+// is enough).
+func (p *process) intend() error {
+	p.publish()
+	return p.s.store.WriteIntent(p.meta)
+}
+
+func (p *process) event(typ string, ev events.Event) { p.s.event(typ, p.meta, ev) }
+
+// killTimeout is how long a graceful end waits before the kill signal.
+func (p *process) killTimeout() time.Duration {
+	if p.meta.KillTimeoutMS > 0 {
+		return time.Duration(p.meta.KillTimeoutMS) * time.Millisecond
+	}
+	return DefaultKillTimeout
+}
+
+// DefaultKillTimeout is the grace period between the stop signal and the
+// kill signal when neither the command nor the process sets one.
+const DefaultKillTimeout = 10 * time.Second
+
+// request handles an operation. Operations are served one at a time: one
+// that arrives while a run is being ended waits for that to finish, except
+// kill, which also hurries the ending along.
+func (p *process) request(r *request) {
+	if p.state == Stopping {
+		if r.kind == opKill && p.ending != nil {
+			p.ending.hurry()
+		}
+		p.deferred = append(p.deferred, r)
+		return
+	}
+	switch r.kind {
+	case opStart:
+		p.startOp(r)
+	case opStop, opKill:
+		if p.run == nil {
+			p.cancelRestart()
+			if p.state != Stopped {
+				p.move(Stopped)
+				p.save()
+			}
+			r.done(Outcome{Meta: p.meta, Action: "not-running"})
+			return
+		}
+		p.beginEnding(r, pendingName[r.kind])
+	case opRestart:
+		if err := p.prepareRestart(r); err != nil {
+			r.fail(err)
+			return
+		}
+		if p.run == nil {
+			p.cancelRestart()
+			p.restartNow(r)
+			return
+		}
+		p.beginEnding(r, "restart")
+	case opDelete:
+		if p.run == nil {
+			p.cancelRestart()
+			p.deleteNow(r, endResult{})
+			return
+		}
+		p.beginEnding(r, "delete")
+	}
+}
+
+var pendingName = map[opKind]string{opStop: "stop", opKill: "kill"}
+
+// drain serves the requests deferred during a stop, until one starts
+// another stop.
+func (p *process) drain() {
+	for len(p.deferred) > 0 && p.state != Stopping && p.state != Deleted {
+		r := p.deferred[0]
+		p.deferred = p.deferred[1:]
+		p.request(r)
+	}
+}
+
+// cancelRestart forgets a pending automatic restart.
+func (p *process) cancelRestart() {
+	if p.timer != nil {
+		p.timer.t.Stop()
+		p.timer = nil
+	}
+	p.meta.NextRestart = 0
+}
+
+// answerStarter tells a start or restart still waiting for readiness that
+// something else happened first.
+func (p *process) answerStarter(err error) {
+	if p.starter != nil {
+		p.starter.fail(err)
+		p.starter = nil
+	}
+}
+
+// spawn starts a run: the intent (state starting, no PID, the run's
+// marker) is on disk before the fork, so a daemon that dies at any instant
+// leaves a record from which the next one finds the run by its marker; and
+// a run whose record cannot be written after the fork is ended again.
+func (p *process) spawn(manual bool, wait time.Duration) (*run, error) {
+	if err := p.move(Starting); err != nil {
+		return nil, err
+	}
+	m := &p.meta
+	if len(p.launch.Argv) == 0 {
+		// Adopted from the bash TSM and now restarted by policy: the
+		// daemon's environment is the best one there is.
+		if err := p.commandLaunch(os.Environ()); err != nil {
+			return nil, err
+		}
+	}
+	marker := fmt.Sprintf("%s=%s/%d/%d", markerKey, m.Name, m.TsmID, time.Now().UnixNano())
+	m.PID, m.PIDStartTicks, m.BootID, m.Cgroup, m.Marker = 0, 0, "", "", marker
+	m.StartTime, m.NextRestart, m.Pending, m.StopDeadline = time.Now().Unix(), 0, "", 0
+	if err := p.intend(); err != nil {
+		return nil, fmt.Errorf("record the start of %s: %w", m.Name, err)
+	}
+	env := withEnv(p.launch.Env,
+		"TSM_ID="+strconv.Itoa(m.TsmID),
+		"TSM_NAME="+m.Name,
+		"TSM_PROCESS_DIR="+p.s.store.Dir(m.Name),
+		marker,
+	)
+	pid, cgroup, err := p.s.runner.Spawn(proc.SpawnSpec{
+		Argv:   p.launch.Argv,
+		Env:    env,
+		Dir:    p.launch.Cwd,
+		Stdout: p.s.store.OutLog(m.Name),
+		Stderr: p.s.store.ErrLog(m.Name),
+	}, m.Name)
+	if err != nil {
+		return nil, err
+	}
+	r := &run{pid: pid, cgroup: cgroup, marker: marker, child: true, started: time.Now(), manual: manual,
+		port: int(m.Port), wait: wait, exited: make(chan struct{})}
+	if id, err := p.s.runner.Identify(pid); err == nil {
+		r.id = id
+	} else {
+		r.id = proc.Identity{PID: pid}
+	}
+	p.run = r
+	p.s.track(pid, p)
+	m.PID, m.PIDStartTicks, m.BootID, m.Cgroup = pid, r.id.StartTime, r.id.BootID, cgroup
+	if err := p.save(); err != nil {
+		p.rollback(r)
+		return nil, fmt.Errorf("could not record the new process of %s (%w), so it was ended again; free some space and try again", m.Name, err)
+	}
+	go p.awaitReady(r)
+	return r, nil
+}
+
+// rollback ends a run nothing records: a process tsm cannot find again
+// must not run.
+func (p *process) rollback(r *run) {
+	p.s.runner.SignalGroup(r.pid, sigKill)
+	p.s.runner.Signal(r.pid, sigKill)
+	p.s.runner.KillCgroup(r.cgroup)
+	p.s.untrack(r.pid)
+	p.run = nil
+	p.meta.PID = 0
+}
+
+// awaitReady reports when r is up (see readiness), or nothing if it dies
+// first: its exit says so.
+func (p *process) awaitReady(r *run) {
+	if how := readiness(r.exited, p.s.done, r.port, r.wait); how != "" {
+		p.inbox.post(readyMsg{r: r, how: how})
+	}
+}
+
+func (p *process) ready(m readyMsg) {
+	if m.r != p.run || p.state != Starting {
+		return
+	}
+	p.move(Online)
+	p.save()
+	msg := map[string]string{
+		"port":    fmt.Sprintf("port %d accepts connections", p.meta.Port),
+		"settled": "alive after " + Settle.String(),
+		"timeout": fmt.Sprintf("alive, but nothing accepts connections on port %d yet", p.meta.Port),
+	}[m.how]
+	p.event(events.Ready, events.Event{Message: msg})
+	if p.starter != nil {
+		p.starter.done(Outcome{Meta: p.meta, Action: p.starter.action(), Ready: m.how, EnvChanges: p.starter.changes})
+		p.starter = nil
+	}
+}
+
+// exited handles the end of a run's main process.
+func (p *process) exited(x proc.Exit) {
+	r := p.run
+	if r == nil || r.pid != x.PID || r.exit != nil {
+		return
+	}
+	r.exit = &x
+	close(r.exited)
+	m := &p.meta
+	m.StopTime = time.Now().Unix()
+	if x.Known {
+		code := x.Code
+		m.ExitCode = &code
+		m.ExitSignal = ""
+		if x.Signal != 0 {
+			m.ExitSignal = signalName(x.Signal)
+		}
+	}
+	ev := events.Event{PID: x.PID, ExitCode: m.ExitCode, Signal: m.ExitSignal}
+	if !x.Known {
+		ev.Message = "exit status unknown (adopted process)"
+	}
+	if p.state == Stopping {
+		// The ending in progress was waiting for this.
+		p.event(events.Exit, ev)
+		return
+	}
+	if p.starter != nil && r.manual && failed(x) {
+		ev.Message = "died during startup: a failed start, not restarted"
+	}
+	p.event(events.Exit, ev)
+	if p.leftoversPossible(r) {
+		// systemd's KillMode=control-group: what the main process leaves
+		// behind is ended before anything else happens to the process.
+		p.beginEnding(nil, "exit")
+		return
+	}
+	p.afterExit()
+}
+
+func failed(x proc.Exit) bool { return !x.Known || x.Code != 0 || x.Signal != 0 }
+
+// leftoversPossible reports whether anything of r may still run now that
+// its main process exited, cheaply: its cgroup or process group has
+// members, or (for a run this daemon spawned, whose orphans the
+// subreaper daemon inherits) the daemon has a child that is no run's main
+// process. When it cannot tell cheaply, the full walk of the ending
+// decides.
+func (p *process) leftoversPossible(r *run) bool {
+	run := p.s.runner
+	if r.cgroup != "" && len(run.CgroupMembers(r.cgroup)) > 0 {
+		return true
+	}
+	if ok, err := run.GroupExists(r.pid); ok || err != nil {
+		return true
+	}
+	if !r.child {
+		return true
+	}
+	kids, ok := run.Children()
+	if !ok {
+		return true
+	}
+	for _, k := range kids {
+		if !p.s.isMain(k) {
+			return true
+		}
+	}
+	return false
+}
+
+// afterExit decides what follows a run that ended by itself, once nothing
+// of it is left: a failed start is reported, and the restart policy says
+// whether to start again, now or after a backoff.
+func (p *process) afterExit() {
+	r := p.run
+	p.run = nil
+	x := proc.Exit{PID: r.pid}
+	if r.exit != nil {
+		x = *r.exit
+	}
+	m := &p.meta
+	m.Pending, m.StopDeadline = "", 0
+	if p.starter != nil && r.manual && failed(x) {
+		// Died inside start's settle window: a failed start, not a loop.
+		p.move(Crashed)
+		p.save()
+		p.answerStarter(p.startFailed(x))
+		p.drain()
+		return
+	}
+	policy, _ := ParsePolicy(m.RestartPolicy)
+	b := p.s.backoffFor(m)
+	d, st := b.Decide(policy, failed(x), time.Since(r.started), p.history)
+	p.history = st
+	if p.starter != nil {
+		// A clean exit inside the settle window: the command finished.
+		p.starter.done(Outcome{Meta: *m, Action: p.starter.action(), Ready: "exited", Restarting: d.Restart})
+		p.starter = nil
+	}
+	switch {
+	case d.Errored:
+		p.move(Errored)
+		p.save()
+		p.event(events.Errored, events.Event{Message: fmt.Sprintf("%d unstable restarts in a row (runs shorter than %s); run `tsm restart %s` after fixing it", p.history.ConsecutiveUnstable-1, b.MinUptime, m.Name)})
+	case d.Restart && d.Delay == 0:
+		// Every millisecond down counts: no timer, no intermediate state
+		// on disk.
+		p.respawn(d.Unstable)
+		return
+	case d.Restart:
+		p.move(BackingOff)
+		p.scheduleRestart(d.Delay, d.Unstable)
+		p.save()
+		p.event(events.Backoff, events.Event{DelayMS: d.Delay.Milliseconds()})
+	case failed(x):
+		p.move(Crashed)
+		p.save()
+	default:
+		p.move(Exited)
+		p.save()
+	}
+	p.drain()
+}
+
+// scheduleRestart arms the automatic restart of a process in BackingOff.
+func (p *process) scheduleRestart(delay time.Duration, unstable bool) {
+	p.meta.NextRestart = time.Now().Add(delay).UnixMilli()
+	p.unstable = unstable
+	rt := &restartTimer{}
+	rt.t = time.AfterFunc(delay, func() { p.inbox.post(timerMsg{rt}) })
+	p.timer = rt
+}
+
+// restartTimer is a pending automatic restart. A fire that arrives after
+// the restart was cancelled carries another pointer than p.timer and is
+// dropped.
+type restartTimer struct{ t *time.Timer }
+
+// respawn is an automatic restart.
+func (p *process) respawn(unstable bool) {
+	m := &p.meta
+	m.Restarts++
+	if unstable {
+		m.UnstableRestarts++
+	}
+	if _, err := p.spawn(false, 0); err != nil {
+		m.Restarts--
+		if unstable {
+			m.UnstableRestarts--
+		}
+		p.move(Errored)
+		p.save()
+		p.event(events.Errored, events.Event{Message: "automatic restart failed: " + err.Error()})
+		p.drain()
+		return
+	}
+	p.event(events.Restart, events.Event{Restarts: m.Restarts, Message: "automatic"})
+	p.drain()
+}
+
+// startFailed describes a run that died inside start's settle window.
+func (p *process) startFailed(x proc.Exit) error {
+	name := p.meta.Name
+	fail := &StartFailedError{Name: name, Exit: x, Stream: "stderr"}
+	fail.Tail, _ = logs.Tail(p.s.store.ErrLog(name), 10)
+	if len(fail.Tail) == 0 {
+		fail.Stream = "stdout"
+		fail.Tail, _ = logs.Tail(p.s.store.OutLog(name), 5)
+	}
+	if port := int(p.meta.Port); port > 0 && !p.s.sys.PortFree(port) {
+		fail.Holder = p.s.describeHolder(port)
+	}
+	return fail
+}
+
+// beginEnding ends the current run (or what is left of it) in the
+// background: the intent — state stopping, what for, and when the kill
+// signal is due — is on disk before the first signal.
+func (p *process) beginEnding(r *request, pending string) {
+	p.cancelRestart()
+	if r != nil {
+		p.answerStarter(fmt.Errorf("%s was %s by another command before it was ready", p.meta.Name, pastTense[pending]))
+	}
+	run := p.run
+	grace := p.killTimeout()
+	if r != nil && r.grace > 0 {
+		grace = r.grace
+	}
+	if pending == "kill" {
+		grace = 0
+	}
+	p.move(Stopping)
+	m := &p.meta
+	m.Pending, m.StopDeadline = pending, time.Now().Add(grace).UnixMilli()
+	if err := p.intend(); err != nil {
+		// Stop anyway: a full disk must not keep a process running that
+		// the user wants gone; the next save catches up.
+		p.s.log.Error("cannot record a stop before signalling", "name", m.Name, "err", err)
+	}
+	e := p.newEnding(run, grace, false)
+	p.ending, p.endFor = e, r
+	go func() { p.inbox.post(endedMsg{e: e, res: p.s.end(e)}) }()
+}
+
+var pastTense = map[string]string{"stop": "stopped", "kill": "killed", "restart": "restarted", "delete": "deleted", "exit": "ended"}
+
+// newEnding captures what the ending goroutine needs, so that it never
+// touches the process's own fields.
+func (p *process) newEnding(r *run, grace time.Duration, resumed bool) *ending {
+	e := &ending{
+		pid: r.pid, marker: r.marker, since: r.id.StartTime, cgroup: r.cgroup,
+		exited: r.exited, grace: grace, resumed: resumed, hurried: make(chan struct{}),
+		stopSig: sigTerm, killSig: sigKill,
+	}
+	if sig, ok := ParseSignal(p.meta.StopSignal); ok && p.meta.StopSignal != "" {
+		e.stopSig = sig
+	}
+	if sig, ok := ParseSignal(p.meta.KillSignal); ok && p.meta.KillSignal != "" {
+		e.killSig = sig
+	}
+	return e
+}
+
+// ended completes what the ending was for.
+func (p *process) ended(res endResult) {
+	r := p.endFor
+	pending := p.meta.Pending
+	p.ending, p.endFor = nil, nil
+	if p.run != nil {
+		p.s.untrack(p.run.pid)
+	}
+	switch pending {
+	case "exit":
+		p.afterExit()
+		return
+	case "delete":
+		p.run = nil
+		p.deleteNow(r, res)
+		return
+	case "restart":
+		p.run = nil
+		p.meta.Pending, p.meta.StopDeadline = "", 0
+		p.restartNow(r)
+		return
+	}
+	// stop, kill, or a resumed stop
+	p.run = nil
+	m := &p.meta
+	m.Pending, m.StopDeadline = "", 0
+	p.move(Stopped)
+	err := p.save()
+	action := "stopped"
+	if pending == "kill" {
+		action = "killed"
+	}
+	p.event(events.Stop, events.Event{Message: stopMessage(action, res.descendants, res.forced)})
+	if r != nil {
+		if err != nil {
+			r.fail(fmt.Errorf("%s %s (id %d), but could not record it on disk (%w); free some space, then run `tsm list` to check", action, m.Name, m.TsmID, err))
+		} else {
+			r.done(Outcome{Meta: *m, Action: action, Descendants: res.descendants, Forced: res.forced})
+		}
+	}
+	p.drain()
+}
+
+// deleteNow removes the process: its directory first (renamed away in one
+// step, so a new process of the same name never meets its files), then
+// its entry, which frees the name and ID.
+func (p *process) deleteNow(r *request, res endResult) {
+	if err := p.s.store.Tombstone(p.meta.Name); err != nil {
+		p.s.log.Error("cannot remove a process directory", "name", p.meta.Name, "err", err)
+		p.meta.Pending = ""
+		if p.state != Stopped {
+			p.move(Stopped)
+		}
+		p.save()
+		if r != nil {
+			r.fail(fmt.Errorf("delete %s: %w", p.meta.Name, err))
+		}
+		p.drain()
+		return
+	}
+	p.move(Deleted)
+	p.s.unlist(p)
+	p.s.savePorts()
+	p.event(events.Delete, events.Event{Message: stopMessage("deleted", res.descendants, res.forced)})
+	if r != nil {
+		r.done(Outcome{Meta: p.meta, Action: "deleted", Descendants: res.descendants, Forced: res.forced})
+	}
+}
+
+// restartNow starts a run for a restart request once no run is left.
+func (p *process) restartNow(r *request) {
+	m := &p.meta
+	if port := int(m.Port); port > 0 && !p.waitPortFree(port) {
+		if p.state == Stopping {
+			p.move(Stopped)
+		}
+		p.save()
+		r.fail(fmt.Errorf("port %d is still in use; %s", port, p.s.describeHolder(port)))
+		p.drain()
+		return
+	}
+	m.Restarts++
+	p.history = RunState{}
+	if _, err := p.spawn(true, r.wait); err != nil {
+		m.Restarts--
+		p.move(Errored)
+		p.save()
+		r.fail(fmt.Errorf("restart %s: %w", m.Name, err))
+		p.drain()
+		return
+	}
+	msg := "on request"
+	if r.updateEnv {
+		msg += fmt.Sprintf(", with the caller's environment (%d variables changed)", len(r.changes))
+	}
+	p.event(events.Restart, events.Event{Restarts: m.Restarts, Message: msg})
+	p.starter = r
+}
+
+// waitPortFree gives a just-stopped process's port a moment to be released
+// by the kernel (up to a second).
+func (p *process) waitPortFree(port int) bool {
+	for i := 0; i < 50; i++ {
+		if p.s.base.PortFree(port) {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
+}
+
+// adopt watches a live main process this daemon did not spawn.
+func (p *process) adopt(pid int, id proc.Identity, started time.Time) *run {
+	r := &run{pid: pid, id: id, cgroup: p.meta.Cgroup, marker: p.meta.Marker, started: started,
+		port: int(p.meta.Port), exited: make(chan struct{})}
+	p.run = r
+	p.s.track(pid, p)
+	go p.watch(r)
+	return r
+}
+
+// watch asks the runner to report r's exit; "cannot tell" is retried, never
+// taken for dead.
+func (p *process) watch(r *run) {
+	same := func() (bool, error) {
+		if r.id.StartTime == 0 {
+			_, err := p.s.runner.Identify(r.pid)
+			if errors.Is(err, proc.ErrNoProcess) {
+				return false, nil
+			}
+			return err == nil, err
+		}
+		return p.s.runner.Check(r.id)
+	}
+	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
+		err := p.s.runner.Watch(r.pid, same)
+		if err == nil || errors.Is(err, proc.ErrGone) {
+			p.inbox.post(watchMsg{r: r, err: err})
+			return
+		}
+		p.s.log.Warn("cannot watch a process yet; retrying", "name", p.pub.Name, "pid", r.pid, "err", err)
+		select {
+		case <-r.exited:
+			return
+		case <-p.s.done:
+			return
+		case <-time.After(delay):
+		}
+	}
+}
+
+func (p *process) watched(m watchMsg) {
+	if m.err == nil || m.r != p.run || m.r.exit != nil {
+		return
+	}
+	// Gone before it could be watched: the same as an exit nobody saw.
+	p.s.untrack(m.r.pid)
+	p.exited(proc.Exit{PID: m.r.pid})
+}
+
+// recover resumes from the record a previous daemon left.
+func (p *process) recover(rc recovery) {
+	m := &p.meta
+	p.publish()
+	switch p.state {
+	case Starting, Online:
+		if p.resume(rc) {
+			p.event(events.Adopt, events.Event{})
+			if p.state == Starting {
+				go p.awaitReady(p.run)
+			}
+			return
+		}
+		// Died unobserved: its status is unknown, so on-failure restarts it.
+		p.event(events.Lost, events.Event{PID: m.PID, Message: "died while no daemon was watching; exit status unknown"})
+		p.run = &run{pid: m.PID, marker: m.Marker, cgroup: m.Cgroup, started: time.Unix(m.StartTime, 0), exited: make(chan struct{}), exit: &proc.Exit{PID: m.PID}}
+		close(p.run.exited)
+		if len(rc.carriers) > 0 || m.Cgroup != "" {
+			p.beginEnding(nil, "exit")
+			return
+		}
+		p.afterExit()
+	case Stopping:
+		// Finish the stop the previous daemon began. Its first signal
+		// may or may not have gone out: none is sent again, the kill
+		// signal follows when the recorded grace period ends.
+		if !p.resume(rc) {
+			p.run = &run{pid: m.PID, marker: m.Marker, cgroup: m.Cgroup, exited: make(chan struct{}), exit: &proc.Exit{PID: m.PID}}
+			close(p.run.exited)
+		}
+		grace := max(time.Until(time.UnixMilli(m.StopDeadline)), 0)
+		e := p.newEnding(p.run, grace, true)
+		p.ending = e
+		go func() { p.inbox.post(endedMsg{e: e, res: p.s.end(e)}) }()
+	case BackingOff:
+		p.scheduleRestart(max(time.Until(time.UnixMilli(m.NextRestart)), 0), true)
+	}
+}
+
+// resume takes over the run a record describes: the recorded main process
+// if it is still the very one (or cannot be checked now), else the one
+// live session leader carrying the run's marker (a run spawned just
+// before the previous daemon died, before its PID was recorded).
+func (p *process) resume(rc recovery) bool {
+	m := &p.meta
+	if rc.alive || rc.unsure != nil {
+		if rc.unsure != nil {
+			p.s.log.Warn("cannot check a recorded process now; watching it as alive", "name", m.Name, "pid", m.PID, "err", rc.unsure)
+		}
+		p.adopt(m.PID, proc.Identity{PID: m.PID, StartTime: m.PIDStartTicks, BootID: m.BootID}, time.Unix(m.StartTime, 0))
+		return true
+	}
+	var leaders []proc.Member
+	for _, c := range rc.carriers {
+		if c.PID == c.SID {
+			leaders = append(leaders, c)
+		}
+	}
+	if len(leaders) != 1 {
+		return false
+	}
+	l := leaders[0]
+	m.PID, m.PIDStartTicks, m.BootID = l.PID, l.StartTime, l.BootID
+	p.adopt(l.PID, l.Identity, time.Now())
+	p.save()
+	return true
+}

@@ -23,6 +23,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/tetra/tsm/internal/api"
+	"github.com/tetra/tsm/internal/paths"
 	"github.com/tetra/tsm/internal/proc"
 )
 
@@ -110,12 +111,12 @@ func freePort() (int, error) {
 
 // killEverything ends the daemon and every recorded process tree under dir.
 func killEverything(dir string) {
-	if b, err := os.ReadFile(filepath.Join(dir, "daemon.pid")); err == nil {
+	if b, err := os.ReadFile(paths.DaemonPID(dir)); err == nil {
 		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
 			proc.Signal(pid, syscall.SIGKILL)
 		}
 	}
-	metas, _ := filepath.Glob(filepath.Join(dir, "runtime", "processes", "*", "meta.json"))
+	metas, _ := filepath.Glob(filepath.Join(paths.Processes(dir), "*", "meta.json"))
 	for _, path := range metas {
 		var m struct {
 			PID    int    `json:"pid"`
@@ -152,7 +153,7 @@ func removeCgroups(dir string) {
 
 // meta reads a process's meta.json from the script's state directory.
 func meta(ts *testscript.TestScript, name string) map[string]any {
-	path := filepath.Join(ts.Getenv("TSM_DIR"), "runtime", "processes", name, "meta.json")
+	path := filepath.Join(paths.Processes(ts.Getenv("TSM_DIR")), name, "meta.json")
 	var m map[string]any
 	if err := json.Unmarshal([]byte(ts.ReadFile(path)), &m); err != nil {
 		ts.Fatalf("%s: %v", path, err)
@@ -215,7 +216,7 @@ func cmdSetMeta(ts *testscript.TestScript, neg bool, args []string) {
 	m[args[1]] = v
 	b, err := json.MarshalIndent(m, "", "  ")
 	ts.Check(err)
-	ts.Check(os.WriteFile(filepath.Join(ts.Getenv("TSM_DIR"), "runtime", "processes", args[0], "meta.json"), b, 0o644))
+	ts.Check(os.WriteFile(filepath.Join(paths.Processes(ts.Getenv("TSM_DIR")), args[0], "meta.json"), b, 0o644))
 }
 
 // waitfile FILE REGEXP: waits up to 10s for FILE to match REGEXP.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tetra/tsm/internal/api"
+	"github.com/tetra/tsm/internal/paths"
 )
 
 func (a *App) newDaemonCmd() *cobra.Command {
@@ -72,7 +72,7 @@ that re-adopts them. That is also how a new tsm version takes over.`,
 			// Wait until it has let go of the lock, so that a command run
 			// right after starts a fresh daemon.
 			deadline := time.Now().Add(5 * time.Second)
-			for time.Now().Before(deadline) && pidAlive(filepath.Join(a.root, "daemon.pid"), p.PID) {
+			for time.Now().Before(deadline) && pidAlive(paths.DaemonPID(a.root), p.PID) {
 				time.Sleep(10 * time.Millisecond)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "✔ daemon stopped (pid %d); %s still running\n", p.PID, plural(p.Processes, "process", "processes"))

@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/events"
+	"github.com/tetra/tsm/internal/paths"
 )
 
 func (a *App) newInfoCmd() *cobra.Command {
@@ -82,7 +82,7 @@ threads), the ports it listens on, and how its last run ended.`,
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			recent, _ := events.Read(filepath.Join(a.root, "events.jsonl"), 5, func(e events.Event) bool { return e.Name == p.Name })
+			recent, _ := events.Read(paths.Events(a.root), 5, func(e events.Event) bool { return e.Name == p.Name })
 			if len(recent) > 0 {
 				fmt.Fprintln(cmd.OutOrStdout(), "recent events:")
 				for _, e := range recent {

@@ -1,6 +1,7 @@
 // Package client is the CLI's side of the daemon socket: it dials
 // $TSM_DIR/tsm.sock, starts the daemon on demand, sends api requests and
-// turns error envelopes back into *api.Error values. It imports only api.
+// turns error envelopes back into *api.Error values. It imports only api
+// and paths.
 package client
 
 import (
@@ -15,12 +16,12 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/tetra/tsm/internal/api"
+	"github.com/tetra/tsm/internal/paths"
 )
 
 // Client talks to the daemon of one state directory.
@@ -37,7 +38,7 @@ type Client struct {
 // New returns a client for the state directory root.
 func New(root string) *Client {
 	c := &Client{Root: root}
-	sock := filepath.Join(root, "tsm.sock")
+	sock := paths.Socket(root)
 	c.http = &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
@@ -78,7 +79,7 @@ func (c *Client) Call(ctx context.Context, method, route string, in, out any) er
 	}
 	if isReset(err) {
 		return fmt.Errorf("lost the connection to the tsm daemon (it may have crashed; see %s; the next command starts a new one): %w",
-			filepath.Join(c.Root, "daemon.log"), err)
+			paths.DaemonLog(c.Root), err)
 	}
 	if !isDialError(err) {
 		return err
@@ -155,7 +156,7 @@ func (c *Client) StartDaemon(ctx context.Context) error {
 	if err := os.MkdirAll(c.Root, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", c.Root, err)
 	}
-	logPath := filepath.Join(c.Root, "daemon.log")
+	logPath := paths.DaemonLog(c.Root)
 	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", logPath, err)

@@ -2,8 +2,8 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tetra/tsm/internal/api"
+	"github.com/tetra/tsm/internal/client"
 	"github.com/tetra/tsm/internal/paths"
 )
 
@@ -59,16 +60,18 @@ that re-adopts them. That is also how a new tsm version takes over.`,
 		Short: "Stop the daemon; every service keeps running",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var p api.Ping
-			err := a.client.Call(context.WithoutCancel(cmd.Context()), http.MethodPost, api.RouteShutdown, nil, &p)
+			// Once asked, the daemon goes: an interrupt must not leave the
+			// answer unread.
+			p, err := a.client.Shutdown(context.WithoutCancel(cmd.Context()))
+			// A daemon that dropped the connection on its way out is gone
+			// too.
+			if errors.Is(err, client.ErrNotRunning) || (err != nil && !a.client.Running(cmd.Context())) {
+				fmt.Fprintln(cmd.OutOrStdout(), "daemon not running")
+				return nil
+			}
 			if err != nil {
-				if !a.client.Running(cmd.Context()) {
-					fmt.Fprintln(cmd.OutOrStdout(), "daemon not running")
-					return nil
-				}
 				return err
 			}
-			a.client.DaemonBuild = "" // it is gone: no note about its release
 			// Wait until it has let go of the lock, so that a command run
 			// right after starts a fresh daemon.
 			deadline := time.Now().Add(5 * time.Second)

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -98,7 +97,5 @@ threads), the ports it listens on, and how its last run ended.`,
 
 // resolve asks the daemon which process a target names, with live stats.
 func (a *App) resolve(cmd *cobra.Command, target string) (api.Process, error) {
-	var p api.Process
-	err := a.client.Get(cmd.Context(), api.RouteInfo, url.Values{"target": {target}}, &p)
-	return p, err
+	return a.client.Info(cmd.Context(), target)
 }

@@ -33,7 +33,15 @@ func (a *App) newTargetsCmd(use, short, long string, op targetsOp, graceFlag, re
 			if len(args) == 0 {
 				return usageError("%s needs a target: an ID, a name, or all (see `tsm %s --help`)", use, use)
 			}
-			req := api.TargetsRequest{Targets: args, TimeoutMillis: int(timeout / time.Millisecond)}
+			req := api.TargetsRequest{Targets: args}
+			// Unset, the daemon applies its own default grace period.
+			if graceFlag && cmd.Flags().Changed("timeout") {
+				if timeout < time.Millisecond {
+					// 0 on the wire means the default, not "no grace".
+					return usageError("--timeout must be at least 1ms (e.g. 10s, 500ms); use kill for no grace period")
+				}
+				req.TimeoutMillis = int(timeout / time.Millisecond)
+			}
 			if restart {
 				// Needed with --update-env, and for processes the bash TSM
 				// started, which have no stored environment.

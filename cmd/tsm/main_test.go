@@ -23,6 +23,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/tetra/tsm/internal/api"
+	"github.com/tetra/tsm/internal/paths"
 	"github.com/tetra/tsm/internal/proc"
 )
 
@@ -58,20 +59,32 @@ func TestScripts(t *testing.T) {
 			return err == nil, nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"pidof":      cmdPidof,
-			"waitfile":   cmdWaitFile,
-			"gone":       cmdGone,
+			"pidof":      positive("pidof", cmdPidof),
+			"waitfile":   positive("waitfile", cmdWaitFile),
+			"gone":       positive("gone", cmdGone),
 			"alive":      cmdAlive,
 			"httpget":    cmdHTTPGet,
-			"waitport":   cmdWaitPort,
-			"kill9":      cmdKill9,
-			"concurrent": cmdConcurrent,
-			"follow":     cmdFollow,
-			"readvar":    cmdReadVar,
-			"services":   cmdServices,
-			"setmeta":    cmdSetMeta,
+			"waitport":   positive("waitport", cmdWaitPort),
+			"kill9":      positive("kill9", cmdKill9),
+			"concurrent": positive("concurrent", cmdConcurrent),
+			"follow":     positive("follow", cmdFollow),
+			"readvar":    positive("readvar", cmdReadVar),
+			"services":   positive("services", cmdServices),
+			"setmeta":    positive("setmeta", cmdSetMeta),
 		},
 	})
+}
+
+// positive adapts a command that has no negated form: testscript leaves `!`
+// to the command, so without this `! waitfile` would pass whenever
+// `waitfile` does.
+func positive(name string, cmd func(ts *testscript.TestScript, args []string)) func(ts *testscript.TestScript, neg bool, args []string) {
+	return func(ts *testscript.TestScript, neg bool, args []string) {
+		if neg {
+			ts.Fatalf("%s does not support !", name)
+		}
+		cmd(ts, args)
+	}
 }
 
 // setupScript gives every script a private, short state directory (Unix
@@ -110,12 +123,12 @@ func freePort() (int, error) {
 
 // killEverything ends the daemon and every recorded process tree under dir.
 func killEverything(dir string) {
-	if b, err := os.ReadFile(filepath.Join(dir, "daemon.pid")); err == nil {
+	if b, err := os.ReadFile(paths.DaemonPID(dir)); err == nil {
 		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
 			proc.Signal(pid, syscall.SIGKILL)
 		}
 	}
-	metas, _ := filepath.Glob(filepath.Join(dir, "runtime", "processes", "*", "meta.json"))
+	metas, _ := filepath.Glob(filepath.Join(paths.Processes(dir), "*", "meta.json"))
 	for _, path := range metas {
 		var m struct {
 			PID    int    `json:"pid"`
@@ -152,7 +165,7 @@ func removeCgroups(dir string) {
 
 // meta reads a process's meta.json from the script's state directory.
 func meta(ts *testscript.TestScript, name string) map[string]any {
-	path := filepath.Join(ts.Getenv("TSM_DIR"), "runtime", "processes", name, "meta.json")
+	path := filepath.Join(paths.Processes(ts.Getenv("TSM_DIR")), name, "meta.json")
 	var m map[string]any
 	if err := json.Unmarshal([]byte(ts.ReadFile(path)), &m); err != nil {
 		ts.Fatalf("%s: %v", path, err)
@@ -161,7 +174,7 @@ func meta(ts *testscript.TestScript, name string) map[string]any {
 }
 
 // pidof NAME VAR: sets $VAR to the pid recorded in NAME's meta.json.
-func cmdPidof(ts *testscript.TestScript, neg bool, args []string) {
+func cmdPidof(ts *testscript.TestScript, args []string) {
 	if len(args) != 2 {
 		ts.Fatalf("usage: pidof NAME VAR")
 	}
@@ -171,7 +184,10 @@ func cmdPidof(ts *testscript.TestScript, neg bool, args []string) {
 
 // readvar FILE VAR: sets $VAR to the first line of FILE, waiting up to 10s
 // for the file to have one.
-func cmdReadVar(ts *testscript.TestScript, neg bool, args []string) {
+func cmdReadVar(ts *testscript.TestScript, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: readvar FILE VAR")
+	}
 	path := ts.MkAbs(args[0])
 	var line string
 	poll(ts, 10*time.Second, func() bool {
@@ -185,7 +201,10 @@ func cmdReadVar(ts *testscript.TestScript, neg bool, args []string) {
 // services N: exactly N live processes were started by this script's tsm
 // (their environment names a process directory under $TSM_DIR) — the
 // check for duplicates.
-func cmdServices(ts *testscript.TestScript, neg bool, args []string) {
+func cmdServices(ts *testscript.TestScript, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: services N")
+	}
 	want := atoi(ts, args[0])
 	prefix := []byte("TSM_PROCESS_DIR=" + ts.Getenv("TSM_DIR") + "/")
 	dirs, _ := filepath.Glob("/proc/[0-9]*")
@@ -208,18 +227,21 @@ func cmdServices(ts *testscript.TestScript, neg bool, args []string) {
 
 // setmeta NAME KEY JSON: rewrites one field of NAME's meta.json, as a
 // recycled PID or a hand edit would.
-func cmdSetMeta(ts *testscript.TestScript, neg bool, args []string) {
+func cmdSetMeta(ts *testscript.TestScript, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: setmeta NAME KEY JSON")
+	}
 	m := meta(ts, args[0])
 	var v any
 	ts.Check(json.Unmarshal([]byte(args[2]), &v))
 	m[args[1]] = v
 	b, err := json.MarshalIndent(m, "", "  ")
 	ts.Check(err)
-	ts.Check(os.WriteFile(filepath.Join(ts.Getenv("TSM_DIR"), "runtime", "processes", args[0], "meta.json"), b, 0o644))
+	ts.Check(os.WriteFile(filepath.Join(paths.Processes(ts.Getenv("TSM_DIR")), args[0], "meta.json"), b, 0o644))
 }
 
 // waitfile FILE REGEXP: waits up to 10s for FILE to match REGEXP.
-func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
+func cmdWaitFile(ts *testscript.TestScript, args []string) {
 	if len(args) != 2 {
 		ts.Fatalf("usage: waitfile FILE REGEXP")
 	}
@@ -231,7 +253,10 @@ func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // gone PID...: waits up to 10s for every PID to be dead (or a zombie).
-func cmdGone(ts *testscript.TestScript, neg bool, args []string) {
+func cmdGone(ts *testscript.TestScript, args []string) {
+	if len(args) == 0 {
+		ts.Fatalf("usage: gone PID...")
+	}
 	for _, a := range args {
 		pid := atoi(ts, a)
 		poll(ts, 10*time.Second, func() bool {
@@ -241,8 +266,11 @@ func cmdGone(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// alive PID...: every PID is running now.
+// alive PID...: every PID is running now (with !, none is).
 func cmdAlive(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) == 0 {
+		ts.Fatalf("usage: [!] alive PID...")
+	}
 	for _, a := range args {
 		pid := atoi(ts, a)
 		_, err := proc.Identify(pid)
@@ -273,7 +301,10 @@ func cmdHTTPGet(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // waitport PORT: waits up to 10s for 127.0.0.1:PORT to accept connections.
-func cmdWaitPort(ts *testscript.TestScript, neg bool, args []string) {
+func cmdWaitPort(ts *testscript.TestScript, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: waitport PORT")
+	}
 	poll(ts, 10*time.Second, func() bool {
 		c, err := net.DialTimeout("tcp", "127.0.0.1:"+args[0], time.Second)
 		if err == nil {
@@ -284,7 +315,10 @@ func cmdWaitPort(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // kill9 PID: SIGKILL, as a crash or an impatient user would.
-func cmdKill9(ts *testscript.TestScript, neg bool, args []string) {
+func cmdKill9(ts *testscript.TestScript, args []string) {
+	if len(args) == 0 {
+		ts.Fatalf("usage: kill9 PID...")
+	}
 	for _, a := range args {
 		ts.Check(syscall.Kill(atoi(ts, a), syscall.SIGKILL))
 	}
@@ -295,7 +329,10 @@ func cmdKill9(ts *testscript.TestScript, neg bool, args []string) {
 // then interrupts it like Ctrl-C and expects a clean exit. With a trigger,
 // `tsm TRIGGER` runs every 300ms until the line appears, so that something
 // happens after the follower has surely started.
-func cmdFollow(ts *testscript.TestScript, neg bool, args []string) {
+func cmdFollow(ts *testscript.TestScript, args []string) {
+	if len(args) < 2 {
+		ts.Fatalf("usage: follow REGEXP ARGS... [+++ TRIGGER...]")
+	}
 	re := regexp.MustCompile(args[0])
 	args = args[1:]
 	var trigger []string
@@ -352,7 +389,10 @@ func cmdFollow(ts *testscript.TestScript, neg bool, args []string) {
 
 // concurrent N ARGS...: runs N copies of `tsm ARGS` at once, with {} in
 // ARGS replaced by the copy's index; all must succeed.
-func cmdConcurrent(ts *testscript.TestScript, neg bool, args []string) {
+func cmdConcurrent(ts *testscript.TestScript, args []string) {
+	if len(args) < 2 {
+		ts.Fatalf("usage: concurrent N ARGS...")
+	}
 	n := atoi(ts, args[0])
 	var wg sync.WaitGroup
 	errs := make(chan error, n)

@@ -2,10 +2,9 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tetra/tsm/internal/api"
+	"github.com/tetra/tsm/internal/client"
+	"github.com/tetra/tsm/internal/paths"
 )
 
 func (a *App) newDaemonCmd() *cobra.Command {
@@ -59,20 +60,35 @@ that re-adopts them. That is also how a new tsm version takes over.`,
 		Short: "Stop the daemon; every service keeps running",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var p api.Ping
-			err := a.client.Call(context.WithoutCancel(cmd.Context()), http.MethodPost, api.RouteShutdown, nil, &p)
+			// Once asked, the daemon goes: an interrupt must not leave the
+			// answer unread.
+			p, err := a.client.Shutdown(context.WithoutCancel(cmd.Context()))
+			// A daemon that dropped the connection on its way out is gone
+			// too.
+			if errors.Is(err, client.ErrNotRunning) || (err != nil && !a.client.Running(cmd.Context())) {
+				fmt.Fprintln(cmd.OutOrStdout(), "daemon not running")
+				return nil
+			}
 			if err != nil {
-				if !a.client.Running(cmd.Context()) {
-					fmt.Fprintln(cmd.OutOrStdout(), "daemon not running")
-					return nil
-				}
 				return err
 			}
-			a.client.DaemonBuild = "" // it is gone: no note about its release
 			// Wait until it has let go of the lock, so that a command run
-			// right after starts a fresh daemon.
+			// right after starts a fresh daemon. It first finishes what it
+			// is doing (a stop waiting out its grace period, a start
+			// waiting for its port), however long that takes.
+			if len(p.InFlight) > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "waiting for %s in flight to finish: %s\n",
+					plural(len(p.InFlight), "operation", "operations"), strings.Join(p.InFlight, ", "))
+			}
 			deadline := time.Now().Add(5 * time.Second)
-			for time.Now().Before(deadline) && pidAlive(filepath.Join(a.root, "daemon.pid"), p.PID) {
+			for pidAlive(paths.DaemonPID(a.root), p.PID) {
+				if time.Now().After(deadline) {
+					// Still busy is fine; idle and still there is not.
+					if q, err := a.client.Ping(cmd.Context()); err == nil && q.PID == p.PID && len(q.InFlight) == 0 {
+						return fmt.Errorf("the daemon (pid %d) did not exit within 5s; see %s", p.PID, paths.DaemonLog(a.root))
+					}
+					deadline = time.Now().Add(5 * time.Second)
+				}
 				time.Sleep(10 * time.Millisecond)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "✔ daemon stopped (pid %d); %s still running\n", p.PID, plural(p.Processes, "process", "processes"))

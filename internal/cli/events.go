@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -15,6 +14,7 @@ import (
 	"github.com/tetra/tsm/internal/client"
 	"github.com/tetra/tsm/internal/events"
 	"github.com/tetra/tsm/internal/logs"
+	"github.com/tetra/tsm/internal/paths"
 )
 
 func (a *App) newEventsCmd() *cobra.Command {
@@ -35,7 +35,7 @@ process can still be named exactly). -f follows new events.`,
 			if err != nil {
 				return err
 			}
-			path := filepath.Join(a.root, "events.jsonl")
+			path := paths.Events(a.root)
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			out := cmd.OutOrStdout()

@@ -2,8 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"net/url"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -12,6 +10,7 @@ import (
 
 	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/events"
+	"github.com/tetra/tsm/internal/paths"
 )
 
 func (a *App) newInfoCmd() *cobra.Command {
@@ -82,7 +81,7 @@ threads), the ports it listens on, and how its last run ended.`,
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			recent, _ := events.Read(filepath.Join(a.root, "events.jsonl"), 5, func(e events.Event) bool { return e.Name == p.Name })
+			recent, _ := events.Read(paths.Events(a.root), 5, func(e events.Event) bool { return e.Name == p.Name })
 			if len(recent) > 0 {
 				fmt.Fprintln(cmd.OutOrStdout(), "recent events:")
 				for _, e := range recent {
@@ -98,7 +97,5 @@ threads), the ports it listens on, and how its last run ended.`,
 
 // resolve asks the daemon which process a target names, with live stats.
 func (a *App) resolve(cmd *cobra.Command, target string) (api.Process, error) {
-	var p api.Process
-	err := a.client.Get(cmd.Context(), api.RouteInfo, url.Values{"target": {target}}, &p)
-	return p, err
+	return a.client.Info(cmd.Context(), target)
 }

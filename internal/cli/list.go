@@ -38,8 +38,8 @@ name, pid, command, port, cwd, ...), plus id, uptime, cpu and memory.`,
 					return usageError("unknown list filter %q: use running or all", args[0])
 				}
 			}
-			var resp api.ListResponse
-			if err := a.client.Get(cmd.Context(), api.RouteList, nil, &resp); err != nil {
+			resp, err := a.client.List(cmd.Context())
+			if err != nil {
 				return err
 			}
 			for _, p := range resp.Problems {

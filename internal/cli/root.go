@@ -173,8 +173,8 @@ func (a *App) completeTargets(cmd *cobra.Command, args []string, toComplete stri
 	if a.client == nil || !a.client.Running(cmd.Context()) {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
-	var resp api.ListResponse
-	if err := a.client.Get(cmd.Context(), api.RouteList, nil, &resp); err != nil {
+	resp, err := a.client.List(cmd.Context())
+	if err != nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
 	names := make([]string, 0, len(resp.Processes))

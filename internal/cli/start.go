@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -63,8 +62,8 @@ python/node script, else the first command word.`,
 				}
 				req.MaxRestarts = &maxRestarts
 			}
-			var p api.Process
-			if err := a.client.Call(cmd.Context(), http.MethodPost, api.RouteStart, req, &p); err != nil {
+			p, err := a.client.Start(cmd.Context(), req)
+			if err != nil {
 				return err
 			}
 			if asJSON {

@@ -1,20 +1,26 @@
 package cli
 
 import (
+	"context"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tetra/tsm/internal/api"
+	"github.com/tetra/tsm/internal/client"
 )
+
+// targetsOp is the client method of a multi-target command, e.g.
+// (*client.Client).Stop.
+type targetsOp func(*client.Client, context.Context, api.TargetsRequest) ([]api.Result, error)
 
 // newTargetsCmd builds stop, kill, restart and delete: they take targets (or
 // all), resolve them all in the daemon before touching any, and report one
-// line per process.
-func (a *App) newTargetsCmd(use, short, long, route string, graceFlag bool) *cobra.Command {
+// line per process. graceFlag adds --timeout; restart adds --update-env and
+// sends the caller's environment.
+func (a *App) newTargetsCmd(use, short, long string, op targetsOp, graceFlag, restart bool) *cobra.Command {
 	var timeout time.Duration
 	var asJSON, updateEnv bool
 	cmd := &cobra.Command{
@@ -27,14 +33,21 @@ func (a *App) newTargetsCmd(use, short, long, route string, graceFlag bool) *cob
 			if len(args) == 0 {
 				return usageError("%s needs a target: an ID, a name, or all (see `tsm %s --help`)", use, use)
 			}
-			req := api.TargetsRequest{Targets: args, TimeoutMillis: int(timeout / time.Millisecond)}
-			if route == api.RouteRestart {
+			req := api.TargetsRequest{Targets: args}
+			// Unset, the daemon applies its own default grace period.
+			if graceFlag && cmd.Flags().Changed("timeout") {
+				if timeout < time.Millisecond {
+					// 0 on the wire means the default, not "no grace".
+					return usageError("--timeout must be at least 1ms (e.g. 10s, 500ms); use kill for no grace period")
+				}
+				req.TimeoutMillis = int(timeout / time.Millisecond)
+			}
+			if restart {
 				// Needed with --update-env, and for processes the bash TSM
 				// started, which have no stored environment.
 				req.UpdateEnv, req.Env = updateEnv, a.Environ()
 			}
-			var results []api.Result
-			err := a.client.Call(cmd.Context(), http.MethodPost, route, req, &results)
+			results, err := op(a.client, cmd.Context(), req)
 			if err != nil {
 				return err
 			}
@@ -57,7 +70,7 @@ func (a *App) newTargetsCmd(use, short, long, route string, graceFlag bool) *cob
 		cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "grace period between SIGTERM and SIGKILL")
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
-	if route == api.RouteRestart {
+	if restart {
 		cmd.Flags().BoolVar(&updateEnv, "update-env", false, "replace the stored environment with the current one (and re-read the env file)")
 	}
 	return cmd
@@ -115,13 +128,13 @@ func (a *App) newStopCmd() *cobra.Command {
 		`Stop sends SIGTERM to the process group and to every descendant, waits up to
 --timeout for them to exit, then sends SIGKILL to whatever remains, including
 setsid and double-forked descendants. The process directory and logs are
-kept; the status becomes stopped.`, api.RouteStop, true)
+kept; the status becomes stopped.`, (*client.Client).Stop, true, false)
 }
 
 func (a *App) newKillCmd() *cobra.Command {
 	return a.newTargetsCmd("kill", "Kill processes at once with SIGKILL",
 		`Kill sends SIGKILL to the process group and every descendant at once. The
-process directory and logs are kept; the status becomes stopped.`, api.RouteKill, false)
+process directory and logs are kept; the status becomes stopped.`, (*client.Client).Kill, false, false)
 }
 
 func (a *App) newRestartCmd() *cobra.Command {
@@ -131,13 +144,13 @@ as it was first started: same ID, name, port, working directory, argv and
 environment. It works on stopped processes too and adds one to restarts.
 
 --update-env takes your current environment instead (and re-reads the env
-file), and says which variables changed without showing their values.`, api.RouteRestart, true)
+file), and says which variables changed without showing their values.`, (*client.Client).Restart, true, true)
 }
 
 func (a *App) newDeleteCmd() *cobra.Command {
 	cmd := a.newTargetsCmd("delete", "Stop processes and remove them (directory, logs and ID)",
 		`Delete stops the process if it runs (like stop), removes its process
-directory with its logs, and frees its ID.`, api.RouteDelete, true)
+directory with its logs, and frees its ID.`, (*client.Client).Delete, true, false)
 	cmd.Aliases = []string{"del", "rm"}
 	return cmd
 }

@@ -1,6 +1,7 @@
 // Package client is the CLI's side of the daemon socket: it dials
 // $TSM_DIR/tsm.sock, starts the daemon on demand, sends api requests and
-// turns error envelopes back into *api.Error values. It imports only api.
+// turns error envelopes back into *api.Error values. It imports only api
+// and paths.
 package client
 
 import (
@@ -15,12 +16,12 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/tetra/tsm/internal/api"
+	"github.com/tetra/tsm/internal/paths"
 )
 
 // Client talks to the daemon of one state directory.
@@ -37,7 +38,7 @@ type Client struct {
 // New returns a client for the state directory root.
 func New(root string) *Client {
 	c := &Client{Root: root}
-	sock := filepath.Join(root, "tsm.sock")
+	sock := paths.Socket(root)
 	c.http = &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
@@ -48,26 +49,106 @@ func New(root string) *Client {
 	return c
 }
 
-// APIError wraps an error envelope from the daemon.
+// APIError wraps an error envelope from the daemon: Body.Code says which
+// kind of failure (api.CodeNotFound, ...), Body.Message how to fix it.
 type APIError struct{ Body api.Error }
 
 func (e *APIError) Error() string { return e.Body.Message }
 
-// Ping asks the daemon about itself without starting one.
+// ErrNotRunning means that no daemon answers on the socket. Only Ping and
+// Shutdown return it: every other method starts a daemon instead.
+var ErrNotRunning = errors.New("the tsm daemon is not running")
+
+// Ping asks the daemon about itself. It never starts a daemon: with none
+// running it returns an error that wraps ErrNotRunning.
 func (c *Client) Ping(ctx context.Context) (api.Ping, error) {
 	var p api.Ping
 	err := c.do(ctx, http.MethodGet, api.RoutePing, nil, &p)
-	return p, err
+	return p, notRunning(err)
 }
 
-// Running reports whether a daemon answers.
+// Running reports whether a daemon answers. It never starts one.
 func (c *Client) Running(ctx context.Context) bool {
 	_, err := c.Ping(ctx)
 	return err == nil
 }
 
-// Call sends a request, starting the daemon first if none answers.
-func (c *Client) Call(ctx context.Context, method, route string, in, out any) error {
+// Shutdown tells the daemon to exit and returns what it was (its PID and
+// process count) just before; every service keeps running. It returns as
+// soon as the daemon has answered, which may be before it has let go of its
+// lock and socket. It never starts a daemon: with none running it returns
+// an error that wraps ErrNotRunning.
+func (c *Client) Shutdown(ctx context.Context) (api.Ping, error) {
+	var p api.Ping
+	err := c.do(ctx, http.MethodPost, api.RouteShutdown, nil, &p)
+	if err == nil {
+		// It is gone: its release is no longer worth a note.
+		c.DaemonBuild = ""
+	}
+	return p, c.explainReset(notRunning(err))
+}
+
+// Start starts a process as req describes and returns it once it is up
+// (see api.StartRequest for the wait). A process that dies during start is
+// an *APIError whose Body.Detail holds its last lines of output.
+func (c *Client) Start(ctx context.Context, req api.StartRequest) (api.Process, error) {
+	var p api.Process
+	err := c.call(ctx, http.MethodPost, api.RouteStart, req, &p)
+	return p, err
+}
+
+// Stop stops the processes req names: SIGTERM, then SIGKILL after
+// req.TimeoutMillis (0: the daemon's default). The daemon resolves every
+// target first; an unknown or ambiguous one is an *APIError and nothing is
+// touched.
+func (c *Client) Stop(ctx context.Context, req api.TargetsRequest) ([]api.Result, error) {
+	return c.targets(ctx, api.RouteStop, req)
+}
+
+// Kill sends SIGKILL to the processes req names.
+func (c *Client) Kill(ctx context.Context, req api.TargetsRequest) ([]api.Result, error) {
+	return c.targets(ctx, api.RouteKill, req)
+}
+
+// Restart stops (as Stop does) and starts again the processes req names;
+// with req.UpdateEnv, in the environment req.Env.
+func (c *Client) Restart(ctx context.Context, req api.TargetsRequest) ([]api.Result, error) {
+	return c.targets(ctx, api.RouteRestart, req)
+}
+
+// Delete stops (as Stop does) the processes req names and removes their
+// directories, logs and IDs.
+func (c *Client) Delete(ctx context.Context, req api.TargetsRequest) ([]api.Result, error) {
+	return c.targets(ctx, api.RouteDelete, req)
+}
+
+// targets sends a multi-target operation. When one target fails, the
+// *APIError's Body.Detail says what was done to the others.
+func (c *Client) targets(ctx context.Context, route string, req api.TargetsRequest) ([]api.Result, error) {
+	var rs []api.Result
+	err := c.call(ctx, http.MethodPost, route, req, &rs)
+	return rs, err
+}
+
+// List returns every process, stopped ones included, with live stats.
+func (c *Client) List(ctx context.Context) (api.ListResponse, error) {
+	var l api.ListResponse
+	err := c.call(ctx, http.MethodGet, api.RouteList, nil, &l)
+	return l, err
+}
+
+// Info returns the one process target names (an ID, an exact name or a
+// unique part of a name), with live stats. No such process is an *APIError
+// with code api.CodeNotFound; several, one with api.CodeAmbiguous.
+func (c *Client) Info(ctx context.Context, target string) (api.Process, error) {
+	var p api.Process
+	route := api.RouteInfo + "?" + url.Values{"target": {target}}.Encode()
+	err := c.call(ctx, http.MethodGet, route, nil, &p)
+	return p, err
+}
+
+// call sends a request, starting the daemon first if none answers.
+func (c *Client) call(ctx context.Context, method, route string, in, out any) error {
 	err := c.do(ctx, method, route, in, out)
 	// A daemon that is dying (kill -9) may still accept and then reset the
 	// connection. Reads are safe to repeat once it is gone; writes are not
@@ -76,29 +157,34 @@ func (c *Client) Call(ctx context.Context, method, route string, in, out any) er
 		time.Sleep(20 * time.Millisecond)
 		err = c.do(ctx, method, route, in, out)
 	}
-	if isReset(err) {
-		return fmt.Errorf("lost the connection to the tsm daemon (it may have crashed; see %s; the next command starts a new one): %w",
-			filepath.Join(c.Root, "daemon.log"), err)
-	}
 	if !isDialError(err) {
-		return err
+		return c.explainReset(err)
 	}
 	if err := c.StartDaemon(ctx); err != nil {
 		return err
 	}
-	return c.do(ctx, method, route, in, out)
+	return c.explainReset(c.do(ctx, method, route, in, out))
+}
+
+// explainReset turns a connection the daemon dropped into advice.
+func (c *Client) explainReset(err error) error {
+	if !isReset(err) {
+		return err
+	}
+	return fmt.Errorf("lost the connection to the tsm daemon (it may have crashed; see %s; the next command starts a new one): %w",
+		paths.DaemonLog(c.Root), err)
 }
 
 func isReset(err error) bool {
 	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
-// Get is Call with a query string.
-func (c *Client) Get(ctx context.Context, route string, query url.Values, out any) error {
-	if len(query) > 0 {
-		route += "?" + query.Encode()
+// notRunning marks the error of a request that found no daemon.
+func notRunning(err error) error {
+	if isDialError(err) {
+		return fmt.Errorf("%w: %w", ErrNotRunning, err)
 	}
-	return c.Call(ctx, http.MethodGet, route, nil, out)
+	return err
 }
 
 func (c *Client) do(ctx context.Context, method, route string, in, out any) error {
@@ -155,7 +241,7 @@ func (c *Client) StartDaemon(ctx context.Context) error {
 	if err := os.MkdirAll(c.Root, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", c.Root, err)
 	}
-	logPath := filepath.Join(c.Root, "daemon.log")
+	logPath := paths.DaemonLog(c.Root)
 	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", logPath, err)
@@ -200,7 +286,7 @@ func (c *Client) StartDaemon(ctx context.Context) error {
 // lastLine returns the last non-empty line of a small log file.
 func lastLine(path string) string {
 	b, err := os.ReadFile(path)
-	if err != nil {
+	if err != nil || len(strings.TrimSpace(string(b))) == 0 {
 		return "see " + path
 	}
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")

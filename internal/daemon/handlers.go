@@ -12,14 +12,32 @@ import (
 
 	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/envfile"
+	"github.com/tetra/tsm/internal/proc"
 	"github.com/tetra/tsm/internal/spec"
 	"github.com/tetra/tsm/internal/store"
 	"github.com/tetra/tsm/internal/supervisor"
 	"github.com/tetra/tsm/internal/target"
 )
 
+// supervisorOps is what the handlers need of *supervisor.Supervisor; tests
+// give them a fake. Errors are mapped to the wire by writeErrorWith.
+type supervisorOps interface {
+	Start(supervisor.StartRequest) (supervisor.Outcome, error)
+	Stop(name string, grace time.Duration) (supervisor.Outcome, error)
+	Kill(name string) (supervisor.Outcome, error)
+	Restart(name string, grace, wait time.Duration, env []string, updateEnv bool) (supervisor.Outcome, error)
+	Delete(name string, grace time.Duration) (supervisor.Outcome, error)
+	Snapshot() ([]store.Meta, []string)
+	Resolve(t string) (store.Meta, error)
+	ResolveAll(targets []string) ([]string, error)
+	Count() int
+	Live(m store.Meta) (proc.Stats, []int, bool)
+}
+
+var _ supervisorOps = (*supervisor.Supervisor)(nil)
+
 type handler struct {
-	sup      *supervisor.Supervisor
+	sup      supervisorOps
 	store    *store.Store
 	log      *slog.Logger
 	started  time.Time

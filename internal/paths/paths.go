@@ -1,5 +1,5 @@
-// Package paths knows where tsm keeps its state. It is a leaf: the CLI and
-// the store both ask it, and it imports no other tsm package.
+// Package paths knows where tsm keeps its state. It is a leaf: the CLI, the
+// client and the store all ask it, and it imports no other tsm package.
 package paths
 
 import (
@@ -27,3 +27,28 @@ func Root(getenv func(string) string) (string, error) {
 	}
 	return filepath.Join(home, "tetra", "tsm"), nil
 }
+
+// The files of the state directory root. Every name lives here so that the
+// daemon that creates a file and the CLI that looks for it cannot disagree.
+
+// Socket is the Unix socket the daemon serves its API on.
+func Socket(root string) string { return filepath.Join(root, "tsm.sock") }
+
+// DaemonLog receives the stdout and stderr of a daemon the CLI started.
+func DaemonLog(root string) string { return filepath.Join(root, "daemon.log") }
+
+// DaemonPID holds the PID of the running daemon, removed when it exits.
+func DaemonPID(root string) string { return filepath.Join(root, "daemon.pid") }
+
+// Lock is the file the daemon holds an exclusive flock on, so that one
+// daemon at most serves root.
+func Lock(root string) string { return filepath.Join(root, "daemon.lock") }
+
+// Events is the daemon's lifecycle log, one JSON object a line.
+func Events(root string) string { return filepath.Join(root, "events.jsonl") }
+
+// Ports is the bash TSM's port registry.
+func Ports(root string) string { return filepath.Join(root, "ports") }
+
+// Processes holds one directory per managed process.
+func Processes(root string) string { return filepath.Join(root, "runtime", "processes") }

@@ -18,3 +18,21 @@ func TestRoot(t *testing.T) {
 		}
 	}
 }
+
+// The names are the bash TSM's layout, which other tools read: a rename
+// here breaks them, so it must be deliberate.
+func TestFiles(t *testing.T) {
+	for got, want := range map[string]string{
+		Socket("/r"):    "/r/tsm.sock",
+		DaemonLog("/r"): "/r/daemon.log",
+		DaemonPID("/r"): "/r/daemon.pid",
+		Lock("/r"):      "/r/daemon.lock",
+		Events("/r"):    "/r/events.jsonl",
+		Ports("/r"):     "/r/ports",
+		Processes("/r"): "/r/runtime/processes",
+	} {
+		if got != want {
+			t.Errorf("got %s, want %s", got, want)
+		}
+	}
+}

@@ -2,7 +2,7 @@
 // tools read: runtime/processes/<name>/{meta.json,<name>.pid,current.out,
 // current.err}, the ports registry and the daemon's files. Every write is
 // atomic (temp file, fsync, rename, fsync of the directory). It does no
-// process work and imports no other tsm package.
+// process work and imports only paths, which names the files.
 package store
 
 import (
@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tetra/tsm/internal/paths"
 )
 
 // Store is the on-disk state under one root. Its methods are safe to call
@@ -34,7 +36,7 @@ func New(root string) (*Store, error) {
 	return s, nil
 }
 
-func (s *Store) ProcessesDir() string        { return filepath.Join(s.Root, "runtime", "processes") }
+func (s *Store) ProcessesDir() string        { return paths.Processes(s.Root) }
 func (s *Store) Dir(name string) string      { return filepath.Join(s.ProcessesDir(), name) }
 func (s *Store) MetaPath(name string) string { return filepath.Join(s.Dir(name), "meta.json") }
 func (s *Store) PIDPath(name string) string  { return filepath.Join(s.Dir(name), name+".pid") }
@@ -45,11 +47,13 @@ func (s *Store) ErrLog(name string) string   { return filepath.Join(s.Dir(name),
 // secrets live there (mode 0600), never in meta.json.
 func (s *Store) LaunchPath(name string) string { return filepath.Join(s.Dir(name), "launch.json") }
 
-func (s *Store) PortsFile() string     { return filepath.Join(s.Root, "ports") }
-func (s *Store) SocketPath() string    { return filepath.Join(s.Root, "tsm.sock") }
-func (s *Store) LockPath() string      { return filepath.Join(s.Root, "daemon.lock") }
-func (s *Store) DaemonPIDPath() string { return filepath.Join(s.Root, "daemon.pid") }
-func (s *Store) EventsPath() string    { return filepath.Join(s.Root, "events.jsonl") }
+// The daemon's own files; their names live in package paths, shared with
+// the CLI.
+func (s *Store) PortsFile() string     { return paths.Ports(s.Root) }
+func (s *Store) SocketPath() string    { return paths.Socket(s.Root) }
+func (s *Store) LockPath() string      { return paths.Lock(s.Root) }
+func (s *Store) DaemonPIDPath() string { return paths.DaemonPID(s.Root) }
+func (s *Store) EventsPath() string    { return paths.Events(s.Root) }
 
 // Port is a TCP port that marshals as the seed wants: an integer, or the
 // string "none" when there is no port (zero).

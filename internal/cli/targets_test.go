@@ -1,0 +1,103 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/tetra/tsm/internal/api"
+	"github.com/tetra/tsm/internal/paths"
+)
+
+// fakeDaemon serves the state directory of app with a handler that records
+// the last TargetsRequest and answers with no results.
+func fakeDaemon(t *testing.T) (*App, *bytes.Buffer, *map[string]any) {
+	t.Helper()
+	root, err := os.MkdirTemp("", "c") // short: sun_path is ~104 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	ln, err := net.Listen("unix", paths.Socket(root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = nil
+		json.NewDecoder(r.Body).Decode(&got)
+		w.Header().Set(api.BuildHeader, api.Build)
+		json.NewEncoder(w).Encode([]api.Result{})
+	}))
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	var out bytes.Buffer
+	app := &App{
+		Stdout: &out, Stderr: &out,
+		Getenv:  func(k string) string { return map[string]string{"TSM_DIR": root}[k] },
+		Environ: func() []string { return []string{"A=1"} },
+		Getwd:   func() (string, error) { return root, nil },
+		RunDaemon: func(string) error {
+			t.Error("the CLI ran a daemon")
+			return nil
+		},
+	}
+	return app, &out, &got
+}
+
+// The grace period goes on the wire only when --timeout was given, so that
+// the daemon's own default applies otherwise.
+func TestTimeoutOnlyWhenGiven(t *testing.T) {
+	tests := []struct {
+		args []string
+		want any // timeout_ms in the request; nil: absent
+	}{
+		{[]string{"stop", "web"}, nil},
+		{[]string{"stop", "--timeout", "2s", "web"}, float64(2000)},
+		{[]string{"restart", "web"}, nil},
+		{[]string{"restart", "--timeout=300ms", "web"}, float64(300)},
+		{[]string{"delete", "web"}, nil},
+		{[]string{"rm", "--timeout", "1m", "web"}, float64(60000)},
+		{[]string{"kill", "web"}, nil},
+	}
+	for _, tt := range tests {
+		app, out, got := fakeDaemon(t)
+		if code := app.Main(tt.args); code != ExitOK {
+			t.Fatalf("tsm %s: exit %d\n%s", strings.Join(tt.args, " "), code, out)
+		}
+		ms, sent := (*got)["timeout_ms"]
+		if tt.want == nil && sent || tt.want != nil && ms != tt.want {
+			t.Errorf("tsm %s sent timeout_ms %v (present: %v), want %v", strings.Join(tt.args, " "), ms, sent, tt.want)
+		}
+	}
+}
+
+func TestTimeoutTooShort(t *testing.T) {
+	for _, d := range []string{"0", "0s", "-1s", "500us"} {
+		app, out, got := fakeDaemon(t)
+		if code := app.Main([]string{"stop", "--timeout", d, "web"}); code != ExitUsage {
+			t.Errorf("stop --timeout %s: exit %d, want %d\n%s", d, code, ExitUsage, out)
+		}
+		if *got != nil {
+			t.Errorf("stop --timeout %s reached the daemon: %v", d, *got)
+		}
+	}
+}
+
+// The help keeps saying what the daemon's default is.
+func TestTimeoutHelp(t *testing.T) {
+	for _, cmd := range []string{"stop", "restart", "delete"} {
+		app, out, _ := fakeDaemon(t)
+		app.Main([]string{cmd, "--help"})
+		if !strings.Contains(out.String(), "(default 10s)") {
+			t.Errorf("%s --help does not give the default grace period:\n%s", cmd, out)
+		}
+	}
+}

@@ -1,0 +1,246 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/tetra/tsm/internal/api"
+	"github.com/tetra/tsm/internal/paths"
+)
+
+// stateDir returns a fresh state directory short enough for a socket path
+// (sun_path is ~104 bytes; t.TempDir() can be longer).
+func stateDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// newClient returns a client whose daemon, if it ever tried to start one,
+// would fail at once: /bin/false exits 1 and leaves a daemon.log behind.
+func newClient(root string) *Client {
+	c := New(root)
+	c.Exe = "/bin/false"
+	return c
+}
+
+// serve runs h as the daemon of a fresh state directory and returns a
+// client for it.
+func serve(t *testing.T, h http.Handler) *Client {
+	t.Helper()
+	root := stateDir(t)
+	ln, err := net.Listen("unix", paths.Socket(root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return newClient(root)
+}
+
+// request is what the fake daemon saw.
+type request struct {
+	Method, Path, Query string
+	Body                map[string]any
+}
+
+// recorder answers every request with status and body, and keeps the
+// request.
+func recorder(t *testing.T, status int, body any) (http.Handler, *request) {
+	got := &request{}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.Method, got.Path, got.Query = r.Method, r.URL.Path, r.URL.RawQuery
+		b, _ := io.ReadAll(r.Body)
+		if len(b) > 0 {
+			if err := json.Unmarshal(b, &got.Body); err != nil {
+				t.Errorf("request body %q: %v", b, err)
+			}
+		}
+		w.Header().Set(api.BuildHeader, "v9")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(body)
+	}), got
+}
+
+func TestMethods(t *testing.T) {
+	ctx := context.Background()
+	targets := api.TargetsRequest{Targets: []string{"web", "3"}, TimeoutMillis: 1500}
+	results := []api.Result{{ID: 3, Name: "web-8000", Action: "stopped", Port: 8000}}
+	process := api.Process{TsmID: 3, ID: 3, Name: "web-8000", PID: 42, Port: float64(8000), Status: "online"}
+	tests := []struct {
+		name         string
+		answer       any
+		call         func(*Client) (any, error)
+		method, path string
+		query        string
+		body         map[string]any // nil: no body
+	}{
+		{"Ping", api.Ping{Version: "1", PID: 7}, func(c *Client) (any, error) { return c.Ping(ctx) },
+			"GET", api.RoutePing, "", nil},
+		{"Shutdown", api.Ping{Version: "1", PID: 7, Processes: 2}, func(c *Client) (any, error) { return c.Shutdown(ctx) },
+			"POST", api.RouteShutdown, "", nil},
+		{"Start", process, func(c *Client) (any, error) {
+			return c.Start(ctx, api.StartRequest{Argv: []string{"python3", "-m", "http.server"}, Cwd: "/srv", Port: "8000+", WaitMillis: 500})
+		}, "POST", api.RouteStart, "",
+			map[string]any{"argv": []any{"python3", "-m", "http.server"}, "cwd": "/srv", "env": nil, "port": "8000+", "wait_ms": float64(500)}},
+		{"Stop", results, func(c *Client) (any, error) { return c.Stop(ctx, targets) },
+			"POST", api.RouteStop, "", map[string]any{"targets": []any{"web", "3"}, "timeout_ms": float64(1500)}},
+		{"Kill", results, func(c *Client) (any, error) { return c.Kill(ctx, api.TargetsRequest{Targets: []string{"all"}}) },
+			"POST", api.RouteKill, "", map[string]any{"targets": []any{"all"}}},
+		{"Restart", results, func(c *Client) (any, error) {
+			return c.Restart(ctx, api.TargetsRequest{Targets: []string{"web"}, UpdateEnv: true, Env: []string{"A=1"}})
+		}, "POST", api.RouteRestart, "", map[string]any{"targets": []any{"web"}, "update_env": true, "env": []any{"A=1"}}},
+		{"Delete", results, func(c *Client) (any, error) { return c.Delete(ctx, targets) },
+			"POST", api.RouteDelete, "", map[string]any{"targets": []any{"web", "3"}, "timeout_ms": float64(1500)}},
+		{"List", api.ListResponse{Processes: []api.Process{process}, Problems: []string{"x: bad meta.json"}},
+			func(c *Client) (any, error) { return c.List(ctx) }, "GET", api.RouteList, "", nil},
+		{"Info", process, func(c *Client) (any, error) { return c.Info(ctx, "web &x=1") },
+			"GET", api.RouteInfo, "target=web+%26x%3D1", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, got := recorder(t, http.StatusOK, tt.answer)
+			c := serve(t, h)
+			out, err := tt.call(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := &request{Method: tt.method, Path: tt.path, Query: tt.query, Body: tt.body}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("daemon saw %+v\nwant %+v", got, want)
+			}
+			if !reflect.DeepEqual(out, tt.answer) {
+				t.Errorf("decoded %#v\nwant %#v", out, tt.answer)
+			}
+			if tt.name != "Shutdown" && c.DaemonBuild != "v9" {
+				t.Errorf("DaemonBuild = %q, want the header's v9", c.DaemonBuild)
+			}
+		})
+	}
+}
+
+func TestErrorEnvelope(t *testing.T) {
+	want := api.Error{
+		Code: api.CodeAmbiguous, Message: `"web" matches 2 processes; name one exactly`,
+		Candidates: []api.Candidate{{ID: 1, Name: "web-1"}, {ID: 2, Name: "web-2"}},
+		Detail:     []string{"meanwhile stopped db (id 0)"},
+	}
+	h, _ := recorder(t, http.StatusConflict, api.ErrorBody{Error: want})
+	c := serve(t, h)
+	_, err := c.Stop(context.Background(), api.TargetsRequest{Targets: []string{"web"}})
+	var ae *APIError
+	if !errors.As(err, &ae) {
+		t.Fatalf("err = %T %v, want *APIError", err, err)
+	}
+	if !reflect.DeepEqual(ae.Body, want) {
+		t.Errorf("body = %+v, want %+v", ae.Body, want)
+	}
+	if err.Error() != want.Message {
+		t.Errorf("Error() = %q, want the message", err.Error())
+	}
+}
+
+// An answer that is not an envelope (a proxy, a crash) is still an error
+// that names the route, not an *APIError with an empty message.
+func TestErrorWithoutEnvelope(t *testing.T) {
+	c := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "boom", http.StatusInternalServerError)
+	}))
+	_, err := c.List(context.Background())
+	var ae *APIError
+	if err == nil || errors.As(err, &ae) || !strings.Contains(err.Error(), "500") || !strings.Contains(err.Error(), api.RouteList) {
+		t.Fatalf("err = %v, want a plain error naming the status and route", err)
+	}
+}
+
+// Ping and Shutdown answer "not running" without starting a daemon; the
+// other methods do start one, which the /bin/false Exe turns into an
+// error and a daemon.log — the sign the first check relies on.
+func TestNeverStartsDaemon(t *testing.T) {
+	ctx := context.Background()
+	root := stateDir(t)
+	c := newClient(root)
+	if _, err := c.Ping(ctx); !errors.Is(err, ErrNotRunning) {
+		t.Errorf("Ping: err = %v, want ErrNotRunning", err)
+	}
+	if _, err := c.Shutdown(ctx); !errors.Is(err, ErrNotRunning) {
+		t.Errorf("Shutdown: err = %v, want ErrNotRunning", err)
+	}
+	if c.Running(ctx) {
+		t.Error("Running = true with no daemon")
+	}
+	if _, err := os.Stat(paths.DaemonLog(root)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("daemon.log exists after Ping/Shutdown/Running (err %v): they tried to start a daemon", err)
+	}
+
+	_, err := c.List(ctx)
+	if err == nil || !strings.Contains(err.Error(), "failed to start (exit status 1): see "+paths.DaemonLog(root)) {
+		t.Errorf("List: err = %v, want a failed daemon start", err)
+	}
+	if _, err := os.Stat(paths.DaemonLog(root)); err != nil {
+		t.Errorf("List did not try to start a daemon: %v", err)
+	}
+}
+
+// A stale socket (its daemon died without removing it) is "not running"
+// too.
+func TestStaleSocketIsNotRunning(t *testing.T) {
+	root := stateDir(t)
+	ln, err := net.Listen("unix", paths.Socket(root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	ln.Close()
+	if _, err := newClient(root).Shutdown(context.Background()); !errors.Is(err, ErrNotRunning) {
+		t.Errorf("Shutdown over a stale socket: err = %v, want ErrNotRunning", err)
+	}
+}
+
+// dropping answers the first n requests by closing the connection, as a
+// daemon dying of kill -9 may; then it answers with body.
+func dropping(n int32, body any) (http.Handler, *atomic.Int32) {
+	var seen atomic.Int32
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if seen.Add(1) <= n {
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+			return
+		}
+		json.NewEncoder(w).Encode(body)
+	}), &seen
+}
+
+// Reads are repeated over a dropped connection; writes are not, since the
+// daemon may have acted on them, and the error says what happened.
+func TestDroppedConnection(t *testing.T) {
+	ctx := context.Background()
+	h, seen := dropping(2, api.ListResponse{Processes: []api.Process{}})
+	if _, err := serve(t, h).List(ctx); err != nil || seen.Load() != 3 {
+		t.Errorf("List: err = %v after %d requests, want success on the 3rd", err, seen.Load())
+	}
+	h, seen = dropping(1, []api.Result{})
+	_, err := serve(t, h).Stop(ctx, api.TargetsRequest{Targets: []string{"all"}})
+	if err == nil || !strings.Contains(err.Error(), "lost the connection to the tsm daemon") || seen.Load() != 1 {
+		t.Errorf("Stop: err = %v after %d requests, want one request and the lost-connection advice", err, seen.Load())
+	}
+}

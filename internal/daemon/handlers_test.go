@@ -1,0 +1,398 @@
+package daemon
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tetra/tsm/internal/api"
+	"github.com/tetra/tsm/internal/envfile"
+	"github.com/tetra/tsm/internal/proc"
+	"github.com/tetra/tsm/internal/spec"
+	"github.com/tetra/tsm/internal/store"
+	"github.com/tetra/tsm/internal/supervisor"
+	"github.com/tetra/tsm/internal/target"
+)
+
+// fakeSup is a supervisor of fixed processes. Operations succeed with the
+// process's meta unless fail names an error for it; every call is recorded.
+type fakeSup struct {
+	metas      []store.Meta
+	problems   []string
+	resolveErr error            // from Resolve and ResolveAll
+	fail       map[string]error // by process name
+	startOut   supervisor.Outcome
+	startErr   error
+
+	mu       sync.Mutex
+	calls    []string // "stop web 1.5s", sorted by the test when order is free
+	startReq supervisor.StartRequest
+}
+
+func (f *fakeSup) record(format string, a ...any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, fmt.Sprintf(format, a...))
+}
+
+func (f *fakeSup) meta(name string) store.Meta {
+	for _, m := range f.metas {
+		if m.Name == name {
+			return m
+		}
+	}
+	return store.Meta{Name: name}
+}
+
+func (f *fakeSup) op(action, name string) (supervisor.Outcome, error) {
+	if err := f.fail[name]; err != nil {
+		return supervisor.Outcome{}, err
+	}
+	return supervisor.Outcome{Meta: f.meta(name), Action: action}, nil
+}
+
+func (f *fakeSup) Start(r supervisor.StartRequest) (supervisor.Outcome, error) {
+	f.record("start")
+	f.startReq = r
+	return f.startOut, f.startErr
+}
+
+func (f *fakeSup) Stop(name string, grace time.Duration) (supervisor.Outcome, error) {
+	f.record("stop %s %s", name, grace)
+	return f.op("stopped", name)
+}
+
+func (f *fakeSup) Kill(name string) (supervisor.Outcome, error) {
+	f.record("kill %s", name)
+	return f.op("killed", name)
+}
+
+func (f *fakeSup) Restart(name string, grace, wait time.Duration, env []string, updateEnv bool) (supervisor.Outcome, error) {
+	f.record("restart %s %s %s %v %v", name, grace, wait, env, updateEnv)
+	return f.op("restarted", name)
+}
+
+func (f *fakeSup) Delete(name string, grace time.Duration) (supervisor.Outcome, error) {
+	f.record("delete %s %s", name, grace)
+	return f.op("deleted", name)
+}
+
+func (f *fakeSup) Snapshot() ([]store.Meta, []string) { return f.metas, f.problems }
+
+func (f *fakeSup) Resolve(t string) (store.Meta, error) {
+	f.record("resolve %s", t)
+	return f.meta(t), f.resolveErr
+}
+
+func (f *fakeSup) ResolveAll(targets []string) ([]string, error) {
+	f.record("resolveall %v", targets)
+	return targets, f.resolveErr
+}
+
+func (f *fakeSup) Count() int { return len(f.metas) }
+
+func (f *fakeSup) Live(m store.Meta) (proc.Stats, []int, bool) {
+	if m.Status != store.StatusOnline {
+		return proc.Stats{}, nil, false
+	}
+	return proc.Stats{CPUPercent: 12.5, RSSBytes: 4096, Threads: 3}, []int{int(m.Port)}, true
+}
+
+// serveFake runs the handlers over sup and returns the server's URL.
+func serveFake(t *testing.T, sup *fakeSup) string {
+	t.Helper()
+	h := &handler{
+		sup: sup, store: &store.Store{Root: "/state"}, log: slog.New(slog.DiscardHandler),
+		started: time.Unix(1700000000, 0), shutdown: make(chan struct{}, 1),
+	}
+	srv := httptest.NewServer(h.routes())
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// send makes one request and decodes the answer into out (if not nil).
+func send(t *testing.T, url, method, route, body string, out any) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, url+route, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s answered %s %q: %v", method, route, resp.Status, b, err)
+		}
+	}
+	return resp
+}
+
+// sendError makes a request that must fail and returns its envelope.
+func sendError(t *testing.T, url, method, route, body string) (int, api.Error) {
+	t.Helper()
+	var eb api.ErrorBody
+	resp := send(t, url, method, route, body, &eb)
+	if eb.Error.Message == "" {
+		t.Fatalf("%s %s: %s without an error message", method, route, resp.Status)
+	}
+	return resp.StatusCode, eb.Error
+}
+
+func TestErrorMapping(t *testing.T) {
+	tests := []struct {
+		name   string
+		err    error
+		status int
+		want   api.Error
+	}{
+		{"not found", &target.NotFoundError{Target: "web"}, http.StatusNotFound,
+			api.Error{Code: api.CodeNotFound, Message: `no process matches "web" (see ` + "`tsm list all`)"}},
+		{"ambiguous", &target.AmbiguousError{Target: "web", Matches: []target.Candidate{{ID: 1, Name: "web-1"}, {ID: 4, Name: "web-2"}}},
+			http.StatusConflict, api.Error{Code: api.CodeAmbiguous, Candidates: []api.Candidate{{ID: 1, Name: "web-1"}, {ID: 4, Name: "web-2"}}}},
+		{"usage", fmt.Errorf("%w: bad port", spec.ErrUsage), http.StatusBadRequest,
+			api.Error{Code: api.CodeUsage, Message: "invalid usage: bad port"}},
+		{"bad data", fmt.Errorf("%w: PORT=x", spec.ErrBadData), http.StatusBadRequest,
+			api.Error{Code: api.CodeBadData, Message: "bad data: PORT=x"}},
+		{"env file syntax", fmt.Errorf("read env: %w", &envfile.SyntaxError{Path: "env/local.env", Line: 2, Msg: "no ="}), http.StatusBadRequest,
+			api.Error{Code: api.CodeBadData, Message: "read env: env/local.env:2: no ="}},
+		{"missing file", fmt.Errorf("%w: app.py", spec.ErrMissingFile), http.StatusBadRequest,
+			api.Error{Code: api.CodeMissingFile, Message: "missing file: app.py"}},
+		{"anything else", errors.New("disk full"), http.StatusInternalServerError,
+			api.Error{Code: api.CodeFailure, Message: "disk full"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			url := serveFake(t, &fakeSup{resolveErr: tt.err})
+			for _, r := range []struct{ method, route, body string }{
+				{"GET", api.RouteInfo + "?target=web", ""},
+				{"POST", api.RouteStop, `{"targets":["web"]}`},
+			} {
+				status, got := sendError(t, url, r.method, r.route, r.body)
+				if tt.want.Message == "" {
+					tt.want.Message = tt.err.Error()
+				}
+				if status != tt.status || !reflect.DeepEqual(got, tt.want) {
+					t.Errorf("%s %s: %d %+v\nwant %d %+v", r.method, r.route, status, got, tt.status, tt.want)
+				}
+			}
+		})
+	}
+}
+
+// A process that dies during start is a failure whose detail is its last
+// lines of output, for the CLI to show under the message.
+func TestStartFailed(t *testing.T) {
+	fail := &supervisor.StartFailedError{Name: "app",
+		Tail: []string{"Traceback (most recent call last):", "ImportError: no module named flask"}, Stream: "stderr"}
+	url := serveFake(t, &fakeSup{startErr: fmt.Errorf("start: %w", fail)})
+	status, got := sendError(t, url, "POST", api.RouteStart, `{"argv":["python3","app.py"],"cwd":"/srv"}`)
+	want := api.Error{Code: api.CodeFailure, Message: "start: " + fail.Error(), Detail: fail.Tail}
+	if status != http.StatusInternalServerError || !reflect.DeepEqual(got, want) {
+		t.Errorf("got %d %+v\nwant 500 %+v", status, got, want)
+	}
+}
+
+func TestStart(t *testing.T) {
+	maxRestarts := 3
+	sup := &fakeSup{startOut: supervisor.Outcome{
+		Meta:  store.Meta{TsmID: 2, Name: "app-8000", PID: 42, Port: 8000, Status: store.StatusOnline, StartTime: time.Now().Unix()},
+		Ready: "port",
+	}}
+	url := serveFake(t, sup)
+	var p api.Process
+	body := `{"argv":["python3","app.py"],"cwd":"/srv","env":["A=1"],"name":"app","port":"8000+","env_file":"local",
+		"workdir":"sub","prehook":"true","restart":"always","max_restarts":3,"min_uptime_ms":1500,"wait_ms":200}`
+	if resp := send(t, url, "POST", api.RouteStart, body, &p); resp.StatusCode != http.StatusOK {
+		t.Fatalf("start: %s", resp.Status)
+	}
+	wantReq := supervisor.StartRequest{
+		Request: spec.Request{Argv: []string{"python3", "app.py"}, Cwd: "/srv", Env: []string{"A=1"}, Name: "app", Port: "8000+",
+			EnvFile: "local", WorkDir: "sub", PreHook: "true"},
+		Restart: "always", MaxRestarts: &maxRestarts, MinUptime: 1500 * time.Millisecond, Wait: 200 * time.Millisecond,
+	}
+	if !reflect.DeepEqual(sup.startReq, wantReq) {
+		t.Errorf("supervisor got %+v\nwant %+v", sup.startReq, wantReq)
+	}
+	if p.Name != "app-8000" || p.TsmID != 2 || p.ID != 2 || p.Port != float64(8000) || p.Ready != "port" ||
+		p.OutLog != "/state/runtime/processes/app-8000/current.out" {
+		t.Errorf("answer %+v", p)
+	}
+	// Start answers before the first sample: no live stats.
+	if p.CPU != 0 || p.Memory != 0 {
+		t.Errorf("start reported live stats: cpu %v, memory %v", p.CPU, p.Memory)
+	}
+}
+
+// Every target is acted on; when one fails, the answer is its error with a
+// "meanwhile" line for each one that was done, so the user knows.
+func TestTargetsPartialFailure(t *testing.T) {
+	sup := &fakeSup{
+		metas: []store.Meta{{TsmID: 0, Name: "db"}, {TsmID: 1, Name: "web"}, {TsmID: 2, Name: "worker"}},
+		fail:  map[string]error{"web": errors.New("web: permission denied (is it another user's process?)")},
+	}
+	url := serveFake(t, sup)
+	status, got := sendError(t, url, "POST", api.RouteStop, `{"targets":["db","web","worker"]}`)
+	want := api.Error{Code: api.CodeFailure, Message: "web: permission denied (is it another user's process?)",
+		Detail: []string{"meanwhile stopped db (id 0)", "meanwhile stopped worker (id 2)"}}
+	if status != http.StatusInternalServerError || !reflect.DeepEqual(got, want) {
+		t.Errorf("got %d %+v\nwant 500 %+v", status, got, want)
+	}
+	slices.Sort(sup.calls)
+	wantCalls := []string{"resolveall [db web worker]", "stop db 0s", "stop web 0s", "stop worker 0s"}
+	if !reflect.DeepEqual(sup.calls, wantCalls) {
+		t.Errorf("calls %q, want %q", sup.calls, wantCalls)
+	}
+}
+
+// Each route calls its operation, with the daemon's default grace period
+// unless the request gives one.
+func TestTargets(t *testing.T) {
+	tests := []struct {
+		route, body string
+		call        string
+		action      string
+	}{
+		{api.RouteStop, `{"targets":["web"]}`, "stop web 0s", "stopped"},
+		{api.RouteStop, `{"targets":["web"],"timeout_ms":1500}`, "stop web 1.5s", "stopped"},
+		{api.RouteKill, `{"targets":["web"],"timeout_ms":1500}`, "kill web", "killed"},
+		{api.RouteRestart, `{"targets":["web"]}`, "restart web 0s 0s [] false", "restarted"},
+		{api.RouteRestart, `{"targets":["web"],"timeout_ms":200,"update_env":true,"env":["A=1"]}`, "restart web 200ms 0s [A=1] true", "restarted"},
+		{api.RouteDelete, `{"targets":["web"]}`, "delete web 0s", "deleted"},
+	}
+	for _, tt := range tests {
+		sup := &fakeSup{metas: []store.Meta{{TsmID: 5, Name: "web", PID: 99, Port: 8080}}}
+		url := serveFake(t, sup)
+		var rs []api.Result
+		if resp := send(t, url, "POST", tt.route, tt.body, &rs); resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s %s: %s", tt.route, tt.body, resp.Status)
+		}
+		want := []api.Result{{ID: 5, Name: "web", PID: 99, Port: 8080, Action: tt.action}}
+		if !reflect.DeepEqual(rs, want) {
+			t.Errorf("%s: results %+v, want %+v", tt.route, rs, want)
+		}
+		if len(sup.calls) != 2 || sup.calls[1] != tt.call {
+			t.Errorf("%s %s: calls %q, want %q after resolving", tt.route, tt.body, sup.calls, tt.call)
+		}
+	}
+}
+
+// A request that names nothing is a usage error, and touches nothing.
+func TestTargetsEmpty(t *testing.T) {
+	for _, body := range []string{`{"targets":[]}`, `{}`} {
+		sup := &fakeSup{}
+		url := serveFake(t, sup)
+		status, got := sendError(t, url, "POST", api.RouteStop, body)
+		if status != http.StatusBadRequest || got.Code != api.CodeUsage || !strings.Contains(got.Message, "no target given") {
+			t.Errorf("%s: %d %+v, want 400 usage", body, status, got)
+		}
+		if len(sup.calls) != 0 {
+			t.Errorf("%s: supervisor called: %q", body, sup.calls)
+		}
+	}
+}
+
+func TestBadJSON(t *testing.T) {
+	for _, route := range []string{api.RouteStart, api.RouteStop, api.RouteKill, api.RouteRestart, api.RouteDelete} {
+		sup := &fakeSup{}
+		url := serveFake(t, sup)
+		status, got := sendError(t, url, "POST", route, `{"targets": "web"`)
+		if status != http.StatusBadRequest || got.Code != api.CodeUsage || !strings.HasPrefix(got.Message, "bad request: ") {
+			t.Errorf("%s: %d %+v, want 400 usage", route, status, got)
+		}
+		if len(sup.calls) != 0 {
+			t.Errorf("%s: supervisor called: %q", route, sup.calls)
+		}
+	}
+}
+
+func TestListAndInfo(t *testing.T) {
+	online := store.Meta{TsmID: 0, Name: "web", PID: 42, Port: 8000, Status: store.StatusOnline, StartTime: time.Now().Add(-90 * time.Second).Unix()}
+	stopped := store.Meta{TsmID: 1, Name: "job", Status: store.StatusStopped}
+	url := serveFake(t, &fakeSup{metas: []store.Meta{online, stopped}, problems: []string{"x: bad meta.json"}})
+
+	var l api.ListResponse
+	send(t, url, "GET", api.RouteList, "", &l)
+	if len(l.Processes) != 2 || !reflect.DeepEqual(l.Problems, []string{"x: bad meta.json"}) {
+		t.Fatalf("list %+v", l)
+	}
+	web, job := l.Processes[0], l.Processes[1]
+	if web.CPU != 12.5 || web.Memory != 4096 || web.Threads != 3 || !reflect.DeepEqual(web.ListeningPorts, []int{8000}) ||
+		web.Uptime != "1m" || web.Port != float64(8000) {
+		t.Errorf("online process %+v", web)
+	}
+	if job.Port != "none" || job.Uptime != "" || job.CPU != 0 {
+		t.Errorf("stopped process %+v", job)
+	}
+
+	var p api.Process
+	send(t, url, "GET", api.RouteInfo+"?target=web", "", &p)
+	if p.Name != "web" || p.CPU != 12.5 || p.PIDFile != "/state/runtime/processes/web/web.pid" {
+		t.Errorf("info %+v", p)
+	}
+}
+
+// Every answer, errors and unknown routes included, names the protocol
+// version and build, so a CLI can tell an older daemon answered.
+func TestVersionHeaders(t *testing.T) {
+	url := serveFake(t, &fakeSup{resolveErr: &target.NotFoundError{Target: "x"}})
+	for _, r := range []struct{ method, route, body string }{
+		{"GET", api.RoutePing, ""},
+		{"GET", api.RouteList, ""},
+		{"GET", api.RouteInfo + "?target=x", ""},
+		{"POST", api.RouteStop, `{"targets":["x"]}`},
+		{"POST", api.RouteStop, `not json`},
+		{"GET", api.RouteStop, ""},
+		{"GET", "/v1/nothing", ""},
+		{"POST", api.RouteShutdown, ""},
+	} {
+		resp := send(t, url, r.method, r.route, r.body, nil)
+		if v, b := resp.Header.Get(api.VersionHeader), resp.Header.Get(api.BuildHeader); v != api.Version || b != api.Build {
+			t.Errorf("%s %s (%s): %s=%q %s=%q, want %q and %q", r.method, r.route, resp.Status,
+				api.VersionHeader, v, api.BuildHeader, b, api.Version, api.Build)
+		}
+	}
+}
+
+func TestPingAndShutdown(t *testing.T) {
+	sup := &fakeSup{metas: []store.Meta{{Name: "a"}, {Name: "b"}}}
+	shutdown := make(chan struct{}, 1)
+	h := &handler{sup: sup, store: &store.Store{Root: "/state"}, log: slog.New(slog.DiscardHandler),
+		started: time.Unix(1700000000, 0), shutdown: shutdown}
+	srv := httptest.NewServer(h.routes())
+	defer srv.Close()
+	var p api.Ping
+	send(t, srv.URL, "GET", api.RoutePing, "", &p)
+	want := api.Ping{Version: api.Version, Build: api.Build, PID: p.PID, StartedAt: 1700000000, Dir: "/state", Processes: 2}
+	if !reflect.DeepEqual(p, want) || p.PID == 0 {
+		t.Errorf("ping %+v, want %+v", p, want)
+	}
+	select {
+	case <-shutdown:
+		t.Fatal("ping asked for a shutdown")
+	default:
+	}
+	var q api.Ping
+	send(t, srv.URL, "POST", api.RouteShutdown, "", &q)
+	if !reflect.DeepEqual(q, p) {
+		t.Errorf("shutdown answered %+v, want the ping %+v", q, p)
+	}
+	select {
+	case <-shutdown:
+	default:
+		t.Error("shutdown did not tell the daemon to stop")
+	}
+}

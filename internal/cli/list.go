@@ -19,9 +19,11 @@ func (a *App) newListCmd() *cobra.Command {
 		Aliases: []string{"ls"},
 		Short:   "List processes (running by default, all to include stopped ones)",
 		Long: `List shows managed processes: ID, name, PID, port, status, uptime, restarts,
-CPU and memory. By default it shows running processes and those tsm is
-still responsible for (crashed and waiting for a restart, or errored after
-a crash loop); "all" adds the ones you stopped.
+CPU and memory. By default it shows every process except the ones you
+stopped: running, starting and stopping ones, crashed ones (waiting for a
+restart, or not restarted by their policy), errored ones (tsm gave up
+after a crash loop) and exited ones (finished with exit code 0); "all"
+adds the stopped ones.
 
 --json prints an array of objects with the meta.json field names (tsm_id,
 name, pid, command, port, cwd, ...), plus id, uptime, cpu and memory.`,
@@ -47,7 +49,7 @@ name, pid, command, port, cwd, ...), plus id, uptime, cpu and memory.`,
 			}
 			shown := make([]api.Process, 0, len(resp.Processes))
 			for _, p := range resp.Processes {
-				if all || p.Status != "stopped" {
+				if all || stateWord(p) != "stopped" {
 					shown = append(shown, p)
 				}
 			}
@@ -92,12 +94,31 @@ func portString(port any) string {
 	return "-"
 }
 
-// statusNote adds the last exit and the next retry to a status that needs
-// them: "crashed (exit 1, retry in 1.6s)".
+// stateWord is the lifecycle state, or the seed's status from a daemon
+// that predates states.
+func stateWord(p api.Process) string {
+	if p.State != "" {
+		return p.State
+	}
+	return p.Status
+}
+
+// statusNote renders the state with what explains it: the last exit and
+// the next retry ("crashed (exit 1, retry in 1.6s)"), or what a stop is
+// for ("stopping (restart)").
 func statusNote(p api.Process) string {
-	if p.Status == "online" || p.Status == "stopped" {
+	word := stateWord(p)
+	switch word {
+	case "online", "stopped", "starting":
 		// A stop the user asked for needs no explanation.
-		return p.Status
+		return word
+	case "stopping":
+		if p.Pending != "" && p.Pending != "stop" {
+			return word + " (" + p.Pending + ")"
+		}
+		return word
+	case "backoff":
+		word = "crashed"
 	}
 	var notes []string
 	switch {
@@ -111,7 +132,7 @@ func statusNote(p api.Process) string {
 		notes = append(notes, "retry in "+wait.String())
 	}
 	if len(notes) == 0 {
-		return p.Status
+		return word
 	}
-	return p.Status + " (" + strings.Join(notes, ", ") + ")"
+	return word + " (" + strings.Join(notes, ", ") + ")"
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"golang.org/x/term"
 )
@@ -45,12 +46,15 @@ func (c colors) status(s string) string {
 		return s
 	}
 	code := ""
-	switch s {
+	word, _, _ := strings.Cut(s, " ") // "crashed (exit 1)" is red too
+	switch word {
 	case "online":
 		code = "32"
+	case "starting", "stopping":
+		code = "33"
 	case "crashed", "errored":
 		code = "31"
-	case "stopped":
+	case "stopped", "exited":
 		code = "90"
 	default:
 		return s

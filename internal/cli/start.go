@@ -11,7 +11,7 @@ import (
 
 func (a *App) newStartCmd() *cobra.Command {
 	var req api.StartRequest
-	var wait, minUptime time.Duration
+	var wait, minUptime, killTimeout time.Duration
 	var maxRestarts int
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -30,6 +30,10 @@ Port (first that applies): --port; PORT in the env file; a port in the
 command (:8000, --port 8000, -p 8000, PORT=8000, or a bare 4-5 digit number
 for python/node); a PORT = 8000 default in the script; none. The port must
 be free; P+ takes the first free port >= P. It is exported as PORT.
+
+Stop: --signal (default SIGTERM) goes to the process group and every
+descendant, --kill-signal (default SIGKILL) to whatever is left after
+--kill-timeout (default 10s, also the default of tsm stop --timeout).
 
 Supervision: with --restart on-failure (the default) a process that exits
 non-zero or dies by a signal tsm did not send is started again: at once
@@ -56,6 +60,12 @@ python/node script, else the first command word.`,
 			req.Argv, req.Cwd, req.Env = args, cwd, a.Environ()
 			req.WaitMillis = int(wait / time.Millisecond)
 			req.MinUptimeMillis = int(minUptime / time.Millisecond)
+			if cmd.Flags().Changed("kill-timeout") {
+				if killTimeout < time.Millisecond {
+					return usageError("--kill-timeout must be at least 1ms")
+				}
+				req.KillTimeoutMillis = int(killTimeout / time.Millisecond)
+			}
 			if cmd.Flags().Changed("max-restarts") {
 				if maxRestarts < 0 {
 					return usageError("--max-restarts must be 0 or more")
@@ -68,6 +78,15 @@ python/node script, else the first command word.`,
 			}
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), p)
+			}
+			if p.Ready == "exited" {
+				// Not a failure: the command did its work and ended.
+				then := "not restarted (restart policy " + p.RestartPolicy + ")"
+				if p.Restarting {
+					then = "started again under restart policy " + p.RestartPolicy
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "✔ %s (id %d) finished with exit code 0 during startup; %s\n", p.Name, p.TsmID, then)
+				return nil
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "✔ started %s  (id %d, pid %d%s)\n", p.Name, p.TsmID, p.PID, portNote(p))
 			if p.Ready == "timeout" {
@@ -87,6 +106,9 @@ python/node script, else the first command word.`,
 	f.IntVar(&maxRestarts, "max-restarts", 10, "unstable restarts in a row before giving up (status errored)")
 	f.DurationVar(&minUptime, "min-uptime", time.Second, "a run shorter than this is unstable and backs off")
 	f.DurationVar(&wait, "wait", 10*time.Second, "how long to wait for the port to accept connections")
+	f.StringVar(&req.StopSignal, "signal", "", "signal that asks the process to stop (default SIGTERM; e.g. SIGINT, SIGQUIT for nginx)")
+	f.StringVar(&req.KillSignal, "kill-signal", "", "signal for what is left when the kill timeout has passed (default SIGKILL)")
+	f.DurationVar(&killTimeout, "kill-timeout", 10*time.Second, "grace period between the stop signal and the kill signal")
 	f.BoolVar(&asJSON, "json", false, "print the started process as JSON")
 	return cmd
 }

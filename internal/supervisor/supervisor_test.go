@@ -25,19 +25,27 @@ type fakeRunner struct {
 	alive    map[int]bool
 	ignoreTE map[int]bool // ignores SIGTERM
 	spawns   []int
+	signals  map[int][]syscall.Signal // every signal each PID received
+	marked   map[string][]proc.Member // what FindMarked finds
+	onSpawn  func(pid int)            // runs after each spawn (tests sabotage here)
 }
 
 func newFake() *fakeRunner {
-	return &fakeRunner{next: 1000, alive: map[int]bool{}, ignoreTE: map[int]bool{}}
+	return &fakeRunner{next: 1000, alive: map[int]bool{}, ignoreTE: map[int]bool{}, signals: map[int][]syscall.Signal{}}
 }
 
 func (f *fakeRunner) Spawn(proc.SpawnSpec, string) (int, string, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.next++
-	f.alive[f.next] = true
-	f.spawns = append(f.spawns, f.next)
-	return f.next, "", nil
+	pid := f.next
+	f.alive[pid] = true
+	f.spawns = append(f.spawns, pid)
+	hook := f.onSpawn
+	f.mu.Unlock()
+	if hook != nil {
+		hook(pid)
+	}
+	return pid, "", nil
 }
 
 func (f *fakeRunner) CgroupMembers(string) []int { return nil }
@@ -54,7 +62,9 @@ func (f *fakeRunner) Check(id proc.Identity) (bool, error) {
 
 func (f *fakeRunner) Family(int, string, uint64, string) ([]proc.Member, error) { return nil, nil }
 func (f *fakeRunner) FindMarked([]string) (map[string][]proc.Member, error) {
-	return nil, nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.marked, nil
 }
 func (f *fakeRunner) Children() ([]int, bool) { return nil, true }
 
@@ -77,6 +87,9 @@ func (f *fakeRunner) Identify(pid int) (proc.Identity, error) {
 
 func (f *fakeRunner) Signal(pid int, sig syscall.Signal) error {
 	f.mu.Lock()
+	if f.alive[pid] {
+		f.signals[pid] = append(f.signals[pid], sig)
+	}
 	ends := f.alive[pid] && (sig == syscall.SIGKILL || !f.ignoreTE[pid])
 	if ends {
 		delete(f.alive, pid)

@@ -1,0 +1,303 @@
+package supervisor
+
+import (
+	"errors"
+	"log/slog"
+	"os"
+	"slices"
+	"syscall"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/tetra/tsm/internal/proc"
+	"github.com/tetra/tsm/internal/spec"
+	"github.com/tetra/tsm/internal/store"
+	"github.com/tetra/tsm/internal/target"
+)
+
+// Every state names itself and parses back; deleted is terminal; a move
+// outside the table is an error that leaves the state alone.
+func TestTransitionTable(t *testing.T) {
+	for st := Stopped; st <= Deleted; st++ {
+		if got, ok := ParseState(st.String()); !ok || got != st {
+			t.Errorf("ParseState(%q) = %v, %v", st, got, ok)
+		}
+	}
+	if len(moves[Deleted]) != 0 {
+		t.Errorf("deleted has moves: %v", moves[Deleted])
+	}
+	for _, bad := range [][2]State{{Stopped, Online}, {Deleted, Starting}, {Exited, Online}, {BackingOff, Online}} {
+		p := &process{s: &Supervisor{log: discard()}, state: bad[0]}
+		err := p.move(bad[1])
+		var ill *IllegalMoveError
+		if !errors.As(err, &ill) || p.state != bad[0] {
+			t.Errorf("move %v → %v: err %v, state %v", bad[0], bad[1], err, p.state)
+		}
+	}
+}
+
+func (f *fakeRunner) signalsOf(pid int) []syscall.Signal {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.signals[pid])
+}
+
+func (f *fakeRunner) isAlive(pid int) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.alive[pid]
+}
+
+// A graceful stop sends the stop signal once (not to the group and then
+// the process again), and the kill signal once if the grace runs out.
+func TestOneSignalPerStep(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, f := newTestSupervisor(t)
+		m := startFake(t, s, "polite", nil)
+		if _, err := s.Stop("polite", 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.signalsOf(m.PID); !slices.Equal(got, []syscall.Signal{syscall.SIGTERM}) {
+			t.Errorf("signals %v, want one SIGTERM", got)
+		}
+		m = startFake(t, s, "stubborn", nil)
+		f.mu.Lock()
+		f.ignoreTE[m.PID] = true
+		f.mu.Unlock()
+		if _, err := s.Stop("stubborn", time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.signalsOf(m.PID); !slices.Equal(got, []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL}) {
+			t.Errorf("signals %v, want SIGTERM then SIGKILL", got)
+		}
+	})
+}
+
+// --signal and --kill-signal replace SIGTERM and SIGKILL.
+func TestStopSignals(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, f := newTestSupervisor(t)
+		m := startFake(t, s, "nginx", func(r *StartRequest) { r.StopSignal, r.KillSignal = "QUIT", "SIGKILL" })
+		if _, err := s.Stop("nginx", 0); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.signalsOf(m.PID); len(got) == 0 || got[0] != syscall.SIGQUIT {
+			t.Errorf("signals %v, want SIGQUIT first", got)
+		}
+		if _, err := s.Start(StartRequest{Request: spec.Request{Argv: []string{"sleep", "1"}, Cwd: t.TempDir(), Name: "x"}, StopSignal: "SIGNOPE"}); !errors.Is(err, spec.ErrUsage) {
+			t.Errorf("unknown signal: %v, want a usage error", err)
+		}
+	})
+}
+
+// A stop that races a delete never brings the deleted process back: the
+// stop waits for the delete and finds nothing, nothing is written to the
+// deleted directory, and the freed ID is not shared after a daemon
+// restart.
+func TestStopRacingDelete(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, f := newTestSupervisor(t)
+		m := startFake(t, s, "ghost", nil)
+		f.mu.Lock()
+		f.ignoreTE[m.PID] = true
+		f.mu.Unlock()
+		deleted := make(chan error, 1)
+		go func() {
+			_, err := s.Delete("ghost", time.Second)
+			deleted <- err
+		}()
+		synctest.Wait()
+		_, err := s.Stop("ghost", time.Second)
+		var nf *target.NotFoundError
+		if !errors.As(err, &nf) {
+			t.Errorf("stop during delete: %v, want not found", err)
+		}
+		if err := <-deleted; err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(s.store.Dir("ghost")); !os.IsNotExist(err) {
+			t.Errorf("the deleted directory is back: %v", err)
+		}
+		next := startFake(t, s, "next", nil)
+		if next.TsmID != m.TsmID {
+			t.Errorf("the freed ID %d was not reused (got %d)", m.TsmID, next.TsmID)
+		}
+		s2 := New(Config{Store: s.store, Runner: f})
+		t.Cleanup(s2.Close)
+		if err := s2.Adopt(); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if metas, _ := s2.Snapshot(); len(metas) != 1 || metas[0].Name != "next" {
+			t.Errorf("after a daemon restart: %+v, want only next", metas)
+		}
+	})
+}
+
+// A delete that runs beside a start of the same name finishes first: the
+// new process's files are its own, never removed under it.
+func TestDeleteThenStartSameName(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, f := newTestSupervisor(t)
+		m := startFake(t, s, "x", nil)
+		f.mu.Lock()
+		f.ignoreTE[m.PID] = true
+		f.mu.Unlock()
+		go s.Delete("x", time.Second)
+		synctest.Wait()
+		n := startFake(t, s, "x", nil)
+		if n.PID == m.PID || f.isAlive(m.PID) {
+			t.Fatalf("new %d, old %d alive %v", n.PID, m.PID, f.isAlive(m.PID))
+		}
+		got, err := s.store.ReadMeta("x")
+		if err != nil || got.PID != n.PID {
+			t.Errorf("meta.json of the new x: %+v, %v", got, err)
+		}
+	})
+}
+
+// A clean exit is "exited" whatever its timing, never "crashed" and never
+// the "stopped" of a user stop; inside start's settle window it is not a
+// failed start.
+func TestCleanExitLabel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, f := newTestSupervisor(t)
+		startFake(t, s, "late", nil)
+		time.Sleep(2 * DefaultBackoff.MinUptime)
+		f.crash(f.last(), 0)
+		if m := s.metaOf(t, "late"); m.State != "exited" || m.Status != store.StatusStopped {
+			t.Errorf("late clean exit: state %s status %s", m.State, m.Status)
+		}
+		go func() {
+			time.Sleep(Settle / 2)
+			f.crash(f.last(), 0)
+		}()
+		out, err := s.Start(StartRequest{Request: spec.Request{
+			Argv: []string{"sleep", "300"}, Cwd: t.TempDir(), Env: []string{"PATH=" + os.Getenv("PATH")}, Name: "quick",
+		}})
+		if err != nil || out.Ready != "exited" || out.Restarting {
+			t.Fatalf("start = %+v, %v; want finished, not restarted", out, err)
+		}
+		spawns := f.spawnCount()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if m := s.metaOf(t, "quick"); m.State != "exited" || f.spawnCount() != spawns {
+			t.Errorf("quick: state %s, %d spawns after", m.State, f.spawnCount()-spawns)
+		}
+	})
+}
+
+// A spawn whose record cannot be written is ended again, and reported.
+func TestSpawnRecordFailureRollsBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, f := newTestSupervisor(t)
+		startFake(t, s, "full", nil)
+		dir := s.store.Dir("full")
+		f.mu.Lock()
+		f.onSpawn = func(pid int) {
+			// As a full disk would: the record after the fork fails.
+			os.RemoveAll(dir)
+			os.WriteFile(dir, nil, 0o644)
+		}
+		f.mu.Unlock()
+		_, err := s.Restart("full", time.Second, 0, nil, false)
+		if err == nil {
+			t.Fatal("restart succeeded although its record could not be written")
+		}
+		pid := f.last()
+		if f.isAlive(pid) || !slices.Contains(f.signalsOf(pid), syscall.SIGKILL) {
+			t.Errorf("the unrecorded process %d runs on (signals %v)", pid, f.signalsOf(pid))
+		}
+		if m := s.metaOf(t, "full"); m.State != "errored" || m.PID != 0 {
+			t.Errorf("state %s pid %d, want errored with no pid", m.State, m.PID)
+		}
+	})
+}
+
+// recordAndAdopt writes a record as a previous daemon would have, then
+// starts a supervisor on it.
+func recordAndAdopt(t *testing.T, r Runner, f *fakeRunner, m store.Meta) *Supervisor {
+	t.Helper()
+	st, err := store.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.WriteMeta(m); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.WriteLaunch(m.Name, store.Launch{Argv: []string{"sleep", "300"}, Cwd: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	s := New(Config{Store: st, Runner: r})
+	f.onExit = s.handleExit
+	t.Cleanup(s.Close)
+	if err := s.Adopt(); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// A daemon that died in the middle of a stop is followed by one that
+// finishes it: no second stop signal, the kill signal at the recorded
+// deadline, and no restart.
+func TestRecoveryFinishesStop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake()
+		f.alive[4000], f.ignoreTE[4000] = true, true
+		s := recordAndAdopt(t, f, f, store.Meta{TsmID: 0, Name: "slow", PID: 4000, PIDStartTicks: 4000, Status: store.StatusOnline,
+			State: "stopping", Pending: "stop", StopDeadline: time.Now().Add(3 * time.Second).UnixMilli(), RestartPolicy: "on-failure"})
+		synctest.Wait()
+		if got := f.signalsOf(4000); len(got) != 0 {
+			t.Errorf("signals before the deadline: %v", got)
+		}
+		time.Sleep(4 * time.Second)
+		synctest.Wait()
+		if got := f.signalsOf(4000); !slices.Equal(got, []syscall.Signal{syscall.SIGKILL}) {
+			t.Errorf("signals %v, want one SIGKILL", got)
+		}
+		if m := s.metaOf(t, "slow"); m.State != "stopped" || f.spawnCount() != 0 {
+			t.Errorf("state %s, %d spawns; want stopped, none", m.State, f.spawnCount())
+		}
+	})
+}
+
+// A run spawned just before the daemon died, whose PID never reached the
+// record, is found by its marker and adopted: never a second instance.
+func TestRecoveryAdoptsUnrecordedRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake()
+		marker := markerKey + "=s/0/1"
+		f.alive[5000] = true
+		f.marked = map[string][]proc.Member{marker: {{Identity: proc.Identity{PID: 5000, StartTime: 5000}, PGID: 5000, SID: 5000}}}
+		s := recordAndAdopt(t, f, f, store.Meta{Name: "s", State: "starting", Marker: marker, RestartPolicy: "on-failure"})
+		time.Sleep(time.Second)
+		synctest.Wait()
+		m := s.metaOf(t, "s")
+		if m.PID != 5000 || m.State != "online" || f.spawnCount() != 0 {
+			t.Errorf("pid %d state %s, %d spawns; want the marked run adopted", m.PID, m.State, f.spawnCount())
+		}
+	})
+}
+
+// A recorded process whose identity cannot be checked (EMFILE, EACCES) is
+// not taken for dead: no "lost", no restart.
+func TestRecoveryCannotTellIsNotDead(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &unsureRunner{newFake()}
+		f.alive[4000] = true
+		s := recordAndAdopt(t, f, f.fakeRunner, store.Meta{Name: "busy", PID: 4000, PIDStartTicks: 4000, Status: store.StatusOnline, State: "online"})
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if m := s.metaOf(t, "busy"); m.State != "online" || f.spawnCount() != 0 {
+			t.Errorf("state %s, %d spawns; want online and untouched", m.State, f.spawnCount())
+		}
+	})
+}
+
+// unsureRunner cannot tell whether any process is alive.
+type unsureRunner struct{ *fakeRunner }
+
+func (unsureRunner) Check(proc.Identity) (bool, error) { return false, syscall.EMFILE }

@@ -26,6 +26,9 @@ import (
 //	fakesvc env KEY...        print KEY=value for each key, then block
 //	fakesvc exitafter DUR CODE  print "up", wait DUR, exit with CODE
 //	fakesvc writepid FILE     write its PID to FILE, then block
+//	fakesvc slowterm DUR      on SIGTERM, print "draining", wait DUR, exit 0
+//	fakesvc graceful FILE     on SIGTERM shut down in 300ms and write "graceful" to
+//	                          FILE; a second SIGTERM meanwhile writes "forced", exits 1
 //	fakesvc escape FILE       start a grandchild that leaves the session, drops its
 //	                          parent and its whole environment (setsid, double fork,
 //	                          env -i), write its PID to FILE, block
@@ -82,6 +85,32 @@ func fakeService() {
 		os.WriteFile(os.Args[2], append(regexp.MustCompile(`\d+`).Find(out), '\n'), 0o644)
 		fmt.Println("ready")
 		block()
+	case "slowterm":
+		// Takes DUR to shut down after SIGTERM, like a server draining.
+		d, _ := time.ParseDuration(os.Args[2])
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, syscall.SIGTERM)
+		fmt.Println("ready")
+		<-sigs
+		fmt.Println("draining")
+		time.Sleep(d)
+		os.Exit(0)
+	case "graceful":
+		// Shuts down cleanly in 300ms on the first SIGTERM, and quits at
+		// once on a second one (as many Python and Node apps do), writing
+		// which happened to FILE.
+		sigs := make(chan os.Signal, 2)
+		signal.Notify(sigs, syscall.SIGTERM)
+		fmt.Println("ready")
+		<-sigs
+		select {
+		case <-sigs:
+			os.WriteFile(os.Args[2], []byte("forced\n"), 0o644)
+			os.Exit(1)
+		case <-time.After(300 * time.Millisecond):
+			os.WriteFile(os.Args[2], []byte("graceful\n"), 0o644)
+			os.Exit(0)
+		}
 	case "writepid":
 		os.WriteFile(os.Args[2], fmt.Appendf(nil, "%d\n", os.Getpid()), 0o644)
 		block()

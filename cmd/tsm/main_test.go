@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"golang.org/x/sys/unix"
 
 	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/paths"
@@ -71,6 +72,8 @@ func TestScripts(t *testing.T) {
 			"readvar":    positive("readvar", cmdReadVar),
 			"services":   positive("services", cmdServices),
 			"setmeta":    positive("setmeta", cmdSetMeta),
+			"settle":     positive("settle", cmdSettle),
+			"oneeach":    positive("oneeach", cmdOneEach),
 		},
 	})
 }
@@ -222,6 +225,79 @@ func cmdServices(ts *testscript.TestScript, args []string) {
 	}
 	if len(found) != want {
 		ts.Fatalf("%d processes of this tsm, want %d:\n%s", len(found), want, strings.Join(found, "\n"))
+	}
+}
+
+// settle: waits up to 20s until no process is starting or stopping (a new
+// daemon recovers in the background).
+func cmdSettle(ts *testscript.TestScript, args []string) {
+	poll(ts, 20*time.Second, func() bool {
+		for _, p := range listAll(ts) {
+			if p.State == "starting" || p.State == "stopping" {
+				return false
+			}
+		}
+		return true
+	}, "every process to settle")
+}
+
+type listed struct {
+	Name  string `json:"name"`
+	PID   int    `json:"pid"`
+	State string `json:"state"`
+}
+
+// listAll runs `tsm list all --json`.
+func listAll(ts *testscript.TestScript) []listed {
+	cmd := exec.Command("tsm", "list", "all", "--json")
+	cmd.Dir, cmd.Env = ts.Getenv("WORK"), environ(ts)
+	out, err := cmd.Output()
+	if err != nil {
+		ts.Fatalf("tsm list all --json: %v", err)
+	}
+	var ps []listed
+	ts.Check(json.Unmarshal(out, &ps))
+	return ps
+}
+
+// oneeach: every live main process of this tsm (a session leader whose
+// environment names a process directory under $TSM_DIR) is the listed PID
+// of an online process, and every online process has exactly one: no
+// duplicate, no untracked instance, no lost one.
+func cmdOneEach(ts *testscript.TestScript, args []string) {
+	online := map[string]int{}
+	for _, p := range listAll(ts) {
+		if p.State == "online" {
+			online[p.Name] = p.PID
+		}
+	}
+	prefix := []byte("TSM_NAME=")
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	live := map[string][]int{}
+	for _, d := range dirs {
+		env, err := os.ReadFile(d + "/environ")
+		if err != nil || !bytes.Contains(env, []byte("TSM_PROCESS_DIR="+ts.Getenv("TSM_DIR")+"/")) {
+			continue
+		}
+		pid, _ := strconv.Atoi(filepath.Base(d))
+		if sid, err := unix.Getsid(pid); err != nil || sid != pid {
+			continue
+		}
+		for _, kv := range bytes.Split(env, []byte{0}) {
+			if name, ok := bytes.CutPrefix(kv, prefix); ok {
+				live[string(name)] = append(live[string(name)], pid)
+			}
+		}
+	}
+	for name, pids := range live {
+		if len(pids) != 1 || online[name] != pids[0] {
+			ts.Fatalf("%s: live main processes %v, listed online with pid %d", name, pids, online[name])
+		}
+	}
+	for name, pid := range online {
+		if len(live[name]) == 0 {
+			ts.Fatalf("%s is listed online with pid %d, which is not running", name, pid)
+		}
 	}
 }
 

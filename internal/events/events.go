@@ -28,6 +28,7 @@ const (
 	Lost    = "lost"    // a process died while no daemon watched it
 	Stop    = "stop"    // stopped (or killed) on request
 	Delete  = "delete"  // removed on request
+	Cleanup = "cleanup" // what a run's main process left behind when it exited was ended
 	Daemon  = "daemon"  // the daemon started or stopped
 )
 

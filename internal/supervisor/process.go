@@ -608,6 +608,17 @@ func (p *process) ended(res endResult) {
 	}
 	switch pending {
 	case "exit":
+		if res.descendants > 0 {
+			what := "processes"
+			if res.descendants == 1 {
+				what = "process"
+			}
+			msg := fmt.Sprintf("ended %d %s its main process left behind", res.descendants, what)
+			if res.forced {
+				msg += ", kill signal needed"
+			}
+			p.event(events.Cleanup, events.Event{Message: msg})
+		}
 		p.afterExit()
 		return
 	case "delete":

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/shirou/gopsutil/v4/process"
@@ -19,7 +18,7 @@ const sZOMB = 5
 // stepped (NTP, sleep/wake), so a boot ID built from it would change under
 // running services and make tsm disown them. kern.boottime seconds remain
 // as a fallback for systems without kern.bootsessionuuid.
-var bootID = sync.OnceValues(func() (string, error) {
+var bootID = onceOK(func() (string, error) {
 	if u, err := unix.Sysctl("kern.bootsessionuuid"); err == nil && u != "" {
 		return u, nil
 	}

@@ -17,7 +17,7 @@ import (
 // bootID changes at every boot, unlike btime in /proc/stat, which moves
 // whenever the wall clock is stepped and would make live processes look
 // like strangers.
-var bootID = sync.OnceValues(func() (string, error) {
+var bootID = onceOK(func() (string, error) {
 	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
 	if err != nil {
 		return "", fmt.Errorf("read boot id: %w", err)

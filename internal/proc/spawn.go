@@ -72,7 +72,10 @@ func openLog(path string) (*os.File, error) {
 }
 
 // lookPath resolves a bare command name against the PATH of the service's
-// own environment, not the daemon's.
+// own environment, not the daemon's. An empty PATH entry is skipped, not
+// taken to mean the current directory as shells do: the daemon's directory
+// is not the user's, and a writable directory searched by accident is the
+// classic way to run someone else's "ls".
 func lookPath(name string, env []string) (string, error) {
 	if strings.Contains(name, "/") {
 		return name, nil
@@ -85,7 +88,7 @@ func lookPath(name string, env []string) (string, error) {
 	}
 	for _, dir := range filepath.SplitList(pathEnv) {
 		if dir == "" {
-			dir = "."
+			continue
 		}
 		p := filepath.Join(dir, name)
 		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {

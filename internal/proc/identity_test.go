@@ -36,11 +36,13 @@ const (
 //     leave no zombies behind even under an init that never reaps.
 //   - zombie starts a child, prints its pid and does not reap it until its
 //     stdin closes.
+//   - probegroup becomes nobody and reports on the process group in
+//     helperArg with GroupExists.
 //   - nofile fills its descriptor table, asks about the identity in
 //     helperArg with no descriptor to spare and again with room, prints a
 //     nofileReport as JSON and exits.
 //
-// All but zombie and nofile then wait to be killed.
+// All but zombie, nofile and probegroup then wait to be killed.
 func TestProcHelper(t *testing.T) {
 	switch os.Getenv(helperEnv) {
 	case "":
@@ -92,6 +94,9 @@ func TestProcHelper(t *testing.T) {
 		os.Exit(0)
 	case "nofile":
 		nofileHelper()
+		os.Exit(0)
+	case "probegroup":
+		probeGroupHelper()
 		os.Exit(0)
 	}
 	time.Sleep(time.Hour)

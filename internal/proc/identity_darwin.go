@@ -54,12 +54,13 @@ func identify(pid int) (Identity, error) {
 	if err != nil {
 		return Identity{}, err
 	}
+	return Identity{PID: pid, StartTime: kinfoStart(k), BootID: boot}, nil
+}
+
+// kinfoStart is a process's start time as Identity.StartTime holds it.
+func kinfoStart(k *unix.KinfoProc) uint64 {
 	st := k.Proc.P_starttime
-	return Identity{
-		PID:       pid,
-		StartTime: uint64(st.Sec)*1_000_000 + uint64(st.Usec),
-		BootID:    boot,
-	}, nil
+	return uint64(st.Sec)*1_000_000 + uint64(st.Usec)
 }
 
 // readUsage asks libproc through gopsutil (there is no sysctl for CPU time

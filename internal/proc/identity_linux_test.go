@@ -21,6 +21,11 @@ func TestParseStat(t *testing.T) {
 			t.Errorf("comm %q: got %+v, want %+v", comm, st, want)
 		}
 	}
+	// A task being torn down, as read during a scan.
+	dead := "17190 (true) X 0 -1 -1 0 -1 4227084 50 0 0 0 0 0 0 0 20 0 0 0 66927 0 0 0 0 0 0 0 0 0 0 0 0 1 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
+	if st, err := parseStat([]byte(dead)); err != nil || st.state != 'X' || st.pgrp != -1 || st.session != -1 || st.start != 66927 {
+		t.Errorf("parseStat(dead task) = %+v, %v", st, err)
+	}
 	for _, bad := range []string{
 		"",
 		"4242 sleep S 1",

@@ -29,6 +29,8 @@ const (
 // binary, in the role named by helperEnv.
 //
 //   - setsid leaves the caller's session, as a service's grandchild might.
+//   - setpgid leaves the caller's process group but not its session, as a
+//     shell with job control puts each job.
 //   - listen opens a TCP listener and prints its port.
 //   - daemon stands in for tsm's daemon: a subreaper (Linux) that runs the
 //     command after "--" in a new session, prints "root=<pid>" and reaps
@@ -50,6 +52,10 @@ func TestProcHelper(t *testing.T) {
 	case "setsid":
 		if _, err := syscall.Setsid(); err != nil {
 			helperFail("setsid", err)
+		}
+	case "setpgid":
+		if err := syscall.Setpgid(0, 0); err != nil {
+			helperFail("setpgid", err)
 		}
 	case "listen":
 		ln, err := net.Listen("tcp", "127.0.0.1:0")

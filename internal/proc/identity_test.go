@@ -17,6 +17,10 @@ import (
 	"time"
 )
 
+// extraHelpers are roles defined by platform-specific test files, by name;
+// they exit when they return.
+var extraHelpers = map[string]func(){}
+
 // helperEnv selects a role when the test binary re-executes itself as a
 // fake process (see TestProcHelper); helperArg holds its argument, for
 // roles that take one.
@@ -46,7 +50,12 @@ const (
 //
 // All but zombie, nofile and probegroup then wait to be killed.
 func TestProcHelper(t *testing.T) {
-	switch os.Getenv(helperEnv) {
+	role := os.Getenv(helperEnv)
+	if f, ok := extraHelpers[role]; ok {
+		f()
+		os.Exit(0)
+	}
+	switch role {
 	case "":
 		return
 	case "setsid":

@@ -84,3 +84,14 @@ func (r *Reaper) report(pid int, ws syscall.WaitStatus) {
 	}
 	r.onExit(e)
 }
+
+// Children returns the calling process's live children (zombies left out),
+// sorted: for a subreaper daemon, a cheap check for descendants left over
+// after every service is gone, orphans re-parented to it included. ok is
+// false when the system cannot list them (always on macOS; on Linux, a
+// kernel built without CONFIG_PROC_CHILDREN, or a read error), and then
+// pids is nil. The kernel's list can miss a child being re-parented at
+// the very moment it is read.
+func Children() (pids []int, ok bool) {
+	return children()
+}

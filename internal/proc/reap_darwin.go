@@ -35,3 +35,7 @@ func (r *Reaper) reapAll() {
 // BecomeSubreaper is a no-op: macOS has no subreaper; tree kill relies on
 // walking descendants before signalling.
 func BecomeSubreaper() error { return nil }
+
+// children cannot be listed cheaply: macOS has no per-process list of
+// children, only a walk of the whole process table.
+func children() ([]int, bool) { return nil, false }

@@ -64,7 +64,9 @@ func (r osRunner) Spawn(s proc.SpawnSpec, group string) (int, string, error) {
 	return pid, cgroup, err
 }
 
-func (r osRunner) Watch(pid int, same func() bool) error      { return r.watcher.Watch(pid, same) }
+func (r osRunner) Watch(pid int, same func() bool) error {
+	return r.watcher.Watch(pid, func() (bool, error) { return same(), nil })
+}
 func (osRunner) Identify(pid int) (proc.Identity, error)      { return proc.Identify(pid) }
 func (osRunner) Signal(pid int, sig syscall.Signal) error     { return proc.Signal(pid, sig) }
 func (osRunner) SignalGroup(pg int, sig syscall.Signal) error { return proc.SignalGroup(pg, sig) }

@@ -37,6 +37,15 @@ func (r *Reaper) loop() {
 	}
 }
 
+// isChild reports whether pid is still a child of ours, exited or not: it
+// is not once it has been reaped. A failure other than ECHILD counts as a
+// child, which the reaper will report in due course.
+func isChild(pid int) bool {
+	var info unix.Siginfo
+	err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+	return err != unix.ECHILD
+}
+
 // BecomeSubreaper makes descendants that lose their parent (a double fork, a
 // setsid grandchild whose parent exited) re-parent to the calling process
 // instead of init, so they stay visible and reapable.

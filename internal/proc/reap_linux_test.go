@@ -100,3 +100,36 @@ func childrenHelper() {
 		}
 	}
 }
+
+// TestReaperDroppedStatus leaves the reaper no room for untracked
+// statuses: a child reaped before Spawn tracked it is still reported,
+// once, without a status.
+func TestReaperDroppedStatus(t *testing.T) {
+	log := &reapLog{}
+	r := testReaper(t, log.add)
+	r.mu.Lock()
+	r.keep = 0
+	r.mu.Unlock()
+	t.Cleanup(func() {
+		r.mu.Lock()
+		r.keep = 1024
+		r.mu.Unlock()
+	})
+	r.afterFork = func(pid int) {
+		eventually(t, "the child to be reaped", func() bool { return syscall.Kill(pid, 0) == syscall.ESRCH })
+	}
+	pid, err := r.Spawn(quickSpec("false"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the exit", func() bool { return len(log.of(pid)) > 0 })
+	r.afterFork = nil
+	var last spawned
+	last.spawn(t, r, 0)
+	for p := range last.codes {
+		eventually(t, "the last exit", func() bool { return len(log.of(p)) > 0 })
+	}
+	if got := log.of(pid); len(got) != 1 || got[0].Known {
+		t.Errorf("exits reported = %+v, want one without a status", got)
+	}
+}

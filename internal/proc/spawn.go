@@ -55,6 +55,11 @@ func Spawn(s SpawnSpec) (int, error) {
 	}
 	defer errf.Close()
 
+	// The Go runtime raised the daemon's soft RLIMIT_NOFILE to the hard
+	// limit at start-up; ForkExec gives the child the original back, so a
+	// service gets the limit it would get from a shell. Calling Setrlimit
+	// for RLIMIT_NOFILE anywhere in the daemon turns that off for good
+	// (see syscall/rlimit.go). TestSpawnKeepsFileLimit checks it.
 	pid, err := syscall.ForkExec(path, s.Argv, &syscall.ProcAttr{
 		Dir:   s.Dir,
 		Env:   s.Env,

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/shirou/gopsutil/v4/process"
@@ -19,7 +18,7 @@ const sZOMB = 5
 // stepped (NTP, sleep/wake), so a boot ID built from it would change under
 // running services and make tsm disown them. kern.boottime seconds remain
 // as a fallback for systems without kern.bootsessionuuid.
-var bootID = sync.OnceValues(func() (string, error) {
+var bootID = onceOK(func() (string, error) {
 	if u, err := unix.Sysctl("kern.bootsessionuuid"); err == nil && u != "" {
 		return u, nil
 	}
@@ -55,12 +54,13 @@ func identify(pid int) (Identity, error) {
 	if err != nil {
 		return Identity{}, err
 	}
+	return Identity{PID: pid, StartTime: kinfoStart(k), BootID: boot}, nil
+}
+
+// kinfoStart is a process's start time as Identity.StartTime holds it.
+func kinfoStart(k *unix.KinfoProc) uint64 {
 	st := k.Proc.P_starttime
-	return Identity{
-		PID:       pid,
-		StartTime: uint64(st.Sec)*1_000_000 + uint64(st.Usec),
-		BootID:    boot,
-	}, nil
+	return uint64(st.Sec)*1_000_000 + uint64(st.Usec)
 }
 
 // readUsage asks libproc through gopsutil (there is no sysctl for CPU time

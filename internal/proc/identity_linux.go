@@ -17,7 +17,7 @@ import (
 // bootID changes at every boot, unlike btime in /proc/stat, which moves
 // whenever the wall clock is stepped and would make live processes look
 // like strangers.
-var bootID = sync.OnceValues(func() (string, error) {
+var bootID = onceOK(func() (string, error) {
 	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
 	if err != nil {
 		return "", fmt.Errorf("read boot id: %w", err)
@@ -106,9 +106,9 @@ func parseStat(b []byte) (procStat, error) {
 		case 4:
 			st.ppid, ok = atoi(tok)
 		case 5:
-			st.pgrp, ok = atoi(tok)
+			st.pgrp, ok = atoiSigned(tok)
 		case 6:
-			st.session, ok = atoi(tok)
+			st.session, ok = atoiSigned(tok)
 		case 9:
 			st.flags, ok = atou(tok)
 		case 14:
@@ -150,6 +150,16 @@ func atou[T string | []byte](b T) (uint64, bool) {
 func atoi[T string | []byte](b T) (int, bool) {
 	n, ok := atou(b)
 	return int(n), ok && n <= math.MaxInt32
+}
+
+// atoiSigned also takes a negative number: a task being torn down (state
+// X) shows -1 as its process group and session.
+func atoiSigned(b []byte) (int, bool) {
+	if len(b) > 1 && b[0] == '-' {
+		n, ok := atoi(b[1:])
+		return -n, ok
+	}
+	return atoi(b)
 }
 
 // readProcFile reads a whole /proc file into buf's storage with raw system

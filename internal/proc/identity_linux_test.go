@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"testing"
@@ -19,6 +20,11 @@ func TestParseStat(t *testing.T) {
 		if st != want {
 			t.Errorf("comm %q: got %+v, want %+v", comm, st, want)
 		}
+	}
+	// A task being torn down, as read during a scan.
+	dead := "17190 (true) X 0 -1 -1 0 -1 4227084 50 0 0 0 0 0 0 0 20 0 0 0 66927 0 0 0 0 0 0 0 0 0 0 0 0 1 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
+	if st, err := parseStat([]byte(dead)); err != nil || st.state != 'X' || st.pgrp != -1 || st.session != -1 || st.start != 66927 {
+		t.Errorf("parseStat(dead task) = %+v, %v", st, err)
 	}
 	for _, bad := range []string{
 		"",
@@ -68,4 +74,38 @@ func FuzzParseStat(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		parseStat(b) // must not panic
 	})
+}
+
+// TestCheckCannotTell asks about a live process from a helper whose
+// descriptor table is full: every /proc read fails with EMFILE, which must
+// come back as "cannot tell", never as "dead", and must not be remembered
+// once descriptors are free again.
+func TestCheckCannotTell(t *testing.T) {
+	self, err := Identify(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	arg, _ := json.Marshal(self)
+	_, out := startProc(t, procOpts{env: []string{helperEnv + "=nofile", helperArg + "=" + string(arg)}, stdout: true}, helperArgv(t)...)
+	var r nofileReport
+	if err := json.NewDecoder(out).Decode(&r); err != nil {
+		t.Fatalf("helper report: %v", err)
+	}
+	for name, a := range map[string]answer{"live process": r.Full, "missing pid": r.Missing} {
+		if a.Alive || a.Err == "" || a.NoProc || !a.TooMany {
+			t.Errorf("%s, no descriptor free: Check = alive %v, err %q (ErrNoProcess %v, EMFILE %v); want false and an EMFILE error", name, a.Alive, a.Err, a.NoProc, a.TooMany)
+		}
+		if a.Identify == "" || a.IdentifyNoProc {
+			t.Errorf("%s, no descriptor free: Identify error %q (ErrNoProcess %v); want an error that is not ErrNoProcess", name, a.Identify, a.IdentifyNoProc)
+		}
+	}
+	if r.BootErr == "" {
+		t.Error("bootID succeeded with no descriptor free: test premise broken")
+	}
+	if !r.After.Alive || r.After.Err != "" {
+		t.Errorf("with descriptors free again: Check = %v, %q; want true, nil", r.After.Alive, r.After.Err)
+	}
+	if r.BootAfter != self.BootID {
+		t.Errorf("bootID after the failure = %q, want %q: a failure was remembered", r.BootAfter, self.BootID)
+	}
 }

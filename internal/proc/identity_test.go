@@ -17,14 +17,24 @@ import (
 	"time"
 )
 
+// extraHelpers are roles defined by platform-specific test files, by name;
+// they exit when they return.
+var extraHelpers = map[string]func(){}
+
 // helperEnv selects a role when the test binary re-executes itself as a
-// fake process (see TestProcHelper).
-const helperEnv = "TSM_PROC_TEST_HELPER"
+// fake process (see TestProcHelper); helperArg holds its argument, for
+// roles that take one.
+const (
+	helperEnv = "TSM_PROC_TEST_HELPER"
+	helperArg = "TSM_PROC_TEST_ARG"
+)
 
 // TestProcHelper is not a test: it is the body of the re-executed test
 // binary, in the role named by helperEnv.
 //
 //   - setsid leaves the caller's session, as a service's grandchild might.
+//   - setpgid leaves the caller's process group but not its session, as a
+//     shell with job control puts each job.
 //   - listen opens a TCP listener and prints its port.
 //   - daemon stands in for tsm's daemon: a subreaper (Linux) that runs the
 //     command after "--" in a new session, prints "root=<pid>" and reaps
@@ -32,15 +42,29 @@ const helperEnv = "TSM_PROC_TEST_HELPER"
 //     leave no zombies behind even under an init that never reaps.
 //   - zombie starts a child, prints its pid and does not reap it until its
 //     stdin closes.
+//   - probegroup becomes nobody and reports on the process group in
+//     helperArg with GroupExists.
+//   - nofile fills its descriptor table, asks about the identity in
+//     helperArg with no descriptor to spare and again with room, prints a
+//     nofileReport as JSON and exits.
 //
-// All but zombie then wait to be killed.
+// All but zombie, nofile and probegroup then wait to be killed.
 func TestProcHelper(t *testing.T) {
-	switch os.Getenv(helperEnv) {
+	role := os.Getenv(helperEnv)
+	if f, ok := extraHelpers[role]; ok {
+		f()
+		os.Exit(0)
+	}
+	switch role {
 	case "":
 		return
 	case "setsid":
 		if _, err := syscall.Setsid(); err != nil {
 			helperFail("setsid", err)
+		}
+	case "setpgid":
+		if err := syscall.Setpgid(0, 0); err != nil {
+			helperFail("setpgid", err)
 		}
 	case "listen":
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -83,9 +107,86 @@ func TestProcHelper(t *testing.T) {
 		var ws syscall.WaitStatus
 		syscall.Wait4(pid, &ws, 0, nil)
 		os.Exit(0)
+	case "nofile":
+		nofileHelper()
+		os.Exit(0)
+	case "probegroup":
+		probeGroupHelper()
+		os.Exit(0)
 	}
 	time.Sleep(time.Hour)
 	os.Exit(0)
+}
+
+// answer is one reply of Identity.Check, made printable.
+type answer struct {
+	Alive    bool
+	Err      string
+	NoProc   bool // the error wraps ErrNoProcess
+	TooMany  bool // the error wraps EMFILE
+	Identify string
+	// IdentifyNoProc: Identify's error wrapped ErrNoProcess.
+	IdentifyNoProc bool
+}
+
+func ask(id Identity) answer {
+	alive, err := id.Check()
+	a := answer{Alive: alive, NoProc: errors.Is(err, ErrNoProcess), TooMany: errors.Is(err, syscall.EMFILE)}
+	if err != nil {
+		a.Err = err.Error()
+	}
+	if _, err := Identify(id.PID); err != nil {
+		a.Identify, a.IdentifyNoProc = err.Error(), errors.Is(err, ErrNoProcess)
+	}
+	return a
+}
+
+type nofileReport struct {
+	Full, Missing, After answer
+	BootErr              string // bootID with the table full
+	BootAfter            string // and with room again
+}
+
+func nofileHelper() {
+	var id Identity
+	if err := json.Unmarshal([]byte(os.Getenv(helperArg)), &id); err != nil {
+		helperFail("identity", err)
+	}
+	// A low soft limit keeps the table small; the hard one stays, so that
+	// nothing but this helper is affected.
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		helperFail("getrlimit", err)
+	}
+	lim.Cur = 64
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		helperFail("setrlimit", err)
+	}
+	var fds []int
+	for {
+		fd, err := syscall.Dup(0)
+		if err == syscall.EMFILE {
+			break
+		}
+		if err != nil {
+			helperFail("dup", err)
+		}
+		fds = append(fds, fd)
+	}
+	var r nofileReport
+	r.Full = ask(id)
+	r.Missing = ask(Identity{PID: 0x7ffffff0, StartTime: 1, BootID: "x"})
+	if _, err := bootID(); err != nil {
+		r.BootErr = err.Error()
+	}
+	for _, fd := range fds {
+		syscall.Close(fd)
+	}
+	r.After = ask(id)
+	if b, err := bootID(); err == nil {
+		r.BootAfter = b
+	}
+	json.NewEncoder(os.Stdout).Encode(r)
 }
 
 func helperFail(what string, err error) {
@@ -239,8 +340,8 @@ func TestIdentifySelf(t *testing.T) {
 	if id.PID != os.Getpid() || id.StartTime == 0 || id.BootID == "" {
 		t.Fatalf("Identify(self) = %+v", id)
 	}
-	if !id.Alive() {
-		t.Fatal("Alive() = false for the running test process")
+	if alive, err := id.Check(); !alive || err != nil || !id.Alive() {
+		t.Fatalf("Check() = %v, %v for the running test process", alive, err)
 	}
 	again, err := Identify(os.Getpid())
 	if err != nil || again != id {
@@ -293,9 +394,10 @@ func TestAliveMismatch(t *testing.T) {
 		if other.Alive() {
 			t.Errorf("Alive() with a different %s = true", name)
 		}
+		wantDead(t, other, "a different "+name)
 	}
-	if !id.Alive() {
-		t.Error("the original identity must still be alive")
+	if alive, err := id.Check(); !alive || err != nil || !id.Alive() {
+		t.Errorf("the original identity: Check = %v, %v; want true, nil", alive, err)
 	}
 }
 
@@ -310,6 +412,15 @@ func TestAliveAfterExit(t *testing.T) {
 	eventually(t, "killed child to be gone", func() bool { return !id.Alive() })
 	if _, err := Identify(id.PID); !errors.Is(err, ErrNoProcess) {
 		t.Errorf("Identify(reaped pid) error = %v, want ErrNoProcess", err)
+	}
+	wantDead(t, id, "a reaped child")
+}
+
+// wantDead checks that Check gives the definite answer "not alive".
+func wantDead(t *testing.T, id Identity, what string) {
+	t.Helper()
+	if alive, err := id.Check(); alive || err != nil {
+		t.Errorf("%s: Check = %v, %v; want false, nil", what, alive, err)
 	}
 }
 
@@ -326,6 +437,7 @@ func TestIdentifyZombie(t *testing.T) {
 	if (Identity{PID: zombie}).Alive() {
 		t.Error("zombie reported Alive")
 	}
+	wantDead(t, Identity{PID: zombie}, "a zombie")
 }
 
 func TestIdentifyMissing(t *testing.T) {
@@ -336,6 +448,7 @@ func TestIdentifyMissing(t *testing.T) {
 		if (Identity{PID: pid}).Alive() {
 			t.Errorf("Identity{PID: %d}.Alive() = true", pid)
 		}
+		wantDead(t, Identity{PID: pid}, fmt.Sprintf("pid %d", pid))
 	}
 }
 

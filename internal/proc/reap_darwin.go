@@ -32,6 +32,14 @@ func (r *Reaper) reapAll() {
 	}
 }
 
+// isChild is never asked on macOS: the reaper only waits for tracked
+// children, so it never holds the status of an untracked one.
+func isChild(int) bool { return true }
+
 // BecomeSubreaper is a no-op: macOS has no subreaper; tree kill relies on
 // walking descendants before signalling.
 func BecomeSubreaper() error { return nil }
+
+// children cannot be listed cheaply: macOS has no per-process list of
+// children, only a walk of the whole process table.
+func children() ([]int, bool) { return nil, false }

@@ -2,6 +2,7 @@ package proc
 
 import (
 	"errors"
+	"fmt"
 	"syscall"
 )
 
@@ -21,6 +22,24 @@ func Signal(pid int, sig syscall.Signal) error {
 		return errors.New("refusing to signal pid <= 1")
 	}
 	return ignoreESRCH(syscall.Kill(pid, sig))
+}
+
+// GroupExists reports whether the process group pgid has any member left,
+// with kill(-pgid, 0). EPERM means there is a member we may not signal, so
+// the group exists; any error other than ESRCH or EPERM means the answer
+// is unknown. Groups <= 1 are refused, as in SignalGroup.
+func GroupExists(pgid int) (bool, error) {
+	if pgid <= 1 {
+		return false, errors.New("refusing to probe process group <= 1")
+	}
+	switch err := syscall.Kill(-pgid, 0); err {
+	case nil, syscall.EPERM:
+		return true, nil
+	case syscall.ESRCH:
+		return false, nil
+	default:
+		return false, fmt.Errorf("process group %d: %w", pgid, err)
+	}
 }
 
 func ignoreESRCH(err error) error {

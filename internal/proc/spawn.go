@@ -55,6 +55,11 @@ func Spawn(s SpawnSpec) (int, error) {
 	}
 	defer errf.Close()
 
+	// The Go runtime raised the daemon's soft RLIMIT_NOFILE to the hard
+	// limit at start-up; ForkExec gives the child the original back, so a
+	// service gets the limit it would get from a shell. Calling Setrlimit
+	// for RLIMIT_NOFILE anywhere in the daemon turns that off for good
+	// (see syscall/rlimit.go). TestSpawnKeepsFileLimit checks it.
 	pid, err := syscall.ForkExec(path, s.Argv, &syscall.ProcAttr{
 		Dir:   s.Dir,
 		Env:   s.Env,
@@ -72,7 +77,10 @@ func openLog(path string) (*os.File, error) {
 }
 
 // lookPath resolves a bare command name against the PATH of the service's
-// own environment, not the daemon's.
+// own environment, not the daemon's. An empty PATH entry is skipped, not
+// taken to mean the current directory as shells do: the daemon's directory
+// is not the user's, and a writable directory searched by accident is the
+// classic way to run someone else's "ls".
 func lookPath(name string, env []string) (string, error) {
 	if strings.Contains(name, "/") {
 		return name, nil
@@ -85,7 +93,7 @@ func lookPath(name string, env []string) (string, error) {
 	}
 	for _, dir := range filepath.SplitList(pathEnv) {
 		if dir == "" {
-			dir = "."
+			continue
 		}
 		p := filepath.Join(dir, name)
 		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {

@@ -6,7 +6,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// tree on macOS has no environment rule. The only way to read another
+// family on macOS has no environment rule. The only way to read another
 // process's environment is kern.procargs2, one sysctl per process that
 // copies its whole argument area (up to ARG_MAX); it only works for our own
 // processes, the kernel truncates it at argv for hardened (cs_restricted)
@@ -14,29 +14,42 @@ import (
 // strings that follow it by position alone. A grandchild that double-forks,
 // calls setsid and leaves both our tree and our session is therefore missed
 // here; macOS has no subreaper to keep it attached either.
-func tree(root int, _ string, _ uint64) ([]int, error) {
+func family(root int, _ string, _ uint64) ([]Member, error) {
 	procs, err := unix.SysctlKinfoProcSlice("kern.proc.all")
 	if err != nil {
 		return nil, fmt.Errorf("list processes: %w", err)
 	}
-	f := newFamily(len(procs))
-	for i := range procs {
-		f.link(int(procs[i].Proc.P_pid), int(procs[i].Eproc.Ppid))
+	boot, err := bootID()
+	if err != nil {
+		return nil, err
 	}
-	f.descendantsOf(root)
+	t := newProcTable(len(procs))
 	for i := range procs {
-		pid := int(procs[i].Proc.P_pid)
-		if int(procs[i].Eproc.Pgid) == root {
-			f.addWithDescendants(pid)
-			continue
+		k := &procs[i]
+		pid := int(k.Proc.P_pid)
+		if pid <= 0 {
+			continue // kernel_task; getsid(0) would answer for us
 		}
 		// kinfo_proc carries no session ID. A process that moved to its
 		// own process group (setpgid, shell job control) is still in the
 		// service's session; getsid is one cheap system call, and failure
 		// only means the process is gone.
-		if sid, err := unix.Getsid(pid); err == nil && sid == root {
-			f.addWithDescendants(pid)
+		sid, err := unix.Getsid(pid)
+		if err != nil {
+			sid = 0
 		}
+		t.add(Member{
+			Identity: Identity{PID: pid, StartTime: kinfoStart(k), BootID: boot},
+			PGID:     int(k.Eproc.Pgid), SID: sid, PPID: int(k.Eproc.Ppid),
+		})
 	}
-	return f.result(root), nil
+	t.descendantsOf(root)
+	t.groupAndSession(root)
+	return t.result(root), nil
+}
+
+// findMarked finds nothing: see family for why macOS environments are out
+// of reach.
+func findMarked(map[string]bool) (map[string][]Member, error) {
+	return map[string][]Member{}, nil
 }

@@ -290,3 +290,54 @@ func countProcesses() (int, error) {
 	}
 	return n, err
 }
+
+// TestFamily checks what Family reports of each member against what the
+// system says of it one process at a time. The service has a child in its
+// group, one in a group of its own within the session, and one that left
+// the session.
+func TestFamily(t *testing.T) {
+	marker := testMarker(t)
+	script := `sleep 60 & ` + helperEnv + `=setpgid "$@" & ` + helperEnv + `=setsid "$@" & wait`
+	rootPID, _ := startService(t, []string{marker}, script)
+	killLater(t, rootPID)
+
+	var members []Member
+	eventually(t, "three members in three groups", func() bool {
+		var err error
+		members, err = Family(rootPID, marker, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Three groups once both helpers have made theirs; from then on
+		// nothing changes under the checks below.
+		groups := map[int]bool{}
+		for _, m := range members {
+			groups[m.PGID] = true
+		}
+		return len(members) == 3 && len(groups) == 3
+	})
+	var pids []int
+	for _, m := range members {
+		pids = append(pids, m.PID)
+	}
+	killLater(t, pids...)
+	if tree, err := Tree(rootPID, marker, 0); err != nil || !slices.Equal(tree, pids) {
+		t.Errorf("Tree = %v, %v; Family's PIDs are %v", tree, err, pids)
+	}
+	inSession := 0
+	for _, m := range members {
+		if id, err := Identify(m.PID); err != nil || id != m.Identity {
+			t.Errorf("member %+v: Identify = %+v, %v", m, id, err)
+		}
+		pgid, _ := unix.Getpgid(m.PID)
+		if m.PGID != pgid || m.SID != sidOf(m.PID) || m.PPID != rootPID {
+			t.Errorf("member %+v: getpgid %d, getsid %d, want PPID %d", m, pgid, sidOf(m.PID), rootPID)
+		}
+		if m.SID == rootPID {
+			inSession++
+		}
+	}
+	if inSession != 2 {
+		t.Errorf("members %+v: want two in session %d", members, rootPID)
+	}
+}

@@ -81,7 +81,7 @@ func (r osRunner) Spawn(s proc.SpawnSpec, group string) (int, string, error) {
 }
 
 func (r osRunner) Watch(pid int, same func() (bool, error)) error {
-	return r.watcher.Watch(pid, func() bool { ok, _ := same(); return ok })
+	return r.watcher.Watch(pid, same)
 }
 func (osRunner) Identify(pid int) (proc.Identity, error)      { return proc.Identify(pid) }
 func (osRunner) Check(id proc.Identity) (bool, error)         { return id.Check() }

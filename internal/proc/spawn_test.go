@@ -1,0 +1,91 @@
+package proc
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+func init() {
+	extraHelpers["nofilespawn"] = noFileSpawnHelper
+}
+
+// TestLookPathSkipsEmptyEntries puts a program in the current directory
+// and checks that no PATH with an empty entry finds it there.
+func TestLookPathSkipsEmptyEntries(t *testing.T) {
+	const name = "tsm-lookpath-probe"
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	for _, path := range []string{"", ":", "/nonexistent:", ":/nonexistent", "/nonexistent::/nonexistent2"} {
+		if got, err := lookPath(name, []string{"PATH=" + path}); err == nil {
+			t.Errorf("PATH=%q: lookPath found %q in the current directory", path, got)
+		}
+	}
+	want := filepath.Join(dir, name)
+	for _, path := range []string{dir, ":" + dir, "/nonexistent::" + dir} {
+		if got, err := lookPath(name, []string{"PATH=" + path}); err != nil || got != want {
+			t.Errorf("PATH=%q: lookPath = %q, %v; want %q", path, got, err, want)
+		}
+	}
+}
+
+// TestSpawnKeepsFileLimit: the Go runtime raises its own soft
+// RLIMIT_NOFILE to the hard limit at start-up, and services must not
+// inherit that. A helper started with a low soft limit Spawns a shell
+// that writes down the limit it got.
+func TestSpawnKeepsFileLimit(t *testing.T) {
+	const low = 256
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if lim.Max <= low+1 {
+		t.Skipf("hard limit %d: nothing to raise", lim.Max)
+	}
+	file := filepath.Join(t.TempDir(), "limit")
+	argv := append([]string{"sh", "-c", "ulimit -Sn " + strconv.Itoa(low) + ` && exec "$@"`, "sh"}, helperArgv(t)...)
+	_, out := startProc(t, procOpts{env: []string{helperEnv + "=nofilespawn", helperArg + "=" + file}, stdout: true}, argv...)
+	r := &keyedLines{r: out, vals: make(map[string]int)}
+	if soft := r.get(t, "soft"); soft <= low {
+		t.Fatalf("the helper's soft limit is %d: the runtime did not raise it, test premise broken", soft)
+	}
+	if code := r.get(t, "exit"); code != 0 {
+		t.Fatalf("the spawned shell exited with %d", code)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(b)); got != strconv.Itoa(low) {
+		t.Errorf("spawned process has a soft RLIMIT_NOFILE of %s, want the caller's original %d", got, low)
+	}
+}
+
+func noFileSpawnHelper() {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		helperFail("getrlimit", err)
+	}
+	pid, err := Spawn(SpawnSpec{
+		Argv:   []string{"sh", "-c", `ulimit -Sn > "$1"`, "sh", os.Getenv(helperArg)},
+		Env:    []string{"PATH=" + os.Getenv("PATH")},
+		Dir:    "/",
+		Stdout: os.DevNull,
+		Stderr: os.DevNull,
+	})
+	if err != nil {
+		helperFail("spawn", err)
+	}
+	var ws syscall.WaitStatus
+	if _, err := syscall.Wait4(pid, &ws, 0, nil); err != nil {
+		helperFail("wait", err)
+	}
+	fmt.Printf("soft=%d\nexit=%d\n", lim.Cur, ws.ExitStatus())
+}

@@ -152,6 +152,10 @@ type Meta struct {
 	Pending string `json:"pending,omitempty"`
 	// StopDeadline is when (unix ms) a stopping run gets the kill signal.
 	StopDeadline int64 `json:"stop_deadline,omitempty"`
+	// StopSent is when (unix ms) the stop signal went out; 0 while it has
+	// not (yet, as far as the record knows). A daemon that finishes a stop
+	// the last one began sends it only if it was not sent.
+	StopSent int64 `json:"stop_sent,omitempty"`
 	// StopSignal ends a run gracefully (default SIGTERM); KillSignal ends
 	// what is left when KillTimeoutMS (default 10 s) has passed (default
 	// SIGKILL).

@@ -25,8 +25,10 @@ type ending struct {
 	stopSig syscall.Signal
 	killSig syscall.Signal
 	// resumed: a new daemon finishes a stop the last one began, whose
-	// stop signal may already have gone out: none is sent again.
+	// stop signal already went out: none is sent again.
 	resumed bool
+	// sent is called once the stop signal has gone out.
+	sent func()
 
 	hurryOnce sync.Once
 	hurried   chan struct{} // closed by hurry
@@ -73,7 +75,9 @@ func (s *Supervisor) end(e *ending) endResult {
 	if !mainDone() {
 		pg, err := r.Pgid(e.pid)
 		groupLed = err == nil && pg == e.pid
-	} else if ok, _ := r.GroupExists(e.pid); ok {
+	} else if ok, _ := r.GroupExists(e.pid); ok && !s.pidInUse(e.pid) {
+		// (If the PID names a live process again, it was recycled after
+		// the group emptied, and a group of that number is not ours.)
 		groupLed = true
 	}
 	known := map[int]proc.Identity{} // every member found, pinned
@@ -141,6 +145,9 @@ func (s *Supervisor) end(e *ending) endResult {
 	if e.grace > 0 {
 		if !e.resumed {
 			signal(members, e.stopSig, true)
+			if e.sent != nil {
+				e.sent()
+			}
 		}
 		tick := time.NewTicker(pollEvery)
 	wait:

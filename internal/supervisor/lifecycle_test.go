@@ -241,27 +241,42 @@ func recordAndAdopt(t *testing.T, r Runner, f *fakeRunner, m store.Meta) *Superv
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // A daemon that died in the middle of a stop is followed by one that
-// finishes it: no second stop signal, the kill signal at the recorded
-// deadline, and no restart.
+// finishes it: the stop signal only if the record says it did not go out
+// yet, the kill signal at the recorded deadline, and no restart.
 func TestRecoveryFinishesStop(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		f := newFake()
-		f.alive[4000], f.ignoreTE[4000] = true, true
-		s := recordAndAdopt(t, f, f, store.Meta{TsmID: 0, Name: "slow", PID: 4000, PIDStartTicks: 4000, Status: store.StatusOnline,
-			State: "stopping", Pending: "stop", StopDeadline: time.Now().Add(3 * time.Second).UnixMilli(), RestartPolicy: "on-failure"})
-		synctest.Wait()
-		if got := f.signalsOf(4000); len(got) != 0 {
-			t.Errorf("signals before the deadline: %v", got)
-		}
-		time.Sleep(4 * time.Second)
-		synctest.Wait()
-		if got := f.signalsOf(4000); !slices.Equal(got, []syscall.Signal{syscall.SIGKILL}) {
-			t.Errorf("signals %v, want one SIGKILL", got)
-		}
-		if m := s.metaOf(t, "slow"); m.State != "stopped" || f.spawnCount() != 0 {
-			t.Errorf("state %s, %d spawns; want stopped, none", m.State, f.spawnCount())
-		}
-	})
+	for _, tt := range []struct {
+		name string
+		sent bool
+		want []syscall.Signal
+	}{
+		{"signal sent", true, []syscall.Signal{syscall.SIGKILL}},
+		{"signal not sent yet", false, []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := newFake()
+				f.alive[4000], f.ignoreTE[4000] = true, true
+				m := store.Meta{TsmID: 0, Name: "slow", PID: 4000, PIDStartTicks: 4000, Status: store.StatusOnline,
+					State: "stopping", Pending: "stop", StopDeadline: time.Now().Add(3 * time.Second).UnixMilli(), RestartPolicy: "on-failure"}
+				if tt.sent {
+					m.StopSent = time.Now().UnixMilli()
+				}
+				s := recordAndAdopt(t, f, f, m)
+				synctest.Wait()
+				if got := f.signalsOf(4000); len(got) != len(tt.want)-1 {
+					t.Errorf("signals before the deadline: %v", got)
+				}
+				time.Sleep(4 * time.Second)
+				synctest.Wait()
+				if got := f.signalsOf(4000); !slices.Equal(got, tt.want) {
+					t.Errorf("signals %v, want %v", got, tt.want)
+				}
+				if m := s.metaOf(t, "slow"); m.State != "stopped" || f.spawnCount() != 0 {
+					t.Errorf("state %s, %d spawns; want stopped, none", m.State, f.spawnCount())
+				}
+			})
+		})
+	}
 }
 
 // A run spawned just before the daemon died, whose PID never reached the

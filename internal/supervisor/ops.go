@@ -107,6 +107,7 @@ type request struct {
 	updateEnv bool
 	changes   []string // restart --update-env: the variables that changed
 	reply     chan result
+	detached  bool // nobody waits for the answer (a stop a previous daemon began)
 }
 
 type result struct {
@@ -114,8 +115,16 @@ type result struct {
 	err error
 }
 
-func (r *request) done(o Outcome) { r.reply <- result{out: o} }
-func (r *request) fail(err error) { r.reply <- result{err: err} }
+// done and fail answer r; only the first answer counts (reply holds one).
+func (r *request) done(o Outcome) { r.answer(result{out: o}) }
+func (r *request) fail(err error) { r.answer(result{err: err}) }
+
+func (r *request) answer(res result) {
+	select {
+	case r.reply <- res:
+	default:
+	}
+}
 
 func (r *request) action() string {
 	if r.kind == opRestart {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -69,6 +70,7 @@ type (
 		e   *ending
 		res endResult
 	}
+	sentMsg  struct{ e *ending } // the stop signal of e went out
 	watchMsg struct {
 		r   *run
 		err error // nil: watched; ErrGone: it is gone
@@ -92,28 +94,7 @@ func newProcess(s *Supervisor, m store.Meta, st State) *process {
 // answering whatever was still queued.
 func (p *process) loop() {
 	for p.state != Deleted {
-		switch m := p.inbox.next().(type) {
-		case *request:
-			p.request(m)
-		case exitMsg:
-			p.exited(m.x)
-		case readyMsg:
-			p.ready(m)
-		case timerMsg:
-			if m.t == p.timer && p.state == BackingOff {
-				p.timer = nil
-				p.respawn(p.unstable)
-			}
-		case endedMsg:
-			if m.e == p.ending {
-				p.ended(m.res)
-			}
-		case watchMsg:
-			p.watched(m)
-		case recovery:
-			p.recover(m)
-		case quitMsg:
-			p.quit()
+		if quit := p.handle(p.inbox.next()); quit {
 			return
 		}
 	}
@@ -126,6 +107,59 @@ func (p *process) loop() {
 		r.fail(&target.NotFoundError{Target: p.meta.Name})
 	}
 	close(p.gone)
+}
+
+// handle handles one message; true means the goroutine must return. A
+// bug that panics here is contained to this process (errored, reported),
+// never taking the daemon, and with it every other service's supervision,
+// down.
+func (p *process) handle(msg any) (quit bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			p.s.log.Error("internal error; the process is left as it is", "name", p.meta.Name, "panic", v, "stack", string(debug.Stack()))
+			p.event(events.Errored, events.Event{Message: fmt.Sprintf("internal error (%v); please report it. Run `tsm restart %s` to try again", v, p.meta.Name)})
+			err := fmt.Errorf("internal error in tsm (%v); see daemon.log", v)
+			if r, ok := msg.(*request); ok {
+				r.fail(err)
+			}
+			p.answerStarter(err)
+			if p.endFor != nil {
+				p.endFor.fail(err)
+			}
+			p.state, p.ending, p.endFor = Errored, nil, nil
+			p.save()
+		}
+	}()
+	switch m := msg.(type) {
+	case *request:
+		p.request(m)
+	case exitMsg:
+		p.exited(m.x)
+	case readyMsg:
+		p.ready(m)
+	case timerMsg:
+		if m.t == p.timer && p.state == BackingOff {
+			p.timer = nil
+			p.respawn(p.unstable)
+		}
+	case endedMsg:
+		if m.e == p.ending {
+			p.ended(m.res)
+		}
+	case sentMsg:
+		if m.e == p.ending && p.state == Stopping {
+			p.meta.StopSent = time.Now().UnixMilli()
+			p.intend()
+		}
+	case watchMsg:
+		p.watched(m)
+	case recovery:
+		p.recover(m)
+	case quitMsg:
+		p.quit()
+		return true
+	}
+	return false
 }
 
 // quitMsg ends the process's goroutine without touching the process:
@@ -162,7 +196,11 @@ func (p *process) move(to State) error {
 // publish shows meta and state to the table.
 func (p *process) publish() {
 	p.meta.State = p.state.String()
-	p.meta.Status = p.state.status(p.meta.PID)
+	live := p.meta.PID
+	if p.run == nil || p.run.exit != nil {
+		live = 0 // the recorded PID is history: no pid file, not online
+	}
+	p.meta.Status = p.state.status(live)
 	p.s.mu.Lock()
 	p.pub, p.pubSt = p.meta, p.state
 	p.s.mu.Unlock()
@@ -299,7 +337,7 @@ func (p *process) spawn(manual bool, wait time.Duration) (*run, error) {
 	}
 	marker := fmt.Sprintf("%s=%s/%d/%d", markerKey, m.Name, m.TsmID, time.Now().UnixNano())
 	m.PID, m.PIDStartTicks, m.BootID, m.Cgroup, m.Marker = 0, 0, "", "", marker
-	m.StartTime, m.NextRestart, m.Pending, m.StopDeadline = time.Now().Unix(), 0, "", 0
+	m.StartTime, m.NextRestart, m.Pending, m.StopDeadline, m.StopSent = time.Now().Unix(), 0, "", 0, 0
 	if err := p.intend(); err != nil {
 		return nil, fmt.Errorf("record the start of %s: %w", m.Name, err)
 	}
@@ -456,7 +494,7 @@ func (p *process) afterExit() {
 		x = *r.exit
 	}
 	m := &p.meta
-	m.Pending, m.StopDeadline = "", 0
+	m.Pending, m.StopDeadline, m.StopSent = "", 0, 0
 	if p.starter != nil && r.manual && failed(x) {
 		// Died inside start's settle window: a failed start, not a loop.
 		p.move(Crashed)
@@ -568,14 +606,21 @@ func (p *process) beginEnding(r *request, pending string) {
 	}
 	p.move(Stopping)
 	m := &p.meta
-	m.Pending, m.StopDeadline = pending, time.Now().Add(grace).UnixMilli()
+	m.Pending, m.StopDeadline, m.StopSent = pending, time.Now().Add(grace).UnixMilli(), 0
 	if err := p.intend(); err != nil {
 		// Stop anyway: a full disk must not keep a process running that
 		// the user wants gone; the next save catches up.
 		p.s.log.Error("cannot record a stop before signalling", "name", m.Name, "err", err)
 	}
-	e := p.newEnding(run, grace, false)
+	p.startEnding(p.newEnding(run, grace, false), r)
+}
+
+// startEnding runs e in the background; the process hears when the stop
+// signal went out (recorded, so a new daemon does not send it twice) and
+// when the run is over.
+func (p *process) startEnding(e *ending, r *request) {
 	p.ending, p.endFor = e, r
+	e.sent = func() { p.inbox.post(sentMsg{e}) }
 	go func() { p.inbox.post(endedMsg{e: e, res: p.s.end(e)}) }()
 }
 
@@ -627,14 +672,18 @@ func (p *process) ended(res endResult) {
 		return
 	case "restart":
 		p.run = nil
-		p.meta.Pending, p.meta.StopDeadline = "", 0
+		p.meta.Pending, p.meta.StopDeadline, p.meta.StopSent = "", 0, 0
+		if r == nil {
+			// A restart a previous daemon began: nobody waits for it.
+			r = &request{kind: opRestart, reply: make(chan result, 1), detached: true}
+		}
 		p.restartNow(r)
 		return
 	}
 	// stop, kill, or a resumed stop
 	p.run = nil
 	m := &p.meta
-	m.Pending, m.StopDeadline = "", 0
+	m.Pending, m.StopDeadline, m.StopSent = "", 0, 0
 	p.move(Stopped)
 	err := p.save()
 	action := "stopped"
@@ -692,7 +741,7 @@ func (p *process) restartNow(r *request) {
 	}
 	m.Restarts++
 	p.history = RunState{}
-	if _, err := p.spawn(true, r.wait); err != nil {
+	if _, err := p.spawn(!r.detached, r.wait); err != nil {
 		m.Restarts--
 		p.move(Errored)
 		p.save()
@@ -772,10 +821,10 @@ func (p *process) watched(m watchMsg) {
 // recover resumes from the record a previous daemon left.
 func (p *process) recover(rc recovery) {
 	m := &p.meta
-	p.publish()
 	switch p.state {
 	case Starting, Online:
 		if p.resume(rc) {
+			p.publish()
 			p.event(events.Adopt, events.Event{})
 			if p.state == Starting {
 				go p.awaitReady(p.run)
@@ -799,10 +848,15 @@ func (p *process) recover(rc recovery) {
 			p.run = &run{pid: m.PID, marker: m.Marker, cgroup: m.Cgroup, exited: make(chan struct{}), exit: &proc.Exit{PID: m.PID}}
 			close(p.run.exited)
 		}
+		p.publish()
 		grace := max(time.Until(time.UnixMilli(m.StopDeadline)), 0)
-		e := p.newEnding(p.run, grace, true)
-		p.ending = e
-		go func() { p.inbox.post(endedMsg{e: e, res: p.s.end(e)}) }()
+		if m.StopSent == 0 && grace == 0 && m.Pending != "kill" {
+			// It died before its stop signal went out: the process gets
+			// its graceful stop after all.
+			grace = p.killTimeout()
+			m.StopDeadline = time.Now().Add(grace).UnixMilli()
+		}
+		p.startEnding(p.newEnding(p.run, grace, m.StopSent != 0), nil)
 	case BackingOff:
 		p.scheduleRestart(max(time.Until(time.UnixMilli(m.NextRestart)), 0), true)
 	}

@@ -5,7 +5,10 @@
 # operations, in both cgroup modes, until each mode has seen KILLS daemon
 # kills (or SECONDS passed). Then it prints, per mode, the invariant
 # violations the test found: duplicate instances, untracked and lost
-# processes, orphans (leftovers of runs), table and directory mismatches.
+# processes, orphans (leftovers of runs), table and directory mismatches,
+# acknowledged commands undone, services the daemon restarted after an
+# interrupted stop (resurrect), starts SIGKILLed with nobody acting on them
+# (stillborn).
 #
 #   bench/stress.sh
 #   KILLS=100 bench/stress.sh
@@ -59,8 +62,8 @@ echo "stress: final counts (per mode; orphans count leftover runs, duplicates na
 grep -h 'STRESS SUMMARY' "$log" | sed 's/.*STRESS SUMMARY //' |
   awk '{
     for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-    if (!hdr++) printf "  %-10s %8s %6s %9s %9s %5s %6s %5s %4s %7s %4s %9s %7s %4s %5s %10s\n", "mode", "commands", "kills", "duplicate", "untracked", "lost", "orphan", "table", "dir", "daemons", "ack", "stillborn", "quiesce", "hung", "race", "violations"
-    printf "  %-10s %8s %6s %9s %9s %5s %6s %5s %4s %7s %4s %9s %7s %4s %5s %10s\n", v["mode"], v["commands"], v["kills"], v["duplicate"], v["untracked"], v["lost"], v["orphan"], v["table"], v["dir"], v["daemons"], v["ack"], v["stillborn"], v["quiesce"], v["hung"], v["race"], v["violations"]
+    if (!hdr++) printf "  %-10s %8s %6s %9s %9s %5s %6s %5s %4s %7s %4s %9s %9s %7s %4s %5s %10s\n", "mode", "commands", "kills", "duplicate", "untracked", "lost", "orphan", "table", "dir", "daemons", "ack", "resurrect", "stillborn", "quiesce", "hung", "race", "violations"
+    printf "  %-10s %8s %6s %9s %9s %5s %6s %5s %4s %7s %4s %9s %9s %7s %4s %5s %10s\n", v["mode"], v["commands"], v["kills"], v["duplicate"], v["untracked"], v["lost"], v["orphan"], v["table"], v["dir"], v["daemons"], v["ack"], v["resurrect"], v["stillborn"], v["quiesce"], v["hung"], v["race"], v["violations"]
   }'
 if [ "$status" -eq 0 ]; then
   echo "stress: no violations"

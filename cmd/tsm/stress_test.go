@@ -1,16 +1,24 @@
 package main
 
 // TestStress throws random, concurrent lifecycle commands at one state
-// directory while a killer goroutine SIGKILLs the daemon at random moments,
-// then lets things settle and checks that the table and the live processes
-// still agree. It is the end-to-end evidence for the lifecycle rewrite: the
-// races it hunts (a stop beside a delete, a daemon killed a few ms into a
-// spawn, a delete beside a start of the same name, leftovers of a run) only
-// show up under real processes, real signals and real timing.
+// directory while a killer goroutine SIGKILLs the daemon at random moments
+// and a few ms into operations, then lets things settle and checks that the
+// table and the live processes still agree. It is the end-to-end evidence
+// for the lifecycle rewrite: the races it hunts (a stop beside a delete, a
+// daemon killed a few ms into a spawn or a stop, a delete beside a start of
+// the same name, leftovers of a run) only show up under real processes,
+// real signals and real timing. It runs twice: with cgroups as the daemon
+// finds them, and with TSM_NO_CGROUPS=1.
+//
+// Phases of each mode: chaos (workers and the killer), a finale (a stop of
+// each long-running service with the daemon killed just after the run
+// died), quiescence (no entry starting or stopping for a second), then the
+// checks; cleanup kills whatever is left, whatever was found.
 //
 // Knobs (environment):
 //
-//	TSM_STRESS=1            run at all (today's code fails it; see below)
+//	TSM_STRESS=1            run at all (today's code fails it: the rewrite
+//	                        removes this gate)
 //	TSM_STRESS_SECONDS=N    chaos time per cgroup mode (default 10: 20 s in all;
 //	                        600 when TSM_STRESS_KILLS is set and this is not)
 //	TSM_STRESS_KILLS=N      end the chaos of a mode once the daemon was killed
@@ -42,6 +50,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The violation kinds, in the order the summary prints them.
@@ -55,12 +65,13 @@ const (
 	vDaemons   = "daemons"   // more than one live daemon for the state directory
 	vAck       = "ack"       // the end state contradicts the last acknowledged command
 	vStillborn = "stillborn" // a start SIGKILLed in its settle window with no command beside it
+	vResurrect = "resurrect" // a run the daemon started by itself after an interrupted stop/kill/delete
 	vQuiesce   = "quiesce"   // entries still starting/stopping long after the chaos
 	vHung      = "hung"      // a command that did not finish within stressCmdLimit
 	vRace      = "race"      // the race detector spoke (daemon, CLI or service)
 )
 
-var stressKinds = []string{vDuplicate, vUntracked, vLost, vOrphan, vTable, vDir, vDaemons, vAck, vStillborn, vQuiesce, vHung, vRace}
+var stressKinds = []string{vDuplicate, vUntracked, vLost, vOrphan, vTable, vDir, vDaemons, vAck, vResurrect, vStillborn, vQuiesce, vHung, vRace}
 
 // stressCmdLimit bounds one CLI command. The longest legitimate one is a
 // stop of the SIGTERM-ignorer with the default 10 s grace period after a
@@ -200,6 +211,7 @@ func runStress(t *testing.T, cfg stressConfig, noCgroups bool) {
 	t.Cleanup(s.cleanup)
 
 	s.chaos()
+	s.finale()
 	counts := map[string]int{}
 	var violations []stressViolation
 	list, err := s.quiesce()
@@ -245,17 +257,37 @@ func (s *stressRun) chaos() {
 		}
 	})
 	deadline := time.Now().Add(s.cfg.chaos)
-	nextNote := time.Now().Add(5 * time.Second)
+	// Progress: often enough to see a short run move, sparse in a long one.
+	every := 5 * time.Second
+	if s.cfg.chaos > time.Minute {
+		every = 30 * time.Second
+	}
+	nextNote := time.Now().Add(every)
 	for time.Now().Before(deadline) && (s.cfg.kills == 0 || s.totalKills() < s.cfg.kills) {
 		if time.Now().After(nextNote) {
 			s.t.Logf("  chaos %s: %d commands, %d daemon kills", time.Since(s.t0).Round(time.Second), s.totalCommands(), s.totalKills())
-			nextNote = nextNote.Add(5 * time.Second)
+			nextNote = nextNote.Add(every)
 		}
 		time.Sleep(50 * time.Millisecond) // polling the end condition
 	}
 	stop()
 	wg.Wait()
 	s.t.Logf("  chaos over after %s: %d commands, %d daemon kills", time.Since(s.t0).Round(time.Millisecond), s.totalCommands(), s.totalKills())
+}
+
+// finale aims at "stopping the daemon mid-stop gets the service
+// restarted": each service that never exits by itself and runs now is
+// stopped while the daemon is killed a few ms after the run died. Nothing
+// follows these stops, so checkAcks judges them: stopped if the stop was
+// acknowledged, and in any case not started again by the daemon.
+func (s *stressRun) finale() {
+	r := rand.New(rand.NewPCG(s.cfg.seed, 2000))
+	for _, svc := range stressServices {
+		if svc.stays && s.liveRun(svc.name) != 0 {
+			// The daemon records a death within a millisecond or two.
+			s.command(0, "stop", svc.name, []string{"stop", svc.name, "--timeout", "1s"}, "victim", time.Duration(r.Int64N(int64(2*time.Millisecond))))
+		}
+	}
 }
 
 // chaosPause sleeps a random time up to limit, or until ctx ends. It is part
@@ -299,19 +331,24 @@ func (s *stressRun) worker(ctx context.Context, id int, r *rand.Rand) {
 		default:
 			args = append([]string{kind, svc.name}, graceFlag(r)...)
 		}
-		// Some commands get a daemon kill aimed into them: a few ms after
-		// the CLI was launched, or a few ms after the daemon's first
-		// visible step on the name (its files change), which lands inside
+		// Some commands get a daemon kill aimed into them, a few ms after
+		// the CLI was launched ("launch"), after the daemon's first
+		// visible step on the name ("effect": its files change), or after
+		// the run being stopped died ("victim"): the last two land inside
 		// the operation even when the CLI first had to start a daemon.
 		// The odds keep the daemon kills near two a second: enough to
 		// hit every phase of an operation, few enough that many starts
 		// (0.5 s to settle) and stops still get through.
-		trigger, odds := "", 5
-		if kind == "start" || kind == "restart" {
-			odds = 20
+		triggers, odds := []string{"launch", "victim"}, 5
+		switch kind {
+		case "start":
+			triggers, odds = []string{"launch", "effect"}, 20
+		case "restart":
+			triggers, odds = []string{"launch", "effect", "victim"}, 20
 		}
+		trigger := ""
 		if r.IntN(100) < odds {
-			trigger = []string{"launch", "effect"}[r.IntN(2)]
+			trigger = triggers[r.IntN(len(triggers))]
 		}
 		s.command(id, kind, svc.name, args, trigger, time.Duration(r.Int64N(int64(15*time.Millisecond))))
 		chaosPause(ctx, r, 40*time.Millisecond)
@@ -344,14 +381,14 @@ func (s *stressRun) command(worker int, kind, name string, args []string, trigge
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.WaitDelay = time.Second
 	c := &stressCmd{kind: kind, name: name}
-	before := s.signature(name)
+	before, victim := s.signature(name), s.liveRun(name)
 	c.start = time.Since(s.t0)
 	launched := time.Now()
 	err := cmd.Start()
 	done := make(chan struct{})
 	var kick sync.WaitGroup
 	if err == nil && trigger != "" {
-		kick.Go(func() { s.kick(trigger, name, launched, before, delay, done) })
+		kick.Go(func() { s.kick(trigger, name, launched, before, victim, delay, done) })
 	}
 	if err == nil {
 		err = cmd.Wait()
@@ -381,8 +418,12 @@ func (s *stressRun) command(worker int, kind, name string, args []string, trigge
 		result = fmt.Sprintf("FAILED (%v): %s", err, first)
 		s.failures[kind+": "+maskDigits(strings.TrimPrefix(first, "tsm: "))]++
 	}
-	s.timeline = append(s.timeline, stressLine{c.start, name, fmt.Sprintf("w%d tsm %s  [+%s..+%s] %s",
-		worker, strings.Join(args, " "), ms(c.start), ms(c.end), result)})
+	who := fmt.Sprintf("w%d", worker)
+	if worker == 0 {
+		who = "finale"
+	}
+	s.timeline = append(s.timeline, stressLine{c.start, name, fmt.Sprintf("%s tsm %s  [+%s..+%s] %s",
+		who, strings.Join(args, " "), ms(c.start), ms(c.end), result)})
 }
 
 var (
@@ -400,27 +441,58 @@ func maskDigits(s string) string {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.3fs", d.Seconds()) }
 
-// kick kills the daemon delay after the command was launched ("launch") or
-// after the daemon first touched the name's files ("effect", within 3 s,
-// and only while the command runs).
-func (s *stressRun) kick(trigger, name string, launched time.Time, before string, delay time.Duration, done <-chan struct{}) {
-	from := launched
-	if trigger == "effect" {
-		deadline := launched.Add(3 * time.Second)
-		for s.signature(name) == before {
-			select {
-			case <-done:
-				return
-			case <-time.After(time.Millisecond): // polling the files
-			}
-			if time.Now().After(deadline) {
-				return
-			}
+// kick kills the daemon delay after the command was launched ("launch"),
+// after the daemon first touched the name's files ("effect"), or after
+// the run that was live at launch died ("victim"); the last two only while
+// the command runs, and not at all if nothing happens.
+func (s *stressRun) kick(trigger, name string, launched time.Time, before string, victim int, delay time.Duration, done <-chan struct{}) {
+	happened := func() bool { return true }
+	switch trigger {
+	case "effect":
+		happened = func() bool { return s.signature(name) != before }
+	case "victim":
+		if victim == 0 {
+			return // nothing runs that could die
 		}
-		from = time.Now()
+		// A pidfd turns readable the moment the run dies, so the kill can
+		// land before the daemon has recorded the death; polling /proc
+		// would often be a millisecond late.
+		fd, err := unix.PidfdOpen(victim, 0)
+		if err != nil {
+			return
+		}
+		defer unix.Close(fd)
+		happened = func() bool {
+			n, _ := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 0)
+			return n > 0
+		}
+	}
+	for !happened() {
+		select {
+		case <-done:
+			return
+		case <-time.After(200 * time.Microsecond): // polling for the moment to aim at
+		}
+	}
+	from := time.Now()
+	if trigger == "launch" {
+		from = launched
 	}
 	time.Sleep(time.Until(from.Add(delay))) // the aim of the kill, not synchronisation
 	s.killDaemon(trigger, name)
+}
+
+// liveRun is the pid of name's live run as meta.json records it, or 0.
+func (s *stressRun) liveRun(name string) int {
+	b, err := os.ReadFile(filepath.Join(s.dir, "runtime", "processes", name, "meta.json"))
+	var m diskMeta
+	if err != nil || json.Unmarshal(b, &m) != nil {
+		return 0
+	}
+	if p, ok := readProc(m.PID); ok && p.env["TSM_NAME"] == name {
+		return m.PID
+	}
+	return 0
 }
 
 // signature changes whenever the daemon writes one of name's files or
@@ -854,14 +926,17 @@ func (s *stressRun) evaluate(list []stressEntry, metas map[string]diskMeta, bad 
 		add(vDaemons, "", pidsKey(daemons), nil, "%d live daemons:\n%s", len(daemons), procLines(daemons))
 	}
 
-	vs = append(vs, s.checkAcks(table, leaders)...)
+	vs = append(vs, s.checkAcks(table, metas, leaders)...)
 	return vs
 }
 
-// checkAcks holds each name to its last command, when that one succeeded
-// and overlapped no other command on the name: nothing else may have
-// undone it, daemon kills included.
-func (s *stressRun) checkAcks(table map[string]stressEntry, leaders map[string][]stressProc) []stressViolation {
+// checkAcks holds each name to its last command, when that one overlapped
+// no other command on the name. If it succeeded, nothing may have undone
+// it, daemon kills included. If it was a stop, kill or delete that failed
+// (the daemon died under it), a service that never exits by itself may
+// not have been started again after it began: that is the daemon
+// restarting what the user was stopping.
+func (s *stressRun) checkAcks(table map[string]stressEntry, metas map[string]diskMeta, leaders map[string][]stressProc) []stressViolation {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var vs []stressViolation
@@ -872,7 +947,7 @@ func (s *stressRun) checkAcks(table map[string]stressEntry, leaders map[string][
 				last = c
 			}
 		}
-		if last == nil || !last.ok {
+		if last == nil {
 			continue
 		}
 		overlapped := false
@@ -883,6 +958,15 @@ func (s *stressRun) checkAcks(table map[string]stressEntry, leaders map[string][
 			continue
 		}
 		e, listed := table[svc.name]
+		if !last.ok {
+			spawned, ok := s.markerTime(metas[svc.name].Marker)
+			if svc.stays && last.kind != "start" && last.kind != "restart" && listed && e.state() == "online" && ok && spawned > last.start {
+				vs = append(vs, stressViolation{kind: vResurrect, name: svc.name, key: vResurrect + "|" + svc.name, moments: []time.Duration{last.start},
+					detail: fmt.Sprintf("the last command on %s, `tsm %s` at +%s..+%s, failed (%s) and nothing came after it, yet %v runs a new run spawned at +%s",
+						svc.name, strings.Join(last.args, " "), ms(last.start), ms(last.end), last.msg, e, ms(spawned))})
+			}
+			continue
+		}
 		var problem string
 		switch last.kind {
 		case "stop", "kill":
@@ -1105,7 +1189,7 @@ func (s *stressRun) report(noCgroups bool, counts map[string]int) {
 	for _, op := range stressOps {
 		s.t.Logf("  %-8s %5d run, %5d ok", op.kind, s.ran[op.kind], s.ok[op.kind])
 	}
-	s.t.Logf("  daemon kills: %d at random, %d aimed at launch, %d aimed at effect", s.kills["random"], s.kills["launch"], s.kills["effect"])
+	s.t.Logf("  daemon kills: %d at random, aimed: %d at launch, %d at effect, %d at victim", s.kills["random"], s.kills["launch"], s.kills["effect"], s.kills["victim"])
 	type failure struct {
 		msg string
 		n   int

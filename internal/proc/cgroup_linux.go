@@ -280,11 +280,11 @@ func (c *Cgroups) Prepare(service string) (fd int, path string, err error) {
 		return -1, "", fmt.Errorf("cgroup for service %q: refusing a name that is not a plain name", service)
 	}
 	err = os.Mkdir(path, 0o755)
-	if errors.Is(err, fs.ErrExist) && cgroupPristine(path) {
-		// The common case of a restart after a crash: reuse it as is,
-		// which keeps rmdir and mkdir off the respawn path.
-		err = nil
-	} else if errors.Is(err, fs.ErrExist) {
+	if errors.Is(err, fs.ErrExist) {
+		// Never reused, however clean it looks: once cgroup.kill has been
+		// written to a cgroup (a daemon that died between a forced stop
+		// and the removal leaves one), Linux kills every child later
+		// cloned into it, before it can exec.
 		if err := c.Kill(path); err != nil {
 			return -1, "", err
 		}
@@ -303,24 +303,6 @@ func (c *Cgroups) Prepare(service string) (fd int, path string, err error) {
 	return fd, path, nil
 }
 
-// cgroupPristine reports whether an existing cgroup is as Mkdir would make
-// it: no members, no sub-cgroups, no controllers enabled below, not frozen.
-func cgroupPristine(dir string) bool {
-	var pids []int
-	if err := collectMembers(dir, &pids); err != nil || len(pids) > 0 {
-		return false
-	}
-	if subs, err := subCgroups(dir); err != nil || len(subs) > 0 {
-		return false
-	}
-	for file, want := range map[string]string{"cgroup.subtree_control": "", "cgroup.freeze": "0"} {
-		b, err := os.ReadFile(filepath.Join(dir, file))
-		if err != nil && !errors.Is(err, fs.ErrNotExist) || err == nil && strings.TrimSpace(string(b)) != want {
-			return false
-		}
-	}
-	return true
-}
 
 // Release removes the base when no service cgroup is left in it, so that a
 // state directory that is gone leaves nothing behind; otherwise it keeps it

@@ -316,3 +316,36 @@ func TestRecoveryCannotTellIsNotDead(t *testing.T) {
 type unsureRunner struct{ *fakeRunner }
 
 func (unsureRunner) Check(proc.Identity) (bool, error) { return false, syscall.EMFILE }
+
+// Restarts and stops sent at once are all answered, in order, and leave
+// one run.
+func TestConcurrentOperations(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, f := newTestSupervisor(t)
+		startFake(t, s, "web", nil)
+		errs := make(chan error, 4)
+		for _, op := range []func() error{
+			func() error { _, err := s.Restart("web", time.Second, 0, nil, false); return err },
+			func() error { _, err := s.Restart("web", time.Second, 0, nil, false); return err },
+			func() error { _, err := s.Stop("web", time.Second); return err },
+			func() error { _, err := s.Restart("web", time.Second, 0, nil, false); return err },
+		} {
+			go func() { errs <- op() }()
+			synctest.Wait()
+		}
+		for range 4 {
+			if err := <-errs; err != nil {
+				t.Errorf("an operation failed: %v", err)
+			}
+		}
+		live := 0
+		for _, pid := range f.spawns {
+			if f.isAlive(pid) {
+				live++
+			}
+		}
+		if m := s.metaOf(t, "web"); live != 1 || m.State != "online" || m.Restarts != 3 {
+			t.Errorf("%d live, state %s, restarts %d; want 1 online run after 3 restarts", live, m.State, m.Restarts)
+		}
+	})
+}

@@ -159,6 +159,7 @@ func (p *process) handle(msg any) (quit bool) {
 		p.quit()
 		return true
 	}
+	p.drain()
 	return false
 }
 
@@ -244,10 +245,13 @@ func (p *process) killTimeout() time.Duration {
 const DefaultKillTimeout = 10 * time.Second
 
 // request handles an operation. Operations are served one at a time: one
-// that arrives while a run is being ended waits for that to finish, except
-// kill, which also hurries the ending along.
+// that arrives while a run is being ended waits for that to finish (a kill
+// also hurries the ending along), and a restart waits for a start in
+// progress to be ready.
 func (p *process) request(r *request) {
-	if p.state == Stopping {
+	// A restart waits for a restart (or start) in progress to be ready,
+	// rather than cut it short.
+	if p.state == Stopping || (r.kind == opRestart && p.starter != nil) {
 		if r.kind == opKill && p.ending != nil {
 			p.ending.hurry()
 		}
@@ -291,10 +295,11 @@ func (p *process) request(r *request) {
 
 var pendingName = map[opKind]string{opStop: "stop", opKill: "kill"}
 
-// drain serves the requests deferred during a stop, until one starts
-// another stop.
+// drain serves the requests deferred during a stop, once it is over,
+// until one starts another stop. It runs after every message, so no path
+// out of stopping can forget it.
 func (p *process) drain() {
-	for len(p.deferred) > 0 && p.state != Stopping && p.state != Deleted {
+	for len(p.deferred) > 0 && p.state != Stopping && p.state != Deleted && p.starter == nil {
 		r := p.deferred[0]
 		p.deferred = p.deferred[1:]
 		p.request(r)
@@ -500,7 +505,6 @@ func (p *process) afterExit() {
 		p.move(Crashed)
 		p.save()
 		p.answerStarter(p.startFailed(x))
-		p.drain()
 		return
 	}
 	policy, _ := ParsePolicy(m.RestartPolicy)
@@ -534,7 +538,6 @@ func (p *process) afterExit() {
 		p.move(Exited)
 		p.save()
 	}
-	p.drain()
 }
 
 // scheduleRestart arms the automatic restart of a process in BackingOff.
@@ -566,11 +569,9 @@ func (p *process) respawn(unstable bool) {
 		p.move(Errored)
 		p.save()
 		p.event(events.Errored, events.Event{Message: "automatic restart failed: " + err.Error()})
-		p.drain()
 		return
 	}
 	p.event(events.Restart, events.Event{Restarts: m.Restarts, Message: "automatic"})
-	p.drain()
 }
 
 // startFailed describes a run that died inside start's settle window.
@@ -698,7 +699,6 @@ func (p *process) ended(res endResult) {
 			r.done(Outcome{Meta: *m, Action: action, Descendants: res.descendants, Forced: res.forced})
 		}
 	}
-	p.drain()
 }
 
 // deleteNow removes the process: its directory first (renamed away in one
@@ -715,7 +715,6 @@ func (p *process) deleteNow(r *request, res endResult) {
 		if r != nil {
 			r.fail(fmt.Errorf("delete %s: %w", p.meta.Name, err))
 		}
-		p.drain()
 		return
 	}
 	p.move(Deleted)
@@ -736,7 +735,6 @@ func (p *process) restartNow(r *request) {
 		}
 		p.save()
 		r.fail(fmt.Errorf("port %d is still in use; %s", port, p.s.describeHolder(port)))
-		p.drain()
 		return
 	}
 	m.Restarts++
@@ -746,7 +744,6 @@ func (p *process) restartNow(r *request) {
 		p.move(Errored)
 		p.save()
 		r.fail(fmt.Errorf("restart %s: %w", m.Name, err))
-		p.drain()
 		return
 	}
 	msg := "on request"

@@ -47,7 +47,7 @@ go test "${race[@]}" -c -o "$out/tsm.test" ./cmd/tsm
 timeout=$((2 * (bound + 300)))s
 echo "stress: running (modes: cgroups as the daemon finds them, then TSM_NO_CGROUPS=1)…"
 set +e
-env TSM_STRESS=1 TSM_STRESS_KILLS="$KILLS" TSM_STRESS_SECONDS="$bound" TSM_STRESS_WORKERS="$WORKERS" \
+env TSM_STRESS_KILLS="$KILLS" TSM_STRESS_SECONDS="$bound" TSM_STRESS_WORKERS="$WORKERS" \
     TSM_STRESS_LOG="$out" ${SEED:+TSM_STRESS_SEED="$SEED"} \
     "$out/tsm.test" -test.run '^TestStress$' -test.count=1 -test.v -test.timeout "$timeout" 2>&1 |
   tee "$log" |

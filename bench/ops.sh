@@ -6,21 +6,25 @@
 #
 #   bench/ops.sh
 #   N=10 RUNS=50 bench/ops.sh
+#   BASE=f755722 bench/ops.sh      # also an earlier tsm, side by side
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
 N=${N:-100}
 RUNS=${RUNS:-20}
 work=$(mktemp -d /tmp/tsm-bench.XXXX)
-export TSM_DIR="$work/tsm" PM2_HOME="$work/pm2" BENCH_TAG="tsm-ops-$$"
+export PM2_HOME="$work/pm2" BENCH_TAG="tsm-ops-$$"
 cleanup() {
-  "$work/tsm-bin" delete all >/dev/null 2>&1 || true
-  "$work/tsm-bin" daemon stop >/dev/null 2>&1 || true
+  for bin in "$work"/tsm-*; do
+    [[ -x $bin ]] || continue
+    TSM_DIR="$work/state-${bin##*/}" "$bin" delete all >/dev/null 2>&1 || true
+    TSM_DIR="$work/state-${bin##*/}" "$bin" daemon stop >/dev/null 2>&1 || true
+  done
   if command -v pm2 >/dev/null; then pm2 kill >/dev/null 2>&1 || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
-CGO_ENABLED=0 go build -trimpath -o "$work/tsm-bin" ./cmd/tsm
+. bench/build.sh
 
 now() { date +%s%N; }
 ms() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", (b-a)/1e6}'; }
@@ -50,13 +54,18 @@ measure() {
   local cli; cli=$(ms "$t0" "$(now)")
   while (( $(tagged) > 0 )); do sleep 0.005; done
   local gone; gone=$(ms "$t0" "$(now)")
-  printf '%-10s list %6s ms (median of %d)   stop all: CLI %7s ms, all gone %7s ms\n' "$name" "$list" "$RUNS" "$cli" "$gone"
+  printf '%-22s list %6s ms (median of %d)   stop all: CLI %7s ms, all gone %7s ms\n' "$name" "$list" "$RUNS" "$cli" "$gone"
 }
 
 echo "N=$N sleep processes, $(nproc) CPUs, $(uname -sr)"
-seq 1 "$N" | xargs -P 8 -I{} "$work/tsm-bin" start --name "s{}" sleep 100000 >/dev/null
-stop="$work/tsm-bin stop all"
-measure "tsm" "$work/tsm-bin" list
+for bin in "${tsm_bins[@]}"; do
+  export TSM_DIR="$work/state-${bin##*/}"
+  seq 1 "$N" | xargs -P 8 -I{} "$bin" start --name "s{}" sleep 100000 >/dev/null
+  stop="$bin stop all"
+  measure "$(label "$bin")" "$bin" list
+  "$bin" delete all >/dev/null
+  "$bin" daemon stop >/dev/null
+done
 
 if command -v pm2 >/dev/null; then
   for i in $(seq 1 "$N"); do pm2 start sleep --name "s$i" -- 100000 >/dev/null; done

@@ -8,6 +8,7 @@
 #
 #   bench/respawn.sh            # tsm from this checkout, plus pm2 if on PATH
 #   CYCLES=20 PROBES=sh bench/respawn.sh
+#   BASE=f755722 bench/respawn.sh   # also an earlier tsm, side by side
 #
 # The service runs 1.2 s before crashing, longer than tsm's min-uptime, so
 # every restart is immediate (no backoff) — the same for PM2 (its default
@@ -19,13 +20,15 @@ CYCLES=${CYCLES:-50}
 work=$(mktemp -d /tmp/tsm-bench.XXXX)
 trap 'cleanup' EXIT
 cleanup() {
-  [[ -n "${TSM_BIN:-}" ]] && TSM_DIR="$work/tsm" "$TSM_BIN" delete all >/dev/null 2>&1 || true
-  [[ -n "${TSM_BIN:-}" ]] && TSM_DIR="$work/tsm" "$TSM_BIN" daemon stop >/dev/null 2>&1 || true
+  for bin in "$work"/tsm-*; do
+    [[ -x $bin ]] || continue
+    TSM_DIR="$work/state-${bin##*/}" "$bin" delete all >/dev/null 2>&1 || true
+    TSM_DIR="$work/state-${bin##*/}" "$bin" daemon stop >/dev/null 2>&1 || true
+  done
   if command -v pm2 >/dev/null; then PM2_HOME="$work/pm2" pm2 kill >/dev/null 2>&1 || true; fi
   rm -rf "$work"
 }
-CGO_ENABLED=0 go build -o "$work/tsm-bin" ./cmd/tsm
-TSM_BIN="$work/tsm-bin"
+. bench/build.sh
 
 # wait_cycles LOG: until LOG holds CYCLES exit→start pairs.
 wait_cycles() {
@@ -53,11 +56,13 @@ for probe in $PROBES; do
       cmd=("$work/crash") pm2cmd=("$work/crash" --interpreter none) ;;
     *) echo "unknown probe $probe" >&2; exit 64 ;;
   esac
-  export CRASH_LOG="$work/tsm-$probe.log"
-  TSM_DIR="$work/tsm" "$TSM_BIN" start --name crash "${cmd[@]}" >/dev/null
-  wait_cycles "$CRASH_LOG"
-  TSM_DIR="$work/tsm" "$TSM_BIN" delete crash >/dev/null
-  printf '%-6s %-22s %s\n' "$probe" "tsm $(git describe --always --dirty 2>/dev/null)" "$(gaps "$CRASH_LOG")"
+  for bin in "${tsm_bins[@]}"; do
+    export CRASH_LOG="$work/log-${bin##*/}-$probe.log"
+    TSM_DIR="$work/state-${bin##*/}" "$bin" start --name crash "${cmd[@]}" >/dev/null
+    wait_cycles "$CRASH_LOG"
+    TSM_DIR="$work/state-${bin##*/}" "$bin" delete crash >/dev/null
+    printf '%-6s %-22s %s\n' "$probe" "$(label "$bin")" "$(gaps "$CRASH_LOG")"
+  done
 
   if command -v pm2 >/dev/null; then
     export CRASH_LOG="$work/pm2-$probe.log"

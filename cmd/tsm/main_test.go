@@ -181,7 +181,13 @@ func cmdPidof(ts *testscript.TestScript, args []string) {
 	if len(args) != 2 {
 		ts.Fatalf("usage: pidof NAME VAR")
 	}
-	pid, _ := meta(ts, args[0])["pid"].(float64)
+	// A record may say pid 0 for an instant: the intent written before a
+	// respawn's fork.
+	var pid float64
+	poll(ts, 10*time.Second, func() bool {
+		pid, _ = meta(ts, args[0])["pid"].(float64)
+		return pid > 0
+	}, "a pid in %s's meta.json", args[0])
 	ts.Setenv(args[1], strconv.Itoa(int(pid)))
 }
 

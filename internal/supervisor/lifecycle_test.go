@@ -37,6 +37,16 @@ func TestTransitionTable(t *testing.T) {
 	}
 }
 
+// startStubborn starts a fake process that ignores SIGTERM.
+func startStubborn(t *testing.T, s *Supervisor, f *fakeRunner, name string) store.Meta {
+	t.Helper()
+	m := startFake(t, s, name, nil)
+	f.mu.Lock()
+	f.ignoreTE[m.PID] = true
+	f.mu.Unlock()
+	return m
+}
+
 func (f *fakeRunner) signalsOf(pid int) []syscall.Signal {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -61,10 +71,7 @@ func TestOneSignalPerStep(t *testing.T) {
 		if got := f.signalsOf(m.PID); !slices.Equal(got, []syscall.Signal{syscall.SIGTERM}) {
 			t.Errorf("signals %v, want one SIGTERM", got)
 		}
-		m = startFake(t, s, "stubborn", nil)
-		f.mu.Lock()
-		f.ignoreTE[m.PID] = true
-		f.mu.Unlock()
+		m = startStubborn(t, s, f, "stubborn")
 		if _, err := s.Stop("stubborn", time.Second); err != nil {
 			t.Fatal(err)
 		}
@@ -98,10 +105,7 @@ func TestStopSignals(t *testing.T) {
 func TestStopRacingDelete(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s, f := newTestSupervisor(t)
-		m := startFake(t, s, "ghost", nil)
-		f.mu.Lock()
-		f.ignoreTE[m.PID] = true
-		f.mu.Unlock()
+		m := startStubborn(t, s, f, "ghost")
 		deleted := make(chan error, 1)
 		go func() {
 			_, err := s.Delete("ghost", time.Second)
@@ -140,10 +144,7 @@ func TestStopRacingDelete(t *testing.T) {
 func TestDeleteThenStartSameName(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s, f := newTestSupervisor(t)
-		m := startFake(t, s, "x", nil)
-		f.mu.Lock()
-		f.ignoreTE[m.PID] = true
-		f.mu.Unlock()
+		m := startStubborn(t, s, f, "x")
 		go s.Delete("x", time.Second)
 		synctest.Wait()
 		n := startFake(t, s, "x", nil)

@@ -306,6 +306,16 @@ func (p *process) drain() {
 	}
 }
 
+// endWaiting reports whether a deferred request will end the process.
+func (p *process) endWaiting() bool {
+	for _, r := range p.deferred {
+		if r.kind == opStop || r.kind == opKill || r.kind == opDelete {
+			return true
+		}
+	}
+	return false
+}
+
 // cancelRestart forgets a pending automatic restart.
 func (p *process) cancelRestart() {
 	if p.timer != nil {
@@ -511,6 +521,11 @@ func (p *process) afterExit() {
 	b := p.s.backoffFor(m)
 	d, st := b.Decide(policy, failed(x), time.Since(r.started), p.history)
 	p.history = st
+	if p.endWaiting() {
+		// A stop, kill or delete is waiting: no point in starting a run
+		// only to end it.
+		d = Decision{}
+	}
 	if p.starter != nil {
 		// A clean exit inside the settle window: the command finished.
 		p.starter.done(Outcome{Meta: *m, Action: p.starter.action(), Ready: "exited", Restarting: d.Restart})

@@ -45,7 +45,7 @@ type Supervisor struct {
 	mu       sync.Mutex
 	procs    map[string]*process
 	pids     map[int]*process  // main PID of every run → its process, for exits
-	early    map[int]proc.Exit // exits that arrived before their run was registered
+	early    map[int]earlyExit // exits that arrived before their run was registered
 	problems []string
 	portsMu  sync.Mutex    // orders writes of the ports file
 	done     chan struct{} // closed by Close: background waits give up
@@ -77,7 +77,7 @@ func New(cfg Config) *Supervisor {
 		log:     cfg.Log,
 		procs:   make(map[string]*process),
 		pids:    make(map[int]*process),
-		early:   make(map[int]proc.Exit),
+		early:   make(map[int]earlyExit),
 		done:    make(chan struct{}),
 	}
 	if s.log == nil {
@@ -210,10 +210,14 @@ func (s *Supervisor) handleExit(x proc.Exit) {
 	p, ok := s.pids[x.PID]
 	if !ok {
 		// The run's process may not have registered its PID yet (it
-		// exited before Spawn returned): keep the exit for it.
-		if len(s.early) < 1024 {
-			s.early[x.PID] = x
+		// exited before Spawn returned): keep the exit for it, briefly.
+		now := time.Now()
+		for pid, e := range s.early {
+			if now.Sub(e.at) > earlyFor {
+				delete(s.early, pid)
+			}
 		}
+		s.early[x.PID] = earlyExit{x, now}
 		s.mu.Unlock()
 		return
 	}
@@ -227,16 +231,29 @@ func (s *Supervisor) handleExit(x proc.Exit) {
 // delivers an exit that came first.
 func (s *Supervisor) track(pid int, p *process) {
 	s.mu.Lock()
-	x, early := s.early[pid]
+	e, early := s.early[pid]
 	delete(s.early, pid)
+	// An old exit of the same PID (a process given up on, its PID since
+	// recycled) is not this run's.
+	early = early && time.Since(e.at) <= earlyFor
 	if !early {
 		s.pids[pid] = p
 	}
 	s.mu.Unlock()
 	if early {
-		p.inbox.post(exitMsg{x})
+		p.inbox.post(exitMsg{e.x})
 	}
 }
+
+// earlyExit is an exit that came before its run registered its PID.
+type earlyExit struct {
+	x  proc.Exit
+	at time.Time
+}
+
+// earlyFor is how long an exit waits for its run to register: the time
+// between a fork and the registration, with a wide margin.
+const earlyFor = 5 * time.Second
 
 // untrack forgets pid (a run rolled back or given up on).
 func (s *Supervisor) untrack(pid int) {

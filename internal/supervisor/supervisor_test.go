@@ -274,10 +274,7 @@ func TestStopCancelsBackoff(t *testing.T) {
 func TestStopGracePeriod(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s, f := newTestSupervisor(t)
-		m := startFake(t, s, "stubborn", nil)
-		f.mu.Lock()
-		f.ignoreTE[m.PID] = true
-		f.mu.Unlock()
+		startStubborn(t, s, f, "stubborn")
 		start := time.Now()
 		out, err := s.Stop("stubborn", 3*time.Second)
 		if err != nil || !out.Forced || out.Meta.Status != store.StatusStopped {

@@ -303,7 +303,6 @@ func (c *Cgroups) Prepare(service string) (fd int, path string, err error) {
 	return fd, path, nil
 }
 
-
 // Release removes the base when no service cgroup is left in it, so that a
 // state directory that is gone leaves nothing behind; otherwise it keeps it
 // for the next daemon. Safe on nil.

@@ -67,7 +67,7 @@ func (a *App) newTargetsCmd(use, short, long string, op targetsOp, graceFlag, re
 		},
 	}
 	if graceFlag {
-		cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "grace period between SIGTERM and SIGKILL")
+		cmd.Flags().DurationVar(&timeout, "timeout", 0, "grace period between the stop signal and the kill signal (default: the process's --kill-timeout, 10s unless set)")
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
 	if restart {
@@ -125,10 +125,11 @@ func describeResult(r api.Result) string {
 
 func (a *App) newStopCmd() *cobra.Command {
 	return a.newTargetsCmd("stop", "Stop processes gracefully (SIGTERM, then SIGKILL after a grace period)",
-		`Stop sends SIGTERM to the process group and to every descendant, waits up to
---timeout for them to exit, then sends SIGKILL to whatever remains, including
-setsid and double-forked descendants. The process directory and logs are
-kept; the status becomes stopped.`, (*client.Client).Stop, true, false)
+		`Stop sends the stop signal (SIGTERM, or the process's --signal) once to the
+process group and once to every descendant outside it, waits up to --timeout
+for them to exit, then sends the kill signal (SIGKILL, or --kill-signal) to
+whatever remains, including setsid and double-forked descendants. The
+process directory and logs are kept; the state becomes stopped.`, (*client.Client).Stop, true, false)
 }
 
 func (a *App) newKillCmd() *cobra.Command {

@@ -96,7 +96,7 @@ func TestTimeoutHelp(t *testing.T) {
 	for _, cmd := range []string{"stop", "restart", "delete"} {
 		app, out, _ := fakeDaemon(t)
 		app.Main([]string{cmd, "--help"})
-		if !strings.Contains(out.String(), "(default 10s)") {
+		if !strings.Contains(out.String(), "10s unless set") {
 			t.Errorf("%s --help does not give the default grace period:\n%s", cmd, out)
 		}
 	}

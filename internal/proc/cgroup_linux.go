@@ -37,6 +37,11 @@ type Cgroups struct {
 	// kill is whether cgroup.kill exists (Linux >= 5.14): one write then
 	// kills the whole subtree, forks racing the kill included.
 	kill bool
+
+	mu sync.Mutex
+	// clean holds the cgroups this Cgroups made and never wrote
+	// cgroup.kill to: the only ones Prepare may reuse (see there).
+	clean map[string]bool
 }
 
 // OpenCgroups finds the cgroup2 hierarchy and the daemon's own cgroup in it,
@@ -280,11 +285,15 @@ func (c *Cgroups) Prepare(service string) (fd int, path string, err error) {
 		return -1, "", fmt.Errorf("cgroup for service %q: refusing a name that is not a plain name", service)
 	}
 	err = os.Mkdir(path, 0o755)
-	if errors.Is(err, fs.ErrExist) {
-		// Never reused, however clean it looks: once cgroup.kill has been
-		// written to a cgroup (a daemon that died between a forced stop
-		// and the removal leaves one), Linux kills every child later
-		// cloned into it, before it can exec.
+	if errors.Is(err, fs.ErrExist) && c.isClean(path) && cgroupPristine(path) {
+		// The common case of a restart after a crash: reuse it as is,
+		// which keeps rmdir and mkdir off the respawn path. Only a cgroup
+		// this daemon made and never killed: once cgroup.kill has been
+		// written to one (a daemon that died between a forced stop and
+		// the removal leaves such a cgroup behind), Linux kills every
+		// child later cloned into it, before it can exec.
+		err = nil
+	} else if errors.Is(err, fs.ErrExist) {
 		if err := c.Kill(path); err != nil {
 			return -1, "", err
 		}
@@ -300,7 +309,46 @@ func (c *Cgroups) Prepare(service string) (fd int, path string, err error) {
 	if err != nil {
 		return -1, "", fmt.Errorf("open cgroup %s: %w", path, err)
 	}
+	c.setClean(path, true)
 	return fd, path, nil
+}
+
+func (c *Cgroups) isClean(path string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.clean[path]
+}
+
+func (c *Cgroups) setClean(path string, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.clean == nil {
+		c.clean = make(map[string]bool)
+	}
+	if ok {
+		c.clean[path] = true
+	} else {
+		delete(c.clean, path)
+	}
+}
+
+// cgroupPristine reports whether an existing cgroup is as Mkdir would make
+// it: no members, no sub-cgroups, no controllers enabled below, not frozen.
+func cgroupPristine(dir string) bool {
+	var pids []int
+	if err := collectMembers(dir, &pids); err != nil || len(pids) > 0 {
+		return false
+	}
+	if subs, err := subCgroups(dir); err != nil || len(subs) > 0 {
+		return false
+	}
+	for file, want := range map[string]string{"cgroup.subtree_control": "", "cgroup.freeze": "0"} {
+		b, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) || err == nil && strings.TrimSpace(string(b)) != want {
+			return false
+		}
+	}
+	return true
 }
 
 // Release removes the base when no service cgroup is left in it, so that a
@@ -424,6 +472,7 @@ func (c *Cgroups) Kill(path string) error {
 	if err != nil {
 		return err
 	}
+	c.setClean(p, false)
 	self := os.Getpid()
 	pause := time.Millisecond
 	var live []int

@@ -113,9 +113,7 @@ func ppidOf(pid int) int {
 // withoutKillFile is c as on a kernel older than 5.14, to test the
 // SIGKILL rounds that replace cgroup.kill there.
 func withoutKillFile(c *Cgroups) *Cgroups {
-	old := *c
-	old.kill = false
-	return &old
+	return &Cgroups{base: c.base, kill: false}
 }
 
 // killModes runs f with cgroup.kill (when the kernel has it) and with the

@@ -20,6 +20,7 @@ type ending struct {
 	marker  string
 	since   uint64 // the main process's start time: older processes cannot descend from it
 	cgroup  string
+	child   bool            // the main process is this daemon's child
 	exited  <-chan struct{} // closed when the main process has exited
 	grace   time.Duration   // between the stop signal and the kill signal
 	stopSig syscall.Signal
@@ -142,6 +143,7 @@ func (s *Supervisor) end(e *ending) endResult {
 
 	members := find()
 	deadline := time.Now().Add(e.grace)
+	settled := false // everything was gone, and checked for late arrivals
 	if e.grace > 0 {
 		if !e.resumed {
 			signal(members, e.stopSig, true)
@@ -153,10 +155,15 @@ func (s *Supervisor) end(e *ending) endResult {
 	wait:
 		for {
 			if mainDone() && len(alive()) == 0 {
+				if !s.mayRemain(e.pid, e.cgroup, e.child) {
+					settled = true
+					break
+				}
 				// Late arrivals, forked while the others shut down, get
 				// their first signal now and the rest of the grace period.
 				late := find()
 				if len(late) == 0 {
+					settled = true
 					break
 				}
 				if !e.resumed {
@@ -176,7 +183,7 @@ func (s *Supervisor) end(e *ending) endResult {
 		}
 		tick.Stop()
 	}
-	if e.grace > 0 {
+	if e.grace > 0 && !settled {
 		find() // the last late arrivals
 	}
 	survivors := alive()
@@ -204,6 +211,35 @@ func (s *Supervisor) end(e *ending) endResult {
 	}
 	r.RemoveCgroup(e.cgroup)
 	return res
+}
+
+// mayRemain reports, cheaply, whether anything of a run may still be
+// alive now that its main process pid is gone: its cgroup or process
+// group has members, or (for a run this daemon spawned, whose orphans the
+// subreaper daemon inherits) the daemon has a child that is no run's main
+// process. True when it cannot tell cheaply (an adopted run, macOS): then
+// a walk of the process table decides.
+func (s *Supervisor) mayRemain(pid int, cgroup string, child bool) bool {
+	r := s.runner
+	if cgroup != "" && len(r.CgroupMembers(cgroup)) > 0 {
+		return true
+	}
+	if ok, err := r.GroupExists(pid); ok || err != nil {
+		return true
+	}
+	if !child {
+		return true
+	}
+	kids, ok := r.Children()
+	if !ok {
+		return true
+	}
+	for _, k := range kids {
+		if !s.isMain(k) {
+			return true
+		}
+	}
+	return false
 }
 
 // pidInUse reports whether a process with this PID exists now.

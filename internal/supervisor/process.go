@@ -470,32 +470,9 @@ func (p *process) exited(x proc.Exit) {
 func failed(x proc.Exit) bool { return !x.Known || x.Code != 0 || x.Signal != 0 }
 
 // leftoversPossible reports whether anything of r may still run now that
-// its main process exited, cheaply: its cgroup or process group has
-// members, or (for a run this daemon spawned, whose orphans the
-// subreaper daemon inherits) the daemon has a child that is no run's main
-// process. When it cannot tell cheaply, the full walk of the ending
-// decides.
+// its main process exited (see Supervisor.mayRemain).
 func (p *process) leftoversPossible(r *run) bool {
-	run := p.s.runner
-	if r.cgroup != "" && len(run.CgroupMembers(r.cgroup)) > 0 {
-		return true
-	}
-	if ok, err := run.GroupExists(r.pid); ok || err != nil {
-		return true
-	}
-	if !r.child {
-		return true
-	}
-	kids, ok := run.Children()
-	if !ok {
-		return true
-	}
-	for _, k := range kids {
-		if !p.s.isMain(k) {
-			return true
-		}
-	}
-	return false
+	return p.s.mayRemain(r.pid, r.cgroup, r.child)
 }
 
 // afterExit decides what follows a run that ended by itself, once nothing
@@ -646,7 +623,7 @@ var pastTense = map[string]string{"stop": "stopped", "kill": "killed", "restart"
 // touches the process's own fields.
 func (p *process) newEnding(r *run, grace time.Duration, resumed bool) *ending {
 	e := &ending{
-		pid: r.pid, marker: r.marker, since: r.id.StartTime, cgroup: r.cgroup,
+		pid: r.pid, marker: r.marker, since: r.id.StartTime, cgroup: r.cgroup, child: r.child,
 		exited: r.exited, grace: grace, resumed: resumed, hurried: make(chan struct{}),
 		stopSig: sigTerm, killSig: sigKill,
 	}

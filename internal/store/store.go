@@ -275,7 +275,11 @@ func (s *Store) writeMeta(m Meta, durable bool) error {
 		return err
 	}
 	if m.PID > 0 && m.Status == StatusOnline {
-		err = writeFile(s.PIDPath(m.Name), []byte(strconv.Itoa(m.PID)+"\n"), 0o644, durable)
+		// An intent about a live run (a stop) leaves the pid file as the
+		// run's start wrote it.
+		if durable {
+			err = writeFile(s.PIDPath(m.Name), []byte(strconv.Itoa(m.PID)+"\n"), 0o644, durable)
+		}
 	} else if err = os.Remove(s.PIDPath(m.Name)); errors.Is(err, fs.ErrNotExist) {
 		err = nil
 	}

@@ -350,3 +350,36 @@ func TestConcurrentOperations(t *testing.T) {
 		}
 	})
 }
+
+// A first start the daemon died in before the command was stored leaves
+// no entry and no directory behind (it never ran); one that got as far as
+// the launch record is started by the next daemon, once.
+func TestRecoveryOfAnInterruptedFirstStart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake()
+		st, err := store.New(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.WriteMeta(store.Meta{Name: "early", State: "starting", RestartPolicy: "on-failure"}); err != nil {
+			t.Fatal(err)
+		}
+		s := New(Config{Store: st, Runner: f})
+		f.onExit = s.handleExit
+		t.Cleanup(s.Close)
+		if err := s.Adopt(); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if _, err := os.Stat(st.Dir("early")); !os.IsNotExist(err) || s.Count() != 0 || f.spawnCount() != 0 {
+			t.Errorf("dir: %v, %d entries, %d spawns; want nothing left", err, s.Count(), f.spawnCount())
+		}
+
+		s2 := recordAndAdopt(t, f, f, store.Meta{Name: "later", State: "starting", RestartPolicy: "on-failure"})
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if m := s2.metaOf(t, "later"); m.State != "online" || f.spawnCount() != 1 {
+			t.Errorf("state %s, %d spawns; want started once", m.State, f.spawnCount())
+		}
+	})
+}

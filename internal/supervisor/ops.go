@@ -250,7 +250,16 @@ func (p *process) startOp(r *request) {
 	m.MaxRestarts, m.MinUptimeMS = req.MaxRestarts, req.MinUptime.Milliseconds()
 	m.StopSignal, m.KillSignal, m.KillTimeoutMS = req.StopSignal, req.KillSignal, req.KillTimeout.Milliseconds()
 	p.launch = store.Launch{Argv: sp.Argv, Env: sp.Env, Cwd: sp.Cwd, Request: requestRecord(req.Request)}
-	err := p.s.store.WriteLaunch(sp.Name, p.launch)
+	// meta.json first: a directory is never without one, whenever the
+	// daemon dies (the next one drops a start that got no further).
+	err := p.move(Starting)
+	if err == nil {
+		m.PID = 0
+		err = p.intend()
+	}
+	if err == nil {
+		err = p.s.store.WriteLaunch(sp.Name, p.launch)
+	}
 	if err == nil {
 		_, err = p.spawn(true, r.wait)
 	}

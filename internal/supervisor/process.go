@@ -820,6 +820,12 @@ func (p *process) recover(rc recovery) {
 			}
 			return
 		}
+		if p.state == Starting && m.PID == 0 && len(rc.carriers) == 0 && len(p.launch.Argv) == 0 {
+			// A first start the previous daemon died in before it had
+			// even stored the command: nothing ran, nothing to keep.
+			p.deleteNow(nil, endResult{})
+			return
+		}
 		// Died unobserved: its status is unknown, so on-failure restarts it.
 		p.event(events.Lost, events.Event{PID: m.PID, Message: "died while no daemon was watching; exit status unknown"})
 		p.run = &run{pid: m.PID, marker: m.Marker, cgroup: m.Cgroup, started: time.Unix(m.StartTime, 0), exited: make(chan struct{}), exit: &proc.Exit{PID: m.PID}}

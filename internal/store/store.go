@@ -134,8 +134,12 @@ type Meta struct {
 	PIDStartTicks uint64 `json:"pid_start_ticks,omitempty"`
 	BootID        string `json:"boot_id,omitempty"`
 	// Marker is an environment entry unique to this run; descendants inherit
-	// it, so they can be found even after a double fork.
-	Marker string `json:"marker,omitempty"`
+	// it, so they can be found even after a double fork. The supervisor
+	// makes it from RunBase (unique to the entry) and Run (the number of
+	// the run), so the next run's marker is known before it exists.
+	Marker  string `json:"marker,omitempty"`
+	RunBase string `json:"run_base,omitempty"`
+	Run     int    `json:"run,omitempty"`
 	// Cgroup is the cgroup v2 directory of the current run, when there is
 	// one: everything the process forks stays in it.
 	Cgroup string `json:"cgroup,omitempty"`

@@ -230,6 +230,11 @@ func (s *Supervisor) mayRemain(pid int, cgroup string, child bool) bool {
 	if !child {
 		return true
 	}
+	if cgroup != "" {
+		// Everything a run of ours forks starts in its cgroup, and only
+		// privilege moves a process out of it.
+		return false
+	}
 	kids, ok := r.Children()
 	if !ok {
 		return true

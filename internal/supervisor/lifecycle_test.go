@@ -383,3 +383,25 @@ func TestRecoveryOfAnInterruptedFirstStart(t *testing.T) {
 		}
 	})
 }
+
+// A quick automatic respawn writes nothing before its fork; a daemon that
+// dies right after it leaves a record of the run before, and the next one
+// adopts the new run by the successor's marker instead of starting a
+// second one.
+func TestRecoveryAdoptsUnrecordedRespawn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake()
+		m := store.Meta{Name: "r", PID: 4000, PIDStartTicks: 4000, Status: store.StatusOnline, State: "online",
+			RunBase: "r/0/1", Run: 3, Restarts: 2, RestartPolicy: "on-failure"}
+		m.Marker = markerKey + "=r/0/1/3"
+		f.alive[5000] = true
+		f.marked = map[string][]proc.Member{nextMarker(m): {{Identity: proc.Identity{PID: 5000, StartTime: 5000}, PGID: 5000, SID: 5000}}}
+		s := recordAndAdopt(t, f, f, m)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		got := s.metaOf(t, "r")
+		if got.PID != 5000 || got.Run != 4 || got.Restarts != 3 || got.State != "online" || f.spawnCount() != 0 {
+			t.Errorf("pid %d run %d restarts %d state %s, %d spawns; want the respawned run adopted", got.PID, got.Run, got.Restarts, got.State, f.spawnCount())
+		}
+	})
+}

@@ -77,11 +77,12 @@ type (
 	}
 	// recovery is the first message of a process a new daemon loaded.
 	recovery struct {
-		meta     store.Meta
-		launch   store.Launch
-		alive    bool          // the recorded main process is the very one
-		unsure   error         // its identity could not be checked
-		carriers []proc.Member // live processes with the record's marker
+		meta       store.Meta
+		launch     store.Launch
+		alive      bool          // the recorded main process is the very one
+		unsure     error         // its identity could not be checked
+		carriers   []proc.Member // live processes with the record's marker
+		successors []proc.Member // live processes with the next run's marker
 	}
 )
 
@@ -140,7 +141,7 @@ func (p *process) handle(msg any) (quit bool) {
 	case timerMsg:
 		if m.t == p.timer && p.state == BackingOff {
 			p.timer = nil
-			p.respawn(p.unstable)
+			p.respawn(p.unstable, false)
 		}
 	case endedMsg:
 		if m.e == p.ending {
@@ -161,6 +162,12 @@ func (p *process) handle(msg any) (quit bool) {
 	}
 	p.drain()
 	return false
+}
+
+// nextMarker is the marker the run after m's current one gets: an
+// environment entry unique to the entry (RunBase) and the run.
+func nextMarker(m store.Meta) string {
+	return fmt.Sprintf("%s=%s/%d", markerKey, m.RunBase, m.Run+1)
 }
 
 // quitMsg ends the process's goroutine without touching the process:
@@ -334,11 +341,19 @@ func (p *process) answerStarter(err error) {
 	}
 }
 
-// spawn starts a run: the intent (state starting, no PID, the run's
-// marker) is on disk before the fork, so a daemon that dies at any instant
-// leaves a record from which the next one finds the run by its marker; and
-// a run whose record cannot be written after the fork is ended again.
+// spawn starts a run. Whatever instant the daemon dies at, the record on
+// disk lets the next one find the run by its marker: the intent (state
+// starting, no PID, the run's marker) is written before the fork — except
+// for an immediate automatic respawn (quick), where the record still says
+// online with the previous run, whose successor's marker recovery looks
+// for too (nextMarker): that keeps a disk write off the path from a crash
+// to the new instance. A run whose record cannot be written after the
+// fork is ended again.
 func (p *process) spawn(manual bool, wait time.Duration) (*run, error) {
+	return p.spawnRun(manual, wait, false)
+}
+
+func (p *process) spawnRun(manual bool, wait time.Duration, quick bool) (*run, error) {
 	if err := p.move(Starting); err != nil {
 		return nil, err
 	}
@@ -350,10 +365,16 @@ func (p *process) spawn(manual bool, wait time.Duration) (*run, error) {
 			return nil, err
 		}
 	}
-	marker := fmt.Sprintf("%s=%s/%d/%d", markerKey, m.Name, m.TsmID, time.Now().UnixNano())
+	if m.RunBase == "" {
+		m.RunBase = fmt.Sprintf("%s/%d/%d", m.Name, m.TsmID, time.Now().UnixNano())
+	}
+	marker := nextMarker(*m)
+	m.Run++
 	m.PID, m.PIDStartTicks, m.BootID, m.Cgroup, m.Marker = 0, 0, "", "", marker
 	m.StartTime, m.NextRestart, m.Pending, m.StopDeadline, m.StopSent = time.Now().Unix(), 0, "", 0, 0
-	if err := p.intend(); err != nil {
+	if quick {
+		p.publish()
+	} else if err := p.intend(); err != nil {
 		return nil, fmt.Errorf("record the start of %s: %w", m.Name, err)
 	}
 	env := withEnv(p.launch.Env,
@@ -481,6 +502,7 @@ func (p *process) leftoversPossible(r *run) bool {
 func (p *process) afterExit() {
 	r := p.run
 	p.run = nil
+	onDisk := p.state // nothing was written since the run ended
 	x := proc.Exit{PID: r.pid}
 	if r.exit != nil {
 		x = *r.exit
@@ -515,8 +537,9 @@ func (p *process) afterExit() {
 		p.event(events.Errored, events.Event{Message: fmt.Sprintf("%d unstable restarts in a row (runs shorter than %s); run `tsm restart %s` after fixing it", p.history.ConsecutiveUnstable-1, b.MinUptime, m.Name)})
 	case d.Restart && d.Delay == 0:
 		// Every millisecond down counts: no timer, no intermediate state
-		// on disk.
-		p.respawn(d.Unstable)
+		// on disk, and no intent either while the record still says the
+		// previous run is up.
+		p.respawn(d.Unstable, onDisk == Online || onDisk == Starting)
 		return
 	case d.Restart:
 		p.move(BackingOff)
@@ -546,14 +569,16 @@ func (p *process) scheduleRestart(delay time.Duration, unstable bool) {
 // dropped.
 type restartTimer struct{ t *time.Timer }
 
-// respawn is an automatic restart.
-func (p *process) respawn(unstable bool) {
+// respawn is an automatic restart. quick: at once after a run that ended
+// by itself with nothing left behind, while the record on disk still
+// describes that run (see spawn).
+func (p *process) respawn(unstable, quick bool) {
 	m := &p.meta
 	m.Restarts++
 	if unstable {
 		m.UnstableRestarts++
 	}
-	if _, err := p.spawn(false, 0); err != nil {
+	if _, err := p.spawnRun(false, 0, quick); err != nil {
 		m.Restarts--
 		if unstable {
 			m.UnstableRestarts--
@@ -828,6 +853,13 @@ func (p *process) recover(rc recovery) {
 		}
 		// Died unobserved: its status is unknown, so on-failure restarts it.
 		p.event(events.Lost, events.Event{PID: m.PID, Message: "died while no daemon was watching; exit status unknown"})
+		if len(rc.successors) > 0 {
+			// Left by a quick respawn whose main process is gone too (it
+			// only happens once nothing of the run before is left).
+			m.Marker = nextMarker(*m)
+			m.Run++
+			rc.carriers = rc.successors
+		}
 		p.run = &run{pid: m.PID, marker: m.Marker, cgroup: m.Cgroup, started: time.Unix(m.StartTime, 0), exited: make(chan struct{}), exit: &proc.Exit{PID: m.PID}}
 		close(p.run.exited)
 		if len(rc.carriers) > 0 || m.Cgroup != "" {
@@ -871,15 +903,30 @@ func (p *process) resume(rc recovery) bool {
 		return true
 	}
 	var leaders []proc.Member
-	for _, c := range rc.carriers {
-		if c.PID == c.SID {
-			leaders = append(leaders, c)
+	next := false
+	for _, set := range []struct {
+		c    []proc.Member
+		next bool
+	}{{rc.carriers, false}, {rc.successors, true}} {
+		for _, c := range set.c {
+			if c.PID == c.SID {
+				leaders = append(leaders, c)
+				next = set.next
+			}
 		}
 	}
 	if len(leaders) != 1 {
 		return false
 	}
 	l := leaders[0]
+	if next {
+		// The automatic respawn whose record the last daemon did not
+		// live to write.
+		m.Marker = nextMarker(*m)
+		m.Run++
+		m.Restarts++
+		m.StartTime = time.Now().Unix()
+	}
 	m.PID, m.PIDStartTicks, m.BootID = l.PID, l.StartTime, l.BootID
 	p.adopt(l.PID, l.Identity, time.Now())
 	p.save()

@@ -144,6 +144,9 @@ func (s *Supervisor) Adopt() error {
 			if !r.alive && r.unsure == nil && m.Marker != "" {
 				markers = append(markers, m.Marker)
 			}
+			if !r.alive && r.unsure == nil && m.RunBase != "" {
+				markers = append(markers, nextMarker(m))
+			}
 		}
 		if l, err := s.store.ReadLaunch(m.Name); err == nil {
 			r.launch = l
@@ -163,6 +166,9 @@ func (s *Supervisor) Adopt() error {
 	}
 	for _, r := range recs {
 		r.carriers = found[r.meta.Marker]
+		if r.meta.RunBase != "" {
+			r.successors = found[nextMarker(r.meta)]
+		}
 		p := newProcess(s, r.meta, stateOf(r.meta))
 		p.launch = r.launch
 		s.procs[r.meta.Name] = p

@@ -405,3 +405,24 @@ func TestRecoveryAdoptsUnrecordedRespawn(t *testing.T) {
 		}
 	})
 }
+
+// A main process that died while no daemon watched is lost, even if a
+// process of its run (a setsid'd child) lives on: that leftover is ended,
+// never adopted as the main process, and the policy restarts the service.
+func TestRecoveryNeverAdoptsALeftover(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake()
+		m := store.Meta{Name: "crashy", PID: 4000, PIDStartTicks: 4000, Status: store.StatusOnline, State: "online",
+			RunBase: "crashy/0/1", Run: 1, RestartPolicy: "on-failure", StartTime: time.Now().Add(-time.Hour).Unix()}
+		m.Marker = markerKey + "=crashy/0/1/1"
+		f.alive[6000] = true
+		f.marked = map[string][]proc.Member{m.Marker: {{Identity: proc.Identity{PID: 6000, StartTime: 6000}, PGID: 6000, SID: 6000}}}
+		s := recordAndAdopt(t, f, f, m)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		got := s.metaOf(t, "crashy")
+		if got.PID == 6000 || f.isAlive(6000) || f.spawnCount() != 1 {
+			t.Errorf("pid %d, leftover alive %v, %d spawns; want the leftover ended and one restart", got.PID, f.isAlive(6000), f.spawnCount())
+		}
+	})
+}

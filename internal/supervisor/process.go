@@ -164,6 +164,13 @@ func (p *process) handle(msg any) (quit bool) {
 	return false
 }
 
+// markedSet is the processes found carrying one marker; next: the marker
+// of the run after the recorded one.
+type markedSet struct {
+	c    []proc.Member
+	next bool
+}
+
 // nextMarker is the marker the run after m's current one gets: an
 // environment entry unique to the entry (RunBase) and the run.
 func nextMarker(m store.Meta) string {
@@ -891,8 +898,11 @@ func (p *process) recover(rc recovery) {
 
 // resume takes over the run a record describes: the recorded main process
 // if it is still the very one (or cannot be checked now), else the one
-// live session leader carrying the run's marker (a run spawned just
-// before the previous daemon died, before its PID was recorded).
+// live session leader carrying the marker of a run whose PID never reached
+// the disk: the run of an intent (starting, no PID), or the successor of
+// the recorded run (a quick respawn). A process carrying the marker of a
+// recorded main process that died is a leftover of that run, never its
+// main process.
 func (p *process) resume(rc recovery) bool {
 	m := &p.meta
 	if rc.alive || rc.unsure != nil {
@@ -902,12 +912,14 @@ func (p *process) resume(rc recovery) bool {
 		p.adopt(m.PID, proc.Identity{PID: m.PID, StartTime: m.PIDStartTicks, BootID: m.BootID}, time.Unix(m.StartTime, 0))
 		return true
 	}
+	var sets []markedSet
+	if m.PID == 0 {
+		sets = append(sets, markedSet{rc.carriers, false})
+	}
+	sets = append(sets, markedSet{rc.successors, true})
 	var leaders []proc.Member
 	next := false
-	for _, set := range []struct {
-		c    []proc.Member
-		next bool
-	}{{rc.carriers, false}, {rc.successors, true}} {
+	for _, set := range sets {
 		for _, c := range set.c {
 			if c.PID == c.SID {
 				leaders = append(leaders, c)

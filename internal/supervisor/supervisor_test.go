@@ -60,7 +60,18 @@ func (f *fakeRunner) Check(id proc.Identity) (bool, error) {
 	return f.alive[id.PID], nil
 }
 
-func (f *fakeRunner) Family(int, string, uint64, string) ([]proc.Member, error) { return nil, nil }
+// Family: the live processes marked with the run's marker.
+func (f *fakeRunner) Family(_ int, marker string, _ uint64, _ string) ([]proc.Member, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []proc.Member
+	for _, m := range f.marked[marker] {
+		if f.alive[m.PID] {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
 func (f *fakeRunner) FindMarked([]string) (map[string][]proc.Member, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -48,6 +48,7 @@ const maxSocketPath = 103
 // receives SIGTERM/SIGINT. It returns ErrRunning if another daemon holds the
 // lock.
 func Run(root string, log *slog.Logger) error {
+	proc.CloseInherited()
 	st, err := store.New(root)
 	if err != nil {
 		return err

@@ -39,7 +39,8 @@ type Ping struct {
 	PID       int    `json:"pid"`
 	StartedAt int64  `json:"started_at"`
 	Dir       string `json:"dir"`
-	Processes int    `json:"processes"`
+	Processes int    `json:"processes"` // managed processes, whatever their state
+	Running   int    `json:"running"`   // of those, the ones with a live main process
 	// InFlight names the operations being served ("stop", "start", ...):
 	// a daemon told to stop finishes them first.
 	InFlight []string `json:"in_flight,omitempty"`
@@ -155,6 +156,10 @@ type Process struct {
 	Ready string `json:"ready,omitempty"`
 	// Restarting, after Ready "exited": the restart policy starts it again.
 	Restarting bool `json:"restarting,omitempty"`
+	// LeftBehind, after Ready "exited": how many processes the command
+	// left running (a server it started in the background), which tsm
+	// ended with it.
+	LeftBehind int `json:"left_behind,omitempty"`
 }
 
 // ErrorBody is the envelope of every non-2xx response.

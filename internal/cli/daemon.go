@@ -45,7 +45,7 @@ that re-adopts them. That is also how a new tsm version takes over.`,
 			}
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), map[string]any{"running": true, "pid": p.PID, "version": p.Version, "build": p.Build,
-					"started_at": p.StartedAt, "dir": p.Dir, "processes": p.Processes})
+					"started_at": p.StartedAt, "dir": p.Dir, "processes": p.Processes, "processes_running": p.Running})
 			}
 			up := time.Since(time.Unix(p.StartedAt, 0)).Round(time.Second)
 			fmt.Fprintf(cmd.OutOrStdout(), "daemon running  (pid %d, tsm %s, protocol %s, up %s, %s, state in %s)\n",
@@ -91,7 +91,7 @@ that re-adopts them. That is also how a new tsm version takes over.`,
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "✔ daemon stopped (pid %d); %s still running\n", p.PID, plural(p.Processes, "process", "processes"))
+			fmt.Fprintf(cmd.OutOrStdout(), "✔ daemon stopped (pid %d); %s still running\n", p.PID, plural(p.Running, "process", "processes"))
 			return nil
 		},
 	}

@@ -86,6 +86,10 @@ python/node script, else the first command word.`,
 					then = "started again under restart policy " + p.RestartPolicy
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "✔ %s (id %d) finished with exit code 0 during startup; %s\n", p.Name, p.TsmID, then)
+				if p.LeftBehind > 0 {
+					fmt.Fprintf(cmd.ErrOrStderr(), "tsm: note: it left %s running in the background, which tsm ended with it: a run ends with all of its processes. Run a server in the foreground (e.g. nginx -g 'daemon off;', redis-server --daemonize no) so that tsm supervises it\n",
+						plural(p.LeftBehind, "process", "processes"))
+				}
 				return nil
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "✔ started %s  (id %d, pid %d%s)\n", p.Name, p.TsmID, p.PID, portNote(p))

@@ -88,7 +88,13 @@ func (h *handler) ping(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) pingBody() api.Ping {
-	p := api.Ping{Version: api.Version, Build: api.Build, PID: os.Getpid(), StartedAt: h.started.Unix(), Dir: h.store.Root, Processes: h.sup.Count()}
+	metas, _ := h.sup.Snapshot()
+	p := api.Ping{Version: api.Version, Build: api.Build, PID: os.Getpid(), StartedAt: h.started.Unix(), Dir: h.store.Root, Processes: len(metas)}
+	for _, m := range metas {
+		if m.Status == store.StatusOnline {
+			p.Running++
+		}
+	}
 	if h.inFlight != nil {
 		for _, op := range h.inFlight() {
 			if op != "daemon/stop" {
@@ -131,6 +137,9 @@ func (h *handler) start(w http.ResponseWriter, r *http.Request) {
 	}
 	p := h.process(out.Meta, false)
 	p.Ready, p.Restarting = out.Ready, out.Restarting
+	if out.Ready == "exited" {
+		p.LeftBehind = out.Descendants
+	}
 	writeJSON(w, http.StatusOK, p)
 }
 

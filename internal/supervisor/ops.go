@@ -210,6 +210,10 @@ func (s *Supervisor) claim(sp spec.Spec) (*process, bool, error) {
 		}
 		return p, false, nil
 	}
+	if s.unreadable[sp.Name] {
+		return nil, false, fmt.Errorf("%s: its directory %s holds a record tsm cannot read (see `tsm list`), and its process may still run; fix or remove that directory first, or choose another --name",
+			sp.Name, s.store.Dir(sp.Name))
+	}
 	if sp.Port > 0 {
 		if h := s.portHolderLocked(sp.Port); h != nil {
 			// Another start claimed the port since it was resolved.
@@ -286,6 +290,18 @@ func (p *process) startOp(r *request) {
 // against the caller's environment; a process the bash TSM started has no
 // launch record and is rebuilt from its command line.
 func (p *process) prepareRestart(r *request) error {
+	if err := p.prepareLaunch(r); err != nil {
+		return err
+	}
+	// What would make the new run fail at once is found while the old
+	// one still runs.
+	if fi, err := os.Stat(p.launch.Cwd); err != nil || !fi.IsDir() {
+		return fmt.Errorf("cannot restart %s: its working directory %s is gone (recreate it, or delete %s and start it again from another directory); it keeps running", p.meta.Name, p.launch.Cwd, p.meta.Name)
+	}
+	return nil
+}
+
+func (p *process) prepareLaunch(r *request) error {
 	switch {
 	case r.updateEnv && len(p.launch.Request) > 0:
 		changes, err := p.updateEnv(r.env)

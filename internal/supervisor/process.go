@@ -40,6 +40,9 @@ type process struct {
 	endFor   *request      // the request the ending serves (nil: an exit)
 	starter  *request      // a start or restart waiting for the run to be ready
 	deferred []*request    // requests that arrived during a stop, in order
+	// leftBehind is how many processes the last run's main process left
+	// running when it exited (and were ended with it).
+	leftBehind int
 }
 
 // run is one incarnation of the process: a main process and everything it
@@ -509,6 +512,7 @@ func (p *process) leftoversPossible(r *run) bool {
 func (p *process) afterExit() {
 	r := p.run
 	p.run = nil
+	defer func() { p.leftBehind = 0 }()
 	onDisk := p.state // nothing was written since the run ended
 	x := proc.Exit{PID: r.pid}
 	if r.exit != nil {
@@ -534,7 +538,7 @@ func (p *process) afterExit() {
 	}
 	if p.starter != nil {
 		// A clean exit inside the settle window: the command finished.
-		p.starter.done(Outcome{Meta: *m, Action: p.starter.action(), Ready: "exited", Restarting: d.Restart})
+		p.starter.done(Outcome{Meta: *m, Action: p.starter.action(), Ready: "exited", Restarting: d.Restart, Descendants: p.leftBehind})
 		p.starter = nil
 	}
 	switch {
@@ -678,6 +682,7 @@ func (p *process) ended(res endResult) {
 	}
 	switch pending {
 	case "exit":
+		p.leftBehind = res.descendants
 		if res.descendants > 0 {
 			what := "processes"
 			if res.descendants == 1 {
@@ -767,6 +772,7 @@ func (p *process) restartNow(r *request) {
 		m.Restarts--
 		p.move(Errored)
 		p.save()
+		p.event(events.Errored, events.Event{Message: "restart failed: " + err.Error()})
 		r.fail(fmt.Errorf("restart %s: %w", m.Name, err))
 		return
 	}

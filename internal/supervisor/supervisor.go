@@ -47,6 +47,9 @@ type Supervisor struct {
 	pids     map[int]*process  // main PID of every run → its process, for exits
 	early    map[int]earlyExit // exits that arrived before their run was registered
 	problems []string
+	// unreadable names the process directories whose records could not be
+	// read: a start may not take such a name (its process may run).
+	unreadable map[string]bool
 	portsMu  sync.Mutex    // orders writes of the ports file
 	done     chan struct{} // closed by Close: background waits give up
 	closing  sync.Once
@@ -161,8 +164,10 @@ func (s *Supervisor) Adopt() error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.unreadable = make(map[string]bool, len(problems))
 	for _, p := range problems {
 		s.problems = append(s.problems, p.Error())
+		s.unreadable[p.Name] = true
 	}
 	for _, r := range recs {
 		r.carriers = found[r.meta.Marker]

@@ -50,9 +50,9 @@ type Supervisor struct {
 	// unreadable names the process directories whose records could not be
 	// read: a start may not take such a name (its process may run).
 	unreadable map[string]bool
-	portsMu  sync.Mutex    // orders writes of the ports file
-	done     chan struct{} // closed by Close: background waits give up
-	closing  sync.Once
+	portsMu    sync.Mutex    // orders writes of the ports file
+	done       chan struct{} // closed by Close: background waits give up
+	closing    sync.Once
 }
 
 // Config wires a Supervisor.

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -81,8 +82,7 @@ func (s *Supervisor) end(e *ending) endResult {
 		// the group emptied, and a group of that number is not ours.)
 		groupLed = true
 	}
-	known := map[int]proc.Identity{} // every member found, pinned
-	signalled := map[int]bool{}
+	known := map[int]proc.Member{} // every member found, pinned by identity
 	find := func() []proc.Member {
 		var fam []proc.Member
 		if mainDone() && s.pidInUse(e.pid) {
@@ -105,37 +105,40 @@ func (s *Supervisor) end(e *ending) endResult {
 			if m.PID == e.pid {
 				continue
 			}
-			if old, ok := known[m.PID]; ok && old == m.Identity {
+			if old, ok := known[m.PID]; ok && old.Identity == m.Identity {
 				continue
 			}
-			known[m.PID] = m.Identity
+			known[m.PID] = m
 			fresh = append(fresh, m)
 		}
 		return fresh
 	}
+	// signal sends sig once to each of members; with group, to the run's
+	// process group as one (and members in it are skipped), as long as
+	// the group is surely the run's: its leader, the main process, still
+	// runs, or one of members is in it (a group with members keeps its
+	// number from being handed out again).
 	signal := func(members []proc.Member, sig syscall.Signal, group bool) {
+		group = group && groupLed && (!mainDone() || slices.ContainsFunc(members, func(m proc.Member) bool { return m.PGID == e.pid }))
 		if group {
-			if groupLed {
-				r.SignalGroup(e.pid, sig)
-			} else if !mainDone() {
-				r.Signal(e.pid, sig)
-			}
+			r.SignalGroup(e.pid, sig)
+		} else if !groupLed && !mainDone() {
+			r.Signal(e.pid, sig)
 		}
 		for _, m := range members {
-			if groupLed && m.PGID == e.pid && group {
+			if group && m.PGID == e.pid {
 				continue // the group signal reached it
 			}
 			if ok, _ := r.Check(m.Identity); ok {
 				r.Signal(m.PID, sig)
-				signalled[m.PID] = true
 			}
 		}
 	}
 	alive := func() []proc.Member {
 		var out []proc.Member
-		for pid, id := range known {
-			if ok, err := r.Check(id); ok || err != nil {
-				out = append(out, proc.Member{Identity: proc.Identity{PID: pid, StartTime: id.StartTime, BootID: id.BootID}})
+		for _, m := range known {
+			if ok, err := r.Check(m.Identity); ok || err != nil {
+				out = append(out, m)
 			}
 		}
 		return out

@@ -48,6 +48,9 @@ func family(root int, _ string, _ uint64) ([]Member, error) {
 	return t.result(root), nil
 }
 
+// MarkersVisible: FindMarked finds nothing on macOS.
+const MarkersVisible = false
+
 // findMarked finds nothing: see family for why macOS environments are out
 // of reach.
 func findMarked(map[string]bool) (map[string][]Member, error) {

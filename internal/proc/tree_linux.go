@@ -122,6 +122,10 @@ func family(root int, marker string, since uint64) ([]Member, error) {
 	return t.result(root), missed
 }
 
+// MarkersVisible reports whether FindMarked can see processes' markers
+// (Linux reads them from /proc/<pid>/environ).
+const MarkersVisible = true
+
 func findMarked(want map[string]bool) (map[string][]Member, error) {
 	found := make(map[string][]Member)
 	self := os.Getpid()

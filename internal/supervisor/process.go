@@ -536,8 +536,9 @@ func (p *process) afterExit() {
 	case d.Restart && d.Delay == 0:
 		// Every millisecond down counts: no timer, no intermediate state
 		// on disk, and no intent either while the record still says the
-		// previous run is up.
-		p.respawn(d.Unstable, onDisk == Online || onDisk == Starting)
+		// previous run is up (where recovery can find its successor by
+		// its marker: not on macOS).
+		p.respawn(d.Unstable, proc.MarkersVisible && (onDisk == Online || onDisk == Starting))
 		return
 	case d.Restart:
 		p.move(BackingOff)

@@ -127,11 +127,7 @@ func TestStopRacingDelete(t *testing.T) {
 		if next.TsmID != m.TsmID {
 			t.Errorf("the freed ID %d was not reused (got %d)", m.TsmID, next.TsmID)
 		}
-		s2 := New(Config{Store: s.store, Runner: f})
-		t.Cleanup(s2.Close)
-		if err := s2.Adopt(); err != nil {
-			t.Fatal(err)
-		}
+		s2 := adopt(t, s.store, f, f)
 		synctest.Wait()
 		if metas, _ := s2.Snapshot(); len(metas) != 1 || metas[0].Name != "next" {
 			t.Errorf("after a daemon restart: %+v, want only next", metas)
@@ -230,6 +226,12 @@ func recordAndAdopt(t *testing.T, r Runner, f *fakeRunner, m store.Meta) *Superv
 	if err := st.WriteLaunch(m.Name, store.Launch{Argv: []string{"sleep", "300"}, Cwd: t.TempDir()}); err != nil {
 		t.Fatal(err)
 	}
+	return adopt(t, st, r, f)
+}
+
+// adopt starts a supervisor on the records in st, as a new daemon does.
+func adopt(t *testing.T, st *store.Store, r Runner, f *fakeRunner) *Supervisor {
+	t.Helper()
 	s := New(Config{Store: st, Runner: r})
 	f.onExit = s.handleExit
 	t.Cleanup(s.Close)
@@ -364,12 +366,7 @@ func TestRecoveryOfAnInterruptedFirstStart(t *testing.T) {
 		if err := st.WriteMeta(store.Meta{Name: "early", State: "starting", RestartPolicy: "on-failure"}); err != nil {
 			t.Fatal(err)
 		}
-		s := New(Config{Store: st, Runner: f})
-		f.onExit = s.handleExit
-		t.Cleanup(s.Close)
-		if err := s.Adopt(); err != nil {
-			t.Fatal(err)
-		}
+		s := adopt(t, st, f, f)
 		synctest.Wait()
 		if _, err := os.Stat(st.Dir("early")); !os.IsNotExist(err) || s.Count() != 0 || f.spawnCount() != 0 {
 			t.Errorf("dir: %v, %d entries, %d spawns; want nothing left", err, s.Count(), f.spawnCount())

@@ -227,6 +227,12 @@ func (s *Store) LoadAll() ([]Meta, []Problem, error) {
 			continue
 		}
 		m, err := s.ReadMeta(e.Name())
+		if errors.Is(err, fs.ErrNotExist) && s.unwritten(e.Name()) {
+			// A first record whose writer died before its rename: the
+			// directory holds nothing else, and nothing was started.
+			os.RemoveAll(s.Dir(e.Name()))
+			continue
+		}
 		if err != nil {
 			problems = append(problems, Problem{Name: e.Name(), Err: err})
 			continue
@@ -235,6 +241,21 @@ func (s *Store) LoadAll() ([]Meta, []Problem, error) {
 	}
 	sort.Slice(metas, func(i, j int) bool { return metas[i].TsmID < metas[j].TsmID })
 	return metas, problems, nil
+}
+
+// unwritten reports whether a process directory holds nothing but the
+// temporary files of an atomic write that did not finish.
+func (s *Store) unwritten(name string) bool {
+	entries, err := os.ReadDir(s.Dir(name))
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), ".") || !strings.Contains(e.Name(), ".tmp") {
+			return false
+		}
+	}
+	return true
 }
 
 // ReadMeta reads one process's meta.json.

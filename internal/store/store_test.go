@@ -89,8 +89,12 @@ func TestLoadAllSkipsCorrupt(t *testing.T) {
 	if len(metas) != 2 || metas[0].Name != "b" || metas[1].Name != "a" {
 		t.Errorf("metas = %+v, want b then a (ID order)", metas)
 	}
-	if len(problems) != 2 {
-		t.Errorf("problems = %v, want broken and empty", problems)
+	// An empty directory is a first record's write that never began.
+	if len(problems) != 1 || problems[0].Name != "broken" {
+		t.Errorf("problems = %v, want broken", problems)
+	}
+	if _, err := os.Stat(s.Dir("empty")); !os.IsNotExist(err) {
+		t.Errorf("the empty directory is still there: %v", err)
 	}
 }
 
@@ -144,5 +148,32 @@ func TestReadLegacyMeta(t *testing.T) {
 	g2, err := s.ReadMeta("g2-8000")
 	if err != nil || g2.TsmID != 7 || g2.Port != 0 || g2.StartTime != 1729234999 || g2.Command != "node app.js" {
 		t.Errorf("G2 meta = %+v, %v", g2, err)
+	}
+}
+
+// A directory whose first record was never renamed into place (its writer
+// died) holds only temporary files: it is removed, not reported; one with
+// anything else in it is reported and kept.
+func TestLoadAllUnwrittenFirstRecord(t *testing.T) {
+	s, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(s.Dir("halfway"), 0o755)
+	os.WriteFile(filepath.Join(s.Dir("halfway"), ".meta.json.tmp123"), []byte("{"), 0o644)
+	os.MkdirAll(s.Dir("logsonly"), 0o755)
+	os.WriteFile(s.OutLog("logsonly"), []byte("hello\n"), 0o644)
+	metas, problems, err := s.LoadAll()
+	if err != nil || len(metas) != 0 {
+		t.Fatalf("LoadAll: %v, %v", metas, err)
+	}
+	if _, err := os.Stat(s.Dir("halfway")); !os.IsNotExist(err) {
+		t.Errorf("the unwritten directory is still there: %v", err)
+	}
+	if len(problems) != 1 || problems[0].Name != "logsonly" {
+		t.Errorf("problems %v, want logsonly only", problems)
+	}
+	if _, err := os.Stat(s.OutLog("logsonly")); err != nil {
+		t.Errorf("logs were removed: %v", err)
 	}
 }

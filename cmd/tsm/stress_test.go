@@ -564,6 +564,7 @@ type stressEntry struct {
 	State       string `json:"state"` // after the lifecycle rewrite
 	NextRestart int64  `json:"next_restart"`
 	Restarts    int    `json:"restarts"`
+	Pending     string `json:"pending"` // what a stopping entry is being ended for
 }
 
 // state is the lifecycle state, derived from status until the list
@@ -582,7 +583,12 @@ func (e stressEntry) String() string {
 	return fmt.Sprintf("{id %d %s pid %d status %s state %s restarts %d}", e.TsmID, e.Name, e.PID, e.Status, e.state(), e.Restarts)
 }
 
-func transitional(state string) bool { return state == "starting" || state == "stopping" }
+// busy: an entry some command is still working on. Once the chaos is
+// over no command is in flight, so a starting entry, or one ending what
+// its exited main process left (pending exit), is the crasher's own
+// automatic restart cycle, which never ends; an interrupted stop, restart
+// or delete (resumed by the last daemon) must.
+func (e stressEntry) busy() bool { return e.state() == "stopping" && e.Pending != "exit" }
 
 // ended: no run of the entry should be alive.
 func ended(state string) bool {
@@ -611,9 +617,9 @@ func (s *stressRun) list() ([]stressEntry, error) {
 	return list, nil
 }
 
-// quiesce waits for a listing without starting/stopping entries that stays
-// so for a second (the crasher keeps restarting: only transitional states
-// must end).
+// quiesce waits for a listing without busy entries that stays so for a
+// second (the crasher keeps restarting: only what commands began must
+// end).
 func (s *stressRun) quiesce() ([]stressEntry, error) {
 	const calm, limit = time.Second, 90 * time.Second
 	deadline := time.Now().Add(limit)
@@ -623,7 +629,7 @@ func (s *stressRun) quiesce() ([]stressEntry, error) {
 		list, err := s.list()
 		busy = busy[:0]
 		for _, e := range list {
-			if transitional(e.state()) {
+			if e.busy() {
 				busy = append(busy, e.String())
 			}
 		}

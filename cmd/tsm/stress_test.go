@@ -772,12 +772,11 @@ func (s *stressRun) check() []stressViolation {
 		var err error
 		// A consistent snapshot: the same table before and after the scan.
 		for try := 0; try < 20; try++ {
-			var before []stressEntry
-			before, err = s.list()
+			before, errBefore := s.list()
 			metas, bad = s.readDisk()
 			procs = s.scan()
 			list, err = s.list()
-			if err == nil && fmt.Sprint(before) == fmt.Sprint(list) {
+			if err == nil && errBefore == nil && fmt.Sprint(before) == fmt.Sprint(list) {
 				break
 			}
 			time.Sleep(100 * time.Millisecond) // polling for a still moment

@@ -97,8 +97,10 @@ func (c *Client) Start(ctx context.Context, req api.StartRequest) (api.Process, 
 	return p, err
 }
 
-// Stop stops the processes req names: SIGTERM, then SIGKILL after
-// req.TimeoutMillis (0: the daemon's default). The daemon resolves every
+// Stop stops the processes req names: the stop signal (SIGTERM unless the
+// process was started with --signal), then the kill signal after
+// req.TimeoutMillis (0: the process's --kill-timeout, 10 s unless set).
+// The daemon resolves every
 // target first; an unknown or ambiguous one is an *APIError and nothing is
 // touched.
 func (c *Client) Stop(ctx context.Context, req api.TargetsRequest) ([]api.Result, error) {

@@ -375,8 +375,8 @@ func TestRecoveryOfAnInterruptedFirstStart(t *testing.T) {
 		s2 := recordAndAdopt(t, f, f, store.Meta{Name: "later", State: "starting", RestartPolicy: "on-failure"})
 		time.Sleep(time.Second)
 		synctest.Wait()
-		if m := s2.metaOf(t, "later"); m.State != "online" || f.spawnCount() != 1 {
-			t.Errorf("state %s, %d spawns; want started once", m.State, f.spawnCount())
+		if m := s2.metaOf(t, "later"); m.State != "online" || f.spawnCount() != 1 || m.Restarts != 0 {
+			t.Errorf("state %s, %d spawns, %d restarts; want started once, not counted as a restart", m.State, f.spawnCount(), m.Restarts)
 		}
 	})
 }

@@ -94,6 +94,18 @@ func (p *process) recover(rc recovery) {
 			p.deleteNow(nil, endResult{})
 			return
 		}
+		if p.state == Starting && m.PID == 0 && len(rc.carriers) == 0 && len(rc.successors) == 0 {
+			// The previous daemon died inside a spawn, and nothing of it
+			// runs: the start it was making is made now, and is not a
+			// restart the process earned by crashing.
+			p.event(events.Lost, events.Event{Message: "the daemon died while starting it; starting it again"})
+			if _, err := p.spawn(false, 0); err != nil {
+				p.move(Errored)
+				p.save()
+				p.event(events.Errored, events.Event{Message: "start failed: " + err.Error()})
+			}
+			return
+		}
 		// Died unobserved: its status is unknown, so on-failure restarts it.
 		p.event(events.Lost, events.Event{PID: m.PID, Message: "died while no daemon was watching; exit status unknown"})
 		if len(rc.successors) > 0 {

@@ -27,6 +27,7 @@ import (
 
 	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/events"
+	"github.com/tetra/tsm/internal/paths"
 	"github.com/tetra/tsm/internal/proc"
 	"github.com/tetra/tsm/internal/store"
 	"github.com/tetra/tsm/internal/supervisor"
@@ -49,6 +50,9 @@ const maxSocketPath = 103
 // lock.
 func Run(root string, log *slog.Logger) error {
 	proc.CloseInherited()
+	if err := paths.CheckPrivate(root); err != nil {
+		return err
+	}
 	st, err := store.New(root)
 	if err != nil {
 		return err

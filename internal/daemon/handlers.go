@@ -30,7 +30,6 @@ type supervisorOps interface {
 	Snapshot() ([]store.Meta, []string)
 	Resolve(t string) (store.Meta, error)
 	ResolveAll(targets []string) ([]string, error)
-	Count() int
 	Live(m store.Meta) (proc.Stats, []int, bool)
 }
 

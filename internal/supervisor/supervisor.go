@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -457,18 +458,7 @@ func ParseSignal(s string) (syscall.Signal, bool) {
 	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
 		return syscall.Signal(n), true
 	}
-	up := make([]byte, 0, len(s)+3)
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'a' <= c && c <= 'z' {
-			c -= 'a' - 'A'
-		}
-		up = append(up, c)
-	}
-	name := string(up)
-	if len(name) < 3 || name[:3] != "SIG" {
-		name = "SIG" + name
-	}
+	name := "SIG" + strings.TrimPrefix(strings.ToUpper(s), "SIG")
 	for sig, n := range signalNames {
 		if n == name {
 			return sig, true

@@ -99,7 +99,6 @@ func (f *fakeSup) ResolveAll(targets []string) ([]string, error) {
 	return targets, f.resolveErr
 }
 
-
 func (f *fakeSup) Live(m store.Meta) (proc.Stats, []int, bool) {
 	if m.Status != store.StatusOnline {
 		return proc.Stats{}, nil, false

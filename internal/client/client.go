@@ -240,11 +240,19 @@ func (c *Client) StartDaemon(ctx context.Context) error {
 			return fmt.Errorf("find the tsm binary to start the daemon: %w", err)
 		}
 	}
+	// Checked before anything is created or opened there: a directory
+	// someone else controls could point daemon.log anywhere.
+	if err := paths.CheckPrivate(c.Root); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(c.Root, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", c.Root, err)
 	}
 	logPath := paths.DaemonLog(c.Root)
-	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_NOFOLLOW, 0o600)
+	if errors.Is(err, syscall.ELOOP) {
+		return fmt.Errorf("%s is a symbolic link, which tsm does not follow; remove it", logPath)
+	}
 	if err != nil {
 		return fmt.Errorf("open %s: %w", logPath, err)
 	}

@@ -168,7 +168,9 @@ func (s *Supervisor) Adopt() error {
 	s.unreadable = make(map[string]bool, len(problems))
 	for _, p := range problems {
 		s.problems = append(s.problems, p.Error())
-		s.unreadable[p.Name] = true
+		if !p.Loaded {
+			s.unreadable[p.Name] = true
+		}
 	}
 	for _, r := range recs {
 		r.carriers = found[r.meta.Marker]

@@ -129,7 +129,11 @@ type Process struct {
 	State string `json:"state"`
 	// Pending says what a stopping process is being ended for: stop,
 	// kill, restart, delete, or exit (cleaning up after its main process).
-	Pending     string `json:"pending,omitempty"`
+	Pending string `json:"pending,omitempty"`
+	// Unverified says why the live process a record without an identity
+	// (the bash TSM's) names was not taken for the recorded one; tsm
+	// neither adopts nor signals it.
+	Unverified  string `json:"unverified,omitempty"`
 	ExitCode    *int   `json:"exit_code,omitempty"`
 	ExitSignal  string `json:"exit_signal,omitempty"`
 	StopTime    int64  `json:"stop_time,omitempty"`

@@ -45,7 +45,7 @@ name, pid, command, port, cwd, ...), plus id, uptime, cpu and memory.`,
 				return err
 			}
 			for _, p := range resp.Problems {
-				fmt.Fprintf(cmd.ErrOrStderr(), "tsm: warning: skipped %s\n", p)
+				fmt.Fprintf(cmd.ErrOrStderr(), "tsm: warning: %s\n", p)
 			}
 			shown := make([]api.Process, 0, len(resp.Processes))
 			for _, p := range resp.Processes {
@@ -97,6 +97,9 @@ func portString(port any) string {
 // stateWord is the lifecycle state, or the seed's status from a daemon
 // that predates states.
 func stateWord(p api.Process) string {
+	if p.Unverified != "" {
+		return "not verified"
+	}
 	if p.State != "" {
 		return p.State
 	}

@@ -225,7 +225,7 @@ func (h *handler) process(m store.Meta, live bool) api.Process {
 		EnvFile: m.EnvFile, Prehook: m.Prehook, StartTime: m.StartTime, Status: m.Status,
 		Restarts: m.Restarts, UnstableRestarts: m.UnstableRestarts, RestartPolicy: m.RestartPolicy,
 		ExitCode: m.ExitCode, ExitSignal: m.ExitSignal, StopTime: m.StopTime, NextRestart: m.NextRestart,
-		State: m.State, Pending: m.Pending,
+		State: m.State, Pending: m.Pending, Unverified: m.Unverified,
 		Dir: h.store.Dir(m.Name), OutLog: h.store.OutLog(m.Name), ErrLog: h.store.ErrLog(m.Name),
 		PIDFile: h.store.PIDPath(m.Name),
 	}

@@ -147,6 +147,10 @@ type Meta struct {
 	Marker  string `json:"marker,omitempty"`
 	RunBase string `json:"run_base,omitempty"`
 	Run     int    `json:"run,omitempty"`
+	// Unverified, set by the daemon (never read as a fact), says why the
+	// process a record without an identity names was not taken for the
+	// recorded one: that process is neither adopted nor ever signalled.
+	Unverified string `json:"unverified,omitempty"`
 	// Cgroup is the cgroup v2 directory of the current run, when there is
 	// one: everything the process forks stays in it.
 	Cgroup string `json:"cgroup,omitempty"`

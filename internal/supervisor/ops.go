@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"sort"
@@ -253,7 +254,7 @@ func (p *process) startOp(r *request) {
 	m.RestartPolicy = string(st.policy)
 	m.MaxRestarts, m.MinUptimeMS = req.MaxRestarts, req.MinUptime.Milliseconds()
 	m.StopSignal, m.KillSignal, m.KillTimeoutMS = req.StopSignal, req.KillSignal, req.KillTimeout.Milliseconds()
-	p.launch = store.Launch{Argv: sp.Argv, Env: sp.Env, Cwd: sp.Cwd, Request: requestRecord(req.Request)}
+	p.launch, p.launchErr = store.Launch{Argv: sp.Argv, Env: sp.Env, Cwd: sp.Cwd, Request: requestRecord(req.Request)}, nil
 	// meta.json first: a directory is never without one, whenever the
 	// daemon dies (the next one drops a start that got no further).
 	err := p.move(Starting)
@@ -469,6 +470,19 @@ func (p *process) updateEnv(env []string) ([]string, error) {
 // recorded port.
 func (p *process) commandLaunch(env []string) error {
 	m := &p.meta
+	if p.launchErr != nil {
+		// Read again: the user may have mended or removed it since.
+		l, err := p.s.store.ReadLaunch(m.Name)
+		switch {
+		case err == nil:
+			p.launch, p.launchErr = l, nil
+			return nil
+		case !errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("%v: tsm will not guess how %s was run; mend that file, or remove it to run meta.json's command in your environment (`tsm restart %s`), or `tsm delete %s` and start it anew",
+				err, m.Name, m.Name, m.Name)
+		}
+		p.launchErr = nil
+	}
 	if strings.TrimSpace(m.Command) == "" {
 		return fmt.Errorf("%s has neither a launch record nor a command in meta.json; start it again with `tsm start`", m.Name)
 	}

@@ -76,8 +76,11 @@ type StartRequest struct {
 // TargetsRequest names processes by ID, exact name or unique substring; the
 // single target "all" means every process.
 type TargetsRequest struct {
-	Targets       []string `json:"targets"`
-	TimeoutMillis int      `json:"timeout_ms,omitempty"` // stop grace period
+	Targets []string `json:"targets"`
+	// TimeoutMillis is the stop grace period: absent, the process's own
+	// (its --kill-timeout, 10 s unless set); 0, none: the kill signal
+	// follows the stop signal at once.
+	TimeoutMillis *int `json:"timeout_ms,omitempty"`
 	// Env is the caller's environment (restart only): used with UpdateEnv,
 	// which replaces the stored environment with it, and for processes the
 	// bash TSM started, which have none stored.

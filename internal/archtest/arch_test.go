@@ -21,9 +21,9 @@ const module = "github.com/tetra/tsm/"
 var allowed = map[string][]string{
 	"cmd/tsm":             {"internal/cli", "internal/daemon"},
 	"internal/cli":        {"internal/api", "internal/client", "internal/events", "internal/logs", "internal/paths"},
-	"internal/client":     {"internal/api", "internal/paths"},
+	"internal/client":     {"internal/api", "internal/paths", "internal/peer"},
 	"internal/api":        {},
-	"internal/daemon":     {"internal/api", "internal/supervisor", "internal/proc", "internal/store", "internal/spec", "internal/envfile", "internal/target", "internal/events", "internal/paths"},
+	"internal/daemon":     {"internal/api", "internal/supervisor", "internal/proc", "internal/store", "internal/spec", "internal/envfile", "internal/target", "internal/events", "internal/paths", "internal/peer"},
 	"internal/supervisor": {"internal/proc", "internal/store", "internal/spec", "internal/logs", "internal/events", "internal/target"},
 	"internal/spec":       {"internal/envfile"},
 	"internal/proc":       {},
@@ -33,6 +33,7 @@ var allowed = map[string][]string{
 	"internal/envfile":    {},
 	"internal/target":     {},
 	"internal/paths":      {},
+	"internal/peer":       {},
 	"internal/archtest":   {},
 }
 

@@ -58,6 +58,9 @@ python/node script, else the first command word.`,
 				return fmt.Errorf("cannot read the current directory: %w", err)
 			}
 			req.Argv, req.Cwd, req.Env = args, cwd, a.Environ()
+			if wait < 0 || minUptime < 0 {
+				return usageError("--wait and --min-uptime must not be negative (e.g. 10s, 500ms, 0)")
+			}
 			req.WaitMillis = int(wait / time.Millisecond)
 			req.MinUptimeMillis = int(minUptime / time.Millisecond)
 			if cmd.Flags().Changed("kill-timeout") {

@@ -28,6 +28,7 @@ import (
 	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/events"
 	"github.com/tetra/tsm/internal/paths"
+	"github.com/tetra/tsm/internal/peer"
 	"github.com/tetra/tsm/internal/proc"
 	"github.com/tetra/tsm/internal/store"
 	"github.com/tetra/tsm/internal/supervisor"
@@ -50,6 +51,7 @@ const maxSocketPath = 103
 // lock.
 func Run(root string, log *slog.Logger) error {
 	proc.CloseInherited()
+	scrubEnv(root)
 	if err := paths.CheckPrivate(root); err != nil {
 		return err
 	}
@@ -60,7 +62,7 @@ func Run(root string, log *slog.Logger) error {
 	if n := len(st.SocketPath()); n > maxSocketPath {
 		return fmt.Errorf("socket path %s is %d bytes, more than the %d a Unix socket allows; set TSM_DIR to a shorter directory", st.SocketPath(), n, maxSocketPath)
 	}
-	lock, err := os.OpenFile(st.LockPath(), os.O_RDWR|os.O_CREATE, 0o600)
+	lock, err := os.OpenFile(st.LockPath(), os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return fmt.Errorf("open daemon lock: %w", err)
 	}
@@ -72,7 +74,7 @@ func Run(root string, log *slog.Logger) error {
 		return fmt.Errorf("lock %s: %w", st.LockPath(), err)
 	}
 	// From here on we are the only daemon for root.
-	if err := store.WriteFileAtomic(st.DaemonPIDPath(), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+	if err := store.WriteFileAtomic(st.DaemonPIDPath(), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
 		return err
 	}
 	defer os.Remove(st.DaemonPIDPath())
@@ -158,6 +160,19 @@ func Run(root string, log *slog.Logger) error {
 	defer cancel()
 	srv.Shutdown(ctx)
 	return nil
+}
+
+// scrubEnv leaves the daemon only paths.DaemonEnv of its environment,
+// also when it was started by hand (`tsm daemon run`) rather than by a CLI
+// that already scrubbed it: no process's launch may ever be built from the
+// secrets of whoever started the daemon.
+func scrubEnv(root string) {
+	env := paths.DaemonEnv(os.Environ(), root)
+	os.Clearenv()
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		os.Setenv(k, v)
+	}
 }
 
 // drainLimit bounds how long a stopping daemon waits for operations in
@@ -250,7 +265,7 @@ func (l sameUser) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		uid, err := peerUID(c)
+		uid, err := peer.UID(c)
 		if err == nil && uid == os.Getuid() {
 			return c, nil
 		}

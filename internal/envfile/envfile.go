@@ -61,12 +61,27 @@ func ReadFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file (%s); name a file", path, fi.Mode().Type())
+		return nil, fmt.Errorf("%s is %s, not a regular file; name a file", path, kind(fi.Mode()))
 	}
 	if fi.Size() > MaxSize {
 		return nil, fmt.Errorf("%s is %d bytes: %w", path, fi.Size(), ErrTooLarge)
 	}
 	return readAtMost(f, path)
+}
+
+// kind names the type of a file that is not a regular one.
+func kind(m os.FileMode) string {
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	}
+	return "special"
 }
 
 func readAtMost(r io.Reader, what string) ([]byte, error) {

@@ -72,8 +72,10 @@ func Spawn(s SpawnSpec) (int, error) {
 	return pid, nil
 }
 
+// openLog opens a log for appending: private to the user (what a service
+// prints may be secret), and never through a symbolic link planted there.
 func openLog(path string) (*os.File, error) {
-	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_NOFOLLOW, 0o600)
 }
 
 // lookPath resolves a bare command name against the PATH of the service's

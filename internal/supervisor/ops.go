@@ -319,9 +319,13 @@ func (p *process) prepareLaunch(r *request) error {
 	return nil
 }
 
+// NoGrace, as the grace of Stop, Restart or Delete, sends the kill signal
+// right after the stop signal.
+const NoGrace time.Duration = -1
+
 // Stop ends a process gracefully: the stop signal to its group and
 // descendants, then the kill signal after grace (0: the process's own kill
-// timeout, 10 s unless set).
+// timeout, 10 s unless set; NoGrace: at once).
 func (s *Supervisor) Stop(name string, grace time.Duration) (Outcome, error) {
 	return s.send(name, &request{kind: opStop, grace: grace})
 }

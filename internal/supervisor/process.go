@@ -619,8 +619,8 @@ func (p *process) beginEnding(r *request, pending string) {
 	}
 	run := p.run
 	grace := p.killTimeout()
-	if r != nil && r.grace > 0 {
-		grace = r.grace
+	if r != nil && r.grace != 0 {
+		grace = max(r.grace, 0)
 	}
 	if pending == "kill" {
 		grace = 0

@@ -11,11 +11,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -361,7 +363,12 @@ func (c *Client) StartDaemon(ctx context.Context) error {
 	if err := paths.CheckPrivate(c.Root); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(c.Root, 0o755); err != nil {
+	// Private from the first instant: the daemon would close it, but
+	// daemon.log is created before the daemon runs.
+	if err := os.MkdirAll(filepath.Dir(c.Root), 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", c.Root, err)
+	}
+	if err := os.Mkdir(c.Root, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("create %s: %w", c.Root, err)
 	}
 	logPath := paths.DaemonLog(c.Root)

@@ -301,3 +301,25 @@ func TestReadLaunchCorrupt(t *testing.T) {
 		}
 	}
 }
+
+// Whatever meta.json holds, ReadMeta returns a record or an error, never
+// a panic, and a record it returns names its directory.
+func FuzzReadMeta(f *testing.F) {
+	for _, seed := range []string{
+		`{"tsm_id": 1, "name": "x", "pid": 5, "port": "8000", "status": "online"}`,
+		`{"id": 7, "name": "x", "port": null, "started": 1729234999}`,
+		`{"name": "x", "port": {}}`, `{"name": "x", "tsm_id": 1e99}`, `[]`, ``, `{"name": "x"`,
+	} {
+		f.Add([]byte(seed))
+	}
+	s, _ := New(f.TempDir())
+	os.Mkdir(s.Dir("x"), 0o700)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if err := os.WriteFile(s.MetaPath("x"), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if m, err := s.ReadMeta("x"); err == nil && m.Name != "x" {
+			t.Fatalf("ReadMeta(%q) = %+v, a record of another directory", b, m)
+		}
+	})
+}

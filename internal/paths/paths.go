@@ -67,7 +67,7 @@ func DaemonEnv(environ []string, root string) []string {
 		switch {
 		case k == "TSM_DIR":
 		case k == "PATH", k == "HOME", k == "USER", k == "LOGNAME", k == "LANG", k == "TZ", k == "TMPDIR",
-			strings.HasPrefix(k, "LC_"), k == "TSM_NO_CGROUPS":
+			strings.HasPrefix(k, "LC_"), strings.HasPrefix(k, "TSM_"): // tsm's own settings
 			env = append(env, kv)
 		}
 	}

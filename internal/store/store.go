@@ -303,7 +303,7 @@ func (s *Store) writeMeta(m Meta, durable bool) error {
 		// An intent about a live run (a stop) leaves the pid file as the
 		// run's start wrote it.
 		if durable {
-			err = writeFile(s.PIDPath(m.Name), []byte(strconv.Itoa(m.PID)+"\n"), 0o644, durable)
+			err = writeOwned(s.PIDPath(m.Name), []byte(strconv.Itoa(m.PID)+"\n"), 0o644, durable)
 		}
 	} else if err = os.Remove(s.PIDPath(m.Name)); errors.Is(err, fs.ErrNotExist) {
 		err = nil
@@ -311,7 +311,7 @@ func (s *Store) writeMeta(m Meta, durable bool) error {
 	if err != nil {
 		return fmt.Errorf("write the pid file of %s: %w", m.Name, err)
 	}
-	if err := writeFile(s.MetaPath(m.Name), append(b, '\n'), 0o644, durable); err != nil {
+	if err := writeOwned(s.MetaPath(m.Name), append(b, '\n'), 0o644, durable); err != nil {
 		return fmt.Errorf("write meta.json of %s: %w", m.Name, err)
 	}
 	return nil
@@ -441,10 +441,23 @@ func writeFile(path string, data []byte, perm fs.FileMode, durable bool) (err er
 	if !durable {
 		return nil
 	}
+	return syncDir(dir)
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// writeOwned is writeFile for a file with one writer (see writeSwap).
+func writeOwned(path string, data []byte, perm fs.FileMode, durable bool) error {
+	if err := writeSwap(path, data, perm, durable); !errors.Is(err, errors.ErrUnsupported) {
+		return err
+	}
+	return writeFile(path, data, perm, durable)
 }

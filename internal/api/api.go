@@ -142,6 +142,10 @@ type Process struct {
 	Memory         uint64  `json:"memory"`
 	Threads        int32   `json:"threads,omitempty"`
 	ListeningPorts []int   `json:"listening_ports,omitempty"`
+	// Exe is the program the main process runs now, after every exec: with
+	// a pre-hook, what the hook's PATH, venv or cd made the command resolve
+	// to.
+	Exe string `json:"exe,omitempty"`
 
 	// Paths, so the CLI can read logs without guessing the layout.
 	Dir     string `json:"dir"`

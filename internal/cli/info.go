@@ -54,6 +54,7 @@ threads), the ports it listens on, and how its last run ended.`,
 			}
 			row("port", portString(p.Port))
 			row("command", p.Command)
+			row("executable", p.Exe)
 			row("cwd", p.Cwd)
 			row("type", p.ProcessType)
 			row("interpreter", p.Interpreter)

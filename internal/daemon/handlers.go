@@ -240,6 +240,7 @@ func (h *handler) process(m store.Meta, live bool) api.Process {
 	if live {
 		if st, ports, ok := h.sup.Live(m); ok {
 			p.CPU, p.Memory, p.Threads, p.ListeningPorts = st.CPUPercent, st.RSSBytes, st.Threads, ports
+			p.Exe = proc.Executable(m.PID)
 		}
 	}
 	return p

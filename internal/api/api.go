@@ -1,7 +1,10 @@
 // Package api holds the wire contract between the tsm CLI and its daemon:
 // request and response bodies, route paths, error codes and the protocol
-// version. It contains no logic and imports only the standard library.
+// version. It contains no logic and imports only the standard library and
+// the value types of execctx.
 package api
+
+import "github.com/tetra/tsm/internal/execctx"
 
 // Version identifies the protocol. The daemon sends it in the Tsm-Version
 // header of every response so a CLI can tell that an older daemon is running.
@@ -71,6 +74,12 @@ type StartRequest struct {
 	StopSignal        string `json:"stop_signal,omitempty"`
 	KillSignal        string `json:"kill_signal,omitempty"`
 	KillTimeoutMillis int    `json:"kill_timeout_ms,omitempty"`
+	// Context is the caller's limits, umask and priority, replayed on
+	// every run (nil: what the daemon's children inherit).
+	Context *execctx.Context `json:"context,omitempty"`
+	// Stdin is "null" for /dev/null; "" (the default) keeps stdin open and
+	// empty for as long as the process runs, so it never sees EOF.
+	Stdin string `json:"stdin,omitempty"`
 }
 
 // TargetsRequest names processes by ID, exact name or unique substring; the
@@ -83,6 +92,9 @@ type TargetsRequest struct {
 	// bash TSM started, which have none stored.
 	UpdateEnv bool     `json:"update_env,omitempty"`
 	Env       []string `json:"env,omitempty"`
+	// Context is the caller's limits, umask and priority; with UpdateEnv
+	// they replace the stored ones.
+	Context *execctx.Context `json:"context,omitempty"`
 }
 
 // Result reports what happened to one process of a TargetsRequest.
@@ -146,6 +158,10 @@ type Process struct {
 	// a pre-hook, what the hook's PATH, venv or cd made the command resolve
 	// to.
 	Exe string `json:"exe,omitempty"`
+	// Context is the limits, umask and priority every run gets (info only).
+	Context *execctx.Context `json:"context,omitempty"`
+	// Stdin is "null" when stdin is /dev/null, else "pipe" (info only).
+	Stdin string `json:"stdin,omitempty"`
 
 	// Paths, so the CLI can read logs without guessing the layout.
 	Dir     string `json:"dir"`

@@ -60,6 +60,10 @@ threads), the ports it listens on, and how its last run ended.`,
 			row("interpreter", p.Interpreter)
 			row("env file", p.EnvFile)
 			row("pre-hook", p.Prehook)
+			row("stdin", p.Stdin)
+			if p.Context != nil {
+				row("context", strings.Join(p.Context.Lines(), ", "))
+			}
 			row("restart", p.RestartPolicy)
 			row("restarts", fmt.Sprintf("%d (%d unstable)", p.Restarts, p.UnstableRestarts))
 			if p.StartTime > 0 {

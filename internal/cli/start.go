@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tetra/tsm/internal/api"
+	"github.com/tetra/tsm/internal/execctx"
 )
 
 func (a *App) newStartCmd() *cobra.Command {
@@ -58,6 +59,15 @@ python/node script, else the first command word.`,
 				return fmt.Errorf("cannot read the current directory: %w", err)
 			}
 			req.Argv, req.Cwd, req.Env = args, cwd, a.Environ()
+			switch req.Stdin {
+			case "pipe":
+				req.Stdin = ""
+			case "null":
+			default:
+				return usageError("invalid --stdin %q: use pipe (stdin stays open and empty) or null (/dev/null, reads see EOF)", req.Stdin)
+			}
+			ctx := execctx.Capture()
+			req.Context = &ctx
 			req.WaitMillis = int(wait / time.Millisecond)
 			req.MinUptimeMillis = int(minUptime / time.Millisecond)
 			if cmd.Flags().Changed("kill-timeout") {
@@ -113,6 +123,7 @@ python/node script, else the first command word.`,
 	f.StringVar(&req.StopSignal, "signal", "", "signal that asks the process to stop (default SIGTERM; e.g. SIGINT, SIGQUIT for nginx)")
 	f.StringVar(&req.KillSignal, "kill-signal", "", "signal for what is left when the kill timeout has passed (default SIGKILL)")
 	f.DurationVar(&killTimeout, "kill-timeout", 10*time.Second, "grace period between the stop signal and the kill signal")
+	f.StringVar(&req.Stdin, "stdin", "pipe", "pipe: stdin stays open and empty while the process runs; null: /dev/null (reads see EOF)")
 	f.BoolVar(&asJSON, "json", false, "print the started process as JSON")
 	return cmd
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/client"
+	"github.com/tetra/tsm/internal/execctx"
 )
 
 // targetsOp is the client method of a multi-target command, e.g.
@@ -46,6 +47,10 @@ func (a *App) newTargetsCmd(use, short, long string, op targetsOp, graceFlag, re
 				// Needed with --update-env, and for processes the bash TSM
 				// started, which have no stored environment.
 				req.UpdateEnv, req.Env = updateEnv, a.Environ()
+				if updateEnv {
+					c := execctx.Capture()
+					req.Context = &c
+				}
 			}
 			results, err := op(a.client, cmd.Context(), req)
 			if err != nil {

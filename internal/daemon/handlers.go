@@ -12,6 +12,7 @@ import (
 
 	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/envfile"
+	"github.com/tetra/tsm/internal/execctx"
 	"github.com/tetra/tsm/internal/proc"
 	"github.com/tetra/tsm/internal/spec"
 	"github.com/tetra/tsm/internal/store"
@@ -25,7 +26,7 @@ type supervisorOps interface {
 	Start(supervisor.StartRequest) (supervisor.Outcome, error)
 	Stop(name string, grace time.Duration) (supervisor.Outcome, error)
 	Kill(name string) (supervisor.Outcome, error)
-	Restart(name string, grace, wait time.Duration, env []string, updateEnv bool) (supervisor.Outcome, error)
+	Restart(name string, grace, wait time.Duration, env []string, updateEnv bool, ctx *execctx.Context) (supervisor.Outcome, error)
 	Delete(name string, grace time.Duration) (supervisor.Outcome, error)
 	Snapshot() ([]store.Meta, []string)
 	Resolve(t string) (store.Meta, error)
@@ -55,7 +56,7 @@ func (h *handler) routes() http.Handler {
 		return h.sup.Kill(name)
 	}))
 	mux.HandleFunc("POST "+api.RouteRestart, h.targets(func(name string, r api.TargetsRequest) (supervisor.Outcome, error) {
-		return h.sup.Restart(name, grace(r), 0, r.Env, r.UpdateEnv)
+		return h.sup.Restart(name, grace(r), 0, r.Env, r.UpdateEnv, r.Context)
 	}))
 	mux.HandleFunc("POST "+api.RouteDelete, h.targets(func(name string, r api.TargetsRequest) (supervisor.Outcome, error) {
 		return h.sup.Delete(name, grace(r))
@@ -129,6 +130,8 @@ func (h *handler) start(w http.ResponseWriter, r *http.Request) {
 		StopSignal:  req.StopSignal,
 		KillSignal:  req.KillSignal,
 		KillTimeout: time.Duration(req.KillTimeoutMillis) * time.Millisecond,
+		Context:     req.Context,
+		Stdin:       req.Stdin,
 	})
 	if err != nil {
 		writeError(w, err)
@@ -214,7 +217,16 @@ func (h *handler) info(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, h.process(m, true))
+	p := h.process(m, true)
+	// The launch record holds secrets (the environment): only what info
+	// shows is taken from it.
+	if l, err := h.store.ReadLaunch(m.Name); err == nil {
+		p.Context, p.Stdin = l.Context, "pipe"
+		if l.Stdin == "null" {
+			p.Stdin = "null"
+		}
+	}
+	writeJSON(w, http.StatusOK, p)
 }
 
 // process turns metadata into the wire form, with live stats if asked.

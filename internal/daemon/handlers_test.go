@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tetra/tsm/internal/execctx"
 	"io"
 	"log/slog"
 	"net/http"
@@ -77,7 +78,7 @@ func (f *fakeSup) Kill(name string) (supervisor.Outcome, error) {
 	return f.op("killed", name)
 }
 
-func (f *fakeSup) Restart(name string, grace, wait time.Duration, env []string, updateEnv bool) (supervisor.Outcome, error) {
+func (f *fakeSup) Restart(name string, grace, wait time.Duration, env []string, updateEnv bool, _ *execctx.Context) (supervisor.Outcome, error) {
 	f.record("restart %s %s %s %v %v", name, grace, wait, env, updateEnv)
 	return f.op("restarted", name)
 }

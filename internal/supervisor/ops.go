@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tetra/tsm/internal/events"
+	"github.com/tetra/tsm/internal/execctx"
 	"github.com/tetra/tsm/internal/proc"
 	"github.com/tetra/tsm/internal/spec"
 	"github.com/tetra/tsm/internal/store"
@@ -33,6 +34,10 @@ type StartRequest struct {
 	// (default SIGKILL) ends what is left after KillTimeout (default 10 s).
 	StopSignal, KillSignal string
 	KillTimeout            time.Duration
+	// Context is the caller's limits, umask and priority (nil: inherited
+	// from the daemon); Stdin "null" gives the process /dev/null.
+	Context *execctx.Context
+	Stdin   string
 }
 
 // Settle is how long a port-less process must stay alive for start to call
@@ -105,7 +110,8 @@ type request struct {
 	// restart: the caller's environment, and whether to adopt it.
 	env       []string
 	updateEnv bool
-	changes   []string // restart --update-env: the variables that changed
+	context   *execctx.Context // with updateEnv: replaces the stored context
+	changes   []string         // restart --update-env: the variables that changed
 	reply     chan result
 	detached  bool // nobody waits for the answer (a stop a previous daemon began)
 }
@@ -253,7 +259,7 @@ func (p *process) startOp(r *request) {
 	m.RestartPolicy = string(st.policy)
 	m.MaxRestarts, m.MinUptimeMS = req.MaxRestarts, req.MinUptime.Milliseconds()
 	m.StopSignal, m.KillSignal, m.KillTimeoutMS = req.StopSignal, req.KillSignal, req.KillTimeout.Milliseconds()
-	p.launch = store.Launch{Argv: sp.Argv, Env: sp.Env, Cwd: sp.Cwd, Request: requestRecord(req.Request)}
+	p.launch = store.Launch{Argv: sp.Argv, Env: sp.Env, Cwd: sp.Cwd, Request: requestRecord(req.Request), Context: req.Context, Stdin: req.Stdin}
 	// meta.json first: a directory is never without one, whenever the
 	// daemon dies (the next one drops a start that got no further).
 	err := p.move(Starting)
@@ -304,16 +310,16 @@ func (p *process) prepareRestart(r *request) error {
 func (p *process) prepareLaunch(r *request) error {
 	switch {
 	case r.updateEnv && len(p.launch.Request) > 0:
-		changes, err := p.updateEnv(r.env)
+		changes, err := p.updateEnv(r.env, r.context)
 		r.changes = changes
 		return err
 	case r.updateEnv:
 		old := p.launch.Env
-		err := p.commandLaunch(r.env)
+		err := p.commandLaunch(r.env, r.context)
 		r.changes = envChanges(old, p.launch.Env)
 		return err
 	case len(p.launch.Argv) == 0:
-		return p.commandLaunch(r.env)
+		return p.commandLaunch(r.env, nil)
 	}
 	return nil
 }
@@ -337,8 +343,8 @@ func (s *Supervisor) Kill(name string) (Outcome, error) {
 // Outcome.EnvChanges says which variables changed. A process the bash TSM
 // started has no launch record: it is rebuilt from its command line, with
 // env.
-func (s *Supervisor) Restart(name string, grace, wait time.Duration, env []string, updateEnv bool) (Outcome, error) {
-	return s.send(name, &request{kind: opRestart, grace: grace, wait: wait, env: env, updateEnv: updateEnv})
+func (s *Supervisor) Restart(name string, grace, wait time.Duration, env []string, updateEnv bool, ctx *execctx.Context) (Outcome, error) {
+	return s.send(name, &request{kind: opRestart, grace: grace, wait: wait, env: env, updateEnv: updateEnv, context: ctx})
 }
 
 // Delete stops the process if it runs and removes its directory; its ID
@@ -438,7 +444,7 @@ func (s *Supervisor) describeHolder(port int) string {
 // updateEnv resolves p's original request again with env as the caller's
 // environment, keeping its name and port, and makes the result its launch
 // record. It returns the changed variable names.
-func (p *process) updateEnv(env []string) ([]string, error) {
+func (p *process) updateEnv(env []string, ctx *execctx.Context) ([]string, error) {
 	m := &p.meta
 	var req spec.Request
 	if err := json.Unmarshal(p.launch.Request, &req); err != nil || len(req.Argv) == 0 {
@@ -454,7 +460,10 @@ func (p *process) updateEnv(env []string) ([]string, error) {
 		return nil, fmt.Errorf("restart %s with the current environment: %w", m.Name, err)
 	}
 	changes := envChanges(p.launch.Env, sp.Env)
-	launch := store.Launch{Argv: sp.Argv, Env: sp.Env, Cwd: sp.Cwd, Request: requestRecord(req)}
+	launch := store.Launch{Argv: sp.Argv, Env: sp.Env, Cwd: sp.Cwd, Request: requestRecord(req), Context: p.launch.Context, Stdin: p.launch.Stdin}
+	if ctx != nil {
+		launch.Context = ctx
+	}
 	if err := p.s.store.WriteLaunch(m.Name, launch); err != nil {
 		return nil, err
 	}
@@ -467,7 +476,7 @@ func (p *process) updateEnv(env []string) ([]string, error) {
 // started by the bash TSM, which kept only the command line. The line runs
 // under bash, as it did there, in the recorded cwd, with env and the
 // recorded port.
-func (p *process) commandLaunch(env []string) error {
+func (p *process) commandLaunch(env []string, ctx *execctx.Context) error {
 	m := &p.meta
 	if strings.TrimSpace(m.Command) == "" {
 		return fmt.Errorf("%s has neither a launch record nor a command in meta.json; start it again with `tsm start`", m.Name)
@@ -483,7 +492,7 @@ func (p *process) commandLaunch(env []string) error {
 	if fi, err := os.Stat(cwd); err != nil || !fi.IsDir() {
 		return fmt.Errorf("%s: its directory %q is gone; start it again with `tsm start`", m.Name, cwd)
 	}
-	launch := store.Launch{Argv: []string{bash, "-c", "exec " + m.Command}, Env: env, Cwd: cwd}
+	launch := store.Launch{Argv: []string{bash, "-c", "exec " + m.Command}, Env: env, Cwd: cwd, Context: ctx}
 	if err := p.s.store.WriteLaunch(m.Name, launch); err != nil {
 		return err
 	}

@@ -350,6 +350,14 @@ func (p *process) spawn(manual bool, wait time.Duration) (*run, error) {
 	return p.spawnRun(manual, wait, false)
 }
 
+// stdinPath is the FIFO the run reads as stdin, or "" for /dev/null.
+func (p *process) stdinPath() string {
+	if p.launch.Stdin == "null" {
+		return ""
+	}
+	return p.s.store.StdinPath(p.meta.Name)
+}
+
 func (p *process) spawnRun(manual bool, wait time.Duration, quick bool) (*run, error) {
 	if err := p.move(Starting); err != nil {
 		return nil, err
@@ -358,7 +366,7 @@ func (p *process) spawnRun(manual bool, wait time.Duration, quick bool) (*run, e
 	if len(p.launch.Argv) == 0 {
 		// Adopted from the bash TSM and now restarted by policy: the
 		// daemon's environment is the best one there is.
-		if err := p.commandLaunch(os.Environ()); err != nil {
+		if err := p.commandLaunch(os.Environ(), nil); err != nil {
 			return nil, err
 		}
 	}
@@ -381,11 +389,13 @@ func (p *process) spawnRun(manual bool, wait time.Duration, quick bool) (*run, e
 		marker,
 	)
 	pid, cgroup, err := p.s.runner.Spawn(proc.SpawnSpec{
-		Argv:   p.launch.Argv,
-		Env:    env,
-		Dir:    p.launch.Cwd,
-		Stdout: p.s.store.OutLog(m.Name),
-		Stderr: p.s.store.ErrLog(m.Name),
+		Argv:    p.launch.Argv,
+		Env:     env,
+		Dir:     p.launch.Cwd,
+		Stdout:  p.s.store.OutLog(m.Name),
+		Stderr:  p.s.store.ErrLog(m.Name),
+		Stdin:   p.stdinPath(),
+		Context: p.launch.Context,
 	}, m.Name)
 	if err != nil {
 		return nil, err

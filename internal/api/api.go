@@ -203,6 +203,9 @@ type Error struct {
 	Message    string      `json:"message"`
 	Candidates []Candidate `json:"candidates,omitempty"` // for CodeAmbiguous
 	Detail     []string    `json:"detail,omitempty"`     // e.g. the last lines of stderr of a process that died at start
+	// Done lists what a multi-target operation did to the other targets
+	// before or after the one that failed: successes, reported as such.
+	Done []Result `json:"done,omitempty"`
 }
 
 // Candidate is one match of an ambiguous target.

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -53,11 +54,19 @@ func (a *App) newTargetsCmd(use, short, long string, op targetsOp, graceFlag, re
 				}
 			}
 			results, err := op(a.client, cmd.Context(), req)
-			if err != nil {
+			var ae *client.APIError
+			if errors.As(err, &ae) && len(ae.Body.Done) > 0 {
+				// The others succeeded: they are reported as successes, on
+				// stdout, and only the failure goes to stderr.
+				results = ae.Body.Done
+			} else if err != nil {
 				return err
 			}
 			if asJSON {
-				return printJSON(cmd.OutOrStdout(), results)
+				if perr := printJSON(cmd.OutOrStdout(), results); perr != nil {
+					return perr
+				}
+				return err
 			}
 			if len(results) == 0 {
 				fmt.Fprintln(cmd.OutOrStdout(), "no processes")
@@ -68,7 +77,7 @@ func (a *App) newTargetsCmd(use, short, long string, op targetsOp, graceFlag, re
 					fmt.Fprintln(cmd.OutOrStdout(), describeEnvChanges(r.EnvChanges))
 				}
 			}
-			return nil
+			return err
 		},
 	}
 	if graceFlag {

@@ -236,8 +236,8 @@ func TestStart(t *testing.T) {
 	}
 }
 
-// Every target is acted on; when one fails, the answer is its error with a
-// "meanwhile" line for each one that was done, so the user knows.
+// Every target is acted on; when one fails, the answer is its error with
+// the results of the ones that were done, so the user knows.
 func TestTargetsPartialFailure(t *testing.T) {
 	sup := &fakeSup{
 		metas: []store.Meta{{TsmID: 0, Name: "db"}, {TsmID: 1, Name: "web"}, {TsmID: 2, Name: "worker"}},
@@ -246,7 +246,7 @@ func TestTargetsPartialFailure(t *testing.T) {
 	url := serveFake(t, sup)
 	status, got := sendError(t, url, "POST", api.RouteStop, `{"targets":["db","web","worker"]}`)
 	want := api.Error{Code: api.CodeFailure, Message: "web: permission denied (is it another user's process?)",
-		Detail: []string{"meanwhile stopped db (id 0)", "meanwhile stopped worker (id 2)"}}
+		Done: []api.Result{{ID: 0, Name: "db", Action: "stopped"}, {ID: 2, Name: "worker", Action: "stopped"}}}
 	if status != http.StatusInternalServerError || !reflect.DeepEqual(got, want) {
 		t.Errorf("got %d %+v\nwant 500 %+v", status, got, want)
 	}

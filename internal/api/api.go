@@ -109,6 +109,9 @@ type Result struct {
 	// EnvChanges lists the variables restart --update-env changed, as
 	// "+KEY", "-KEY" or "~KEY" (added, removed, changed); never values.
 	EnvChanges []string `json:"env_changes,omitempty"`
+	// Notes (restart --update-env): what was derived again and changed,
+	// such as the port, or what stays fixed and why, such as the name.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // ListResponse is the process table. Corrupt entries are reported, not fatal.

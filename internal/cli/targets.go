@@ -75,6 +75,9 @@ func (a *App) newTargetsCmd(use, short, long string, op targetsOp, graceFlag, re
 				fmt.Fprintln(cmd.OutOrStdout(), describeResult(r))
 				if updateEnv {
 					fmt.Fprintln(cmd.OutOrStdout(), describeEnvChanges(r.EnvChanges))
+					for _, n := range r.Notes {
+						fmt.Fprintln(cmd.OutOrStdout(), "  "+n)
+					}
 				}
 			}
 			return err

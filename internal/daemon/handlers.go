@@ -179,7 +179,7 @@ func (h *handler) targets(op func(string, api.TargetsRequest) (supervisor.Outcom
 				results[i] = api.Result{
 					ID: out.Meta.TsmID, Name: out.Meta.Name, PID: out.Meta.PID, Action: out.Action,
 					Descendants: out.Descendants, Forced: out.Forced, Port: int(out.Meta.Port),
-					EnvChanges: out.EnvChanges,
+					EnvChanges: out.EnvChanges, Notes: out.Notes,
 				}
 			}()
 		}

@@ -88,6 +88,10 @@ type Outcome struct {
 	// Restarting: after Ready "exited", the policy starts it again.
 	Restarting bool
 	EnvChanges []string
+	// Notes, after restart --update-env: what was derived again and
+	// changed (the port) or what stays fixed although its inputs changed
+	// (the name), in words for the user.
+	Notes []string
 }
 
 type opKind int
@@ -112,6 +116,7 @@ type request struct {
 	updateEnv bool
 	context   *execctx.Context // with updateEnv: replaces the stored context
 	changes   []string         // restart --update-env: the variables that changed
+	notes     []string         // restart --update-env: see Outcome.Notes
 	reply     chan result
 	detached  bool // nobody waits for the answer (a stop a previous daemon began)
 }
@@ -310,8 +315,8 @@ func (p *process) prepareRestart(r *request) error {
 func (p *process) prepareLaunch(r *request) error {
 	switch {
 	case r.updateEnv && len(p.launch.Request) > 0:
-		changes, err := p.updateEnv(r.env, r.context)
-		r.changes = changes
+		changes, notes, err := p.updateEnv(r.env, r.context)
+		r.changes, r.notes = changes, notes
 		return err
 	case r.updateEnv:
 		old := p.launch.Env
@@ -442,22 +447,35 @@ func (s *Supervisor) describeHolder(port int) string {
 }
 
 // updateEnv resolves p's original request again with env as the caller's
-// environment, keeping its name and port, and makes the result its launch
-// record. It returns the changed variable names.
-func (p *process) updateEnv(env []string, ctx *execctx.Context) ([]string, error) {
+// environment and makes the result its launch record; ctx, when not nil,
+// replaces the stored limits and umask. Everything start derived is derived
+// again: a port that came from the env file, the command or a default
+// follows them (the current port counts as free); a --port N stays N, and
+// --port N+ keeps the current port. The name stays: it names the process
+// directory and the user's scripts; a note says so when its inputs (NAME,
+// the port suffix) changed. It returns the changed variable names and the
+// notes.
+func (p *process) updateEnv(env []string, ctx *execctx.Context) ([]string, []string, error) {
 	m := &p.meta
 	var req spec.Request
 	if err := json.Unmarshal(p.launch.Request, &req); err != nil || len(req.Argv) == 0 {
-		return nil, fmt.Errorf("%s has no stored start request to resolve again; delete it and start it anew", m.Name)
+		return nil, nil, fmt.Errorf("%s has no stored start request to resolve again; delete it and start it anew", m.Name)
 	}
 	req.Env = env
-	req.Port = "none"
-	if m.Port > 0 {
-		req.Port = strconv.Itoa(int(m.Port))
+	resolveReq := req
+	if strings.HasSuffix(req.Port, "+") && m.Port > 0 {
+		resolveReq.Port = strconv.Itoa(int(m.Port))
 	}
-	sp, err := spec.Resolve(req, ownPort{p.s.sys, int(m.Port)})
+	sp, err := spec.Resolve(resolveReq, ownPort{p.s.sys, int(m.Port)})
 	if err != nil {
-		return nil, fmt.Errorf("restart %s with the current environment: %w", m.Name, err)
+		return nil, nil, fmt.Errorf("restart %s with the current environment: %w", m.Name, err)
+	}
+	var notes []string
+	if sp.Port != int(m.Port) {
+		notes = append(notes, fmt.Sprintf("port %s → %s (from the %s)", portWord(int(m.Port)), portWord(sp.Port), sp.PortSource))
+	}
+	if sp.Name != m.Name {
+		notes = append(notes, fmt.Sprintf("the name stays %s (it would now be %s): a name is fixed at start because it names the process directory and what you type; to rename, tsm delete %s and start it again", m.Name, sp.Name, m.Name))
 	}
 	changes := envChanges(p.launch.Env, sp.Env)
 	launch := store.Launch{Argv: sp.Argv, Env: sp.Env, Cwd: sp.Cwd, Request: requestRecord(req), Context: p.launch.Context, Stdin: p.launch.Stdin}
@@ -465,11 +483,25 @@ func (p *process) updateEnv(env []string, ctx *execctx.Context) ([]string, error
 		launch.Context = ctx
 	}
 	if err := p.s.store.WriteLaunch(m.Name, launch); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	p.launch = launch
 	m.Command, m.Interpreter, m.ProcessType, m.EnvFile = sp.Command, sp.Interpreter, sp.ProcessType, sp.EnvFile
-	return changes, nil
+	if sp.Port != int(m.Port) {
+		// Published at once, so that no other start takes the new port
+		// meanwhile (the ladder treated tsm's ports as busy).
+		m.Port = store.Port(sp.Port)
+		p.publish()
+		p.s.savePorts()
+	}
+	return changes, notes, nil
+}
+
+func portWord(p int) string {
+	if p == 0 {
+		return "none"
+	}
+	return strconv.Itoa(p)
 }
 
 // commandLaunch makes a launch record for a process that has none: one

@@ -450,7 +450,7 @@ func (p *process) ready(m readyMsg) {
 	}[m.how]
 	p.event(events.Ready, events.Event{Message: msg})
 	if p.starter != nil {
-		p.starter.done(Outcome{Meta: p.meta, Action: p.starter.action(), Ready: m.how, EnvChanges: p.starter.changes})
+		p.starter.done(Outcome{Meta: p.meta, Action: p.starter.action(), Ready: m.how, EnvChanges: p.starter.changes, Notes: p.starter.notes})
 		p.starter = nil
 	}
 }

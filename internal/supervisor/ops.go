@@ -436,6 +436,10 @@ func (s *Supervisor) describeHolder(port int) string {
 	}
 	ls, err := proc.Listeners(port)
 	if err != nil || len(ls) == 0 {
+		if n, _ := proc.Lingering(port); n > 0 {
+			return fmt.Sprintf("no process listens on it: %s of a server that has exited still hold it (TIME_WAIT and the like; no process owns them). Its server binds without SO_REUSEADDR, so nothing can bind the port until the kernel releases them, within 60 s: run the command again then, or use --port %d+ to take the next free port",
+				plural(n, "closed connection", "closed connections"), port)
+		}
 		return fmt.Sprintf("no visible process listens on it (another user's?); use --port %d+ to take the next free port", port)
 	}
 	var who []string
@@ -608,4 +612,13 @@ func stopMessage(action string, descendants int, forced bool) string {
 		msg += ", kill signal needed"
 	}
 	return msg
+}
+
+// plural renders n and the word for n: "1 closed connection", "3 closed
+// connections".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
 }

@@ -756,7 +756,7 @@ func (p *process) deleteNow(r *request, res endResult) {
 // restartNow starts a run for a restart request once no run is left.
 func (p *process) restartNow(r *request) {
 	m := &p.meta
-	if port := int(m.Port); port > 0 && !p.waitPortFree(port) {
+	if port := int(m.Port); port > 0 && !p.waitPortFree(port, r.wait) {
 		if p.state == Stopping {
 			p.move(Stopped)
 		}
@@ -783,13 +783,24 @@ func (p *process) restartNow(r *request) {
 }
 
 // waitPortFree gives a just-stopped process's port a moment to be released
-// by the kernel (up to a second).
-func (p *process) waitPortFree(port int) bool {
-	for i := 0; i < 50; i++ {
+// by the kernel: a second, or, while nothing but closed connections of the
+// last run hold it (a server that binds without SO_REUSEADDR leaves them
+// unbindable for up to 60 s), the wait window (0: DefaultWait), so that a
+// restart does not fail on what is about to go away.
+func (p *process) waitPortFree(port int, wait time.Duration) bool {
+	if wait <= 0 {
+		wait = DefaultWait
+	}
+	start := time.Now()
+	for {
 		if p.s.base.PortFree(port) {
 			return true
 		}
+		if time.Since(start) >= time.Second {
+			if n, _ := proc.Lingering(port); n == 0 || time.Since(start) >= wait {
+				return false
+			}
+		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return false
 }

@@ -174,8 +174,10 @@ type Process struct {
 
 	// Set by start only.
 	// "port" when the port accepted a connection, "settled" otherwise,
-	// "timeout" when the port never opened, "exited" when the command
-	// finished with exit code 0 inside the settle window.
+	// "timeout" when the port never opened, "elsewhere" when the process
+	// listens, but on ListeningPorts instead of Port (it ignores $PORT),
+	// "exited" when the command finished with exit code 0 inside the
+	// settle window.
 	Ready string `json:"ready,omitempty"`
 	// Restarting, after Ready "exited": the restart policy starts it again.
 	Restarting bool `json:"restarting,omitempty"`

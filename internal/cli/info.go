@@ -52,7 +52,7 @@ threads), the ports it listens on, and how its last run ended.`,
 				}
 				row("listening", strings.Join(ports, ", "))
 			}
-			row("port", portString(p.Port))
+			row("port", actualPort(p))
 			row("command", p.Command)
 			row("executable", p.Exe)
 			row("cwd", p.Cwd)

@@ -103,6 +103,10 @@ python/node script, else the first command word.`,
 				return nil
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "✔ started %s  (id %d, pid %d%s)\n", p.Name, p.TsmID, p.PID, portNote(p))
+			if p.Ready == "elsewhere" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "tsm: note: it is listening on %s, not %v: it does not read $PORT. Pass the port the way the program takes it (e.g. --port %v after the command), or start it with --port %s\n",
+					joinPorts(p.ListeningPorts), p.Port, p.Port, joinPorts(p.ListeningPorts[:1]))
+			}
 			if p.Ready == "timeout" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "tsm: note: nothing accepts connections on port %v yet (waited %s); see `tsm logs %d`\n", p.Port, wait, p.TsmID)
 			}

@@ -139,6 +139,9 @@ func (h *handler) start(w http.ResponseWriter, r *http.Request) {
 	}
 	p := h.process(out.Meta, false)
 	p.Ready, p.Restarting = out.Ready, out.Restarting
+	if out.Ready == "elsewhere" {
+		p.ListeningPorts = out.Listening
+	}
 	if out.Ready == "exited" {
 		p.LeftBehind = out.Descendants
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -87,6 +88,9 @@ type Outcome struct {
 	Ready string
 	// Restarting: after Ready "exited", the policy starts it again.
 	Restarting bool
+	// Listening, after Ready "elsewhere": the ports the run listens on
+	// instead of its own.
+	Listening  []int
 	EnvChanges []string
 	// Notes, after restart --update-env: what was derived again and
 	// changed (the port) or what stays fixed although its inputs changed
@@ -371,10 +375,12 @@ func (s *Supervisor) send(name string, r *request) (Outcome, error) {
 }
 
 // readiness returns "port" once the port accepts a connection, "settled"
-// when a port-less process survived Settle, "timeout" when the port never
+// when a port-less process survived Settle, "elsewhere" as soon as the
+// run listens (listens: the ports its process tree listens on) but not on
+// its port — a program that ignores $PORT — "timeout" when the port never
 // opened within wait but the process lives, and "" when it died first (or
 // quit closed).
-func readiness(exited, quit <-chan struct{}, port int, wait time.Duration) string {
+func readiness(exited, quit <-chan struct{}, port int, wait time.Duration, listens func() []int) string {
 	if port == 0 {
 		select {
 		case <-exited:
@@ -391,9 +397,15 @@ func readiness(exited, quit <-chan struct{}, port int, wait time.Duration) strin
 	deadline := time.After(wait)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	for {
+	for i := 0; ; i++ {
 		if accepts(port) {
 			return "port"
+		}
+		// A socket table scan per process of the tree: not every tick.
+		if i%10 == 9 && listens != nil {
+			if ls := listens(); len(ls) > 0 && !slices.Contains(ls, port) {
+				return "elsewhere"
+			}
 		}
 		select {
 		case <-exited:

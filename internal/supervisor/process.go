@@ -65,8 +65,9 @@ type run struct {
 type (
 	exitMsg  struct{ x proc.Exit }
 	readyMsg struct {
-		r   *run
-		how string // "port", "settled" or "timeout"
+		r     *run
+		how   string // "port", "settled", "timeout" or "elsewhere"
+		ports []int  // "elsewhere": the ports the run listens on
 	}
 	timerMsg struct{ t *restartTimer }
 	endedMsg struct {
@@ -432,8 +433,13 @@ func (p *process) rollback(r *run) {
 // awaitReady reports when r is up (see readiness), or nothing if it dies
 // first: its exit says so.
 func (p *process) awaitReady(r *run) {
-	if how := readiness(r.exited, p.s.done, r.port, r.wait); how != "" {
-		p.inbox.post(readyMsg{r: r, how: how})
+	var ports []int // what the tree listened on when last looked at
+	listens := func() []int {
+		ports = treePorts(r.pid, r.marker)
+		return ports
+	}
+	if how := readiness(r.exited, p.s.done, r.port, r.wait, listens); how != "" {
+		p.inbox.post(readyMsg{r: r, how: how, ports: ports})
 	}
 }
 
@@ -444,13 +450,14 @@ func (p *process) ready(m readyMsg) {
 	p.move(Online)
 	p.save()
 	msg := map[string]string{
-		"port":    fmt.Sprintf("port %d accepts connections", p.meta.Port),
-		"settled": "alive after " + Settle.String(),
-		"timeout": fmt.Sprintf("alive, but nothing accepts connections on port %d yet", p.meta.Port),
+		"port":      fmt.Sprintf("port %d accepts connections", p.meta.Port),
+		"settled":   "alive after " + Settle.String(),
+		"timeout":   fmt.Sprintf("alive, but nothing accepts connections on port %d yet", p.meta.Port),
+		"elsewhere": fmt.Sprintf("listening on %s, not on its port %d (it does not read $PORT)", joinInts(m.ports), p.meta.Port),
 	}[m.how]
 	p.event(events.Ready, events.Event{Message: msg})
 	if p.starter != nil {
-		p.starter.done(Outcome{Meta: p.meta, Action: p.starter.action(), Ready: m.how, EnvChanges: p.starter.changes, Notes: p.starter.notes})
+		p.starter.done(Outcome{Meta: p.meta, Action: p.starter.action(), Ready: m.how, Listening: m.ports, EnvChanges: p.starter.changes, Notes: p.starter.notes})
 		p.starter = nil
 	}
 }

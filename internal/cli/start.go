@@ -29,8 +29,18 @@ that is not a flag belongs to the command.
 
 Port (first that applies): --port; PORT in the env file; a port in the
 command (:8000, --port 8000, -p 8000, PORT=8000, or a bare 4-5 digit number
-for python/node); a PORT = 8000 default in the script; none. The port must
-be free; P+ takes the first free port >= P. It is exported as PORT.
+for python/node); for npm/pnpm/yarn/bun scripts, PORT in your shell or a
+port in the package.json script line; a PORT = 8000 default in the script;
+the default of a known server (http.server 8000, flask 5000, vite 5173, ...:
+the first free one from there, passed on as --port when it ignores PORT);
+none. The port must be free; P+ takes the first free port >= P. It is
+exported as PORT. A process that listens elsewhere is reported.
+
+With --pre-hook, the command is looked up after the hook ran (bash -c
+'HOOK && exec "$@"'), so a venv, nvm, PATH change or cd in it applies.
+
+The process gets your shell's environment, resource limits, umask and nice
+value, on every run; stdin stays open and empty (--stdin null: /dev/null).
 
 Stop: --signal (default SIGTERM) goes to the process group and every
 descendant, --kill-signal (default SIGKILL) to whatever is left after
@@ -44,7 +54,10 @@ and left alone until ` + "`tsm restart`" + `.
 
 Name: --name (NAME-PORT), else NAME in the env file, else
 {dir}-{module}-{port} for python -m module, {dir}-{script}-{port} for a
-python/node script, else the first command word.`,
+python/node script or an npm/pnpm/yarn/bun script (npm start → {dir}-start),
+else the first command word. A name you give is kept exactly (letters and
+digits of any script, ".", "_", "-") or refused; all digits, "all" and a
+leading "-" or "." are refused.`,
 		Example: `  tsm start python3 -m http.server 8000
   tsm start --name api --port 3000+ node server.js
   tsm start --env local ./run.sh

@@ -109,6 +109,12 @@ func Spawn(s SpawnSpec) (int, error) {
 // trampoline, read once: the daemon never changes its own.
 var inherited = sync.OnceValue(execctx.Capture)
 
+// ReadInheritedContext reads what the daemon's children inherit (see
+// SpawnSpec.Context). Its soft open-files limit comes from a child shell,
+// which a reaper that waits for any child would take from os/exec: the
+// daemon calls this before its reaper starts.
+func ReadInheritedContext() { inherited() }
+
 // openStdin opens the FIFO at path read-write (O_RDWR on a FIFO never
 // blocks, on Linux and macOS alike), making it first if needed, or
 // /dev/null when path is "".

@@ -145,8 +145,12 @@ func knownServer(c command) *server {
 			return &server{port: 5173, portArgs: portFlag}
 		case "astro":
 			return &server{port: 4321, portArgs: portFlag}
-		case "webpack-dev-server", "webpack":
+		case "webpack-dev-server":
 			return &server{port: 8080, portArgs: portFlag}
+		case "webpack":
+			if next == "serve" { // plain webpack builds, it serves nothing
+				return &server{port: 8080, portArgs: portFlag}
+			}
 		case "ng":
 			if next == "serve" {
 				return &server{port: 4200, portArgs: portFlag}

@@ -69,7 +69,7 @@ func checkUserName(name, from string, reserve int) error {
 	case strings.Trim(name, "0123456789") == "":
 		return refuse("a name of digits only would be taken for a process ID", "app-"+name)
 	case strings.EqualFold(name, "all"):
-		return refuse("\"all\" means every process in tsm stop, restart and delete", "all-"+"app")
+		return refuse("\"all\" means every process in tsm stop, restart and delete", "all-apps")
 	case len(name)+reserve > maxNameLen:
 		return refuse(fmt.Sprintf("it is longer than %d bytes", maxNameLen-reserve), shorten(sanitize(name), min(20, maxNameLen-reserve)))
 	}

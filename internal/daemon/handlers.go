@@ -247,11 +247,6 @@ func (h *handler) process(m store.Meta, live bool) api.Process {
 	if m.Port > 0 {
 		p.Port = int(m.Port)
 	}
-	if m.Status != store.StatusOnline {
-		// The record keeps the last run's PID; a reader must not take it
-		// for a live process (or signal whatever has the PID now).
-		p.PID = 0
-	}
 	if m.Status == store.StatusOnline && m.StartTime > 0 {
 		up := time.Since(time.Unix(m.StartTime, 0))
 		p.UptimeSeconds = int64(up.Seconds())

@@ -207,6 +207,16 @@ func (p *process) publish() {
 		live = 0 // the recorded PID is history: no pid file, not online
 	}
 	p.meta.Status = p.state.status(live)
+	switch p.state {
+	case Stopped, Exited, Crashed, Errored:
+		// Settled: the run and all it left are over, so its PID names
+		// nothing of ours; a reader must not take it for a live process
+		// (or signal whatever has the PID now). A stopping or backing-off
+		// record keeps it: recovery finds the run's group by it.
+		if live == 0 {
+			p.meta.PID = 0
+		}
+	}
 	p.s.mu.Lock()
 	p.pub, p.pubSt = p.meta, p.state
 	p.s.mu.Unlock()

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tetra/tsm/internal/execctx"
 	"github.com/tetra/tsm/internal/paths"
 )
 
@@ -46,6 +47,9 @@ func (s *Store) ErrLog(name string) string   { return filepath.Join(s.Dir(name),
 // LaunchPath holds the captured environment, argv and cwd of a process:
 // secrets live there (mode 0600), never in meta.json.
 func (s *Store) LaunchPath(name string) string { return filepath.Join(s.Dir(name), "launch.json") }
+
+// StdinPath is the FIFO a process reads as stdin (see Launch.Stdin).
+func (s *Store) StdinPath(name string) string { return filepath.Join(s.Dir(name), "stdin") }
 
 // The daemon's own files; their names live in package paths, shared with
 // the CLI.
@@ -200,6 +204,12 @@ type Launch struct {
 	Cwd  string   `json:"cwd"`
 	// Request fields kept so `restart --update-env` can resolve again.
 	Request json.RawMessage `json:"request,omitempty"`
+	// Context is the starting shell's limits, umask and priority, replayed
+	// on every run; nil for a record older than it (then the daemon's).
+	Context *execctx.Context `json:"context,omitempty"`
+	// Stdin is "null" for /dev/null; "" gives the process the FIFO
+	// StdinPath as stdin, so it never reads EOF.
+	Stdin string `json:"stdin,omitempty"`
 }
 
 // Problem is a process directory that could not be read.

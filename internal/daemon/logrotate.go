@@ -1,0 +1,107 @@
+package daemon
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/tetra/tsm/internal/logs"
+	"github.com/tetra/tsm/internal/paths"
+	"github.com/tetra/tsm/internal/store"
+)
+
+// Rotation looks at every log file once a second (one stat each, so an idle
+// process costs next to nothing), and ten times a second for rotateHot
+// after a file was rotated or seen past half its cap, so that a fast writer
+// overshoots the cap by about what it writes in a tenth of a second.
+const (
+	rotateIdle = time.Second
+	rotateBusy = 100 * time.Millisecond
+	rotateHot  = 10 * time.Second
+)
+
+// rotateLogs keeps the log files of st's processes within the limits of the
+// state directory's config.toml until ctx is done. The config is read again
+// when it changes; a bad one is reported and the previous one kept.
+func rotateLogs(ctx context.Context, st *store.Store, log *slog.Logger) {
+	cfgPath := paths.Config(st.Root)
+	cfg, err := logs.LoadConfig(cfgPath)
+	if err != nil {
+		log.Warn("bad config; using the default log limits", "err", err)
+	}
+	var cfgMod time.Time
+	if fi, err := os.Stat(cfgPath); err == nil {
+		cfgMod = fi.ModTime()
+	}
+	var hotUntil time.Time
+	t := time.NewTimer(rotateIdle)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if fi, err := os.Stat(cfgPath); err == nil && !fi.ModTime().Equal(cfgMod) {
+			cfgMod = fi.ModTime()
+			if c, err := logs.LoadConfig(cfgPath); err != nil {
+				log.Warn("bad config; keeping the log limits in force", "err", err)
+			} else {
+				cfg = c
+			}
+		}
+		if rotateAll(st, cfg, log) {
+			hotUntil = time.Now().Add(rotateHot)
+		}
+		if time.Now().Before(hotUntil) {
+			t.Reset(rotateBusy)
+		} else {
+			t.Reset(rotateIdle)
+		}
+	}
+}
+
+// rotateAll rotates every log file above its cap and then trims the state
+// directory to its total; it reports whether a file was rotated or is past
+// half its cap (and should be looked at again soon).
+func rotateAll(st *store.Store, cfg logs.Config, log *slog.Logger) bool {
+	entries, err := os.ReadDir(st.ProcessesDir())
+	if err != nil {
+		return false
+	}
+	var live []string
+	rotated, hot := false, false
+	for _, e := range entries {
+		// Tombstones of deletes in flight start with a dot.
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		for _, path := range []string{st.OutLog(e.Name()), st.ErrLog(e.Name())} {
+			live = append(live, path)
+			if fi, err := os.Lstat(path); err == nil && fi.Size() > cfg.MaxSize/2 {
+				hot = true
+			}
+			m, err := logs.Rotate(path, cfg.Policy)
+			if err != nil {
+				log.Warn("log rotation failed", "file", path, "err", err)
+				continue
+			}
+			if m != "" {
+				rotated = true
+				if m != logs.Collapse {
+					log.Debug("log rotated by copy and truncate; lines written during the copy may be lost", "file", path)
+				}
+			}
+		}
+	}
+	if rotated {
+		if gone, err := logs.TrimTotal(live, cfg.TotalMaxSize); err != nil {
+			log.Warn("trimming rotated logs failed", "err", err)
+		} else if len(gone) > 0 {
+			log.Info("deleted the oldest rotated logs to keep the state directory under its cap", "files", len(gone))
+		}
+	}
+	return rotated || hot
+}

@@ -1,0 +1,125 @@
+package logs
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+)
+
+// streamBytes returns the whole stream: the rotated files, oldest first, then
+// the live file.
+func streamBytes(t *testing.T, path string) []byte {
+	t.Helper()
+	var all []byte
+	rot := RotatedFiles(path)
+	for i := len(rot) - 1; i >= 0; i-- {
+		b, err := os.ReadFile(rot[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, b...)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(all, b...)
+}
+
+// Rotating under a writer that appends as fast as it can loses and repeats
+// nothing, and Base accounts for every byte taken off the live file.
+func TestRotateUnderWriter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "current.out")
+	w := openAppend(t, path)
+	const lines = 200000
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		var buf []byte
+		for i := range lines {
+			buf = fmt.Appendf(buf[:0], "line %d\n", i)
+			if _, err := w.Write(buf); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	p := Policy{MaxSize: 64 << 10, Keep: 1000}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	var methods = map[Method]int{}
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		m, err := Rotate(path, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		methods[m]++
+	}
+	if methods[Collapse]+methods[CopyTruncate] < 3 {
+		t.Fatalf("only %v rotations; the test needs several", methods)
+	}
+	all := streamBytes(t, path)
+	got := bytes.Split(bytes.TrimSuffix(all, []byte("\n")), []byte("\n"))
+	missing, dup := 0, 0
+	seen := make([]int, lines)
+	for _, l := range got {
+		n, err := strconv.Atoi(string(bytes.TrimPrefix(l, []byte("line "))))
+		if err != nil || n < 0 || n >= lines {
+			t.Fatalf("garbled line %q", l)
+		}
+		seen[n]++
+	}
+	for _, c := range seen {
+		if c == 0 {
+			missing++
+		} else if c > 1 {
+			dup += c - 1
+		}
+	}
+	if methods[CopyTruncate] == 0 && (missing != 0 || dup != 0) {
+		t.Errorf("collapse rotation: %d lines missing, %d duplicated; want none", missing, dup)
+	}
+	if dup != 0 {
+		t.Errorf("%d lines duplicated", dup)
+	}
+	live, _ := os.Stat(path)
+	if got, want := Base(path), int64(len(all))-live.Size(); got != want && methods[CopyTruncate] == 0 {
+		t.Errorf("Base = %d, want the %d bytes of the rotated files", got, want)
+	}
+	t.Logf("rotations %v, %d lines missing, %d duplicated", methods, missing, dup)
+}
+
+func TestRotateKeepsAndSmallFiles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "current.out")
+	if m, err := Rotate(path, Policy{MaxSize: 10, Keep: 2}); m != "" || err != nil {
+		t.Fatalf("missing file: %q, %v", m, err)
+	}
+	os.WriteFile(path, []byte("short\n"), 0o600)
+	if m, err := Rotate(path, Policy{MaxSize: 10, Keep: 2}); m != "" || err != nil {
+		t.Fatalf("small file: %q, %v", m, err)
+	}
+	for range 4 {
+		appendFile(t, path, string(bytes.Repeat([]byte("0123456789abcde\n"), 1024)))
+		if _, err := Rotate(path, Policy{MaxSize: 1024, Keep: 2}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := RotatedFiles(path); len(got) != 2 {
+		t.Errorf("rotated files %q; want 2 (keep)", got)
+	}
+	freed, err := Flush(path)
+	if err != nil || freed == 0 {
+		t.Fatalf("Flush = %d, %v", freed, err)
+	}
+	if fi, _ := os.Stat(path); fi.Size() != 0 || len(RotatedFiles(path)) != 0 {
+		t.Errorf("after Flush: live %d bytes, rotated %q; want empty", fi.Size(), RotatedFiles(path))
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -148,12 +149,53 @@ func paths(t *testing.T) (dir, out, err string) {
 	return dir, filepath.Join(dir, "current.out"), filepath.Join(dir, "current.err")
 }
 
+// A follow starts at the end, but a line being written then is emitted whole.
 func TestFollowStartsAtEnd(t *testing.T) {
 	_, out, _ := paths(t)
 	appendFile(t, out, "old 1\nold 2\nunterminated ")
 	c := startFollow(t, fast(), Source{"out", out})
 	appendFile(t, out, "rest\nnew\n")
-	c.waitFor(t, map[string][]string{"out": {"rest", "new"}})
+	c.waitFor(t, map[string][]string{"out": {"unterminated rest", "new"}})
+}
+
+// A line written slowly, in pieces, is one line, as Tail shows it.
+func TestFollowHoldsSlowLine(t *testing.T) {
+	_, out, _ := paths(t)
+	c := startFollow(t, Follower{PollInterval: time.Millisecond}, Source{"out", out})
+	appendFile(t, out, "slow ")
+	time.Sleep(50 * time.Millisecond) // many polls: the piece must not come out alone
+	appendFile(t, out, "line\n")
+	c.waitFor(t, map[string][]string{"out": {"slow line"}})
+}
+
+// Following a file that Rotate takes the head of, under a fast writer,
+// emits every line once.
+func TestFollowAcrossRotation(t *testing.T) {
+	_, out, _ := paths(t)
+	w := openAppend(t, out)
+	c := startFollow(t, Follower{PollInterval: time.Millisecond}, Source{"out", out})
+	var want []string
+	for i := range 20000 {
+		want = append(want, fmt.Sprintf("line %d", i))
+		write(t, w, want[i]+"\n")
+		if i%1000 == 999 {
+			if _, err := Rotate(out, Policy{MaxSize: 4096, Keep: 3}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	deadline := time.Now().Add(waitLimit)
+	for len(c.byStream()["out"]) < len(want) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	got := c.byStream()["out"]
+	if !slices.Equal(got, want) {
+		i := 0
+		for i < min(len(got), len(want)) && got[i] == want[i] {
+			i++
+		}
+		t.Fatalf("followed %d lines, want %d; they differ from line %d on: got %q…", len(got), len(want), i, got[i:min(len(got), i+3)])
+	}
 }
 
 func TestFollowTwoFilesConcurrently(t *testing.T) {

@@ -39,6 +39,8 @@ type Source struct {
 type Line struct {
 	Stream string
 	Text   string
+	// Source is the index of the line's Source among those followed.
+	Source int
 }
 
 // lineString converts the held start of a line (at most max+utf8.UTFMax bytes

@@ -98,7 +98,7 @@ func Rotate(path string, p Policy) (Method, error) {
 	if fi, err := os.Lstat(path); err != nil || fi.Size() <= p.MaxSize {
 		return "", nil
 	}
-	f, err := lockLive(path, unix.LOCK_EX)
+	f, err := lockLive(path, os.O_RDWR, unix.LOCK_EX)
 	if err != nil || f == nil {
 		return "", err
 	}
@@ -155,7 +155,7 @@ func Rotate(path string, p Policy) (Method, error) {
 // the bytes dropped are added to Base. It returns the bytes freed.
 func Flush(path string) (int64, error) {
 	var freed int64
-	f, err := lockLive(path, unix.LOCK_EX)
+	f, err := lockLive(path, os.O_RDWR, unix.LOCK_EX)
 	if err != nil {
 		return 0, err
 	}
@@ -231,8 +231,8 @@ func removeStaleCopies(path string) {
 // lockLive opens the live file without following a link (a link planted in
 // place of a log must not make the daemon write elsewhere) and flocks it; a
 // missing file is (nil, nil).
-func lockLive(path string, how int) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|syscall.O_NOFOLLOW, 0)
+func lockLive(path string, mode, how int) (*os.File, error) {
+	f, err := os.OpenFile(path, mode|syscall.O_NOFOLLOW, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

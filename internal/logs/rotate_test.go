@@ -123,3 +123,41 @@ func TestRotateKeepsAndSmallFiles(t *testing.T) {
 		t.Errorf("after Flush: live %d bytes, rotated %q; want empty", fi.Size(), RotatedFiles(path))
 	}
 }
+
+// TailStream reads on into the rotated files, a line cut by a rotation is
+// whole, and the offsets are absolute.
+func TestTailStreamAcrossRotations(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "current.out")
+	var all bytes.Buffer
+	for i := range 3000 {
+		line := fmt.Sprintf("line %d\n", i)
+		all.WriteString(line)
+		appendFile(t, path, line)
+		if i%500 == 0 {
+			if _, err := Rotate(path, Policy{MaxSize: 4096, Keep: 100}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if len(RotatedFiles(path)) < 3 {
+		t.Fatalf("rotated %q; the test needs several", RotatedFiles(path))
+	}
+	live, _ := os.Stat(path)
+	got, err := TailStream(path, 2000, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2000 || live.Size() > 16384 {
+		t.Fatalf("got %d lines, live file %d bytes; want 2000 lines, most from rotated files", len(got), live.Size())
+	}
+	for i, l := range got {
+		want := fmt.Sprintf("line %d", 1000+i)
+		if l.Text != want || !bytes.HasPrefix(all.Bytes()[l.Off:], []byte(want+"\n")) {
+			t.Fatalf("line %d = %q at %d; want %q at its offset", i, l.Text, l.Off, want)
+		}
+	}
+	cut, err := TailStream(path, 1, got[10].Off)
+	if err != nil || len(cut) != 1 || cut[0].Text != got[9].Text {
+		t.Errorf("TailStream up to line 10's offset = %v, %v; want line 9", cut, err)
+	}
+}

@@ -380,6 +380,11 @@ func (p *process) spawnRun(manual bool, wait time.Duration, quick bool) (*run, e
 		"TSM_PROCESS_DIR="+p.s.store.Dir(m.Name),
 		marker,
 	)
+	// Where this run's output begins, for the run markers of `tsm logs`.
+	mark := logs.RunMark{Run: m.Run, Started: time.Now().UnixMilli(), PrevExit: m.ExitCode, PrevSignal: m.ExitSignal}
+	if err := logs.MarkRun(p.s.store.OutLog(m.Name), p.s.store.ErrLog(m.Name), mark); err != nil {
+		p.s.log.Warn("cannot record where the run begins in the logs", "service", m.Name, "err", err)
+	}
 	pid, cgroup, err := p.s.runner.Spawn(proc.SpawnSpec{
 		Argv:   p.launch.Argv,
 		Env:    env,

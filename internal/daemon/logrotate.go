@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,6 +37,7 @@ func rotateLogs(ctx context.Context, st *store.Store, log *slog.Logger) {
 		cfgMod = fi.ModTime()
 	}
 	var hotUntil time.Time
+	seen := map[string]*seenLog{}
 	t := time.NewTimer(rotateIdle)
 	defer t.Stop()
 	for {
@@ -52,7 +54,7 @@ func rotateLogs(ctx context.Context, st *store.Store, log *slog.Logger) {
 				cfg = c
 			}
 		}
-		if rotateAll(st, cfg, log) {
+		if rotateAll(st, cfg, seen, log) {
 			hotUntil = time.Now().Add(rotateHot)
 		}
 		if time.Now().Before(hotUntil) {
@@ -63,10 +65,22 @@ func rotateLogs(ctx context.Context, st *store.Store, log *slog.Logger) {
 	}
 }
 
-// rotateAll rotates every log file above its cap and then trims the state
-// directory to its total; it reports whether a file was rotated or is past
-// half its cap (and should be looked at again soon).
-func rotateAll(st *store.Store, cfg logs.Config, log *slog.Logger) bool {
+// seenLog is what the rotation loop last saw of a log file, to note a time
+// checkpoint (logs.Note) about once a second while it grows.
+type seenLog struct {
+	size, end int64
+	noted     time.Time
+}
+
+// checkpointEvery is how often a growing stream gets a time checkpoint: the
+// precision of `tsm logs --since/--timestamps`.
+const checkpointEvery = time.Second
+
+// rotateAll rotates every log file above its cap, notes time checkpoints,
+// and then trims the state directory to its total; it reports whether a
+// file was rotated or is past half its cap (and should be looked at again
+// soon).
+func rotateAll(st *store.Store, cfg logs.Config, seen map[string]*seenLog, log *slog.Logger) bool {
 	entries, err := os.ReadDir(st.ProcessesDir())
 	if err != nil {
 		return false
@@ -80,9 +94,14 @@ func rotateAll(st *store.Store, cfg logs.Config, log *slog.Logger) bool {
 		}
 		for _, path := range []string{st.OutLog(e.Name()), st.ErrLog(e.Name())} {
 			live = append(live, path)
-			if fi, err := os.Lstat(path); err == nil && fi.Size() > cfg.MaxSize/2 {
+			fi, err := os.Lstat(path)
+			if err != nil {
+				continue
+			}
+			if fi.Size() > cfg.MaxSize/2 {
 				hot = true
 			}
+			noteTime(path, fi.Size(), seen, log)
 			m, err := logs.Rotate(path, cfg.Policy)
 			if err != nil {
 				log.Warn("log rotation failed", "file", path, "err", err)
@@ -96,6 +115,11 @@ func rotateAll(st *store.Store, cfg logs.Config, log *slog.Logger) bool {
 			}
 		}
 	}
+	for path := range seen {
+		if !slices.Contains(live, path) {
+			delete(seen, path)
+		}
+	}
 	if rotated {
 		if gone, err := logs.TrimTotal(live, cfg.TotalMaxSize); err != nil {
 			log.Warn("trimming rotated logs failed", "err", err)
@@ -104,4 +128,25 @@ func rotateAll(st *store.Store, cfg logs.Config, log *slog.Logger) bool {
 		}
 	}
 	return rotated || hot
+}
+
+// noteTime notes a time checkpoint for a stream that grew since the last
+// one, at most once per checkpointEvery. A stream seen for the first time is
+// only remembered: what it holds was written before, at a time unknown.
+func noteTime(path string, size int64, seen map[string]*seenLog, log *slog.Logger) {
+	s := seen[path]
+	if s == nil {
+		seen[path] = &seenLog{size: size, end: logs.End(path), noted: time.Now()}
+		return
+	}
+	if size == s.size || time.Since(s.noted) < checkpointEvery {
+		return
+	}
+	s.size = size
+	if end := logs.End(path); end != s.end {
+		s.end, s.noted = end, time.Now()
+		if err := logs.Note(path, end, s.noted); err != nil {
+			log.Debug("cannot note a log time checkpoint", "file", path, "err", err)
+		}
+	}
 }

@@ -144,9 +144,17 @@ func Rotate(path string, p Policy) (Method, error) {
 		}
 		n += extra
 	}
-	if err := setBase(path, Base(path)+n); err != nil {
+	base := Base(path) + n
+	if err := setBase(path, base); err != nil {
 		return method, fmt.Errorf("rotate %s: record the offset: %w", path, err)
 	}
+	var kept int64
+	for _, r := range RotatedFiles(path) {
+		if fi, err := os.Lstat(r); err == nil {
+			kept += fi.Size()
+		}
+	}
+	trimTimes(path, base-kept)
 	return method, nil
 }
 
@@ -181,6 +189,7 @@ func Flush(path string) (int64, error) {
 			return freed, fmt.Errorf("flush: %w", err)
 		}
 	}
+	os.Remove(timesPath(path))
 	return freed, nil
 }
 

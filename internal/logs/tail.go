@@ -23,6 +23,10 @@ func (e constError) Error() string { return string(e) }
 // which copy-truncate rotation can do at any moment.
 const errShrunk constError = "file shrank while being read"
 
+// maxScan bounds how far back Tail reads to find the start of one line, so
+// that a file of a gigabyte without a newline is answered as fast as any.
+const maxScan = 1 << 20
+
 // tailAttempts bounds how often Tail starts over after a concurrent truncation;
 // a file truncated on every attempt is reported rather than retried forever.
 const tailAttempts = 3
@@ -35,7 +39,9 @@ const tailAttempts = 3
 // The file is read backwards in blocks from its end, so the cost depends on the
 // length of the last n lines, not of the file. Lines longer than 64 KiB are cut
 // to their first 64 KiB followed by "…"; bytes that are not valid UTF-8 are
-// returned unchanged.
+// returned unchanged. A line longer than 1 MiB is not read back to its start:
+// it is returned as 64 KiB from inside it between two "…", as the oldest line,
+// so a file of a gigabyte without a newline costs what a short one does.
 func Tail(path string, n int) ([]string, error) {
 	return TailTo(path, n, -1)
 }
@@ -93,6 +99,7 @@ func tailOffsets(r io.ReaderAt, size int64, n, block, max int) ([]string, []int6
 	buf := make([]byte, min(int64(block), size))
 	var lines []string // newest first
 	var offs []int64   // where each of lines starts
+	var curLen int64   // bytes of the line whose end has been read, so far
 	var cur []byte     // start of the line whose end has been read, at most keep bytes
 	trailing := true
 	for pos := size; pos > 0; {
@@ -115,8 +122,19 @@ func tailOffsets(r io.ReaderAt, size int64, n, block, max int) ([]string, []int6
 			i := bytes.LastIndexByte(b, '\n')
 			if i < 0 {
 				cur = prependCapped(b, cur, keep)
+				if curLen += int64(len(b)); curLen > maxScan {
+					// A line this long is not read back to its start:
+					// what is shown of it starts somewhere inside it,
+					// and it is the oldest line returned.
+					lines = append(lines, truncMarker+lineString(cur, max))
+					offs = append(offs, pos)
+					slices.Reverse(lines)
+					slices.Reverse(offs)
+					return lines, offs, nil
+				}
 				break
 			}
+			curLen = 0
 			var line string
 			if len(cur) == 0 {
 				line = lineString(b[i+1:], max)

@@ -71,6 +71,10 @@ type StartRequest struct {
 	StopSignal        string `json:"stop_signal,omitempty"`
 	KillSignal        string `json:"kill_signal,omitempty"`
 	KillTimeoutMillis int    `json:"kill_timeout_ms,omitempty"`
+	// LogMaxSize (bytes; 0: never rotate) and LogKeep (rotated files kept)
+	// override config.toml's [logs] for this process; nil: the config's.
+	LogMaxSize *int64 `json:"log_max_size,omitempty"`
+	LogKeep    *int   `json:"log_keep,omitempty"`
 }
 
 // TargetsRequest names processes by ID, exact name or unique substring; the

@@ -7,11 +7,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tetra/tsm/internal/api"
+	"github.com/tetra/tsm/internal/logs"
 )
 
 func (a *App) newStartCmd() *cobra.Command {
 	var req api.StartRequest
 	var wait, minUptime, killTimeout time.Duration
+	var logMaxSize string
+	var logKeep int
 	var maxRestarts int
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -66,6 +69,19 @@ python/node script, else the first command word.`,
 				}
 				req.KillTimeoutMillis = int(killTimeout / time.Millisecond)
 			}
+			if cmd.Flags().Changed("log-max-size") {
+				n, err := logs.ParseSize(logMaxSize)
+				if err != nil {
+					return usageError("--log-max-size: %v", err)
+				}
+				req.LogMaxSize = &n
+			}
+			if cmd.Flags().Changed("log-keep") {
+				if logKeep < 0 {
+					return usageError("--log-keep must be 0 or more (rotated files kept)")
+				}
+				req.LogKeep = &logKeep
+			}
 			if cmd.Flags().Changed("max-restarts") {
 				if maxRestarts < 0 {
 					return usageError("--max-restarts must be 0 or more")
@@ -113,6 +129,8 @@ python/node script, else the first command word.`,
 	f.StringVar(&req.StopSignal, "signal", "", "signal that asks the process to stop (default SIGTERM; e.g. SIGINT, SIGQUIT for nginx)")
 	f.StringVar(&req.KillSignal, "kill-signal", "", "signal for what is left when the kill timeout has passed (default SIGKILL)")
 	f.DurationVar(&killTimeout, "kill-timeout", 10*time.Second, "grace period between the stop signal and the kill signal")
+	f.StringVar(&logMaxSize, "log-max-size", "", "rotate a log stream above this size (10M, 512k; 0: never; default from config.toml, 10M)")
+	f.IntVar(&logKeep, "log-keep", 0, "rotated files kept per log stream (default from config.toml, 5)")
 	f.BoolVar(&asJSON, "json", false, "print the started process as JSON")
 	return cmd
 }

@@ -129,6 +129,8 @@ func (h *handler) start(w http.ResponseWriter, r *http.Request) {
 		StopSignal:  req.StopSignal,
 		KillSignal:  req.KillSignal,
 		KillTimeout: time.Duration(req.KillTimeoutMillis) * time.Millisecond,
+		LogMaxSize:  req.LogMaxSize,
+		LogKeep:     req.LogKeep,
 	})
 	if err != nil {
 		writeError(w, err)

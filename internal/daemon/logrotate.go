@@ -38,6 +38,7 @@ func rotateLogs(ctx context.Context, st *store.Store, log *slog.Logger) {
 	}
 	var hotUntil time.Time
 	seen := map[string]*seenLog{}
+	policies := map[string]policyCache{}
 	t := time.NewTimer(rotateIdle)
 	defer t.Stop()
 	for {
@@ -54,7 +55,7 @@ func rotateLogs(ctx context.Context, st *store.Store, log *slog.Logger) {
 				cfg = c
 			}
 		}
-		if rotateAll(st, cfg, seen, log) {
+		if rotateAll(st, cfg, seen, policies, log) {
 			hotUntil = time.Now().Add(rotateHot)
 		}
 		if time.Now().Before(hotUntil) {
@@ -80,7 +81,7 @@ const checkpointEvery = time.Second
 // and then trims the state directory to its total; it reports whether a
 // file was rotated or is past half its cap (and should be looked at again
 // soon).
-func rotateAll(st *store.Store, cfg logs.Config, seen map[string]*seenLog, log *slog.Logger) bool {
+func rotateAll(st *store.Store, cfg logs.Config, seen map[string]*seenLog, policies map[string]policyCache, log *slog.Logger) bool {
 	entries, err := os.ReadDir(st.ProcessesDir())
 	if err != nil {
 		return false
@@ -92,17 +93,18 @@ func rotateAll(st *store.Store, cfg logs.Config, seen map[string]*seenLog, log *
 		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
+		pol := processPolicy(st, e.Name(), cfg.Policy, policies)
 		for _, path := range []string{st.OutLog(e.Name()), st.ErrLog(e.Name())} {
 			live = append(live, path)
 			fi, err := os.Lstat(path)
 			if err != nil {
 				continue
 			}
-			if fi.Size() > cfg.MaxSize/2 {
+			if pol.MaxSize > 0 && fi.Size() > pol.MaxSize/2 {
 				hot = true
 			}
 			noteTime(path, fi.Size(), seen, log)
-			m, err := logs.Rotate(path, cfg.Policy)
+			m, err := logs.Rotate(path, pol)
 			if err != nil {
 				log.Warn("log rotation failed", "file", path, "err", err)
 				continue
@@ -120,6 +122,11 @@ func rotateAll(st *store.Store, cfg logs.Config, seen map[string]*seenLog, log *
 			delete(seen, path)
 		}
 	}
+	for name := range policies {
+		if !slices.Contains(live, st.OutLog(name)) {
+			delete(policies, name)
+		}
+	}
 	if rotated {
 		if gone, err := logs.TrimTotal(live, cfg.TotalMaxSize); err != nil {
 			log.Warn("trimming rotated logs failed", "err", err)
@@ -128,6 +135,37 @@ func rotateAll(st *store.Store, cfg logs.Config, seen map[string]*seenLog, log *
 		}
 	}
 	return rotated || hot
+}
+
+// policyCache is a process's rotation limits as its meta.json said when
+// it had modification time mod, over the default def.
+type policyCache struct {
+	mod      time.Time
+	def, pol logs.Policy
+}
+
+// processPolicy returns the rotation limits of process name: the state
+// directory's, overridden by its own (start --log-max-size/--log-keep). Its
+// meta.json is read again only when it changed: one stat a look.
+func processPolicy(st *store.Store, name string, def logs.Policy, cache map[string]policyCache) logs.Policy {
+	fi, err := os.Stat(st.MetaPath(name))
+	if err != nil {
+		return def
+	}
+	if c, ok := cache[name]; ok && c.mod.Equal(fi.ModTime()) && c.def == def {
+		return c.pol
+	}
+	pol := def
+	if m, err := st.ReadMeta(name); err == nil {
+		if m.LogMaxSize != nil {
+			pol.MaxSize = *m.LogMaxSize
+		}
+		if m.LogKeep != nil {
+			pol.Keep = *m.LogKeep
+		}
+	}
+	cache[name] = policyCache{fi.ModTime(), def, pol}
+	return pol
 }
 
 // noteTime notes a time checkpoint for a stream that grew since the last

@@ -33,6 +33,10 @@ type StartRequest struct {
 	// (default SIGKILL) ends what is left after KillTimeout (default 10 s).
 	StopSignal, KillSignal string
 	KillTimeout            time.Duration
+	// LogMaxSize and LogKeep override the state directory's log rotation
+	// limits for this process (nil: those).
+	LogMaxSize *int64
+	LogKeep    *int
 }
 
 // Settle is how long a port-less process must stay alive for start to call
@@ -253,6 +257,7 @@ func (p *process) startOp(r *request) {
 	m.RestartPolicy = string(st.policy)
 	m.MaxRestarts, m.MinUptimeMS = req.MaxRestarts, req.MinUptime.Milliseconds()
 	m.StopSignal, m.KillSignal, m.KillTimeoutMS = req.StopSignal, req.KillSignal, req.KillTimeout.Milliseconds()
+	m.LogMaxSize, m.LogKeep = req.LogMaxSize, req.LogKeep
 	p.launch = store.Launch{Argv: sp.Argv, Env: sp.Env, Cwd: sp.Cwd, Request: requestRecord(req.Request)}
 	// meta.json first: a directory is never without one, whenever the
 	// daemon dies (the next one drops a start that got no further).

@@ -1,9 +1,13 @@
-// Package logs owns reading the log files of managed processes: the last lines
-// of a file (Tail) and the lines appended to it afterwards (Follow), plus the
-// tail(1)-style labelled output of mixed streams (HeaderWriter). Processes write
-// their logs themselves, straight into the files, so this package only ever
-// reads them and must cope with whatever state a writer leaves them in: huge
-// files, unterminated lines, truncation and rotation.
+// Package logs owns the log files of managed processes and the files beside
+// them: reading them (Tail, TailStream across rotated files, Follow), the
+// tail(1)-style labelled output of mixed streams (HeaderWriter), bounding them
+// while their writer runs (Rotate, Flush, TrimTotal, the [logs] table of
+// config.toml), and what makes their bytes addressable and datable without
+// writing into them (Base offsets, run marks, time checkpoints). Processes
+// write their logs themselves, straight into the files, so everything here
+// must cope with whatever state a writer leaves them in: huge files,
+// unterminated lines, truncation, rotation by others. It imports no other tsm
+// package.
 package logs
 
 import "unicode/utf8"

@@ -15,8 +15,9 @@ import (
 
 // Rotation looks at every log file once a second (one stat each, so an idle
 // process costs next to nothing), and ten times a second for rotateHot
-// after a file was rotated or seen past half its cap, so that a fast writer
-// overshoots the cap by about what it writes in a tenth of a second.
+// after a file was rotated or grew by a tenth of its cap between two looks,
+// so that a fast writer overshoots the cap by about what it writes in a
+// tenth of a second.
 const (
 	rotateIdle = time.Second
 	rotateBusy = 100 * time.Millisecond
@@ -69,8 +70,9 @@ func rotateLogs(ctx context.Context, st *store.Store, log *slog.Logger) {
 // seenLog is what the rotation loop last saw of a log file, to note a time
 // checkpoint (logs.Note) about once a second while it grows.
 type seenLog struct {
-	size, end int64
+	size, end int64 // when the last checkpoint was noted
 	noted     time.Time
+	looked    int64 // size at the last look
 }
 
 // checkpointEvery is how often a growing stream gets a time checkpoint: the
@@ -79,8 +81,7 @@ const checkpointEvery = time.Second
 
 // rotateAll rotates every log file above its cap, notes time checkpoints,
 // and then trims the state directory to its total; it reports whether a
-// file was rotated or is past half its cap (and should be looked at again
-// soon).
+// file was rotated or is growing fast (and should be looked at again soon).
 func rotateAll(st *store.Store, cfg logs.Config, seen map[string]*seenLog, policies map[string]policyCache, log *slog.Logger) bool {
 	entries, err := os.ReadDir(st.ProcessesDir())
 	if err != nil {
@@ -100,10 +101,12 @@ func rotateAll(st *store.Store, cfg logs.Config, seen map[string]*seenLog, polic
 			if err != nil {
 				continue
 			}
-			if pol.MaxSize > 0 && fi.Size() > pol.MaxSize/2 {
+			// Busy: it grew by a tenth of its cap since the last look.
+			if s := seen[path]; s != nil && pol.MaxSize > 0 && fi.Size()-s.looked > pol.MaxSize/10 {
 				hot = true
 			}
 			noteTime(path, fi.Size(), seen, log)
+			seen[path].looked = fi.Size()
 			m, err := logs.Rotate(path, pol)
 			if err != nil {
 				log.Warn("log rotation failed", "file", path, "err", err)

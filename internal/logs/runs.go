@@ -33,11 +33,10 @@ const runsKeep = 200
 // RunsPath is the file of run marks of the process whose stdout log is out.
 func RunsPath(out string) string { return filepath.Join(filepath.Dir(out), "runs.jsonl") }
 
-// MarkRun appends a mark for a run about to start, taking its offsets from
-// the current ends of the streams out and err. It costs a stat of each and
-// one append (no fsync): a mark lost in a crash only hides a boundary.
-func MarkRun(out, errPath string, m RunMark) error {
-	m.Out, m.Err = End(out), End(errPath)
+// MarkRun appends m to the run marks of the process whose stdout log is out:
+// one append, no fsync (a mark lost in a crash only hides a boundary). Take
+// m.Out and m.Err with End before the run starts, and call MarkRun after.
+func MarkRun(out string, m RunMark) error {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err

@@ -380,11 +380,10 @@ func (p *process) spawnRun(manual bool, wait time.Duration, quick bool) (*run, e
 		"TSM_PROCESS_DIR="+p.s.store.Dir(m.Name),
 		marker,
 	)
-	// Where this run's output begins, for the run markers of `tsm logs`.
-	mark := logs.RunMark{Run: m.Run, Started: time.Now().UnixMilli(), PrevExit: m.ExitCode, PrevSignal: m.ExitSignal}
-	if err := logs.MarkRun(p.s.store.OutLog(m.Name), p.s.store.ErrLog(m.Name), mark); err != nil {
-		p.s.log.Warn("cannot record where the run begins in the logs", "service", m.Name, "err", err)
-	}
+	// Where this run's output begins, for the run markers of `tsm logs`:
+	// taken before the fork, written after it, off the respawn's path.
+	mark := logs.RunMark{Run: m.Run, Started: time.Now().UnixMilli(), PrevExit: m.ExitCode, PrevSignal: m.ExitSignal,
+		Out: logs.End(p.s.store.OutLog(m.Name)), Err: logs.End(p.s.store.ErrLog(m.Name))}
 	pid, cgroup, err := p.s.runner.Spawn(proc.SpawnSpec{
 		Argv:   p.launch.Argv,
 		Env:    env,
@@ -394,6 +393,9 @@ func (p *process) spawnRun(manual bool, wait time.Duration, quick bool) (*run, e
 	}, m.Name)
 	if err != nil {
 		return nil, err
+	}
+	if err := logs.MarkRun(p.s.store.OutLog(m.Name), mark); err != nil {
+		p.s.log.Warn("cannot record where the run begins in the logs", "service", m.Name, "err", err)
 	}
 	r := &run{pid: pid, cgroup: cgroup, marker: marker, child: true, started: time.Now(), manual: manual,
 		port: int(m.Port), wait: wait, exited: make(chan struct{})}

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -141,8 +140,8 @@ func (a *App) logTargets(cmd *cobra.Command, args []string) ([]api.Process, bool
 type logSource struct {
 	proc   api.Process
 	stream string // "out" or "err"
-	path   string // the live file, or /proc/PID/fd/N when it was removed
-	live   bool   // path is the live file (rotated files and offsets apply)
+	path   string // the live file
+	via    string // /proc/PID/fd/N when the live file was removed, else ""
 	cps    []logs.Checkpoint
 }
 
@@ -154,7 +153,7 @@ func (a *App) showLogs(ctx context.Context, cmd *cobra.Command, procs []api.Proc
 			if (o.errOnly && s.stream == "out") || (o.outOnly && s.stream == "err") {
 				continue
 			}
-			src := logSource{proc: p, stream: s.stream, path: s.path, live: true}
+			src := logSource{proc: p, stream: s.stream, path: s.path}
 			if note := src.checkRemoved(); note != "" {
 				fmt.Fprintln(errw, "tsm: "+note)
 			}
@@ -173,6 +172,9 @@ func (a *App) showLogs(ctx context.Context, cmd *cobra.Command, procs []api.Proc
 		sources := make([]logs.Source, len(srcs))
 		for i, s := range srcs {
 			sources[i] = logs.Source{Stream: s.stream, Path: s.path}
+			if s.via != "" {
+				sources[i] = logs.Source{Stream: s.stream, Path: s.via, Live: s.path}
+			}
 		}
 		var err error
 		if following, err = (logs.Follower{}).Open(sources); err != nil {
@@ -190,7 +192,7 @@ func (a *App) showLogs(ctx context.Context, cmd *cobra.Command, procs []api.Proc
 			return err
 		}
 		var marks []logs.RunMark
-		if !merged && !o.noMarkers && !o.asJSON && s.live {
+		if !merged && !o.noMarkers && !o.asJSON {
 			marks, _ = logs.ReadRuns(s.proc.OutLog)
 		}
 		prev := int64(-1)
@@ -257,17 +259,7 @@ func (s logSource) tail(n int, limit int64, f lineFilter) ([]logs.StreamLine, er
 	if f.active() && n > 0 {
 		search = max(n, manyLines)
 	}
-	if !s.live {
-		texts, err := logs.Tail(s.path, search)
-		lines := make([]logs.StreamLine, 0, len(texts))
-		for _, t := range texts {
-			if f.match(t, time.Time{}) {
-				lines = append(lines, logs.StreamLine{Text: t, Off: -1})
-			}
-		}
-		return lines[max(len(lines)-n, 0):], err
-	}
-	lines, err := logs.TailStream(s.path, search, limit)
+	lines, err := logs.TailStreamVia(s.path, s.via, search, limit)
 	if err != nil || !f.active() {
 		return lines, err
 	}
@@ -288,18 +280,15 @@ func (s logSource) tail(n int, limit int64, f lineFilter) ([]logs.StreamLine, er
 // the process runs; on Linux the file the process still writes to is read
 // through /proc/PID/fd. It returns a note for the user, or "".
 func (s *logSource) checkRemoved() string {
-	fd := "1"
+	fd := 1
 	if s.stream == "err" {
-		fd = "2"
+		fd = 2
 	}
 	name := "current." + s.stream
-	if s.proc.PID > 0 && runtime.GOOS == "linux" {
-		byFD := "/proc/" + strconv.Itoa(s.proc.PID) + "/fd/" + fd
-		if target, err := os.Readlink(byFD); err == nil && target == s.path+" (deleted)" {
-			s.path, s.live = byFD, false
-			return fmt.Sprintf("%s's %s was removed while it runs; showing what it writes through %s. `tsm restart %s` starts a new %s (what is in the removed file is gone once the process ends)",
-				s.proc.Name, name, byFD, s.proc.Name, name)
-		}
+	if via, ok := logs.RemovedLog(s.path, s.proc.PID, fd); ok {
+		s.via = via
+		return fmt.Sprintf("%s's %s was removed while it runs; showing what it writes through %s. `tsm restart %s` starts a new %s (what is in the removed file is gone once the process ends)",
+			s.proc.Name, name, via, s.proc.Name, name)
 	}
 	if _, err := os.Lstat(s.path); err != nil && s.proc.PID > 0 {
 		return fmt.Sprintf("%s's %s was removed (%v); its output is lost until `tsm restart %s` starts a new one", s.proc.Name, name, err, s.proc.Name)

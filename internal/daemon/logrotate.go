@@ -94,11 +94,18 @@ func rotateAll(st *store.Store, cfg logs.Config, seen map[string]*seenLog, polic
 		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
-		pol := processPolicy(st, e.Name(), cfg.Policy, policies)
-		for _, path := range []string{st.OutLog(e.Name()), st.ErrLog(e.Name())} {
+		pol, pid := processPolicy(st, e.Name(), cfg.Policy, policies)
+		for fd, path := range map[int]string{1: st.OutLog(e.Name()), 2: st.ErrLog(e.Name())} {
 			live = append(live, path)
 			fi, err := os.Lstat(path)
 			if err != nil {
+				// Removed while the process runs: it still writes to the
+				// file, which must stay within its cap all the same.
+				if via, ok := logs.RemovedLog(path, pid, fd); ok {
+					if _, err := logs.RotateVia(path, via, pol); err != nil {
+						log.Debug("rotating a removed log failed", "file", path, "err", err)
+					}
+				}
 				continue
 			}
 			// Busy: it grew by a tenth of its cap since the last look.
@@ -145,21 +152,24 @@ func rotateAll(st *store.Store, cfg logs.Config, seen map[string]*seenLog, polic
 type policyCache struct {
 	mod      time.Time
 	def, pol logs.Policy
+	pid      int
 }
 
 // processPolicy returns the rotation limits of process name: the state
-// directory's, overridden by its own (start --log-max-size/--log-keep). Its
-// meta.json is read again only when it changed: one stat a look.
-func processPolicy(st *store.Store, name string, def logs.Policy, cache map[string]policyCache) logs.Policy {
+// directory's, overridden by its own (start --log-max-size/--log-keep), and
+// the PID of its run. Its meta.json is read again only when it changed: one
+// stat a look.
+func processPolicy(st *store.Store, name string, def logs.Policy, cache map[string]policyCache) (logs.Policy, int) {
 	fi, err := os.Stat(st.MetaPath(name))
 	if err != nil {
-		return def
+		return def, 0
 	}
 	if c, ok := cache[name]; ok && c.mod.Equal(fi.ModTime()) && c.def == def {
-		return c.pol
+		return c.pol, c.pid
 	}
-	pol := def
+	pol, pid := def, 0
 	if m, err := st.ReadMeta(name); err == nil {
+		pid = m.PID
 		if m.LogMaxSize != nil {
 			pol.MaxSize = *m.LogMaxSize
 		}
@@ -167,8 +177,8 @@ func processPolicy(st *store.Store, name string, def logs.Policy, cache map[stri
 			pol.Keep = *m.LogKeep
 		}
 	}
-	cache[name] = policyCache{fi.ModTime(), def, pol}
-	return pol
+	cache[name] = policyCache{fi.ModTime(), def, pol, pid}
+	return pol, pid
 }
 
 // noteTime notes a time checkpoint for a stream that grew since the last

@@ -267,7 +267,7 @@ func (w *follow) readChunk(s *followed) (n int, err error) {
 	if err != nil {
 		return 0, err
 	}
-	if fi.Size() < s.off || Base(s.Path) != s.base {
+	if fi.Size() < s.off || Base(s.live()) != s.base {
 		return -1, nil
 	}
 	n, err = s.file.ReadAt(w.buf[:min(int64(len(w.buf)), fi.Size()-s.off)], s.off)
@@ -288,13 +288,13 @@ func (w *follow) moved(ctx context.Context, s *followed, emit func(Line) error) 
 	// them meanwhile) and read after it, as a reader may be slow.
 	fd := int(s.file.Fd())
 	unix.Flock(fd, unix.LOCK_SH)
-	base := Base(s.Path)
+	base := Base(s.live())
 	abs := s.base + s.off
 	var behind multiReader
 	if base != s.base && abs < base && base-abs <= followGap {
 		var files []*os.File
 		var have int64
-		for _, r := range RotatedFiles(s.Path) {
+		for _, r := range RotatedFiles(s.live()) {
 			f, err := os.Open(r)
 			if err != nil {
 				break
@@ -420,7 +420,7 @@ func (s *followed) open() error {
 		f.Close()
 		return fmt.Errorf("logs: follow: %w", err)
 	}
-	s.file, s.info, s.off, s.base = f, fi, 0, Base(s.Path)
+	s.file, s.info, s.off, s.base = f, fi, 0, Base(s.live())
 	return nil
 }
 

@@ -153,7 +153,7 @@ func paths(t *testing.T) (dir, out, err string) {
 func TestFollowStartsAtEnd(t *testing.T) {
 	_, out, _ := paths(t)
 	appendFile(t, out, "old 1\nold 2\nunterminated ")
-	c := startFollow(t, fast(), Source{"out", out})
+	c := startFollow(t, fast(), Source{Stream: "out", Path: out})
 	appendFile(t, out, "rest\nnew\n")
 	c.waitFor(t, map[string][]string{"out": {"unterminated rest", "new"}})
 }
@@ -161,7 +161,7 @@ func TestFollowStartsAtEnd(t *testing.T) {
 // A line written slowly, in pieces, is one line, as Tail shows it.
 func TestFollowHoldsSlowLine(t *testing.T) {
 	_, out, _ := paths(t)
-	c := startFollow(t, Follower{PollInterval: time.Millisecond}, Source{"out", out})
+	c := startFollow(t, Follower{PollInterval: time.Millisecond}, Source{Stream: "out", Path: out})
 	appendFile(t, out, "slow ")
 	time.Sleep(50 * time.Millisecond) // many polls: the piece must not come out alone
 	appendFile(t, out, "line\n")
@@ -173,7 +173,7 @@ func TestFollowHoldsSlowLine(t *testing.T) {
 func TestFollowAcrossRotation(t *testing.T) {
 	_, out, _ := paths(t)
 	w := openAppend(t, out)
-	c := startFollow(t, Follower{PollInterval: time.Millisecond}, Source{"out", out})
+	c := startFollow(t, Follower{PollInterval: time.Millisecond}, Source{Stream: "out", Path: out})
 	var want []string
 	for i := range 20000 {
 		want = append(want, fmt.Sprintf("line %d", i))
@@ -201,7 +201,7 @@ func TestFollowAcrossRotation(t *testing.T) {
 func TestFollowTwoFilesConcurrently(t *testing.T) {
 	_, out, errPath := paths(t)
 	appendFile(t, out, "old out\n")
-	c := startFollow(t, fast(), Source{"out", out}, Source{"err", errPath})
+	c := startFollow(t, fast(), Source{Stream: "out", Path: out}, Source{Stream: "err", Path: errPath})
 	const n = 300
 	want := map[string][]string{}
 	var wg sync.WaitGroup
@@ -229,7 +229,7 @@ func TestFollowFileCreatedLater(t *testing.T) {
 	dir, out, _ := paths(t)
 	// The process directory itself may not exist yet either.
 	late := filepath.Join(dir, "later", "current.err")
-	c := startFollow(t, fast(), Source{"out", out}, Source{"err", late})
+	c := startFollow(t, fast(), Source{Stream: "out", Path: out}, Source{Stream: "err", Path: late})
 	appendFile(t, out, "first\nsecond\n")
 	c.waitFor(t, map[string][]string{"out": {"first", "second"}})
 	if err := os.Mkdir(filepath.Dir(late), 0o700); err != nil {
@@ -243,7 +243,7 @@ func TestFollowTruncation(t *testing.T) {
 	_, out, _ := paths(t)
 	f := openAppend(t, out)
 	write(t, f, "before follow\n")
-	c := startFollow(t, fast(), Source{"out", out})
+	c := startFollow(t, fast(), Source{Stream: "out", Path: out})
 	write(t, f, "a long first line\n")
 	c.waitFor(t, map[string][]string{"out": {"a long first line"}})
 	if err := f.Truncate(0); err != nil {
@@ -260,7 +260,7 @@ func TestFollowTruncation(t *testing.T) {
 func TestFollowRenameRotation(t *testing.T) {
 	_, out, _ := paths(t)
 	proc := openAppend(t, out) // the process keeps its descriptor across the rename
-	c := startFollow(t, fast(), Source{"out", out})
+	c := startFollow(t, fast(), Source{Stream: "out", Path: out})
 	write(t, proc, "before\n")
 	c.waitFor(t, map[string][]string{"out": {"before"}})
 
@@ -285,7 +285,7 @@ func TestFollowRenameRotation(t *testing.T) {
 func TestFollowDeletedAndRecreated(t *testing.T) {
 	_, out, _ := paths(t)
 	appendFile(t, out, "old\n")
-	c := startFollow(t, fast(), Source{"out", out})
+	c := startFollow(t, fast(), Source{Stream: "out", Path: out})
 	appendFile(t, out, "one\n")
 	c.waitFor(t, map[string][]string{"out": {"one"}})
 	if err := os.Remove(out); err != nil {
@@ -300,7 +300,7 @@ func TestFollowHoldsPartialLine(t *testing.T) {
 	barrier := filepath.Join(dir, "barrier")
 	// Sources are polled in order, so once the barrier's line is emitted,
 	// out is read after it, and so after "abc" was written.
-	c := startFollow(t, fast(), Source{"barrier", barrier}, Source{"out", out})
+	c := startFollow(t, fast(), Source{Stream: "barrier", Path: barrier}, Source{Stream: "out", Path: out})
 	appendFile(t, out, "abc")
 	appendFile(t, barrier, "sync\n")
 	c.waitFor(t, map[string][]string{"barrier": {"sync"}})
@@ -313,7 +313,7 @@ func TestFollowHoldsPartialLine(t *testing.T) {
 func TestFollowFlushesPartialLine(t *testing.T) {
 	_, out, _ := paths(t)
 	fl := Follower{PollInterval: 2 * time.Millisecond, FlushPartialAfter: 10 * time.Millisecond}
-	c := startFollow(t, fl, Source{"out", out})
+	c := startFollow(t, fl, Source{Stream: "out", Path: out})
 	appendFile(t, out, "Password: ")
 	c.waitFor(t, map[string][]string{"out": {"Password: "}})
 	appendFile(t, out, "ok\n")
@@ -322,7 +322,7 @@ func TestFollowFlushesPartialLine(t *testing.T) {
 
 func TestFollowLineContent(t *testing.T) {
 	_, out, _ := paths(t)
-	c := startFollow(t, fast(), Source{"out", out})
+	c := startFollow(t, fast(), Source{Stream: "out", Path: out})
 	x := strings.Repeat("x", maxLineLen)
 	appendFile(t, out, "crlf\r\n\n\xff\xfe\n"+x+"\n"+x+"overflow"+strings.Repeat("!", 3*followChunk)+"\nend\n")
 	c.waitFor(t, map[string][]string{"out": {"crlf\r", "", "\xff\xfe", x, x + "…", "end"}})
@@ -334,7 +334,7 @@ func TestFollowCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Follow(ctx, []Source{{"out", out}, {"err", errPath}}, func(Line) error { return nil })
+		done <- Follow(ctx, []Source{{Stream: "out", Path: out}, {Stream: "err", Path: errPath}}, func(Line) error { return nil })
 	}()
 	cancel()
 	select {
@@ -352,7 +352,7 @@ func TestFollowCancelledBeforeStart(t *testing.T) {
 	cancel()
 	called := false
 	_, out, _ := paths(t)
-	err := Follow(ctx, []Source{{"out", out}}, func(Line) error { called = true; return nil })
+	err := Follow(ctx, []Source{{Stream: "out", Path: out}}, func(Line) error { called = true; return nil })
 	if err != nil || called {
 		t.Errorf("Follow(cancelled ctx) = %v, emit called %v; want nil, false", err, called)
 	}
@@ -364,7 +364,7 @@ func TestFollowEmitErrorStops(t *testing.T) {
 	var calls atomic.Int32
 	done := make(chan error, 1)
 	go func() {
-		done <- Follow(context.Background(), []Source{{"out", out}}, func(Line) error {
+		done <- Follow(context.Background(), []Source{{Stream: "out", Path: out}}, func(Line) error {
 			calls.Add(1)
 			return errPipe
 		})
@@ -394,7 +394,7 @@ func TestFollowEmitErrorStops(t *testing.T) {
 
 func TestFollowUnreadableFileIsAnError(t *testing.T) {
 	_, out, _ := paths(t)
-	w, err := fast().start([]Source{{"out", out}})
+	w, err := fast().start([]Source{{Stream: "out", Path: out}})
 	if err != nil {
 		t.Fatal(err)
 	}

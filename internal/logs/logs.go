@@ -37,6 +37,18 @@ const (
 type Source struct {
 	Stream string
 	Path   string
+	// Live is the log file's own path when Path is another way to it
+	// (/proc/PID/fd/1 for a file removed while its process runs): its Base
+	// and rotated files are found by Live. "" means Path.
+	Live string
+}
+
+// live is the path the Base and rotated files of s are found by.
+func (s Source) live() string {
+	if s.Live != "" {
+		return s.Live
+	}
+	return s.Path
 }
 
 // Line is one line of a Source, without its newline.

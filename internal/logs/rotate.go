@@ -91,14 +91,26 @@ func setBase(path string, n int64) error {
 // (Method ""). Rotate takes an exclusive flock on the live file, so a
 // concurrent Rotate or Flush of the same file waits.
 func Rotate(path string, p Policy) (Method, error) {
+	return RotateVia(path, path, p)
+}
+
+// RotateVia is Rotate of the live file path reached through open, a
+// /proc/PID/fd/N link to it once it was removed while its process runs: the
+// head still goes to path's rotated files, so a removed file that its process
+// keeps writing stays within its cap too.
+func RotateVia(path, open string, p Policy) (Method, error) {
 	if p.MaxSize <= 0 {
 		return "", nil
 	}
 	// The cheap check first: an idle process costs one stat per look.
-	if fi, err := os.Lstat(path); err != nil || fi.Size() <= p.MaxSize {
+	stat := os.Lstat
+	if open != path {
+		stat = os.Stat
+	}
+	if fi, err := stat(open); err != nil || fi.Size() <= p.MaxSize {
 		return "", nil
 	}
-	f, err := lockLive(path, os.O_RDWR, unix.LOCK_EX)
+	f, err := lockLive(open, os.O_RDWR, unix.LOCK_EX)
 	if err != nil || f == nil {
 		return "", err
 	}
@@ -239,9 +251,13 @@ func removeStaleCopies(path string) {
 
 // lockLive opens the live file without following a link (a link planted in
 // place of a log must not make the daemon write elsewhere) and flocks it; a
-// missing file is (nil, nil).
+// missing file is (nil, nil). The one link it follows is the kernel's own
+// /proc/PID/fd/N, whose target RemovedLog has checked.
 func lockLive(path string, mode, how int) (*os.File, error) {
-	f, err := os.OpenFile(path, mode|syscall.O_NOFOLLOW, 0)
+	if !strings.HasPrefix(path, "/proc/") {
+		mode |= syscall.O_NOFOLLOW
+	}
+	f, err := os.OpenFile(path, mode, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -395,4 +411,16 @@ func TrimTotal(live []string, max int64) ([]string, error) {
 		gone = append(gone, r.path)
 	}
 	return gone, nil
+}
+
+// RemovedLog returns /proc/PID/fd/FD when that descriptor of process pid is
+// the log file path, removed (unlinked) while the process runs: the only way
+// left to its content. ok is false otherwise, and where there is no /proc.
+func RemovedLog(path string, pid, fd int) (via string, ok bool) {
+	if pid <= 0 {
+		return "", false
+	}
+	via = "/proc/" + strconv.Itoa(pid) + "/fd/" + strconv.Itoa(fd)
+	target, err := os.Readlink(via)
+	return via, err == nil && target == path+" (deleted)"
 }

@@ -190,10 +190,20 @@ type StreamLine struct {
 // rotation waits until it is done. Its cost depends on the length of the
 // lines returned, not of the files.
 func TailStream(path string, n int, limit int64) ([]StreamLine, error) {
+	return TailStreamVia(path, "", n, limit)
+}
+
+// TailStreamVia is TailStream with the live file read through via (see
+// RemovedLog) when via is not "".
+func TailStreamVia(path, via string, n int, limit int64) ([]StreamLine, error) {
 	if n <= 0 {
 		return nil, nil
 	}
-	live, err := lockLive(path, os.O_RDONLY, unix.LOCK_SH)
+	open := path
+	if via != "" {
+		open = via
+	}
+	live, err := lockLive(open, os.O_RDONLY, unix.LOCK_SH)
 	if err != nil {
 		return nil, fmt.Errorf("logs: tail: %w", err)
 	}

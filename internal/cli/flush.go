@@ -44,7 +44,14 @@ valid: what was dropped is counted in current.out.base / current.err.base.`,
 				return printJSON(cmd.OutOrStdout(), results)
 			}
 			for _, r := range results {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: logs flushed (%s freed)\n", r.Name, humanBytes(uint64(r.Freed)))
+				freed := "nothing to free"
+				switch {
+				case r.Freed >= 1<<10:
+					freed = humanBytes(uint64(r.Freed)) + " freed"
+				case r.Freed > 0:
+					freed = fmt.Sprintf("%d bytes freed", r.Freed)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: logs flushed (%s)\n", r.Name, freed)
 			}
 			return nil
 		},

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 )
 
 // streamBytes returns the whole stream: the rotated files, oldest first, then
@@ -159,5 +160,50 @@ func TestTailStreamAcrossRotations(t *testing.T) {
 	cut, err := TailStream(path, 1, got[10].Off)
 	if err != nil || len(cut) != 1 || cut[0].Text != got[9].Text {
 		t.Errorf("TailStream up to line 10's offset = %v, %v; want line 9", cut, err)
+	}
+}
+
+// TrimTotal deletes the oldest rotated files, across streams, until the
+// total fits; the live files and the newer rotated files stay.
+func TestTrimTotal(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.out"), filepath.Join(dir, "b.out")
+	old := time.Now().Add(-time.Hour)
+	for i, f := range []string{Rotated(a, 2), Rotated(b, 1), Rotated(a, 1)} {
+		os.WriteFile(f, bytes.Repeat([]byte("x"), 1000), 0o600)
+		os.Chtimes(f, old.Add(time.Duration(i)*time.Minute), old.Add(time.Duration(i)*time.Minute))
+	}
+	os.WriteFile(a, bytes.Repeat([]byte("y"), 5000), 0o600)
+	gone, err := TrimTotal([]string{a, b}, 2000)
+	if err != nil || len(gone) != 1 || gone[0] != Rotated(a, 2) {
+		t.Fatalf("TrimTotal = %q, %v; want the oldest, %s", gone, err, Rotated(a, 2))
+	}
+	if gone, _ := TrimTotal([]string{a, b}, 2000); len(gone) != 0 {
+		t.Errorf("second TrimTotal deleted %q; want nothing", gone)
+	}
+	if _, err := os.Stat(a); err != nil {
+		t.Errorf("live file: %v", err)
+	}
+}
+
+// Checkpoints stay few however long a stream grows, and recent ones exact.
+func TestNoteThinsOut(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "current.out")
+	start := time.UnixMilli(1_000_000_000_000)
+	for i := range 40000 {
+		if err := Note(path, int64(i)*10, start.Add(time.Duration(i)*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fi, _ := os.Stat(timesPath(path)); fi.Size() > timesMax {
+		t.Errorf("times file %d bytes; want at most %d", fi.Size(), timesMax)
+	}
+	cps := Checkpoints(path)
+	if at, ok := TimeAt(cps, 39998*10-1); !ok || !at.Equal(start.Add(39998*time.Second)) {
+		t.Errorf("TimeAt of a recent byte = %v, %v; want %v", at, ok, start.Add(39998*time.Second))
+	}
+	// An old byte's time is coarser but still before the recent half.
+	if at, ok := TimeAt(cps, 5); !ok || at.After(start.Add(20000*time.Second)) {
+		t.Errorf("TimeAt of an old byte = %v, %v; want a time in the older half", at, ok)
 	}
 }

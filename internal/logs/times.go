@@ -27,20 +27,34 @@ type Checkpoint struct {
 func timesPath(path string) string { return path + ".times" }
 
 // timesMax is the size above which a rotation drops the checkpoints of
-// bytes no file holds any more.
-const timesMax = 64 << 10
+// bytes no file holds any more, and Note thins out the older half.
+const timesMax = 256 << 10
 
-// Note appends a checkpoint for the stream whose live file is path.
+// Note appends a checkpoint for the stream whose live file is path. Past
+// timesMax it drops every other checkpoint of the older half, so that a
+// stream that grows a little every second for months keeps a file of a few
+// dozen KiB, precise to a second for recent lines and coarser for old ones.
 func Note(path string, end int64, at time.Time) error {
 	f, err := os.OpenFile(timesPath(path), os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(f, "%d %d\n", end, at.UnixMilli())
+	fi, serr := f.Stat()
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	return err
+	if err != nil || serr != nil || fi.Size() <= timesMax {
+		return err
+	}
+	cps := Checkpoints(path)
+	var b []byte
+	for i, c := range cps {
+		if i >= len(cps)/2 || i%2 == 1 {
+			b = fmt.Appendf(b, "%d %d\n", c.End, c.At.UnixMilli())
+		}
+	}
+	return writeAtomic(timesPath(path), b)
 }
 
 // Checkpoints returns the checkpoints of the stream whose live file is path,

@@ -88,8 +88,8 @@ func setBase(path string, n int64) error {
 // a collapse.
 //
 // A missing live file, or one no larger than the cap, is left alone
-// (Method ""). Rotate takes an exclusive flock on the live file, so a
-// concurrent Rotate or Flush of the same file waits.
+// (Method ""), and so is a file whose flock someone holds (a reader, a Flush):
+// Rotate takes an exclusive flock on the live file without waiting for it.
 func Rotate(path string, p Policy) (Method, error) {
 	return RotateVia(path, path, p)
 }
@@ -110,7 +110,12 @@ func RotateVia(path, open string, p Policy) (Method, error) {
 	if fi, err := stat(open); err != nil || fi.Size() <= p.MaxSize {
 		return "", nil
 	}
-	f, err := lockLive(open, os.O_RDWR, unix.LOCK_EX)
+	// Not waiting for the lock: a reader holds it for milliseconds, and a
+	// stranger's lock held for good must not stall every other rotation.
+	f, err := lockLive(open, os.O_RDWR, unix.LOCK_EX|unix.LOCK_NB)
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		return "", nil // busy: the next look rotates it
+	}
 	if err != nil || f == nil {
 		return "", err
 	}

@@ -82,7 +82,8 @@ func setBase(path string, n int64) error {
 // from the live file with FALLOC_FL_COLLAPSE_RANGE. Writers append with
 // O_APPEND, so their writes only touch the tail, which the collapse does not
 // move past: no line is lost or duplicated, and the writer never waits on
-// the daemon. Where the file system refuses the collapse, the rest of the
+// the daemon's copy (only, for the kernel's inode lock, on the collapse
+// itself). Where the file system refuses the collapse, the rest of the
 // file is copied too and the live file truncated (CopyTruncate), which loses
 // what is appended in between. The live file keeps less than one block after
 // a collapse.

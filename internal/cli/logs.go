@@ -191,23 +191,10 @@ func (a *App) showLogs(ctx context.Context, cmd *cobra.Command, procs []api.Proc
 		if err != nil {
 			return err
 		}
-		var marks []logs.RunMark
-		if !merged && !o.noMarkers && !o.asJSON {
-			marks, _ = logs.ReadRuns(s.proc.OutLog)
-		}
-		prev := int64(-1)
 		for _, l := range lines {
-			// A run's marker goes before its first line among those
-			// shown; the run of the first line shown is marked only if
-			// that line is its first.
-			for ; len(marks) > 0 && markOffset(marks[0], s.stream) <= l.Off; marks = marks[1:] {
-				if prev >= 0 || markOffset(marks[0], s.stream) == l.Off {
-					if err := p.emit(i, marks[0].String(), time.Time{}); err != nil {
-						return err
-					}
-				}
+			if err := p.marks(i, l.Off); err != nil {
+				return err
 			}
-			prev = l.Off
 			t, _ := logs.TimeAt(s.cps, l.Off)
 			if err := p.emit(i, l.Text, t); err != nil {
 				return err
@@ -241,15 +228,11 @@ func (a *App) showLogs(ctx context.Context, cmd *cobra.Command, procs []api.Proc
 		if !f.match(l.Text, time.Now()) {
 			return nil
 		}
+		if err := p.marks(l.Source, l.Off); err != nil {
+			return err
+		}
 		return p.emit(l.Source, l.Text, time.Now())
 	}))
-}
-
-func markOffset(m logs.RunMark, stream string) int64 {
-	if stream == "err" {
-		return m.Err
-	}
-	return m.Out
 }
 
 // tail returns the last n lines of the source that pass f, up to limit; a
@@ -377,10 +360,50 @@ type linePrinter struct {
 	width  int // of the longest name, for the prefix
 	// entries collects a non-following --json listing.
 	entries []map[string]string
+	// Run markers (one target, text only): the marks of the process, when
+	// they were read, and per source the offset of the last line shown.
+	runs     []logs.RunMark
+	runsRead time.Time
+	prev     []int64
+}
+
+// runsFresh is how long the run marks read are used before they are read
+// again, while following: a new run shows its marker within that.
+const runsFresh = 100 * time.Millisecond
+
+// marks shows the markers of the runs that begin at or before offset off of
+// source i and after its previous line shown: a run's marker goes before its
+// first line among those shown. The run of the first line shown is marked
+// only if that line is its first.
+func (p *linePrinter) marks(i int, off int64) error {
+	if p.merged || p.o.noMarkers || p.o.asJSON || off < 0 {
+		return nil
+	}
+	if time.Since(p.runsRead) > runsFresh {
+		p.runs, _ = logs.ReadRuns(p.srcs[i].proc.OutLog)
+		p.runsRead = time.Now()
+	}
+	prev := p.prev[i]
+	for _, m := range p.runs {
+		at := m.Out
+		if p.srcs[i].stream == "err" {
+			at = m.Err
+		}
+		if at == off || (prev >= 0 && prev < at && at <= off) {
+			if err := p.emit(i, m.String(), time.Time{}); err != nil {
+				return err
+			}
+		}
+	}
+	p.prev[i] = off
+	return nil
 }
 
 func (a *App) newLinePrinter(w io.Writer, srcs []logSource, merged bool, o logsOpts) *linePrinter {
-	p := &linePrinter{w: w, srcs: srcs, merged: merged, o: o, colour: a.colors(w).on}
+	p := &linePrinter{w: w, srcs: srcs, merged: merged, o: o, colour: a.colors(w).on, prev: make([]int64, len(srcs))}
+	for i := range p.prev {
+		p.prev[i] = -1
+	}
 	for _, s := range srcs {
 		p.width = max(p.width, len(s.proc.Name))
 	}

@@ -117,13 +117,14 @@ type follow struct {
 // followed is one source and how far it has been read.
 type followed struct {
 	Source
-	file      *os.File    // nil while the path does not exist
-	info      os.FileInfo // identity of file, to notice the path naming another one
-	off       int64       // bytes of file already consumed
-	base      int64       // Base of the file when off was last set
-	index     int         // of the Source among those followed
-	partial   []byte      // unterminated line read so far, at most lineKeep bytes
-	partialAt time.Time   // when partial got its first byte
+	file       *os.File    // nil while the path does not exist
+	info       os.FileInfo // identity of file, to notice the path naming another one
+	off        int64       // bytes of file already consumed
+	base       int64       // Base of the file when off was last set
+	index      int         // of the Source among those followed
+	partial    []byte      // unterminated line read so far, at most lineKeep bytes
+	partialAt  time.Time   // when partial got its first byte
+	partialOff int64       // absolute stream offset of partial's first byte
 }
 
 // start records where each source begins: the end of the file if it exists.
@@ -247,7 +248,7 @@ func (w *follow) read(ctx context.Context, s *followed, emit func(Line) error) e
 			return nil
 		}
 		s.off += int64(n)
-		if err := s.consume(w.buf[:n], emit); err != nil {
+		if err := s.consume(w.buf[:n], s.base+s.off-int64(n), emit); err != nil {
 			return err
 		}
 	}
@@ -328,10 +329,10 @@ func (w *follow) moved(ctx context.Context, s *followed, emit func(Line) error) 
 			return err
 		}
 		n, err := behind.ReadAt(w.buf[:min(int64(len(w.buf)), behind.size-off)], off)
-		off += int64(n)
-		if err := s.consume(w.buf[:n], emit); err != nil {
+		if err := s.consume(w.buf[:n], base-behind.size+off, emit); err != nil {
 			return err
 		}
+		off += int64(n)
 		if err != nil || n == 0 {
 			break
 		}
@@ -363,34 +364,35 @@ func lineStart(f *os.File, size int64) int64 {
 	return size
 }
 
-// consume splits data into lines, completing the held partial line first and
-// holding any unterminated rest.
-func (s *followed) consume(data []byte, emit func(Line) error) error {
+// consume splits data, which starts at absolute stream offset at, into lines,
+// completing the held partial line first and holding any unterminated rest.
+func (s *followed) consume(data []byte, at int64, emit func(Line) error) error {
 	for len(data) > 0 {
 		i := bytes.IndexByte(data, '\n')
 		if i < 0 {
-			s.hold(data)
+			s.hold(data, at)
 			return nil
 		}
 		var text string
+		off := at
 		if len(s.partial) == 0 {
 			text = lineString(data[:i], maxLineLen)
 		} else {
-			s.hold(data[:i])
-			text = lineString(s.partial, maxLineLen)
+			s.hold(data[:i], at)
+			text, off = lineString(s.partial, maxLineLen), s.partialOff
 			s.partial = s.partial[:0]
 		}
-		if err := emit(Line{Stream: s.Stream, Text: text, Source: s.index}); err != nil {
+		if err := emit(Line{Stream: s.Stream, Text: text, Source: s.index, Off: off}); err != nil {
 			return err
 		}
-		data = data[i+1:]
+		data, at = data[i+1:], at+int64(i)+1
 	}
 	return nil
 }
 
-func (s *followed) hold(data []byte) {
+func (s *followed) hold(data []byte, at int64) {
 	if len(s.partial) == 0 {
-		s.partialAt = time.Now()
+		s.partialAt, s.partialOff = time.Now(), at
 	}
 	s.partial = appendCapped(s.partial, data, lineKeep)
 }
@@ -402,7 +404,7 @@ func (s *followed) flush(emit func(Line) error) error {
 	}
 	text := lineString(s.partial, maxLineLen)
 	s.partial = s.partial[:0]
-	return emit(Line{Stream: s.Stream, Text: text, Source: s.index})
+	return emit(Line{Stream: s.Stream, Text: text, Source: s.index, Off: s.partialOff})
 }
 
 // open opens the file at s.Path from its start; a missing file leaves s.file

@@ -414,7 +414,7 @@ func TestFollowPartialLineMemoryIsBounded(t *testing.T) {
 	s := &followed{Source: Source{Stream: "out"}}
 	chunk := []byte(strings.Repeat("x", followChunk))
 	for range 64 {
-		if err := s.consume(chunk, func(Line) error { t.Fatal("emitted before the newline"); return nil }); err != nil {
+		if err := s.consume(chunk, 0, func(Line) error { t.Fatal("emitted before the newline"); return nil }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -422,10 +422,60 @@ func TestFollowPartialLineMemoryIsBounded(t *testing.T) {
 		t.Errorf("holding %d bytes of an unterminated line, want at most %d", len(s.partial), lineKeep)
 	}
 	var got []string
-	if err := s.consume([]byte("\n"), func(l Line) error { got = append(got, l.Text); return nil }); err != nil {
+	if err := s.consume([]byte("\n"), 0, func(l Line) error { got = append(got, l.Text); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff([]string{strings.Repeat("x", maxLineLen) + "…"}, got); diff != "" {
 		t.Errorf("mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// Followed lines carry their absolute offsets, across a partial line and a
+// rotation, the same as TailStream gives.
+func TestFollowOffsets(t *testing.T) {
+	_, out, _ := paths(t)
+	var mu sync.Mutex
+	var offs []int64
+	f, err := Follower{PollInterval: time.Millisecond}.Open([]Source{{Stream: "out", Path: out}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- f.Run(ctx, func(l Line) error {
+			mu.Lock()
+			offs = append(offs, l.Off)
+			mu.Unlock()
+			return nil
+		})
+	}()
+	appendFile(t, out, "a\nbb")
+	appendFile(t, out, "b\n"+strings.Repeat("c", 5000)+"\n")
+	if _, err := Rotate(out, Policy{MaxSize: 10, Keep: 1}); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, out, "d\n")
+	deadline := time.Now().Add(waitLimit)
+	for {
+		mu.Lock()
+		n := len(offs)
+		mu.Unlock()
+		if n >= 4 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	<-done
+	want := []int64{0, 2, 6, 5007}
+	if !slices.Equal(offs, want) {
+		t.Errorf("offsets %v, want %v", offs, want)
+	}
+	tail, _ := TailStream(out, 4, -1)
+	for i, l := range tail {
+		if l.Off != want[i] {
+			t.Errorf("TailStream line %d at %d, want %d", i, l.Off, want[i])
+		}
 	}
 }

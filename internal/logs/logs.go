@@ -57,6 +57,8 @@ type Line struct {
 	Text   string
 	// Source is the index of the line's Source among those followed.
 	Source int
+	// Off is the absolute stream offset (see Base) where the line starts.
+	Off int64
 }
 
 // lineString converts the held start of a line (at most max+utf8.UTFMax bytes

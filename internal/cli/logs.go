@@ -18,6 +18,7 @@ import (
 
 	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/logs"
+	"github.com/tetra/tsm/internal/paths"
 )
 
 // logsOpts are the flags of `tsm logs`.
@@ -147,6 +148,11 @@ type logSource struct {
 
 func (a *App) showLogs(ctx context.Context, cmd *cobra.Command, procs []api.Process, merged bool, o logsOpts, f lineFilter) error {
 	out, errw := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	// The daemon reads the config; only its log says when it is bad. Say
+	// it where the user looks at logs.
+	if _, err := logs.LoadConfig(paths.Config(a.root)); err != nil {
+		fmt.Fprintf(errw, "tsm: note: %v; log rotation keeps the limits it had (the defaults if none) until it is fixed\n", err)
+	}
 	var srcs []logSource
 	for _, p := range procs {
 		for _, s := range []struct{ stream, path string }{{"out", p.OutLog}, {"err", p.ErrLog}} {

@@ -29,14 +29,8 @@ const (
 // when it changes; a bad one is reported and the previous one kept.
 func rotateLogs(ctx context.Context, st *store.Store, log *slog.Logger) {
 	cfgPath := paths.Config(st.Root)
-	cfg, err := logs.LoadConfig(cfgPath)
-	if err != nil {
-		log.Warn("bad config; using the default log limits", "err", err)
-	}
-	var cfgMod time.Time
-	if fi, err := os.Stat(cfgPath); err == nil {
-		cfgMod = fi.ModTime()
-	}
+	cfg := logs.DefaultConfig()
+	var cfgMod time.Time // of the config file in force; zero: none
 	var hotUntil time.Time
 	seen := map[string]*seenLog{}
 	policies := map[string]policyCache{}
@@ -48,13 +42,16 @@ func rotateLogs(ctx context.Context, st *store.Store, log *slog.Logger) {
 			return
 		case <-t.C:
 		}
-		if fi, err := os.Stat(cfgPath); err == nil && !fi.ModTime().Equal(cfgMod) {
+		switch fi, err := os.Stat(cfgPath); {
+		case err == nil && !fi.ModTime().Equal(cfgMod):
 			cfgMod = fi.ModTime()
 			if c, err := logs.LoadConfig(cfgPath); err != nil {
 				log.Warn("bad config; keeping the log limits in force", "err", err)
 			} else {
 				cfg = c
 			}
+		case err != nil && !cfgMod.IsZero():
+			cfg, cfgMod = logs.DefaultConfig(), time.Time{} // removed
 		}
 		if rotateAll(st, cfg, seen, policies, log) {
 			hotUntil = time.Now().Add(rotateHot)

@@ -71,6 +71,7 @@ func TestScripts(t *testing.T) {
 			"concurrent": positive("concurrent", cmdConcurrent),
 			"follow":     positive("follow", cmdFollow),
 			"filesize":   positive("filesize", cmdFileSize),
+			"seqcheck":   positive("seqcheck", cmdSeqCheck),
 			"readvar":    positive("readvar", cmdReadVar),
 			"services":   positive("services", cmdServices),
 			"setmeta":    positive("setmeta", cmdSetMeta),
@@ -347,6 +348,29 @@ func cmdFileSize(ts *testscript.TestScript, args []string) {
 		fi, err := os.Stat(ts.MkAbs(args[0]))
 		return err == nil && fi.Size() <= max
 	}, "%s to hold at most %d bytes", args[0], max)
+}
+
+// seqcheck FILE REGEXP: the numbers REGEXP's first group captures in FILE,
+// in order, count up by one: no line lost or repeated.
+func cmdSeqCheck(ts *testscript.TestScript, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: seqcheck FILE REGEXP")
+	}
+	b, err := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	ms := regexp.MustCompile(args[1]).FindAllSubmatch(b, -1)
+	if len(ms) == 0 {
+		ts.Fatalf("no match for %q in %s", args[1], args[0])
+	}
+	prev := -1
+	for _, m := range ms {
+		n := atoi(ts, string(m[1]))
+		if prev >= 0 && n != prev+1 {
+			ts.Fatalf("%s: %d follows %d", args[0], n, prev)
+		}
+		prev = n
+	}
+	ts.Logf("%d numbers in sequence", len(ms))
 }
 
 // gone PID...: waits up to 10s for every PID to be dead (or a zombie).

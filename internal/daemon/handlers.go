@@ -131,6 +131,7 @@ func (h *handler) start(w http.ResponseWriter, r *http.Request) {
 		KillTimeout: time.Duration(req.KillTimeoutMillis) * time.Millisecond,
 		LogMaxSize:  req.LogMaxSize,
 		LogKeep:     req.LogKeep,
+		LogTime:     req.LogTime,
 	})
 	if err != nil {
 		writeError(w, err)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tetra/tsm/internal/logs"
@@ -34,7 +35,9 @@ func rotateLogs(ctx context.Context, st *store.Store, log *slog.Logger) {
 	var hotUntil time.Time
 	seen := map[string]*seenLog{}
 	policies := map[string]policyCache{}
-	t := time.NewTimer(rotateIdle)
+	relays := stampers{running: map[string]context.CancelFunc{}}
+	defer relays.stopAll()
+	t := time.NewTimer(0) // a first look at once: relays of --log-time pipes resume
 	defer t.Stop()
 	for {
 		select {
@@ -53,9 +56,11 @@ func rotateLogs(ctx context.Context, st *store.Store, log *slog.Logger) {
 		case err != nil && !cfgMod.IsZero():
 			cfg, cfgMod = logs.DefaultConfig(), time.Time{} // removed
 		}
-		if rotateAll(st, cfg, seen, policies, log) {
+		busy, live := rotateAll(st, cfg, seen, policies, log)
+		if busy {
 			hotUntil = time.Now().Add(rotateHot)
 		}
+		relays.attach(ctx, live, log)
 		if time.Now().Before(hotUntil) {
 			t.Reset(rotateBusy)
 		} else {
@@ -78,13 +83,13 @@ const checkpointEvery = time.Second
 
 // rotateAll rotates every log file above its cap, notes time checkpoints,
 // and then trims the state directory to its total; it reports whether a
-// file was rotated or is growing fast (and should be looked at again soon).
-func rotateAll(st *store.Store, cfg logs.Config, seen map[string]*seenLog, policies map[string]policyCache, log *slog.Logger) bool {
+// file was rotated or is growing fast (and should be looked at again soon),
+// and the log files of every process.
+func rotateAll(st *store.Store, cfg logs.Config, seen map[string]*seenLog, policies map[string]policyCache, log *slog.Logger) (busy bool, live []string) {
 	entries, err := os.ReadDir(st.ProcessesDir())
 	if err != nil {
-		return false
+		return false, nil
 	}
-	var live []string
 	rotated, hot := false, false
 	for _, e := range entries {
 		// Tombstones of deletes in flight start with a dot.
@@ -141,7 +146,7 @@ func rotateAll(st *store.Store, cfg logs.Config, seen map[string]*seenLog, polic
 			log.Info("deleted the oldest rotated logs to keep the state directory under its cap", "files", len(gone))
 		}
 	}
-	return rotated || hot
+	return rotated || hot, live
 }
 
 // policyCache is a process's rotation limits as its meta.json said when
@@ -197,4 +202,47 @@ func noteTime(path string, size int64, seen map[string]*seenLog, log *slog.Logge
 			log.Debug("cannot note a log time checkpoint", "file", path, "err", err)
 		}
 	}
+}
+
+// stampers relays the named pipes of --log-time processes into their log
+// files (logs.Stamp), one goroutine per pipe, for as long as the pipe exists.
+// Only the rotation loop touches it.
+type stampers struct {
+	running map[string]context.CancelFunc // by log file
+	wg      sync.WaitGroup
+}
+
+// attach starts a relay for each log file that has a pipe and none yet, and
+// stops those whose pipe is gone (deleted).
+func (s *stampers) attach(ctx context.Context, live []string, log *slog.Logger) {
+	for _, path := range live {
+		if _, ok := s.running[path]; ok {
+			continue
+		}
+		if fi, err := os.Lstat(logs.PipePath(path)); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+			continue
+		}
+		sctx, cancel := context.WithCancel(ctx)
+		s.running[path] = cancel
+		s.wg.Go(func() {
+			if err := logs.Stamp(sctx, path); err != nil {
+				log.Warn("relaying a --log-time pipe failed", "file", path, "err", err)
+			}
+		})
+	}
+	for path, cancel := range s.running {
+		if _, err := os.Lstat(logs.PipePath(path)); err != nil {
+			cancel()
+			delete(s.running, path)
+		}
+	}
+}
+
+// stopAll ends every relay after the write it is doing: what waits in a pipe
+// stays there for the next daemon.
+func (s *stampers) stopAll() {
+	for _, cancel := range s.running {
+		cancel()
+	}
+	s.wg.Wait()
 }

@@ -3,7 +3,8 @@
 // tail(1)-style labelled output of mixed streams (HeaderWriter), bounding them
 // while their writer runs (Rotate, Flush, TrimTotal, the [logs] table of
 // config.toml), and what makes their bytes addressable and datable without
-// writing into them (Base offsets, run marks, time checkpoints). Processes
+// writing into them (Base offsets, run marks, time checkpoints), and the
+// opt-in relay that does write arrival times into them (Stamp). Processes
 // write their logs themselves, straight into the files, so everything here
 // must cope with whatever state a writer leaves them in: huge files,
 // unterminated lines, truncation, rotation by others. It imports no other tsm

@@ -37,6 +37,8 @@ type StartRequest struct {
 	// limits for this process (nil: those).
 	LogMaxSize *int64
 	LogKeep    *int
+	// LogTime puts each line's arrival time before it in the log files.
+	LogTime bool
 }
 
 // Settle is how long a port-less process must stay alive for start to call
@@ -257,7 +259,7 @@ func (p *process) startOp(r *request) {
 	m.RestartPolicy = string(st.policy)
 	m.MaxRestarts, m.MinUptimeMS = req.MaxRestarts, req.MinUptime.Milliseconds()
 	m.StopSignal, m.KillSignal, m.KillTimeoutMS = req.StopSignal, req.KillSignal, req.KillTimeout.Milliseconds()
-	m.LogMaxSize, m.LogKeep = req.LogMaxSize, req.LogKeep
+	m.LogMaxSize, m.LogKeep, m.LogTime = req.LogMaxSize, req.LogKeep, req.LogTime
 	p.launch = store.Launch{Argv: sp.Argv, Env: sp.Env, Cwd: sp.Cwd, Request: requestRecord(req.Request)}
 	// meta.json first: a directory is never without one, whenever the
 	// daemon dies (the next one drops a start that got no further).

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -384,12 +385,20 @@ func (p *process) spawnRun(manual bool, wait time.Duration, quick bool) (*run, e
 	// taken before the fork, written after it, off the respawn's path.
 	mark := logs.RunMark{Run: m.Run, Started: time.Now().UnixMilli(), PrevExit: m.ExitCode, PrevSignal: m.ExitSignal,
 		Out: logs.End(p.s.store.OutLog(m.Name)), Err: logs.End(p.s.store.ErrLog(m.Name))}
+	stdout, stderr := p.s.store.OutLog(m.Name), p.s.store.ErrLog(m.Name)
+	if m.LogTime {
+		// The daemon's log loop relays the pipes into the log files.
+		if err := cmp.Or(logs.MakePipe(stdout), logs.MakePipe(stderr)); err != nil {
+			return nil, err
+		}
+		stdout, stderr = logs.PipePath(stdout), logs.PipePath(stderr)
+	}
 	pid, cgroup, err := p.s.runner.Spawn(proc.SpawnSpec{
 		Argv:   p.launch.Argv,
 		Env:    env,
 		Dir:    p.launch.Cwd,
-		Stdout: p.s.store.OutLog(m.Name),
-		Stderr: p.s.store.ErrLog(m.Name),
+		Stdout: stdout,
+		Stderr: stderr,
 	}, m.Name)
 	if err != nil {
 		return nil, err

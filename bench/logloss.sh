@@ -9,6 +9,7 @@
 #   bench/logloss.sh                       # state dir on /tmp (ext4 here: collapse)
 #   DIR=/dev/shm bench/logloss.sh          # tmpfs: the copy-and-truncate fallback
 #   LINES=5000000 CAP=1M bench/logloss.sh
+#   KEEPWORK=1 bench/logloss.sh            # keep the files (the process directory copied) to inspect
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"

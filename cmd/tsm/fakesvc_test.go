@@ -29,6 +29,8 @@ import (
 //	fakesvc slowterm DUR      on SIGTERM, print "draining", wait DUR, exit 0
 //	fakesvc graceful FILE     on SIGTERM shut down in 300ms and write "graceful" to
 //	                          FILE; a second SIGTERM meanwhile writes "forced", exits 1
+//	fakesvc flood N           write "line 1" … "line N" fast, one write each, block
+//	fakesvc slowline          write "slow ", wait 1.5 s, write "line I\n", again
 //	fakesvc escape FILE       start a grandchild that leaves the session, drops its
 //	                          parent and its whole environment (setsid, double fork,
 //	                          env -i), write its PID to FILE, block
@@ -110,6 +112,24 @@ func fakeService() {
 		case <-time.After(300 * time.Millisecond):
 			os.WriteFile(os.Args[2], []byte("graceful\n"), 0o644)
 			os.Exit(0)
+		}
+	case "flood":
+		// N numbered lines, one write each, about 50 000 a second: fast
+		// enough to rotate often, slow enough to take a few seconds.
+		n, _ := strconv.Atoi(os.Args[2])
+		for i := 1; i <= n; i++ {
+			fmt.Printf("line %d\n", i)
+			if i%50 == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		block()
+	case "slowline":
+		// Lines written in two pieces, 1.5 s apart.
+		for i := 0; ; i++ {
+			fmt.Print("slow ")
+			time.Sleep(1500 * time.Millisecond)
+			fmt.Printf("line %d\n", i)
 		}
 	case "writepid":
 		os.WriteFile(os.Args[2], fmt.Appendf(nil, "%d\n", os.Getpid()), 0o644)

@@ -23,7 +23,7 @@ var allowed = map[string][]string{
 	"internal/cli":        {"internal/api", "internal/client", "internal/events", "internal/logs", "internal/paths", "internal/execctx"},
 	"internal/client":     {"internal/api", "internal/paths"},
 	"internal/api":        {"internal/execctx"},
-	"internal/daemon":     {"internal/api", "internal/supervisor", "internal/proc", "internal/store", "internal/spec", "internal/envfile", "internal/target", "internal/events", "internal/paths", "internal/execctx"},
+	"internal/daemon":     {"internal/api", "internal/logs", "internal/supervisor", "internal/proc", "internal/store", "internal/spec", "internal/envfile", "internal/target", "internal/events", "internal/paths", "internal/execctx"},
 	"internal/supervisor": {"internal/proc", "internal/store", "internal/spec", "internal/logs", "internal/events", "internal/target", "internal/execctx"},
 	"internal/spec":       {"internal/envfile"},
 	"internal/proc":       {"internal/execctx"},

@@ -8,11 +8,14 @@ import (
 
 	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/execctx"
+	"github.com/tetra/tsm/internal/logs"
 )
 
 func (a *App) newStartCmd() *cobra.Command {
 	var req api.StartRequest
 	var wait, minUptime, killTimeout time.Duration
+	var logMaxSize string
+	var logKeep int
 	var maxRestarts int
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -89,6 +92,19 @@ leading "-" or "." are refused.`,
 				}
 				req.KillTimeoutMillis = int(killTimeout / time.Millisecond)
 			}
+			if cmd.Flags().Changed("log-max-size") {
+				n, err := logs.ParseSize(logMaxSize)
+				if err != nil {
+					return usageError("--log-max-size: %v", err)
+				}
+				req.LogMaxSize = &n
+			}
+			if cmd.Flags().Changed("log-keep") {
+				if logKeep < 0 {
+					return usageError("--log-keep must be 0 or more (rotated files kept)")
+				}
+				req.LogKeep = &logKeep
+			}
 			if cmd.Flags().Changed("max-restarts") {
 				if maxRestarts < 0 {
 					return usageError("--max-restarts must be 0 or more")
@@ -141,6 +157,9 @@ leading "-" or "." are refused.`,
 	f.StringVar(&req.KillSignal, "kill-signal", "", "signal for what is left when the kill timeout has passed (default SIGKILL)")
 	f.DurationVar(&killTimeout, "kill-timeout", 10*time.Second, "grace period between the stop signal and the kill signal")
 	f.StringVar(&req.Stdin, "stdin", "pipe", "pipe: stdin stays open and empty while the process runs; null: /dev/null (reads see EOF)")
+	f.StringVar(&logMaxSize, "log-max-size", "", "rotate a log stream above this size (10M, 512k; 0: never; default from config.toml, 10M)")
+	f.IntVar(&logKeep, "log-keep", 0, "rotated files kept per log stream (default from config.toml, 5)")
+	f.BoolVar(&req.LogTime, "log-time", false, "prefix each log line with its arrival time (the daemon then relays the output; see README)")
 	f.BoolVar(&asJSON, "json", false, "print the started process as JSON")
 	return cmd
 }

@@ -132,6 +132,9 @@ func (h *handler) start(w http.ResponseWriter, r *http.Request) {
 		KillTimeout: time.Duration(req.KillTimeoutMillis) * time.Millisecond,
 		Context:     req.Context,
 		Stdin:       req.Stdin,
+		LogMaxSize:  req.LogMaxSize,
+		LogKeep:     req.LogKeep,
+		LogTime:     req.LogTime,
 	})
 	if err != nil {
 		writeError(w, err)

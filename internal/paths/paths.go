@@ -52,3 +52,6 @@ func Ports(root string) string { return filepath.Join(root, "ports") }
 
 // Processes holds one directory per managed process.
 func Processes(root string) string { return filepath.Join(root, "runtime", "processes") }
+
+// Config is the optional settings file of the state directory (TOML).
+func Config(root string) string { return filepath.Join(root, "config.toml") }

@@ -170,6 +170,13 @@ type Meta struct {
 	StopSignal    string `json:"stop_signal,omitempty"`
 	KillSignal    string `json:"kill_signal,omitempty"`
 	KillTimeoutMS int64  `json:"kill_timeout_ms,omitempty"`
+	// LogMaxSize (bytes; 0: never rotate) and LogKeep override the state
+	// directory's log rotation limits (config.toml) for this process.
+	LogMaxSize *int64 `json:"log_max_size,omitempty"`
+	LogKeep    *int   `json:"log_keep,omitempty"`
+	// LogTime: the process writes into named pipes beside its log files,
+	// and the daemon writes each line into the log with its arrival time.
+	LogTime bool `json:"log_time,omitempty"`
 }
 
 // fillLegacy reads the keys of the bash TSM's last generation, which wrote

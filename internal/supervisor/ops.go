@@ -39,6 +39,12 @@ type StartRequest struct {
 	// from the daemon); Stdin "null" gives the process /dev/null.
 	Context *execctx.Context
 	Stdin   string
+	// LogMaxSize and LogKeep override the state directory's log rotation
+	// limits for this process (nil: those).
+	LogMaxSize *int64
+	LogKeep    *int
+	// LogTime puts each line's arrival time before it in the log files.
+	LogTime bool
 }
 
 // Settle is how long a port-less process must stay alive for start to call
@@ -268,6 +274,7 @@ func (p *process) startOp(r *request) {
 	m.RestartPolicy = string(st.policy)
 	m.MaxRestarts, m.MinUptimeMS = req.MaxRestarts, req.MinUptime.Milliseconds()
 	m.StopSignal, m.KillSignal, m.KillTimeoutMS = req.StopSignal, req.KillSignal, req.KillTimeout.Milliseconds()
+	m.LogMaxSize, m.LogKeep, m.LogTime = req.LogMaxSize, req.LogKeep, req.LogTime
 	p.launch = store.Launch{Argv: sp.Argv, Env: sp.Env, Cwd: sp.Cwd, Request: requestRecord(req.Request), Context: req.Context, Stdin: req.Stdin}
 	// meta.json first: a directory is never without one, whenever the
 	// daemon dies (the next one drops a start that got no further).

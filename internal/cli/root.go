@@ -162,6 +162,12 @@ State lives in $TSM_DIR, else $TETRA_DIR/tsm, else ~/tetra/tsm.`,
 		a.newEventsCmd(),
 		a.newDaemonCmd(),
 		a.newVersionCmd(),
+		a.newDescribeCmd(),
+		a.newSaveCmd(),
+		a.newEnableCmd(true),
+		a.newEnableCmd(false),
+		a.newStartupCmd(),
+		a.newPatrolCmd(),
 	)
 	return root
 }

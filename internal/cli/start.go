@@ -13,9 +13,9 @@ func (a *App) newStartCmd() *cobra.Command {
 	var req api.StartRequest
 	var wait, minUptime, killTimeout time.Duration
 	var maxRestarts int
-	var asJSON bool
+	var asJSON, dryRun bool
 	cmd := &cobra.Command{
-		Use:   "start [flags] [--] <command> [args...]",
+		Use:   "start [flags] [--] <command> [args...] | <service> | <file.tsm>",
 		Short: "Start a command in the background and keep it alive",
 		Long: `Start runs a command in the background, in its own session, with stdout and
 stderr appended to current.out and current.err in its process directory.
@@ -43,11 +43,18 @@ and left alone until ` + "`tsm restart`" + `.
 
 Name: --name (NAME-PORT), else NAME in the env file, else
 {dir}-{module}-{port} for python -m module, {dir}-{script}-{port} for a
-python/node script, else the first command word.`,
+python/node script, else the first command word.
+
+A service (a name from services-available, org/name, or a path to a .tsm
+file) starts from its definition: command, cwd, port, env file, pre-hook
+and exported variables; flags given here override it. --dry-run shows what
+would run without starting anything (see also ` + "`tsm describe`" + `).`,
 		Example: `  tsm start python3 -m http.server 8000
   tsm start --name api --port 3000+ node server.js
   tsm start --env local ./run.sh
-  tsm start -- python3 app.py --port 9000`,
+  tsm start -- python3 app.py --port 9000
+  tsm start devpages
+  tsm start --dry-run ./api.tsm`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
@@ -72,8 +79,11 @@ python/node script, else the first command word.`,
 				}
 				req.MaxRestarts = &maxRestarts
 			}
-			p, err := a.client.Start(cmd.Context(), req)
-			if err != nil {
+			p, handled, err := a.startArgs(cmd, req, dryRun) // service.go
+			if !handled {
+				p, err = a.client.Start(cmd.Context(), req)
+			}
+			if err != nil || p.Name == "" {
 				return err
 			}
 			if asJSON {
@@ -114,6 +124,7 @@ python/node script, else the first command word.`,
 	f.StringVar(&req.KillSignal, "kill-signal", "", "signal for what is left when the kill timeout has passed (default SIGKILL)")
 	f.DurationVar(&killTimeout, "kill-timeout", 10*time.Second, "grace period between the stop signal and the kill signal")
 	f.BoolVar(&asJSON, "json", false, "print the started process as JSON")
+	f.BoolVar(&dryRun, "dry-run", false, "show what would run (command, cwd, port, environment with secrets hidden) and start nothing")
 	return cmd
 }
 

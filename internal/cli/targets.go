@@ -33,6 +33,15 @@ func (a *App) newTargetsCmd(use, short, long string, op targetsOp, graceFlag, re
 			if len(args) == 0 {
 				return usageError("%s needs a target: an ID, a name, or all (see `tsm %s --help`)", use, use)
 			}
+			if restart && len(args) == 1 {
+				// A service re-reads its definition (service.go).
+				if d, isDef, err := a.loadDefinition(args[0]); isDef {
+					if err != nil {
+						return err
+					}
+					return a.restartService(cmd, d)
+				}
+			}
 			req := api.TargetsRequest{Targets: args}
 			// Unset, the daemon applies its own default grace period.
 			if graceFlag && cmd.Flags().Changed("timeout") {

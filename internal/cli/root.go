@@ -168,6 +168,7 @@ State lives in $TSM_DIR, else $TETRA_DIR/tsm, else ~/tetra/tsm.`,
 		a.newEnableCmd(false),
 		a.newStartupCmd(),
 		a.newPatrolCmd(),
+		a.newStackCmd(),
 	)
 	return root
 }

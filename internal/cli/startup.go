@@ -101,7 +101,7 @@ func printPass(w io.Writer, verb string, results []passResult, quiet bool) bool 
 func (a *App) newStartupCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "startup",
+		Use:   "startup [install|uninstall|status|run]",
 		Short: "Start every enabled service that is not running",
 		Long: `Startup starts every enabled service (` + "`tsm enable`" + `) that is not already
 running, one line per service and a summary. It never starts a second copy:
@@ -109,13 +109,17 @@ a service counts as running while any process started from it is online,
 starting, stopping or waiting for an automatic restart. Running it twice,
 or at the same time as ` + "`tsm patrol`" + `, is safe.
 
-Exit status 1 if a service failed to start.`,
+Exit status 1 if a service failed to start.
+
+` + "`tsm startup install`" + ` makes this happen at boot (systemd user unit or
+LaunchAgent), together with bringing back every process that was online.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.runPass(cmd, "startup", false, asJSON, false)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the per-service results as JSON")
+	cmd.AddCommand(a.newBootCmds()...) // boot.go: install, uninstall, status, run
 	return cmd
 }
 

@@ -169,6 +169,7 @@ State lives in $TSM_DIR, else $TETRA_DIR/tsm, else ~/tetra/tsm.`,
 		a.newStartupCmd(),
 		a.newPatrolCmd(),
 		a.newStackCmd(),
+		a.newImportCmd(),
 	)
 	return root
 }

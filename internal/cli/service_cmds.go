@@ -16,27 +16,6 @@ import (
 	"github.com/tetra/tsm/internal/service"
 )
 
-// quoteValue writes s so that the .tsm parser (and bash) read back exactly
-// s: double quotes when nothing in it is special there, else single quotes.
-func quoteValue(s string) string {
-	if !strings.ContainsAny(s, "$`\"\\!") {
-		return `"` + s + `"`
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// definitionText renders a definition file. Empty fields are left out.
-func definitionText(origin string, fields [][2]string) []byte {
-	var b strings.Builder
-	fmt.Fprintf(&b, "#!/usr/bin/env bash\n# tsm service definition, %s.\n# Parsed by tsm, never executed: KEY=\"value\" lines and export KEY=\"value\" only.\n", origin)
-	for _, f := range fields {
-		if f[1] != "" {
-			fmt.Fprintf(&b, "%s=%s\n", f[0], quoteValue(f[1]))
-		}
-	}
-	return []byte(b.String())
-}
-
 // saveDefinition writes a definition and checks that it reads back as
 // meant, so that a saved file always starts.
 func (a *App) saveDefinition(cmd *cobra.Command, name string, content []byte, force bool) error {
@@ -96,10 +75,10 @@ An existing definition is never replaced without --force.`,
 					if n := portString(p.Port); n != "-" {
 						port = n
 					}
-					return a.saveDefinition(cmd, name, definitionText("saved from process "+p.Name+" on "+time.Now().Format("2006-01-02"), [][2]string{
-						{"TSM_NAME", name}, {"TSM_COMMAND", p.Command}, {"TSM_CWD", p.Cwd}, {"TSM_PORT", port},
-						{"TSM_ENV", p.EnvFile}, {"TSM_PRE_COMMAND", p.Prehook},
-					}), force)
+					return a.saveDefinition(cmd, name, service.Render("saved from process "+p.Name+" on "+time.Now().Format("2006-01-02"), service.Pairs(
+						"TSM_NAME", name, "TSM_COMMAND", p.Command, "TSM_CWD", p.Cwd, "TSM_PORT", port,
+						"TSM_ENV", p.EnvFile, "TSM_PRE_COMMAND", p.Prehook,
+					), nil), force)
 				}
 			}
 			if len(args) < 2 {
@@ -147,10 +126,10 @@ An existing definition is never replaced without --force.`,
 			if len(words) > 1 {
 				command = shellJoin(words)
 			}
-			return a.saveDefinition(cmd, name, definitionText("saved by tsm save on "+time.Now().Format("2006-01-02"), [][2]string{
-				{"TSM_NAME", name}, {"TSM_COMMAND", command}, {"TSM_CWD", dir}, {"TSM_PORT", port},
-				{"TSM_ENV", env}, {"TSM_PRE_COMMAND", preHook},
-			}), force)
+			return a.saveDefinition(cmd, name, service.Render("saved by tsm save on "+time.Now().Format("2006-01-02"), service.Pairs(
+				"TSM_NAME", name, "TSM_COMMAND", command, "TSM_CWD", dir, "TSM_PORT", port,
+				"TSM_ENV", env, "TSM_PRE_COMMAND", preHook,
+			), nil), force)
 		},
 	}
 	f := cmd.Flags()

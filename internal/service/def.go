@@ -91,16 +91,16 @@ func (e *SyntaxError) Error() string {
 // anything but a regular file of at most MaxFileSize bytes. Errors:
 // fs.ErrNotExist (wrapped) for a missing file, *SyntaxError for bad content.
 func Load(path, base string, environ []string) (*Definition, error) {
-	data, err := readSmall(path)
+	data, err := ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	return Parse(path, base, data, environ)
 }
 
-// readSmall reads a user-named file: a regular file (after links) of at
+// ReadFile reads a user-named file: a regular file (after links) of at
 // most MaxFileSize bytes.
-func readSmall(path string) ([]byte, error) {
+func ReadFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -118,7 +118,7 @@ func readSmall(path string) ([]byte, error) {
 		return nil, err
 	}
 	if len(data) > MaxFileSize {
-		return nil, fmt.Errorf("%s is larger than %d bytes; a definition is a few lines", path, MaxFileSize)
+		return nil, fmt.Errorf("%s is larger than %d bytes, more than tsm reads from a file like it", path, MaxFileSize)
 	}
 	return data, nil
 }

@@ -244,16 +244,37 @@ func (r *Registry) DisableMissing(name string) bool {
 // existing file is an error (wrapping fs.ErrExist) unless force; the file is
 // written whole or not at all.
 func (r *Registry) Write(name string, content []byte, force bool) (string, error) {
-	if !validName(name) {
-		return "", fmt.Errorf("%q is not a service name: use letters, digits, '.', '_' and '-'", name)
-	}
+	return writeNew(paths.ServicesAvailable(r.Root), name, ".tsm", content, force)
+}
+
+// WriteStack stores content as $TSM_DIR/stacks/<name>.stack, as Write does.
+func (r *Registry) WriteStack(name string, content []byte, force bool) (string, error) {
+	return writeNew(paths.Stacks(r.Root), name, ".stack", content, force)
+}
+
+// Exists reports whether Write or WriteStack (ext ".tsm" or ".stack")
+// would find name taken.
+func (r *Registry) Exists(name, ext string) (string, bool) {
 	dir := paths.ServicesAvailable(r.Root)
+	if ext == ".stack" {
+		dir = paths.Stacks(r.Root)
+	}
+	path := filepath.Join(dir, name+ext)
+	_, err := os.Lstat(path)
+	return path, err == nil
+}
+
+func writeNew(dir, name, ext string, content []byte, force bool) (string, error) {
+	if !validName(name) {
+		return "", fmt.Errorf("%q is not a valid name: use letters, digits, '.', '_' and '-'", name)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	path := filepath.Join(dir, name+".tsm")
+	path := filepath.Join(dir, name+ext)
+	exists := fmt.Errorf("%s already exists; pass --force to replace it: %w", path, fs.ErrExist)
 	if _, err := os.Lstat(path); err == nil && !force {
-		return "", fmt.Errorf("%s already exists; pass --force to replace it: %w", path, fs.ErrExist)
+		return "", exists
 	}
 	tmp, err := os.CreateTemp(dir, ".tmp-"+name+"-*")
 	if err != nil {
@@ -277,7 +298,7 @@ func (r *Registry) Write(name string, content []byte, force bool) (string, error
 	// Link, not rename: it fails if the file appeared since the check.
 	if err := os.Link(tmp.Name(), path); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return "", fmt.Errorf("%s already exists; pass --force to replace it: %w", path, fs.ErrExist)
+			return "", exists
 		}
 		return "", err
 	}

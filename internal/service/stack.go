@@ -24,7 +24,7 @@ func (s *Stack) ID() string { return idOf(s.Org, s.Name) }
 
 // LoadStack reads a stack file (a regular file of at most MaxFileSize).
 func LoadStack(path string) (*Stack, error) {
-	data, err := readSmall(path)
+	data, err := ReadFile(path)
 	if err != nil {
 		return nil, err
 	}

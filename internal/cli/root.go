@@ -170,6 +170,8 @@ State lives in $TSM_DIR, else $TETRA_DIR/tsm, else ~/tetra/tsm.`,
 		a.newPatrolCmd(),
 		a.newStackCmd(),
 		a.newImportCmd(),
+		a.newBuildCmd(),
+		a.newPromoteCmd(),
 	)
 	return root
 }

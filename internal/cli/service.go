@@ -100,10 +100,32 @@ func (a *App) startRequest(d *service.Definition) api.StartRequest {
 	for _, v := range d.Exports {
 		env = append(env, v.Key+"="+v.Value)
 	}
+	command, assigned := splitAssignments(d.Command)
 	return api.StartRequest{
-		Argv: []string{d.Command}, Cwd: d.Cwd, Env: env, Name: d.Name, Port: d.Port,
+		Argv: []string{command}, Cwd: d.Cwd, Env: append(env, assigned...), Name: d.Name, Port: d.Port,
 		EnvFile: d.EnvFilePath(), PreHook: d.PreCommand,
 	}
+}
+
+var assignWord = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*=[^ \t]*$`)
+
+// splitAssignments moves leading VAR=value words of a plain command (as in
+// built files' "PORT=8410 node server.js") into the environment, which is
+// what a shell would do with them; the daemon would take VAR=value for the
+// program. A command with other shell syntax runs under bash, which does it.
+func splitAssignments(command string) (string, []string) {
+	if strings.ContainsAny(command, "$`|&;<>()*?[]'\"\\~{}#") {
+		return command, nil
+	}
+	words := strings.Fields(command)
+	i := 0
+	for i < len(words) && assignWord.MatchString(words[i]) {
+		i++
+	}
+	if i == 0 || i == len(words) {
+		return command, nil
+	}
+	return strings.Join(words[i:], " "), words[:i]
 }
 
 // portSuffix matches the "-PORT" the daemon appends to a base name.

@@ -123,9 +123,9 @@ func ReadFile(path string) ([]byte, error) {
 	return data, nil
 }
 
-// fields are the TSM_* variables a definition may set. Others are an error
-// when exported (a typo like TSM_COMAND must not pass silently) and
-// ignored otherwise, as bash would ignore them.
+// fields are the TSM_* variables a definition sets. Any other variable,
+// TSM_* or not, is the service's environment when exported (as with bash:
+// built files export TSM_DIR) and a helper for expansion otherwise.
 var fields = []string{"TSM_NAME", "TSM_COMMAND", "TSM_CWD", "TSM_PORT", "TSM_ENV", "TSM_ENV_FILE",
 	"TSM_PRE_COMMAND", "TSM_DESCRIPTION", "TSM_DEPS", "TSM_HEALTH_CHECK",
 	// Read by some bash TSM generation, or written by its templates; accepted
@@ -194,10 +194,7 @@ func Parse(path, base string, data []byte, environ []string) (*Definition, error
 	// Last assignment wins, as with sourcing; exports keep file order.
 	seen := map[string]int{}
 	for _, v := range vars {
-		if strings.HasPrefix(v.Key, "TSM_") {
-			if !slices.Contains(fields, v.Key) && (exported[v.Key] || isExportLine(lines, v.Line)) {
-				return nil, &SyntaxError{Path: path, Line: v.Line, Msg: fmt.Sprintf("unknown variable %s; a definition sets %s", v.Key, strings.Join(fields[:10], ", "))}
-			}
+		if slices.Contains(fields, v.Key) {
 			continue
 		}
 		if !exported[v.Key] && !isExportLine(lines, v.Line) {

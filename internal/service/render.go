@@ -42,3 +42,10 @@ func Pairs(kv ...string) []Assignment {
 	}
 	return out
 }
+
+// QuoteExpand double-quotes s, keeping $VAR for expansion when the file
+// is read (as the bash TSM's built files did with $HOME): only \, " and `
+// are escaped.
+func QuoteExpand(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "`", "\\`").Replace(s) + `"`
+}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -112,6 +113,9 @@ func validName(s string) bool {
 }
 
 func (r *Registry) load(p place, path string) (*Definition, error) {
+	if err := checkOwned(path); err != nil {
+		return nil, err
+	}
 	d, err := Load(path, r.Home, r.Environ)
 	if err != nil {
 		return nil, err
@@ -195,6 +199,9 @@ func (r *Registry) Enable(d *Definition) (bool, error) {
 	if r.IsEnabled(d) {
 		return false, nil
 	}
+	if err := r.checkRoot(); err != nil {
+		return false, err
+	}
 	dir := paths.ServicesEnabled(r.Root)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return false, err
@@ -244,11 +251,17 @@ func (r *Registry) DisableMissing(name string) bool {
 // existing file is an error (wrapping fs.ErrExist) unless force; the file is
 // written whole or not at all.
 func (r *Registry) Write(name string, content []byte, force bool) (string, error) {
+	if err := r.checkRoot(); err != nil {
+		return "", err
+	}
 	return writeNew(paths.ServicesAvailable(r.Root), name, ".tsm", content, force)
 }
 
 // WriteStack stores content as $TSM_DIR/stacks/<name>.stack, as Write does.
 func (r *Registry) WriteStack(name string, content []byte, force bool) (string, error) {
+	if err := r.checkRoot(); err != nil {
+		return "", err
+	}
 	return writeNew(paths.Stacks(r.Root), name, ".stack", content, force)
 }
 
@@ -309,6 +322,9 @@ func writeNew(dir, name, ext string, content []byte, force bool) (string, error)
 // a pass of startup or patrol in another process to finish. The returned
 // function releases it.
 func (r *Registry) Lock() (func(), error) {
+	if err := r.checkRoot(); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(r.Root, 0o700); err != nil {
 		return nil, err
 	}
@@ -337,3 +353,33 @@ func Names(defs []*Definition) []string {
 	}
 	return slices.Clip(out)
 }
+
+// checkOwned refuses a definition that someone else could have written:
+// startup runs what it says, as the caller (root, at boot). The file (after
+// links) and its directory must belong to the caller and not be writable
+// by group or others, as ssh demands of ~/.ssh.
+func checkOwned(path string) error {
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return err
+	}
+	for _, p := range []string{real, filepath.Dir(real)} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		switch {
+		case !ok:
+		case int(st.Uid) != os.Geteuid():
+			return fmt.Errorf("refusing %s: %s belongs to uid %d, not to you (uid %d); tsm starts only definitions of your own", path, p, st.Uid, os.Geteuid())
+		case fi.Mode().Perm()&0o022 != 0:
+			return fmt.Errorf("refusing %s: others can write to %s (mode %o); run `chmod go-w %s`", path, p, fi.Mode().Perm(), p)
+		}
+	}
+	return nil
+}
+
+// checkRoot is paths.CheckPrivate before anything is created in the state
+// directory.
+func (r *Registry) checkRoot() error { return paths.CheckPrivate(r.Root) }

@@ -362,7 +362,9 @@ func printDescribe(w io.Writer, v describeView) error {
 	row("pre-hook", v.PreHook)
 	row("deps", strings.Join(v.Deps, ", "))
 	row("health check", v.HealthCheck)
-	row("enabled", yesNo(v.Enabled))
+	if v.File != "" { // a definition, not a command
+		row("enabled", yesNo(v.Enabled))
+	}
 	if v.Running == "" {
 		row("running", "no")
 	} else {

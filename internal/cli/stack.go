@@ -41,9 +41,12 @@ stack does not list them.
   tsm stack status <stack>   one line per service (--json)
   tsm stack list             every stack (--json)`,
 		Example:   "  tsm stack start web\n  tsm stack status web --json",
-		Args:      cobra.RangeArgs(1, 2),
+		Args:      cobra.ArbitraryArgs,
 		ValidArgs: []string{"start", "stop", "restart", "status", "list"},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 || len(args) > 2 {
+				return usageError("usage: tsm stack start|stop|restart|status <stack>, or tsm stack list")
+			}
 			verb := args[0]
 			if verb == "list" || verb == "ls" {
 				return a.stackList(cmd, asJSON)

@@ -154,7 +154,11 @@ as it was first started: same ID, name, port, working directory, argv and
 environment. It works on stopped processes too and adds one to restarts.
 
 --update-env takes your current environment instead (and re-reads the env
-file), and says which variables changed without showing their values.`, (*client.Client).Restart, true, true)
+file), and says which variables changed without showing their values.
+
+A single service name (or ./x.tsm) re-reads its definition instead: the
+running process is stopped and started from the file as it is now, and
+restart says what changed since it was started.`, (*client.Client).Restart, true, true)
 }
 
 func (a *App) newDeleteCmd() *cobra.Command {

@@ -59,8 +59,11 @@ type Definition struct {
 }
 
 // ID is how a definition is named on the command line: name, or org/name
-// for one that lives in an org.
+// for one that lives in an org ("" for one that has no file).
 func (d *Definition) ID() string {
+	if d.Path == "" {
+		return ""
+	}
 	if d.Org == "" {
 		return d.fileName()
 	}

@@ -101,8 +101,8 @@ func (r *Registry) FindStack(id string) (*Stack, error) {
 		for _, p := range r.stackPlaces() {
 			looked = append(looked, p.dir)
 		}
-		return nil, fmt.Errorf("no stack %q (looked in %s); write %s with one service a line: %w",
-			id, strings.Join(looked, ", "), filepath.Join(paths.Stacks(r.Root), name+".stack"), errNotFound)
+		return nil, fmt.Errorf("no stack %q (looked in %s); write %s with one service a line",
+			id, strings.Join(looked, ", "), filepath.Join(paths.Stacks(r.Root), name+".stack"))
 	case 1:
 		return found[0], nil
 	}
@@ -112,8 +112,6 @@ func (r *Registry) FindStack(id string) (*Stack, error) {
 	}
 	return nil, &AmbiguousError{ID: id, Candidates: ids}
 }
-
-var errNotFound = fmt.Errorf("not found")
 
 func errPath(err error) string {
 	if se, ok := err.(*SyntaxError); ok {

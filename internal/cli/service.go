@@ -177,20 +177,8 @@ func (a *App) startDefinition(ctx context.Context, d *service.Definition, req ap
 // "what changed". Losing it only loses that report, so errors are ignored.
 func (a *App) recordStarted(name string, d *service.Definition) {
 	dir := paths.ServicesStarted(a.root)
-	if os.MkdirAll(dir, 0o700) != nil {
-		return
-	}
-	data, err := json.Marshal(d)
-	if err != nil {
-		return
-	}
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return
-	}
-	_, werr := tmp.Write(data)
-	if tmp.Close() != nil || werr != nil || os.Rename(tmp.Name(), filepath.Join(dir, name+".json")) != nil {
-		os.Remove(tmp.Name())
+	if data, err := json.Marshal(d); err == nil && os.MkdirAll(dir, 0o700) == nil {
+		writeFileMode(filepath.Join(dir, name+".json"), data, 0o600)
 	}
 }
 

@@ -62,8 +62,10 @@ An existing definition is never replaced without --force.`,
 			dash := cmd.ArgsLenAtDash()
 			if dash == -1 && len(args) <= 2 {
 				p, err := a.client.Info(cmd.Context(), args[0])
+				// With two words the first must name the process exactly:
+				// `tsm save web sleep` is a command when no process is web.
 				exact := err == nil && (p.Name == args[0] || strconv.Itoa(p.TsmID) == args[0])
-				if exact || (err != nil && len(args) == 1) {
+				if exact || len(args) == 1 {
 					if err != nil {
 						return fmt.Errorf("%w (to save a command, name it first: tsm save <name> <command>)", err)
 					}

@@ -162,6 +162,9 @@ func (a *App) stackStart(cmd *cobra.Command, s *service.Stack, defs []*service.D
 
 func (a *App) stackFailed(cmd *cobra.Command, s *service.Stack, d *service.Definition, err error, started int) error {
 	fmt.Fprintf(cmd.OutOrStdout(), "  ✘ %s: %v\n", d.ID(), err)
+	if started == 0 {
+		return fmt.Errorf("stack %s stopped at %s: %w", s.ID(), d.ID(), err)
+	}
 	return fmt.Errorf("stack %s stopped at %s: %w; the %s started before it keep running (`tsm stack stop %s` stops them)",
 		s.ID(), d.ID(), err, plural(started, "service", "services"), s.ID())
 }

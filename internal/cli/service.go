@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -341,11 +342,11 @@ func printDescribe(w io.Writer, v describeView) error {
 	row("description", v.Description)
 	row("command", v.Command)
 	row("cwd", v.Cwd)
-	port := v.Port
-	if p, ok := strings.CutSuffix(port, "+"); ok {
-		port += " (the first free port from " + p + ")"
+	if v.Running == "" {
+		row("port", portHint(v.Port))
+	} else {
+		row("port", v.Port)
 	}
-	row("port", port)
 	row("env file", v.EnvFile)
 	row("pre-hook", v.PreHook)
 	row("deps", strings.Join(v.Deps, ", "))
@@ -501,4 +502,36 @@ func (a *App) startArgs(cmd *cobra.Command, flags api.StartRequest, dryRun bool)
 	}
 	p, err = a.startDefinition(cmd.Context(), d, req)
 	return p, true, err
+}
+
+// portHint says what a start would get from port ("N", "N+", "none") now:
+// whether N is free, and which port N+ would take.
+func portHint(port string) string {
+	base, plus := strings.CutSuffix(port, "+")
+	n, err := strconv.Atoi(base)
+	if err != nil {
+		return port
+	}
+	if !plus {
+		if !portFree(n) {
+			return port + " (busy now: the start would fail until it is free)"
+		}
+		return port
+	}
+	for p := n; p <= 65535 && p < n+1000; p++ {
+		if portFree(p) {
+			return fmt.Sprintf("%s (the first free port from %d: %d now)", port, n, p)
+		}
+	}
+	return port + " (the first free port from " + base + ")"
+}
+
+// portFree probes port as the daemon does: nothing listens on it.
+func portFree(port int) bool {
+	l, err := net.Listen("tcp", ":"+strconv.Itoa(port))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
 }

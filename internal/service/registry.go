@@ -194,7 +194,8 @@ func (r *Registry) IsEnabled(d *Definition) bool { return len(r.enabledLinks(d))
 
 // Enable links d into services-enabled: <name>.tsm, relative, for
 // $TSM_DIR's definitions (the bash TSM's own link), <org>-<name>.tsm,
-// absolute, for an org's. It reports false when d was enabled already.
+// absolute, for an org's, <name>.tsm, absolute, for a file elsewhere. It
+// reports false when d was enabled already.
 func (r *Registry) Enable(d *Definition) (bool, error) {
 	if r.IsEnabled(d) {
 		return false, nil
@@ -207,10 +208,11 @@ func (r *Registry) Enable(d *Definition) (bool, error) {
 		return false, err
 	}
 	link, target := filepath.Join(dir, d.fileName()+".tsm"), d.Path
-	if d.Org == "" {
-		target = filepath.Join("..", "services-available", filepath.Base(d.Path))
-	} else {
+	switch {
+	case d.Org != "":
 		link = filepath.Join(dir, d.Org+"-"+d.fileName()+".tsm")
+	case filepath.Dir(d.Path) == paths.ServicesAvailable(r.Root):
+		target = filepath.Join("..", "services-available", filepath.Base(d.Path))
 	}
 	if err := os.Symlink(target, link); err != nil {
 		if errors.Is(err, fs.ErrExist) {

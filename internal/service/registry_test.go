@@ -60,6 +60,37 @@ func TestFindEnableDisable(t *testing.T) {
 	if r.IsEnabled(d) || !r.IsEnabled(api) {
 		t.Fatal("disable removed the wrong link")
 	}
+
+	// A file outside the registry (tsm enable ./x.tsm) is linked by its
+	// absolute path.
+	local := filepath.Join(r.Home, "proj", "local.tsm")
+	os.MkdirAll(filepath.Dir(local), 0o755)
+	writeFile(t, local, "TSM_COMMAND=l\n")
+	ld, err := Load(local, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := r.Enable(ld); !ok || err != nil {
+		t.Fatalf("enable a local file: %v %v", ok, err)
+	}
+	if got, _ := os.Readlink(filepath.Join(r.Root, "services-enabled", "local.tsm")); got != local {
+		t.Errorf("link to %q, want %q", got, local)
+	}
+
+	// An org with '-' in its name (the bash TSM split link names at the
+	// first '-', and lost such services at startup).
+	org := filepath.Join(r.TetraDir, "orgs", "pixel-arcade", "tsm", "services-available")
+	os.MkdirAll(org, 0o755)
+	writeFile(t, filepath.Join(org, "game-server.tsm"), "TSM_COMMAND=g\n")
+	gd, err := r.Find("pixel-arcade/game-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Enable(gd)
+	enabled, _ = r.Enabled()
+	if got := strings.Join(Names(enabled), " "); !strings.Contains(got, "pixel-arcade/game-server") {
+		t.Errorf("enabled %q, want pixel-arcade/game-server among them", got)
+	}
 }
 
 func TestRefusesDefinitionsOthersCanWrite(t *testing.T) {

@@ -205,11 +205,11 @@ func changes(old, cur *service.Definition) []string {
 			out = append(out, fmt.Sprintf("%s: %q → %q", name, a, b))
 		}
 	}
-	field("command", old.Command, cur.Command)
+	field("command", service.RedactText(old.Command), service.RedactText(cur.Command))
 	field("cwd", old.Cwd, cur.Cwd)
 	field("port", old.Port, cur.Port)
 	field("env file", old.EnvFilePath(), cur.EnvFilePath())
-	field("pre-hook", old.PreCommand, cur.PreCommand)
+	field("pre-hook", service.RedactText(old.PreCommand), service.RedactText(cur.PreCommand))
 	oldEnv, curEnv := map[string]string{}, map[string]string{}
 	for _, v := range old.Exports {
 		oldEnv[v.Key] = v.Value
@@ -299,8 +299,8 @@ type envEntry struct {
 
 func (a *App) describe(ctx context.Context, d *service.Definition) describeView {
 	v := describeView{
-		Service: d.ID(), File: d.Path, Name: d.Name, Description: d.Description, Command: d.Command,
-		Cwd: d.Cwd, Port: d.Port, EnvFile: d.EnvFilePath(), PreHook: d.PreCommand, Deps: d.Deps,
+		Service: d.ID(), File: d.Path, Name: d.Name, Description: d.Description, Command: service.RedactText(d.Command),
+		Cwd: d.Cwd, Port: d.Port, EnvFile: d.EnvFilePath(), PreHook: service.RedactText(d.PreCommand), Deps: d.Deps,
 		HealthCheck: d.HealthCheck, Enabled: a.registry().IsEnabled(d), Environment: []envEntry{},
 	}
 	if v.Port == "" {

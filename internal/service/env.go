@@ -75,3 +75,11 @@ func Redact(key, value string) string {
 	}
 	return value
 }
+
+// urlPassword matches the password of a URL's user info (scheme://user:pw@).
+var urlPassword = regexp.MustCompile(`(://[^:/@\s]*:)[^@\s]+@`)
+
+// RedactText hides URL passwords in free text such as a command line.
+func RedactText(s string) string {
+	return urlPassword.ReplaceAllString(s, "${1}"+Redacted+"@")
+}

@@ -169,6 +169,10 @@ func Parse(path, base string, data []byte, environ []string) (*Definition, error
 	if se, ok := errors.AsType[*envfile.SyntaxError](err); ok {
 		// envfile speaks of env files; the rules are the same.
 		msg := strings.ReplaceAll(se.Msg, "env files", ".tsm files")
+		if lines := strings.Split(string(data), "\n"); se.Line <= len(lines) && strings.Contains(lines[se.Line-1], "BASH_SOURCE") {
+			// The bash idiom for "the file's directory".
+			msg += "; a ./x.tsm runs in its own directory anyway (leave TSM_CWD out, or relative to the file)"
+		}
 		return nil, &SyntaxError{Path: path, Line: se.Line, Msg: msg}
 	}
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tetra/tsm/internal/api"
+	"github.com/tetra/tsm/internal/execctx"
 	"github.com/tetra/tsm/internal/paths"
 	"github.com/tetra/tsm/internal/service"
 )
@@ -102,9 +103,10 @@ func (a *App) startRequest(d *service.Definition) api.StartRequest {
 		env = append(env, v.Key+"="+v.Value)
 	}
 	command, assigned := splitAssignments(d.Command)
+	ctx := execctx.Capture()
 	return api.StartRequest{
 		Argv: []string{command}, Cwd: d.Cwd, Env: append(env, assigned...), Name: d.Name, Port: d.Port,
-		EnvFile: d.EnvFilePath(), PreHook: d.PreCommand,
+		EnvFile: d.EnvFilePath(), PreHook: d.PreCommand, Context: &ctx,
 	}
 }
 
@@ -428,6 +430,7 @@ func overlay(cmd *cobra.Command, req *api.StartRequest, flags api.StartRequest) 
 	if f.Changed("cwd") {
 		req.WorkDir = flags.WorkDir
 	}
+	req.Stdin, req.Context = flags.Stdin, flags.Context
 	req.Restart, req.MaxRestarts, req.MinUptimeMillis, req.WaitMillis = flags.Restart, flags.MaxRestarts, flags.MinUptimeMillis, flags.WaitMillis
 	req.StopSignal, req.KillSignal, req.KillTimeoutMillis = flags.StopSignal, flags.KillSignal, flags.KillTimeoutMillis
 }
@@ -474,9 +477,9 @@ func sortedIDs(defs []*service.Definition) []string {
 // start; a dry run returns handled with a zero Process.
 func (a *App) startArgs(cmd *cobra.Command, flags api.StartRequest, dryRun bool) (p api.Process, handled bool, err error) {
 	var d *service.Definition
-	if len(flags.Argv) == 1 && !strings.ContainsAny(flags.Argv[0], " \t") {
+	if arg := flags.Argv[0]; len(flags.Argv) == 1 && (isDefinitionPath(arg) || !strings.ContainsAny(arg, " \t")) {
 		var isDef bool
-		if d, isDef, err = a.loadDefinition(flags.Argv[0]); err != nil && isDef {
+		if d, isDef, err = a.loadDefinition(arg); err != nil && isDef {
 			return p, true, err
 		}
 	}

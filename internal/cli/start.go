@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tetra/tsm/internal/api"
+	"github.com/tetra/tsm/internal/execctx"
 )
 
 func (a *App) newStartCmd() *cobra.Command {
@@ -28,8 +29,18 @@ that is not a flag belongs to the command.
 
 Port (first that applies): --port; PORT in the env file; a port in the
 command (:8000, --port 8000, -p 8000, PORT=8000, or a bare 4-5 digit number
-for python/node); a PORT = 8000 default in the script; none. The port must
-be free; P+ takes the first free port >= P. It is exported as PORT.
+for python/node); for npm/pnpm/yarn/bun scripts, PORT in your shell or a
+port in the package.json script line; a PORT = 8000 default in the script;
+the default of a known server (http.server 8000, flask 5000, vite 5173, ...:
+the first free one from there, passed on as --port when it ignores PORT);
+none. The port must be free; P+ takes the first free port >= P. It is
+exported as PORT. A process that listens elsewhere is reported.
+
+With --pre-hook, the command is looked up after the hook ran (bash -c
+'HOOK && exec "$@"'), so a venv, nvm, PATH change or cd in it applies.
+
+The process gets your shell's environment, resource limits, umask and nice
+value, on every run; stdin stays open and empty (--stdin null: /dev/null).
 
 Stop: --signal (default SIGTERM) goes to the process group and every
 descendant, --kill-signal (default SIGKILL) to whatever is left after
@@ -43,7 +54,10 @@ and left alone until ` + "`tsm restart`" + `.
 
 Name: --name (NAME-PORT), else NAME in the env file, else
 {dir}-{module}-{port} for python -m module, {dir}-{script}-{port} for a
-python/node script, else the first command word.
+python/node script or an npm/pnpm/yarn/bun script (npm start → {dir}-start),
+else the first command word. A name you give is kept exactly (letters and
+digits of any script, ".", "_", "-") or refused; all digits, "all" and a
+leading "-" or "." are refused.
 
 A service (a name from services-available, org/name, or a path to a .tsm
 file) starts from its definition: command, cwd, port, env file, pre-hook
@@ -65,6 +79,15 @@ would run without starting anything (see also ` + "`tsm describe`" + `).`,
 				return fmt.Errorf("cannot read the current directory: %w", err)
 			}
 			req.Argv, req.Cwd, req.Env = args, cwd, a.Environ()
+			switch req.Stdin {
+			case "pipe":
+				req.Stdin = ""
+			case "null":
+			default:
+				return usageError("invalid --stdin %q: use pipe (stdin stays open and empty) or null (/dev/null, reads see EOF)", req.Stdin)
+			}
+			ctx := execctx.Capture()
+			req.Context = &ctx
 			req.WaitMillis = int(wait / time.Millisecond)
 			req.MinUptimeMillis = int(minUptime / time.Millisecond)
 			if cmd.Flags().Changed("kill-timeout") {
@@ -103,6 +126,10 @@ would run without starting anything (see also ` + "`tsm describe`" + `).`,
 				return nil
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "✔ started %s  (id %d, pid %d%s)\n", p.Name, p.TsmID, p.PID, portNote(p))
+			if p.Ready == "elsewhere" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "tsm: note: it is listening on %s, not %v: it does not read $PORT. Pass the port the way the program takes it (e.g. --port %v after the command), or start it with --port %s\n",
+					joinPorts(p.ListeningPorts), p.Port, p.Port, joinPorts(p.ListeningPorts[:1]))
+			}
 			if p.Ready == "timeout" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "tsm: note: nothing accepts connections on port %v yet (waited %s); see `tsm logs %d`\n", p.Port, wait, p.TsmID)
 			}
@@ -123,6 +150,7 @@ would run without starting anything (see also ` + "`tsm describe`" + `).`,
 	f.StringVar(&req.StopSignal, "signal", "", "signal that asks the process to stop (default SIGTERM; e.g. SIGINT, SIGQUIT for nginx)")
 	f.StringVar(&req.KillSignal, "kill-signal", "", "signal for what is left when the kill timeout has passed (default SIGKILL)")
 	f.DurationVar(&killTimeout, "kill-timeout", 10*time.Second, "grace period between the stop signal and the kill signal")
+	f.StringVar(&req.Stdin, "stdin", "pipe", "pipe: stdin stays open and empty while the process runs; null: /dev/null (reads see EOF)")
 	f.BoolVar(&asJSON, "json", false, "print the started process as JSON")
 	f.BoolVar(&dryRun, "dry-run", false, "show what would run (command, cwd, port, environment with secrets hidden) and start nothing")
 	return cmd

@@ -17,6 +17,7 @@ import (
 // end-to-end scripts:
 //
 //	fakesvc listen [PORT]     serve HTTP on PORT (default $PORT), log each request
+//	fakesvc listenafter DUR   wait DUR, then serve HTTP on $PORT (a slow starter)
 //	fakesvc sleep             print "ready" and block
 //	fakesvc exit CODE [MSG]   print MSG to stderr and exit with CODE
 //	fakesvc ignoreterm        ignore SIGTERM, print "ready" and block
@@ -40,9 +41,13 @@ func fakeService() {
 		os.Exit(2)
 	}
 	switch os.Args[1] {
-	case "listen":
+	case "listen", "listenafter":
 		port := os.Getenv("PORT")
-		if len(os.Args) > 2 {
+		if os.Args[1] == "listenafter" {
+			d, _ := time.ParseDuration(os.Args[2])
+			fmt.Println("warming up")
+			time.Sleep(d)
+		} else if len(os.Args) > 2 {
 			port = os.Args[2]
 		}
 		l, err := net.Listen("tcp", ":"+port)

@@ -20,7 +20,7 @@ const module = "github.com/tetra/tsm/"
 // package must be added here, with its place in the layering.
 var allowed = map[string][]string{
 	"cmd/tsm":             {"internal/cli", "internal/daemon", "internal/execctx"},
-	"internal/cli":        {"internal/api", "internal/client", "internal/events", "internal/logs", "internal/paths", "internal/execctx"},
+	"internal/cli":        {"internal/api", "internal/client", "internal/events", "internal/logs", "internal/paths", "internal/execctx", "internal/service"},
 	"internal/client":     {"internal/api", "internal/paths"},
 	"internal/api":        {"internal/execctx"},
 	"internal/daemon":     {"internal/api", "internal/logs", "internal/supervisor", "internal/proc", "internal/store", "internal/spec", "internal/envfile", "internal/target", "internal/events", "internal/paths", "internal/execctx"},
@@ -31,6 +31,7 @@ var allowed = map[string][]string{
 	"internal/logs":       {},
 	"internal/events":     {},
 	"internal/envfile":    {},
+	"internal/service":    {"internal/envfile", "internal/paths"},
 	"internal/target":     {},
 	"internal/paths":      {},
 	"internal/execctx":    {},

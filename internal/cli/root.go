@@ -163,6 +163,16 @@ State lives in $TSM_DIR, else $TETRA_DIR/tsm, else ~/tetra/tsm.`,
 		a.newEventsCmd(),
 		a.newDaemonCmd(),
 		a.newVersionCmd(),
+		a.newDescribeCmd(),
+		a.newSaveCmd(),
+		a.newEnableCmd(true),
+		a.newEnableCmd(false),
+		a.newStartupCmd(),
+		a.newPatrolCmd(),
+		a.newStackCmd(),
+		a.newImportCmd(),
+		a.newBuildCmd(),
+		a.newPromoteCmd(),
 	)
 	return root
 }

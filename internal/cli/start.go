@@ -17,9 +17,9 @@ func (a *App) newStartCmd() *cobra.Command {
 	var logMaxSize string
 	var logKeep int
 	var maxRestarts int
-	var asJSON bool
+	var asJSON, dryRun bool
 	cmd := &cobra.Command{
-		Use:   "start [flags] [--] <command> [args...]",
+		Use:   "start [flags] [--] <command> [args...] | <service> | <file.tsm>",
 		Short: "Start a command in the background and keep it alive",
 		Long: `Start runs a command in the background, in its own session, with stdout and
 stderr appended to current.out and current.err in its process directory.
@@ -60,11 +60,18 @@ Name: --name (NAME-PORT), else NAME in the env file, else
 python/node script or an npm/pnpm/yarn/bun script (npm start → {dir}-start),
 else the first command word. A name you give is kept exactly (letters and
 digits of any script, ".", "_", "-") or refused; all digits, "all" and a
-leading "-" or "." are refused.`,
+leading "-" or "." are refused.
+
+A service (a name from services-available, org/name, or a path to a .tsm
+file) starts from its definition: command, cwd, port, env file, pre-hook
+and exported variables; flags given here override it. --dry-run shows what
+would run without starting anything (see also ` + "`tsm describe`" + `).`,
 		Example: `  tsm start python3 -m http.server 8000
   tsm start --name api --port 3000+ node server.js
   tsm start --env local ./run.sh
-  tsm start -- python3 app.py --port 9000`,
+  tsm start -- python3 app.py --port 9000
+  tsm start devpages
+  tsm start --dry-run ./api.tsm`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
@@ -111,8 +118,11 @@ leading "-" or "." are refused.`,
 				}
 				req.MaxRestarts = &maxRestarts
 			}
-			p, err := a.client.Start(cmd.Context(), req)
-			if err != nil {
+			p, handled, err := a.startArgs(cmd, req, dryRun) // service.go
+			if !handled {
+				p, err = a.client.Start(cmd.Context(), req)
+			}
+			if err != nil || p.Name == "" {
 				return err
 			}
 			if asJSON {
@@ -161,6 +171,7 @@ leading "-" or "." are refused.`,
 	f.IntVar(&logKeep, "log-keep", 0, "rotated files kept per log stream (default from config.toml, 5)")
 	f.BoolVar(&req.LogTime, "log-time", false, "prefix each log line with its arrival time (the daemon then relays the output; see README)")
 	f.BoolVar(&asJSON, "json", false, "print the started process as JSON")
+	f.BoolVar(&dryRun, "dry-run", false, "show what would run (command, cwd, port, environment with secrets hidden) and start nothing")
 	return cmd
 }
 

@@ -19,21 +19,23 @@ const module = "github.com/tetra/tsm/"
 // allowed lists, for each package, the tsm packages it may import. A new
 // package must be added here, with its place in the layering.
 var allowed = map[string][]string{
-	"cmd/tsm":             {"internal/cli", "internal/daemon"},
-	"internal/cli":        {"internal/api", "internal/client", "internal/events", "internal/logs", "internal/paths"},
+	"cmd/tsm":             {"internal/cli", "internal/daemon", "internal/execctx"},
+	"internal/cli":        {"internal/api", "internal/client", "internal/events", "internal/logs", "internal/paths", "internal/execctx", "internal/service"},
 	"internal/client":     {"internal/api", "internal/paths", "internal/peer"},
-	"internal/api":        {},
-	"internal/daemon":     {"internal/api", "internal/supervisor", "internal/proc", "internal/store", "internal/spec", "internal/envfile", "internal/target", "internal/events", "internal/paths", "internal/peer"},
-	"internal/supervisor": {"internal/proc", "internal/store", "internal/spec", "internal/logs", "internal/events", "internal/target"},
+	"internal/api":        {"internal/execctx"},
+	"internal/daemon":     {"internal/api", "internal/logs", "internal/supervisor", "internal/proc", "internal/store", "internal/spec", "internal/envfile", "internal/target", "internal/events", "internal/paths", "internal/execctx", "internal/peer"},
+	"internal/supervisor": {"internal/proc", "internal/store", "internal/spec", "internal/logs", "internal/events", "internal/target", "internal/execctx"},
 	"internal/spec":       {"internal/envfile"},
-	"internal/proc":       {},
-	"internal/store":      {"internal/paths"},
+	"internal/proc":       {"internal/execctx"},
+	"internal/store":      {"internal/paths", "internal/execctx"},
 	"internal/logs":       {},
 	"internal/events":     {},
 	"internal/envfile":    {},
+	"internal/service":    {"internal/envfile", "internal/paths"},
 	"internal/target":     {},
 	"internal/paths":      {},
 	"internal/peer":       {},
+	"internal/execctx":    {},
 	"internal/archtest":   {},
 }
 

@@ -7,15 +7,19 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tetra/tsm/internal/api"
+	"github.com/tetra/tsm/internal/execctx"
+	"github.com/tetra/tsm/internal/logs"
 )
 
 func (a *App) newStartCmd() *cobra.Command {
 	var req api.StartRequest
 	var wait, minUptime, killTimeout time.Duration
+	var logMaxSize string
+	var logKeep int
 	var maxRestarts int
-	var asJSON bool
+	var asJSON, dryRun bool
 	cmd := &cobra.Command{
-		Use:   "start [flags] [--] <command> [args...]",
+		Use:   "start [flags] [--] <command> [args...] | <service> | <file.tsm>",
 		Short: "Start a command in the background and keep it alive",
 		Long: `Start runs a command in the background, in its own session, with stdout and
 stderr appended to current.out and current.err in its process directory.
@@ -28,8 +32,18 @@ that is not a flag belongs to the command.
 
 Port (first that applies): --port; PORT in the env file; a port in the
 command (:8000, --port 8000, -p 8000, PORT=8000, or a bare 4-5 digit number
-for python/node); a PORT = 8000 default in the script; none. The port must
-be free; P+ takes the first free port >= P. It is exported as PORT.
+for python/node); for npm/pnpm/yarn/bun scripts, PORT in your shell or a
+port in the package.json script line; a PORT = 8000 default in the script;
+the default of a known server (http.server 8000, flask 5000, vite 5173, ...:
+the first free one from there, passed on as --port when it ignores PORT);
+none. The port must be free; P+ takes the first free port >= P. It is
+exported as PORT. A process that listens elsewhere is reported.
+
+With --pre-hook, the command is looked up after the hook ran (bash -c
+'HOOK && exec "$@"'), so a venv, nvm, PATH change or cd in it applies.
+
+The process gets your shell's environment, resource limits, umask and nice
+value, on every run; stdin stays open and empty (--stdin null: /dev/null).
 
 Stop: --signal (default SIGTERM) goes to the process group and every
 descendant, --kill-signal (default SIGKILL) to whatever is left after
@@ -43,11 +57,21 @@ and left alone until ` + "`tsm restart`" + `.
 
 Name: --name (NAME-PORT), else NAME in the env file, else
 {dir}-{module}-{port} for python -m module, {dir}-{script}-{port} for a
-python/node script, else the first command word.`,
+python/node script or an npm/pnpm/yarn/bun script (npm start → {dir}-start),
+else the first command word. A name you give is kept exactly (letters and
+digits of any script, ".", "_", "-") or refused; all digits, "all" and a
+leading "-" or "." are refused.
+
+A service (a name from services-available, org/name, or a path to a .tsm
+file) starts from its definition: command, cwd, port, env file, pre-hook
+and exported variables; flags given here override it. --dry-run shows what
+would run without starting anything (see also ` + "`tsm describe`" + `).`,
 		Example: `  tsm start python3 -m http.server 8000
   tsm start --name api --port 3000+ node server.js
   tsm start --env local ./run.sh
-  tsm start -- python3 app.py --port 9000`,
+  tsm start -- python3 app.py --port 9000
+  tsm start devpages
+  tsm start --dry-run ./api.tsm`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
@@ -61,6 +85,15 @@ python/node script, else the first command word.`,
 			if wait < 0 || minUptime < 0 {
 				return usageError("--wait and --min-uptime must not be negative (e.g. 10s, 500ms, 0)")
 			}
+			switch req.Stdin {
+			case "pipe":
+				req.Stdin = ""
+			case "null":
+			default:
+				return usageError("invalid --stdin %q: use pipe (stdin stays open and empty) or null (/dev/null, reads see EOF)", req.Stdin)
+			}
+			ctx := execctx.Capture()
+			req.Context = &ctx
 			req.WaitMillis = int(wait / time.Millisecond)
 			req.MinUptimeMillis = int(minUptime / time.Millisecond)
 			if cmd.Flags().Changed("kill-timeout") {
@@ -69,14 +102,30 @@ python/node script, else the first command word.`,
 				}
 				req.KillTimeoutMillis = int(killTimeout / time.Millisecond)
 			}
+			if cmd.Flags().Changed("log-max-size") {
+				n, err := logs.ParseSize(logMaxSize)
+				if err != nil {
+					return usageError("--log-max-size: %v", err)
+				}
+				req.LogMaxSize = &n
+			}
+			if cmd.Flags().Changed("log-keep") {
+				if logKeep < 0 {
+					return usageError("--log-keep must be 0 or more (rotated files kept)")
+				}
+				req.LogKeep = &logKeep
+			}
 			if cmd.Flags().Changed("max-restarts") {
 				if maxRestarts < 0 {
 					return usageError("--max-restarts must be 0 or more")
 				}
 				req.MaxRestarts = &maxRestarts
 			}
-			p, err := a.client.Start(cmd.Context(), req)
-			if err != nil {
+			p, handled, err := a.startArgs(cmd, req, dryRun) // service.go
+			if !handled {
+				p, err = a.client.Start(cmd.Context(), req)
+			}
+			if err != nil || p.Name == "" {
 				return err
 			}
 			if asJSON {
@@ -96,6 +145,10 @@ python/node script, else the first command word.`,
 				return nil
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "✔ started %s  (id %d, pid %d%s)\n", p.Name, p.TsmID, p.PID, portNote(p))
+			if p.Ready == "elsewhere" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "tsm: note: it is listening on %s, not %v: it does not read $PORT. Pass the port the way the program takes it (e.g. --port %v after the command), or start it with --port %s\n",
+					joinPorts(p.ListeningPorts), p.Port, p.Port, joinPorts(p.ListeningPorts[:1]))
+			}
 			if p.Ready == "timeout" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "tsm: note: nothing accepts connections on port %v yet (waited %s); see `tsm logs %d`\n", p.Port, wait, p.TsmID)
 			}
@@ -116,7 +169,12 @@ python/node script, else the first command word.`,
 	f.StringVar(&req.StopSignal, "signal", "", "signal that asks the process to stop (default SIGTERM; e.g. SIGINT, SIGQUIT for nginx)")
 	f.StringVar(&req.KillSignal, "kill-signal", "", "signal for what is left when the kill timeout has passed (default SIGKILL)")
 	f.DurationVar(&killTimeout, "kill-timeout", 10*time.Second, "grace period between the stop signal and the kill signal")
+	f.StringVar(&req.Stdin, "stdin", "pipe", "pipe: stdin stays open and empty while the process runs; null: /dev/null (reads see EOF)")
+	f.StringVar(&logMaxSize, "log-max-size", "", "rotate a log stream above this size (10M, 512k; 0: never; default from config.toml, 10M)")
+	f.IntVar(&logKeep, "log-keep", 0, "rotated files kept per log stream (default from config.toml, 5)")
+	f.BoolVar(&req.LogTime, "log-time", false, "prefix each log line with its arrival time (the daemon then relays the output; see README)")
 	f.BoolVar(&asJSON, "json", false, "print the started process as JSON")
+	f.BoolVar(&dryRun, "dry-run", false, "show what would run (command, cwd, port, environment with secrets hidden) and start nothing")
 	return cmd
 }
 

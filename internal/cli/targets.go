@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/client"
+	"github.com/tetra/tsm/internal/execctx"
 )
 
 // targetsOp is the client method of a multi-target command, e.g.
@@ -33,6 +35,15 @@ func (a *App) newTargetsCmd(use, short, long string, op targetsOp, graceFlag, re
 			if len(args) == 0 {
 				return usageError("%s needs a target: an ID, a name, or all (see `tsm %s --help`)", use, use)
 			}
+			if restart && len(args) == 1 {
+				// A service re-reads its definition (service.go).
+				if d, isDef, err := a.loadDefinition(args[0]); isDef {
+					if err != nil {
+						return err
+					}
+					return a.restartService(cmd, d)
+				}
+			}
 			req := api.TargetsRequest{Targets: args}
 			// Unset, the daemon applies its own default grace period.
 			if graceFlag && cmd.Flags().Changed("timeout") {
@@ -46,13 +57,25 @@ func (a *App) newTargetsCmd(use, short, long string, op targetsOp, graceFlag, re
 				// Needed with --update-env, and for processes the bash TSM
 				// started, which have no stored environment.
 				req.UpdateEnv, req.Env = updateEnv, a.Environ()
+				if updateEnv {
+					c := execctx.Capture()
+					req.Context = &c
+				}
 			}
 			results, err := op(a.client, cmd.Context(), req)
-			if err != nil {
+			var ae *client.APIError
+			if errors.As(err, &ae) && len(ae.Body.Done) > 0 {
+				// The others succeeded: they are reported as successes, on
+				// stdout, and only the failure goes to stderr.
+				results = ae.Body.Done
+			} else if err != nil {
 				return err
 			}
 			if asJSON {
-				return printJSON(cmd.OutOrStdout(), results)
+				if perr := printJSON(cmd.OutOrStdout(), results); perr != nil {
+					return perr
+				}
+				return err
 			}
 			if len(results) == 0 {
 				fmt.Fprintln(cmd.OutOrStdout(), "no processes")
@@ -61,9 +84,12 @@ func (a *App) newTargetsCmd(use, short, long string, op targetsOp, graceFlag, re
 				fmt.Fprintln(cmd.OutOrStdout(), describeResult(r))
 				if updateEnv {
 					fmt.Fprintln(cmd.OutOrStdout(), describeEnvChanges(r.EnvChanges))
+					for _, n := range r.Notes {
+						fmt.Fprintln(cmd.OutOrStdout(), "  "+n)
+					}
 				}
 			}
-			return nil
+			return err
 		},
 	}
 	if graceFlag {
@@ -145,7 +171,11 @@ as it was first started: same ID, name, port, working directory, argv and
 environment. It works on stopped processes too and adds one to restarts.
 
 --update-env takes your current environment instead (and re-reads the env
-file), and says which variables changed without showing their values.`, (*client.Client).Restart, true, true)
+file), and says which variables changed without showing their values.
+
+A single service name (or ./x.tsm) re-reads its definition instead: the
+running process is stopped and started from the file as it is now, and
+restart says what changed since it was started.`, (*client.Client).Restart, true, true)
 }
 
 func (a *App) newDeleteCmd() *cobra.Command {

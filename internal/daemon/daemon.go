@@ -108,6 +108,9 @@ func Run(root string, log *slog.Logger) error {
 		}
 	}
 	defer cgroups.Release()
+	// Read with a child shell, which the reaper the supervisor starts
+	// would steal from os/exec: before it.
+	proc.ReadInheritedContext()
 	sup := supervisor.New(supervisor.Config{Store: st, Events: evlog, Log: log, Cgroups: cgroups})
 	if err := sup.Adopt(); err != nil {
 		return fmt.Errorf("load state: %w", err)
@@ -123,6 +126,13 @@ func Run(root string, log *slog.Logger) error {
 		ln.Close()
 		return err
 	}
+
+	// A rotation in progress is finished before the daemon exits: one cut
+	// short leaves its copy twice (in the rotated and the live file).
+	rotateCtx, stopRotate := context.WithCancel(context.Background())
+	rotated := make(chan struct{})
+	go func() { defer close(rotated); rotateLogs(rotateCtx, st, log) }()
+	defer func() { stopRotate(); <-rotated }()
 
 	started := time.Now()
 	shutdown := make(chan struct{}, 1)

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -68,8 +69,9 @@ type run struct {
 type (
 	exitMsg  struct{ x proc.Exit }
 	readyMsg struct {
-		r   *run
-		how string // "port", "settled" or "timeout"
+		r     *run
+		how   string // "port", "settled", "timeout" or "elsewhere"
+		ports []int  // "elsewhere": the ports the run listens on
 	}
 	timerMsg struct{ t *restartTimer }
 	endedMsg struct {
@@ -210,6 +212,16 @@ func (p *process) publish() {
 		live = 0 // the recorded PID is history: no pid file, not online
 	}
 	p.meta.Status = p.state.status(live)
+	switch p.state {
+	case Stopped, Exited, Crashed, Errored:
+		// Settled: the run and all it left are over, so its PID names
+		// nothing of ours; a reader must not take it for a live process
+		// (or signal whatever has the PID now). A stopping or backing-off
+		// record keeps it: recovery finds the run's group by it.
+		if live == 0 {
+			p.meta.PID = 0
+		}
+	}
 	p.s.mu.Lock()
 	p.pub, p.pubSt = p.meta, p.state
 	p.s.mu.Unlock()
@@ -354,6 +366,14 @@ func (p *process) spawn(manual bool, wait time.Duration) (*run, error) {
 	return p.spawnRun(manual, wait, false)
 }
 
+// stdinPath is the FIFO the run reads as stdin, or "" for /dev/null.
+func (p *process) stdinPath() string {
+	if p.launch.Stdin == "null" {
+		return ""
+	}
+	return p.s.store.StdinPath(p.meta.Name)
+}
+
 func (p *process) spawnRun(manual bool, wait time.Duration, quick bool) (*run, error) {
 	if err := p.move(Starting); err != nil {
 		return nil, err
@@ -362,7 +382,7 @@ func (p *process) spawnRun(manual bool, wait time.Duration, quick bool) (*run, e
 	if len(p.launch.Argv) == 0 {
 		// Adopted from the bash TSM and now restarted by policy: the
 		// daemon's environment is the best one there is.
-		if err := p.commandLaunch(os.Environ()); err != nil {
+		if err := p.commandLaunch(os.Environ(), nil); err != nil {
 			return nil, err
 		}
 	}
@@ -384,15 +404,32 @@ func (p *process) spawnRun(manual bool, wait time.Duration, quick bool) (*run, e
 		"TSM_PROCESS_DIR="+p.s.store.Dir(m.Name),
 		marker,
 	)
+	// Where this run's output begins, for the run markers of `tsm logs`:
+	// taken before the fork, written after it, off the respawn's path.
+	mark := logs.RunMark{Run: m.Run, Started: time.Now().UnixMilli(), PrevExit: m.ExitCode, PrevSignal: m.ExitSignal,
+		Out: logs.End(p.s.store.OutLog(m.Name)), Err: logs.End(p.s.store.ErrLog(m.Name))}
+	stdout, stderr := p.s.store.OutLog(m.Name), p.s.store.ErrLog(m.Name)
+	if m.LogTime {
+		// The daemon's log loop relays the pipes into the log files.
+		if err := cmp.Or(logs.MakePipe(stdout), logs.MakePipe(stderr)); err != nil {
+			return nil, err
+		}
+		stdout, stderr = logs.PipePath(stdout), logs.PipePath(stderr)
+	}
 	pid, cgroup, err := p.s.runner.Spawn(proc.SpawnSpec{
-		Argv:   p.launch.Argv,
-		Env:    env,
-		Dir:    p.launch.Cwd,
-		Stdout: p.s.store.OutLog(m.Name),
-		Stderr: p.s.store.ErrLog(m.Name),
+		Argv:    p.launch.Argv,
+		Env:     env,
+		Dir:     p.launch.Cwd,
+		Stdout:  stdout,
+		Stderr:  stderr,
+		Stdin:   p.stdinPath(),
+		Context: p.launch.Context,
 	}, m.Name)
 	if err != nil {
 		return nil, err
+	}
+	if err := logs.MarkRun(p.s.store.OutLog(m.Name), mark); err != nil {
+		p.s.log.Warn("cannot record where the run begins in the logs", "service", m.Name, "err", err)
 	}
 	r := &run{pid: pid, cgroup: cgroup, marker: marker, child: true, started: time.Now(), manual: manual,
 		port: int(m.Port), wait: wait, exited: make(chan struct{})}
@@ -426,8 +463,13 @@ func (p *process) rollback(r *run) {
 // awaitReady reports when r is up (see readiness), or nothing if it dies
 // first: its exit says so.
 func (p *process) awaitReady(r *run) {
-	if how := readiness(r.exited, p.s.done, r.port, r.wait); how != "" {
-		p.inbox.post(readyMsg{r: r, how: how})
+	var ports []int // what the tree listened on when last looked at
+	listens := func() []int {
+		ports = treePorts(r.pid, r.marker)
+		return ports
+	}
+	if how := readiness(r.exited, p.s.done, r.port, r.wait, listens); how != "" {
+		p.inbox.post(readyMsg{r: r, how: how, ports: ports})
 	}
 }
 
@@ -438,13 +480,14 @@ func (p *process) ready(m readyMsg) {
 	p.move(Online)
 	p.save()
 	msg := map[string]string{
-		"port":    fmt.Sprintf("port %d accepts connections", p.meta.Port),
-		"settled": "alive after " + Settle.String(),
-		"timeout": fmt.Sprintf("alive, but nothing accepts connections on port %d yet", p.meta.Port),
+		"port":      fmt.Sprintf("port %d accepts connections", p.meta.Port),
+		"settled":   "alive after " + Settle.String(),
+		"timeout":   fmt.Sprintf("alive, but nothing accepts connections on port %d yet", p.meta.Port),
+		"elsewhere": fmt.Sprintf("listening on %s, not on its port %d (it does not read $PORT)", joinInts(m.ports), p.meta.Port),
 	}[m.how]
 	p.event(events.Ready, events.Event{Message: msg})
 	if p.starter != nil {
-		p.starter.done(Outcome{Meta: p.meta, Action: p.starter.action(), Ready: m.how, EnvChanges: p.starter.changes})
+		p.starter.done(Outcome{Meta: p.meta, Action: p.starter.action(), Ready: m.how, Listening: m.ports, EnvChanges: p.starter.changes, Notes: p.starter.notes})
 		p.starter = nil
 	}
 }
@@ -750,7 +793,7 @@ func (p *process) deleteNow(r *request, res endResult) {
 // restartNow starts a run for a restart request once no run is left.
 func (p *process) restartNow(r *request) {
 	m := &p.meta
-	if port := int(m.Port); port > 0 && !p.waitPortFree(port) {
+	if port := int(m.Port); port > 0 && !p.waitPortFree(port, r.wait) {
 		if p.state == Stopping {
 			p.move(Stopped)
 		}
@@ -777,13 +820,24 @@ func (p *process) restartNow(r *request) {
 }
 
 // waitPortFree gives a just-stopped process's port a moment to be released
-// by the kernel (up to a second).
-func (p *process) waitPortFree(port int) bool {
-	for i := 0; i < 50; i++ {
+// by the kernel: a second, or, while nothing but closed connections of the
+// last run hold it (a server that binds without SO_REUSEADDR leaves them
+// unbindable for up to 60 s), the wait window (0: DefaultWait), so that a
+// restart does not fail on what is about to go away.
+func (p *process) waitPortFree(port int, wait time.Duration) bool {
+	if wait <= 0 {
+		wait = DefaultWait
+	}
+	start := time.Now()
+	for {
 		if p.s.base.PortFree(port) {
 			return true
 		}
+		if time.Since(start) >= time.Second {
+			if n, _ := proc.Lingering(port); n == 0 || time.Since(start) >= wait {
+				return false
+			}
+		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return false
 }

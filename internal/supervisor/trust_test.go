@@ -108,12 +108,12 @@ func TestCorruptLaunchRefusesRestart(t *testing.T) {
 		if _, problems := s.Snapshot(); len(problems) != 1 || !strings.Contains(problems[0], "corrupt launch.json") {
 			t.Errorf("problems %q", problems)
 		}
-		_, err = s.Restart("web", time.Second, time.Second, []string{"PATH=/usr/bin:/bin", "API_TOKEN=x"}, false)
+		_, err = s.Restart("web", time.Second, time.Second, []string{"PATH=/usr/bin:/bin", "API_TOKEN=x"}, false, nil)
 		if err == nil || !strings.Contains(err.Error(), "will not guess") || f.spawnCount() != 0 {
 			t.Errorf("restart: %v, %d spawns; want a refusal", err, f.spawnCount())
 		}
 		os.Remove(st.LaunchPath("web"))
-		if _, err := s.Restart("web", time.Second, time.Second, []string{"PATH=/usr/bin:/bin"}, false); err != nil || f.spawnCount() != 1 {
+		if _, err := s.Restart("web", time.Second, time.Second, []string{"PATH=/usr/bin:/bin"}, false, nil); err != nil || f.spawnCount() != 1 {
 			t.Errorf("restart without launch.json: %v, %d spawns", err, f.spawnCount())
 		}
 	})

@@ -176,7 +176,7 @@ func openLog(path string) (*os.File, error) {
 	// its last reader: a daemon that reads it may die, the writer must not
 	// get SIGPIPE for it.
 	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeNamedPipe != 0 {
-		return os.OpenFile(path, os.O_RDWR, 0)
+		return os.OpenFile(path, os.O_RDWR|syscall.O_NOFOLLOW, 0)
 	}
 	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_NOFOLLOW, 0o600)
 }

@@ -163,7 +163,8 @@ func (l *Log) Close() error {
 // a torn or foreign line must not hide the rest, however long it is (one
 // longer than maxRead is skipped without being held in memory).
 func Read(path string, n int, keep func(Event) bool) ([]Event, error) {
-	f, err := os.Open(path)
+	// Non-blocking: a FIFO put in its place must not hang the reader.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -171,6 +172,9 @@ func Read(path string, n int, keep func(Event) bool) ([]Event, error) {
 		return nil, err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file; remove it (the daemon makes a new one)", path)
+	}
 	var out []Event
 	r := bufio.NewReaderSize(f, 64<<10)
 	for {

@@ -30,6 +30,8 @@ const (
 	RouteList     = "/v1/list"        // GET  → ListResponse
 	RouteInfo     = "/v1/info"        // GET ?target=X → Process
 	RouteShutdown = "/v1/daemon/stop" // POST → Ping; the daemon exits, services keep running
+	RouteSignal   = "/v1/signal"      // POST TargetsRequest (Signal, Group) → []Result
+	RouteReload   = "/v1/reload"      // POST TargetsRequest → []Result
 )
 
 // Ping describes the daemon.
@@ -71,6 +73,9 @@ type StartRequest struct {
 	StopSignal        string `json:"stop_signal,omitempty"`
 	KillSignal        string `json:"kill_signal,omitempty"`
 	KillTimeoutMillis int    `json:"kill_timeout_ms,omitempty"`
+	// ReloadSignal is what `tsm reload` sends the main process (e.g.
+	// "SIGHUP" for gunicorn or nginx); empty: reload restarts.
+	ReloadSignal string `json:"reload_signal,omitempty"`
 }
 
 // TargetsRequest names processes by ID, exact name or unique substring; the
@@ -83,14 +88,20 @@ type TargetsRequest struct {
 	// bash TSM started, which have none stored.
 	UpdateEnv bool     `json:"update_env,omitempty"`
 	Env       []string `json:"env,omitempty"`
+	// Signal (signal only) is the signal to send, by name or number;
+	// Group sends it to the whole run rather than its main process.
+	Signal string `json:"signal,omitempty"`
+	Group  bool   `json:"group,omitempty"`
 }
 
 // Result reports what happened to one process of a TargetsRequest.
 type Result struct {
-	ID          int    `json:"id"`
-	Name        string `json:"name"`
-	PID         int    `json:"pid,omitempty"`
-	Action      string `json:"action"` // stopped, killed, restarted, deleted, not-running
+	ID   int    `json:"id"`
+	Name string `json:"name"`
+	PID  int    `json:"pid,omitempty"`
+	// stopped, killed, restarted, deleted, not-running, signalled,
+	// reloaded (reload sent the process's reload signal)
+	Action      string `json:"action"`
 	Descendants int    `json:"descendants,omitempty"`
 	Forced      bool   `json:"forced,omitempty"` // SIGKILL was needed after the grace period
 	Port        int    `json:"port,omitempty"`

@@ -112,6 +112,7 @@ python/node script, else the first command word.`,
 	f.DurationVar(&wait, "wait", 10*time.Second, "how long to wait for the port to accept connections")
 	f.StringVar(&req.StopSignal, "signal", "", "signal that asks the process to stop (default SIGTERM; e.g. SIGINT, SIGQUIT for nginx)")
 	f.StringVar(&req.KillSignal, "kill-signal", "", "signal for what is left when the kill timeout has passed (default SIGKILL)")
+	f.StringVar(&req.ReloadSignal, "reload-signal", "", "signal `tsm reload` sends to reload without a restart (e.g. HUP for gunicorn, nginx)")
 	f.DurationVar(&killTimeout, "kill-timeout", 10*time.Second, "grace period between the stop signal and the kill signal")
 	f.BoolVar(&asJSON, "json", false, "print the started process as JSON")
 	return cmd

@@ -125,6 +125,21 @@ func (c *Client) Delete(ctx context.Context, req api.TargetsRequest) ([]api.Resu
 }
 
 // targets sends a multi-target operation. When one target fails, the
+
+// Signal sends req.Signal to the main process of each process req names
+// (with req.Group, to every process of its run). An unknown signal or
+// target is an *APIError and nothing is touched.
+func (c *Client) Signal(ctx context.Context, req api.TargetsRequest) ([]api.Result, error) {
+	return c.targets(ctx, api.RouteSignal, req)
+}
+
+// Reload sends each process req names its reload signal (start
+// --reload-signal), or restarts it when it declared none: Result.Action
+// says "reloaded" or "restarted".
+func (c *Client) Reload(ctx context.Context, req api.TargetsRequest) ([]api.Result, error) {
+	return c.targets(ctx, api.RouteReload, req)
+}
+
 // *APIError's Body.Detail says what was done to the others.
 func (c *Client) targets(ctx context.Context, route string, req api.TargetsRequest) ([]api.Result, error) {
 	var rs []api.Result

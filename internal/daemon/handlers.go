@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/tetra/tsm/internal/api"
@@ -27,6 +28,8 @@ type supervisorOps interface {
 	Kill(name string) (supervisor.Outcome, error)
 	Restart(name string, grace, wait time.Duration, env []string, updateEnv bool) (supervisor.Outcome, error)
 	Delete(name string, grace time.Duration) (supervisor.Outcome, error)
+	Signal(name string, sig syscall.Signal, group bool) (supervisor.Outcome, error)
+	Reload(name string, grace, wait time.Duration, env []string) (supervisor.Outcome, error)
 	Snapshot() ([]store.Meta, []string)
 	Resolve(t string) (store.Meta, error)
 	ResolveAll(targets []string) ([]string, error)
@@ -59,6 +62,10 @@ func (h *handler) routes() http.Handler {
 	}))
 	mux.HandleFunc("POST "+api.RouteDelete, h.targets(func(name string, r api.TargetsRequest) (supervisor.Outcome, error) {
 		return h.sup.Delete(name, grace(r))
+	}))
+	mux.HandleFunc("POST "+api.RouteSignal, h.signal)
+	mux.HandleFunc("POST "+api.RouteReload, h.targets(func(name string, r api.TargetsRequest) (supervisor.Outcome, error) {
+		return h.sup.Reload(name, grace(r), 0, r.Env)
 	}))
 	mux.HandleFunc("GET "+api.RouteList, h.list)
 	mux.HandleFunc("GET "+api.RouteInfo, h.info)
@@ -122,13 +129,14 @@ func (h *handler) start(w http.ResponseWriter, r *http.Request) {
 			Argv: req.Argv, Cwd: req.Cwd, Env: req.Env, Name: req.Name, Port: req.Port,
 			EnvFile: req.EnvFile, WorkDir: req.WorkDir, PreHook: req.PreHook,
 		},
-		Restart:     req.Restart,
-		MaxRestarts: req.MaxRestarts,
-		MinUptime:   time.Duration(req.MinUptimeMillis) * time.Millisecond,
-		Wait:        time.Duration(req.WaitMillis) * time.Millisecond,
-		StopSignal:  req.StopSignal,
-		KillSignal:  req.KillSignal,
-		KillTimeout: time.Duration(req.KillTimeoutMillis) * time.Millisecond,
+		Restart:      req.Restart,
+		MaxRestarts:  req.MaxRestarts,
+		MinUptime:    time.Duration(req.MinUptimeMillis) * time.Millisecond,
+		Wait:         time.Duration(req.WaitMillis) * time.Millisecond,
+		StopSignal:   req.StopSignal,
+		KillSignal:   req.KillSignal,
+		KillTimeout:  time.Duration(req.KillTimeoutMillis) * time.Millisecond,
+		ReloadSignal: req.ReloadSignal,
 	})
 	if err != nil {
 		writeError(w, err)
@@ -142,6 +150,22 @@ func (h *handler) start(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, p)
 }
 
+// signal checks the signal's name before any target is touched.
+func (h *handler) signal(w http.ResponseWriter, r *http.Request) {
+	var req api.TargetsRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	sig, ok := supervisor.ParseSignal(req.Signal)
+	if !ok {
+		writeError(w, fmt.Errorf("%w: unknown signal %q: use a name such as SIGHUP, SIGUSR1, SIGUSR2 or SIGTERM, or a number", spec.ErrUsage, req.Signal))
+		return
+	}
+	h.targetsWith(w, req, func(name string, r api.TargetsRequest) (supervisor.Outcome, error) {
+		return h.sup.Signal(name, sig, r.Group)
+	})
+}
+
 // targets runs op on every process the request names, after resolving all
 // of them: an unknown or ambiguous target touches nothing.
 func (h *handler) targets(op func(string, api.TargetsRequest) (supervisor.Outcome, error)) http.HandlerFunc {
@@ -150,53 +174,57 @@ func (h *handler) targets(op func(string, api.TargetsRequest) (supervisor.Outcom
 		if !readJSON(w, r, &req) {
 			return
 		}
-		if len(req.Targets) == 0 {
-			writeError(w, fmt.Errorf("%w: no target given (an ID, a name, or all)", spec.ErrUsage))
-			return
-		}
-		names, err := h.sup.ResolveAll(req.Targets)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		// Processes are independent: act on them at once, so that stopping
-		// a hundred takes about as long as stopping the slowest one.
-		results := make([]api.Result, len(names))
-		errs := make([]error, len(names))
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, 256) // a bound, not a tuning knob
-		for i, name := range names {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				sem <- struct{}{}
-				defer func() { <-sem }()
-				out, err := op(name, req)
-				errs[i] = err
-				results[i] = api.Result{
-					ID: out.Meta.TsmID, Name: out.Meta.Name, PID: out.Meta.PID, Action: out.Action,
-					Descendants: out.Descendants, Forced: out.Forced, Port: int(out.Meta.Port),
-					EnvChanges: out.EnvChanges,
-				}
-			}()
-		}
-		wg.Wait()
-		var done []api.Result
-		var firstErr error
-		for i, err := range errs {
-			if err == nil {
-				done = append(done, results[i])
-			} else if firstErr == nil {
-				firstErr = err
-			}
-		}
-		if firstErr != nil {
-			// Report what was done along with the failure.
-			writeErrorWith(w, firstErr, done)
-			return
-		}
-		writeJSON(w, http.StatusOK, results)
+		h.targetsWith(w, req, op)
 	}
+}
+
+func (h *handler) targetsWith(w http.ResponseWriter, req api.TargetsRequest, op func(string, api.TargetsRequest) (supervisor.Outcome, error)) {
+	if len(req.Targets) == 0 {
+		writeError(w, fmt.Errorf("%w: no target given (an ID, a name, or all)", spec.ErrUsage))
+		return
+	}
+	names, err := h.sup.ResolveAll(req.Targets)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	// Processes are independent: act on them at once, so that stopping
+	// a hundred takes about as long as stopping the slowest one.
+	results := make([]api.Result, len(names))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 256) // a bound, not a tuning knob
+	for i, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			out, err := op(name, req)
+			errs[i] = err
+			results[i] = api.Result{
+				ID: out.Meta.TsmID, Name: out.Meta.Name, PID: out.Meta.PID, Action: out.Action,
+				Descendants: out.Descendants, Forced: out.Forced, Port: int(out.Meta.Port),
+				EnvChanges: out.EnvChanges,
+			}
+		}()
+	}
+	wg.Wait()
+	var done []api.Result
+	var firstErr error
+	for i, err := range errs {
+		if err == nil {
+			done = append(done, results[i])
+		} else if firstErr == nil {
+			firstErr = err
+		}
+	}
+	if firstErr != nil {
+		// Report what was done along with the failure.
+		writeErrorWith(w, firstErr, done)
+		return
+	}
+	writeJSON(w, http.StatusOK, results)
 }
 
 func (h *handler) list(w http.ResponseWriter, r *http.Request) {

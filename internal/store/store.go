@@ -166,6 +166,9 @@ type Meta struct {
 	StopSignal    string `json:"stop_signal,omitempty"`
 	KillSignal    string `json:"kill_signal,omitempty"`
 	KillTimeoutMS int64  `json:"kill_timeout_ms,omitempty"`
+	// ReloadSignal is what `tsm reload` sends the main process (e.g.
+	// SIGHUP for gunicorn or nginx); "" means reload restarts it.
+	ReloadSignal string `json:"reload_signal,omitempty"`
 }
 
 // fillLegacy reads the keys of the bash TSM's last generation, which wrote

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/tetra/tsm/internal/events"
@@ -33,6 +34,9 @@ type StartRequest struct {
 	// (default SIGKILL) ends what is left after KillTimeout (default 10 s).
 	StopSignal, KillSignal string
 	KillTimeout            time.Duration
+	// ReloadSignal is what `tsm reload` sends (e.g. SIGHUP); "" means
+	// reload restarts.
+	ReloadSignal string
 }
 
 // Settle is how long a port-less process must stay alive for start to call
@@ -93,6 +97,7 @@ const (
 	opKill
 	opRestart
 	opDelete
+	opSignal
 )
 
 // request is an operation a user asked for, sent to a process's goroutine;
@@ -108,6 +113,9 @@ type request struct {
 	changes   []string // restart --update-env: the variables that changed
 	reply     chan result
 	detached  bool // nobody waits for the answer (a stop a previous daemon began)
+	// signal: what to send, and whether to the whole run
+	sig   syscall.Signal
+	group bool
 }
 
 type result struct {
@@ -157,7 +165,7 @@ func (s *Supervisor) Start(req StartRequest) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, fmt.Errorf("%w: %v", spec.ErrUsage, err)
 	}
-	for _, sig := range []string{req.StopSignal, req.KillSignal} {
+	for _, sig := range []string{req.StopSignal, req.KillSignal, req.ReloadSignal} {
 		if _, ok := ParseSignal(sig); sig != "" && !ok {
 			return Outcome{}, fmt.Errorf("%w: unknown signal %q: use a name such as SIGTERM, SIGINT, SIGQUIT, SIGHUP or SIGKILL", spec.ErrUsage, sig)
 		}
@@ -253,6 +261,7 @@ func (p *process) startOp(r *request) {
 	m.RestartPolicy = string(st.policy)
 	m.MaxRestarts, m.MinUptimeMS = req.MaxRestarts, req.MinUptime.Milliseconds()
 	m.StopSignal, m.KillSignal, m.KillTimeoutMS = req.StopSignal, req.KillSignal, req.KillTimeout.Milliseconds()
+	m.ReloadSignal = req.ReloadSignal
 	p.launch = store.Launch{Argv: sp.Argv, Env: sp.Env, Cwd: sp.Cwd, Request: requestRecord(req.Request)}
 	// meta.json first: a directory is never without one, whenever the
 	// daemon dies (the next one drops a start that got no further).

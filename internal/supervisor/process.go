@@ -253,6 +253,11 @@ const DefaultKillTimeout = 10 * time.Second
 // also hurries the ending along), and a restart waits for a start in
 // progress to be ready.
 func (p *process) request(r *request) {
+	if r.kind == opSignal {
+		// A signal is for the run as it is now: never deferred.
+		p.signalOp(r)
+		return
+	}
 	// A restart waits for a restart (or start) in progress to be ready,
 	// rather than cut it short.
 	if p.state == Stopping || (r.kind == opRestart && p.starter != nil) {

@@ -18,6 +18,7 @@ import (
 //
 //	fakesvc listen [PORT]     serve HTTP on PORT (default $PORT), log each request
 //	fakesvc sleep             print "ready" and block
+//	fakesvc udp PORT          bind a UDP socket on PORT, print "udp on PORT", block
 //	fakesvc exit CODE [MSG]   print MSG to stderr and exit with CODE
 //	fakesvc ignoreterm        ignore SIGTERM, print "ready" and block
 //	fakesvc tree FILE         start a child, a setsid grandchild and a double-forked
@@ -55,6 +56,15 @@ func fakeService() {
 		}))
 	case "sleep":
 		fmt.Println("ready")
+		block()
+	case "udp":
+		c, err := net.ListenPacket("udp", ":"+os.Args[2])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "udp:", err)
+			os.Exit(3)
+		}
+		defer c.Close()
+		fmt.Println("udp on", os.Args[2])
 		block()
 	case "exit":
 		if len(os.Args) > 3 {

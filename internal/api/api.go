@@ -32,6 +32,7 @@ const (
 	RouteShutdown = "/v1/daemon/stop" // POST → Ping; the daemon exits, services keep running
 	RouteSignal   = "/v1/signal"      // POST TargetsRequest (Signal, Group) → []Result
 	RouteReload   = "/v1/reload"      // POST TargetsRequest → []Result
+	RoutePorts    = "/v1/ports"       // GET [?port=N] → PortsResponse
 )
 
 // Ping describes the daemon.
@@ -171,6 +172,42 @@ type Process struct {
 	// left running (a server it started in the background), which tsm
 	// ended with it.
 	LeftBehind int `json:"left_behind,omitempty"`
+}
+
+// PortsResponse is every managed process's declared and actual ports;
+// asked with ?port=N, also who holds port N (managed or not).
+type PortsResponse struct {
+	Processes []PortsEntry `json:"processes"`
+	Holders   []PortHolder `json:"holders,omitempty"`
+}
+
+// PortsEntry is one managed process. Declared is an integer or "none", as
+// in meta.json and the ports registry file.
+type PortsEntry struct {
+	ID        int      `json:"id"`
+	Name      string   `json:"name"`
+	PID       int      `json:"pid"`
+	State     string   `json:"state"`
+	Declared  any      `json:"declared"`
+	Listening []Socket `json:"listening"`
+}
+
+// Socket is a listening TCP socket or a bound UDP socket of a process.
+type Socket struct {
+	PID   int    `json:"pid"`
+	Proto string `json:"proto"` // tcp or udp
+	Port  int    `json:"port"`
+}
+
+// PortHolder is a process holding a port. ID and Name are set when the
+// process belongs to a managed process's run.
+type PortHolder struct {
+	Socket
+	Command string `json:"command"`
+	UID     int    `json:"uid"`
+	User    string `json:"user"`
+	ID      *int   `json:"tsm_id,omitempty"`
+	Name    string `json:"name,omitempty"`
 }
 
 // ErrorBody is the envelope of every non-2xx response.

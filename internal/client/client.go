@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -138,6 +139,19 @@ func (c *Client) Signal(ctx context.Context, req api.TargetsRequest) ([]api.Resu
 // says "reloaded" or "restarted".
 func (c *Client) Reload(ctx context.Context, req api.TargetsRequest) ([]api.Result, error) {
 	return c.targets(ctx, api.RouteReload, req)
+}
+
+// Ports returns every managed process's declared port and the ports its
+// whole run listens on (TCP, and bound UDP); port > 0 also asks who holds
+// that port, managed or not (PortsResponse.Holders).
+func (c *Client) Ports(ctx context.Context, port int) (api.PortsResponse, error) {
+	var resp api.PortsResponse
+	route := api.RoutePorts
+	if port > 0 {
+		route += "?port=" + strconv.Itoa(port)
+	}
+	err := c.call(ctx, http.MethodGet, route, nil, &resp)
+	return resp, err
 }
 
 // *APIError's Body.Detail says what was done to the others.

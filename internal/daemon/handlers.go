@@ -34,6 +34,7 @@ type supervisorOps interface {
 	Resolve(t string) (store.Meta, error)
 	ResolveAll(targets []string) ([]string, error)
 	Live(m store.Meta) (proc.Stats, []int, bool)
+	Ports() ([]supervisor.PortUse, map[int]store.Meta, error)
 }
 
 var _ supervisorOps = (*supervisor.Supervisor)(nil)
@@ -67,6 +68,7 @@ func (h *handler) routes() http.Handler {
 	mux.HandleFunc("POST "+api.RouteReload, h.targets(func(name string, r api.TargetsRequest) (supervisor.Outcome, error) {
 		return h.sup.Reload(name, grace(r), 0, r.Env)
 	}))
+	mux.HandleFunc("GET "+api.RoutePorts, h.ports)
 	mux.HandleFunc("GET "+api.RouteList, h.list)
 	mux.HandleFunc("GET "+api.RouteInfo, h.info)
 	mux.HandleFunc("POST "+api.RouteShutdown, h.stopDaemon)

@@ -98,6 +98,15 @@ func (f *fakeSup) Reload(name string, grace, wait time.Duration, env []string) (
 	return f.op("reloaded", name)
 }
 
+func (f *fakeSup) Ports() ([]supervisor.PortUse, map[int]store.Meta, error) {
+	f.record("ports")
+	var uses []supervisor.PortUse
+	for _, m := range f.metas {
+		uses = append(uses, supervisor.PortUse{Meta: m, Bindings: []proc.Binding{{PID: m.PID, Proto: "tcp", Port: int(m.Port) + 1}}})
+	}
+	return uses, nil, nil
+}
+
 func (f *fakeSup) Snapshot() ([]store.Meta, []string) { return f.metas, f.problems }
 
 func (f *fakeSup) Resolve(t string) (store.Meta, error) {

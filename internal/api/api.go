@@ -21,18 +21,20 @@ const BuildHeader = "Tsm-Build"
 
 // Routes. All bodies are JSON.
 const (
-	RoutePing     = "/v1/ping"        // GET  → Ping
-	RouteStart    = "/v1/start"       // POST StartRequest → Process
-	RouteStop     = "/v1/stop"        // POST TargetsRequest → []Result
-	RouteKill     = "/v1/kill"        // POST TargetsRequest → []Result
-	RouteRestart  = "/v1/restart"     // POST TargetsRequest → []Result
-	RouteDelete   = "/v1/delete"      // POST TargetsRequest → []Result
-	RouteList     = "/v1/list"        // GET  → ListResponse
-	RouteInfo     = "/v1/info"        // GET ?target=X → Process
-	RouteShutdown = "/v1/daemon/stop" // POST → Ping; the daemon exits, services keep running
-	RouteSignal   = "/v1/signal"      // POST TargetsRequest (Signal, Group) → []Result
-	RouteReload   = "/v1/reload"      // POST TargetsRequest → []Result
-	RoutePorts    = "/v1/ports"       // GET [?port=N] → PortsResponse
+	RoutePing     = "/v1/ping"         // GET  → Ping
+	RouteStart    = "/v1/start"        // POST StartRequest → Process
+	RouteStop     = "/v1/stop"         // POST TargetsRequest → []Result
+	RouteKill     = "/v1/kill"         // POST TargetsRequest → []Result
+	RouteRestart  = "/v1/restart"      // POST TargetsRequest → []Result
+	RouteDelete   = "/v1/delete"       // POST TargetsRequest → []Result
+	RouteList     = "/v1/list"         // GET  → ListResponse
+	RouteInfo     = "/v1/info"         // GET ?target=X → Process
+	RouteShutdown = "/v1/daemon/stop"  // POST → Ping; the daemon exits, services keep running
+	RouteSignal   = "/v1/signal"       // POST TargetsRequest (Signal, Group) → []Result
+	RouteReload   = "/v1/reload"       // POST TargetsRequest → []Result
+	RoutePorts    = "/v1/ports"        // GET [?port=N] → PortsResponse
+	RouteDoctor   = "/v1/doctor"       // GET [?only=cgroups|orphans|records|ports] → DoctorReport
+	RouteClean    = "/v1/doctor/clean" // POST CleanRequest → []CleanResult
 )
 
 // Ping describes the daemon.
@@ -208,6 +210,51 @@ type PortHolder struct {
 	User    string `json:"user"`
 	ID      *int   `json:"tsm_id,omitempty"`
 	Name    string `json:"name,omitempty"`
+}
+
+// Check levels.
+const (
+	CheckOK    = "ok"
+	CheckWarn  = "warn"
+	CheckError = "error"
+)
+
+// Check is one finding of `tsm doctor`: Fix says exactly what to do about
+// a warn or error.
+type Check struct {
+	Name    string `json:"check"`
+	Level   string `json:"level"` // ok, warn, error
+	Message string `json:"message"`
+	Fix     string `json:"fix,omitempty"`
+}
+
+// DoctorReport is what the daemon found; Orphans are listed so that
+// `tsm doctor clean` can end exactly those.
+type DoctorReport struct {
+	Checks  []Check  `json:"checks"`
+	Orphans []Orphan `json:"orphans,omitempty"`
+}
+
+// Orphan is a live process of a run of this state directory that no
+// current run tracks. PID, StartTime and BootID identify it.
+type Orphan struct {
+	PID       int    `json:"pid"`
+	StartTime uint64 `json:"start_time"`
+	BootID    string `json:"boot_id,omitempty"`
+	Command   string `json:"command"`
+	Name      string `json:"name"` // the entry whose directory it names
+}
+
+// CleanRequest names the orphans to end: only those that still are.
+type CleanRequest struct {
+	Orphans []Orphan `json:"orphans"`
+}
+
+// CleanResult is what `doctor clean` did to one orphan: ended, killed
+// (SIGKILL was needed), or skipped (no longer an orphan).
+type CleanResult struct {
+	Orphan
+	Action string `json:"action"`
 }
 
 // ErrorBody is the envelope of every non-2xx response.

@@ -20,7 +20,7 @@ const module = "github.com/tetra/tsm/"
 // package must be added here, with its place in the layering.
 var allowed = map[string][]string{
 	"cmd/tsm":             {"internal/cli", "internal/daemon"},
-	"internal/cli":        {"internal/api", "internal/client", "internal/events", "internal/logs", "internal/paths"},
+	"internal/cli":        {"internal/api", "internal/client", "internal/events", "internal/logs", "internal/paths", "internal/envfile"},
 	"internal/client":     {"internal/api", "internal/paths"},
 	"internal/api":        {},
 	"internal/daemon":     {"internal/api", "internal/supervisor", "internal/proc", "internal/store", "internal/spec", "internal/envfile", "internal/target", "internal/events", "internal/paths"},

@@ -154,6 +154,26 @@ func (c *Client) Ports(ctx context.Context, port int) (api.PortsResponse, error)
 	return resp, err
 }
 
+// Doctor runs the daemon's checks (only one of them when only is not "":
+// cgroups, records, orphans or ports).
+func (c *Client) Doctor(ctx context.Context, only string) (api.DoctorReport, error) {
+	var rep api.DoctorReport
+	route := api.RouteDoctor
+	if only != "" {
+		route += "?only=" + url.QueryEscape(only)
+	}
+	err := c.call(ctx, http.MethodGet, route, nil, &rep)
+	return rep, err
+}
+
+// Clean ends the orphans listed, those that still are orphans with the same
+// identity, and says what it did to each.
+func (c *Client) Clean(ctx context.Context, orphans []api.Orphan) ([]api.CleanResult, error) {
+	var res []api.CleanResult
+	err := c.call(ctx, http.MethodPost, api.RouteClean, api.CleanRequest{Orphans: orphans}, &res)
+	return res, err
+}
+
 // *APIError's Body.Detail says what was done to the others.
 func (c *Client) targets(ctx context.Context, route string, req api.TargetsRequest) ([]api.Result, error) {
 	var rs []api.Result

@@ -46,6 +46,9 @@ type handler struct {
 	started  time.Time
 	shutdown chan<- struct{}
 	inFlight func() []string // the operations being served (nil: none known)
+	doc      doctorOps       // for `tsm doctor` (nil: no doctor routes)
+	// cgroups is why runs get no cgroup of their own, "" when they do.
+	cgroups string
 }
 
 func (h *handler) routes() http.Handler {
@@ -69,6 +72,10 @@ func (h *handler) routes() http.Handler {
 		return h.sup.Reload(name, grace(r), 0, r.Env)
 	}))
 	mux.HandleFunc("GET "+api.RoutePorts, h.ports)
+	if h.doc != nil {
+		mux.HandleFunc("GET "+api.RouteDoctor, h.doctor)
+		mux.HandleFunc("POST "+api.RouteClean, h.clean)
+	}
 	mux.HandleFunc("GET "+api.RouteList, h.list)
 	mux.HandleFunc("GET "+api.RouteInfo, h.info)
 	mux.HandleFunc("POST "+api.RouteShutdown, h.stopDaemon)

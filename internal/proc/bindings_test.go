@@ -3,7 +3,9 @@ package proc
 import (
 	"net"
 	"os"
+	"os/exec"
 	"slices"
+	"strconv"
 	"testing"
 )
 
@@ -43,5 +45,25 @@ func TestBindingsSelf(t *testing.T) {
 	}
 	if _, err := Bindings(nil, 70000); err == nil {
 		t.Error("port 70000 accepted")
+	}
+}
+
+func TestFindCarriers(t *testing.T) {
+	if !MarkersVisible {
+		t.Skip("environments are not readable here")
+	}
+	cmd := exec.Command("sleep", "60")
+	cmd.Env = append(os.Environ(), "TSM_TEST_DIR=/x/carrier-"+strconv.Itoa(os.Getpid()), "TSM_TEST_KEY=v1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	var got []Carrier
+	eventually(t, "the sleep found by its entry", func() bool {
+		got, _ = FindCarriers("TSM_TEST_DIR=/x/carrier-"+strconv.Itoa(os.Getpid()), "TSM_TEST_KEY")
+		return len(got) == 1
+	})
+	if got[0].PID != cmd.Process.Pid || got[0].Env["TSM_TEST_KEY"] != "v1" || got[0].Command != "sleep 60" {
+		t.Errorf("FindCarriers = %+v, want pid %d with TSM_TEST_KEY=v1, command sleep 60", got, cmd.Process.Pid)
 	}
 }

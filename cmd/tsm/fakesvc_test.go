@@ -19,6 +19,7 @@ import (
 //	fakesvc listen [PORT]     serve HTTP on PORT (default $PORT), log each request
 //	fakesvc sleep             print "ready" and block
 //	fakesvc udp PORT          bind a UDP socket on PORT, print "udp on PORT", block
+//	fakesvc healthy FILE      serve HTTP on $PORT; /health answers 503 while FILE exists
 //	fakesvc exit CODE [MSG]   print MSG to stderr and exit with CODE
 //	fakesvc ignoreterm        ignore SIGTERM, print "ready" and block
 //	fakesvc tree FILE         start a child, a setsid grandchild and a double-forked
@@ -57,6 +58,17 @@ func fakeService() {
 	case "sleep":
 		fmt.Println("ready")
 		block()
+	case "healthy":
+		l, err := net.Listen("tcp", ":"+os.Getenv("PORT"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "listen:", err)
+			os.Exit(3)
+		}
+		http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if _, err := os.Stat(os.Args[2]); err == nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}
+		}))
 	case "udp":
 		c, err := net.ListenPacket("udp", ":"+os.Args[2])
 		if err != nil {

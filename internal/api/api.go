@@ -79,6 +79,14 @@ type StartRequest struct {
 	// ReloadSignal is what `tsm reload` sends the main process (e.g.
 	// "SIGHUP" for gunicorn or nginx); empty: reload restarts.
 	ReloadSignal string `json:"reload_signal,omitempty"`
+	// Health is the health check: "tcp", "tcp:PORT", "http://…" or
+	// "exec:CMD" ("" for none), every HealthIntervalMillis (default 10 s),
+	// failing after HealthTimeoutMillis (default 5 s); HealthRetries
+	// failures in a row (default 3) restart the process.
+	Health               string `json:"health,omitempty"`
+	HealthIntervalMillis int    `json:"health_interval_ms,omitempty"`
+	HealthTimeoutMillis  int    `json:"health_timeout_ms,omitempty"`
+	HealthRetries        int    `json:"health_retries,omitempty"`
 }
 
 // TargetsRequest names processes by ID, exact name or unique substring; the
@@ -139,7 +147,8 @@ type Process struct {
 	UnstableRestarts int    `json:"unstable_restarts"`
 	RestartPolicy    string `json:"restart_policy"`
 	// State is the lifecycle state, finer than the seed's Status: starting,
-	// online, stopping, backoff, exited, crashed, errored or stopped.
+	// online, unhealthy, stopping, backoff, exited, crashed, errored or
+	// stopped.
 	State string `json:"state"`
 	// Pending says what a stopping process is being ended for: stop,
 	// kill, restart, delete, or exit (cleaning up after its main process).
@@ -148,6 +157,13 @@ type Process struct {
 	ExitSignal  string `json:"exit_signal,omitempty"`
 	StopTime    int64  `json:"stop_time,omitempty"`
 	NextRestart int64  `json:"next_restart,omitempty"` // unix ms of the next automatic restart
+	// HealthCheck is the process's health check ("" for none);
+	// HealthError why its last check failed while it is unhealthy;
+	// RestartReason why tsm last restarted it for a reason other than an
+	// exit (a failing health check).
+	HealthCheck   string `json:"health_check,omitempty"`
+	HealthError   string `json:"health_error,omitempty"`
+	RestartReason string `json:"restart_reason,omitempty"`
 
 	// Live fields, present while the process runs.
 	Uptime         string  `json:"uptime"`

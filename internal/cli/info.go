@@ -72,6 +72,9 @@ threads), the ports it listens on, and how its last run ended.`,
 			} else if p.ExitCode != nil {
 				row("last exit", fmt.Sprintf("exit code %d", *p.ExitCode))
 			}
+			row("health check", p.HealthCheck)
+			row("health", p.HealthError)
+			row("restart reason", p.RestartReason)
 			if p.NextRestart > 0 {
 				row("next restart", time.UnixMilli(p.NextRestart).Format("15:04:05.000"))
 			}

@@ -11,7 +11,7 @@ import (
 
 func (a *App) newStartCmd() *cobra.Command {
 	var req api.StartRequest
-	var wait, minUptime, killTimeout time.Duration
+	var wait, minUptime, killTimeout, healthInterval, healthTimeout time.Duration
 	var maxRestarts int
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -72,6 +72,8 @@ python/node script, else the first command word.`,
 				}
 				req.MaxRestarts = &maxRestarts
 			}
+			req.HealthIntervalMillis = int(healthInterval / time.Millisecond)
+			req.HealthTimeoutMillis = int(healthTimeout / time.Millisecond)
 			p, err := a.client.Start(cmd.Context(), req)
 			if err != nil {
 				return err
@@ -114,6 +116,10 @@ python/node script, else the first command word.`,
 	f.StringVar(&req.KillSignal, "kill-signal", "", "signal for what is left when the kill timeout has passed (default SIGKILL)")
 	f.StringVar(&req.ReloadSignal, "reload-signal", "", "signal `tsm reload` sends to reload without a restart (e.g. HUP for gunicorn, nginx)")
 	f.DurationVar(&killTimeout, "kill-timeout", 10*time.Second, "grace period between the stop signal and the kill signal")
+	f.StringVar(&req.Health, "health", "", "health check: http://127.0.0.1:PORT/PATH (2xx/3xx), tcp (the port accepts), tcp:PORT, or exec:COMMAND (exits 0)")
+	f.DurationVar(&healthInterval, "health-interval", 10*time.Second, "time between health checks")
+	f.DurationVar(&healthTimeout, "health-timeout", 5*time.Second, "a health check that takes longer fails")
+	f.IntVar(&req.HealthRetries, "health-retries", 3, "failed health checks in a row that restart the process (it shows unhealthy in between)")
 	f.BoolVar(&asJSON, "json", false, "print the started process as JSON")
 	return cmd
 }

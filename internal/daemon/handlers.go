@@ -13,6 +13,7 @@ import (
 
 	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/envfile"
+	"github.com/tetra/tsm/internal/health"
 	"github.com/tetra/tsm/internal/proc"
 	"github.com/tetra/tsm/internal/spec"
 	"github.com/tetra/tsm/internal/store"
@@ -146,6 +147,12 @@ func (h *handler) start(w http.ResponseWriter, r *http.Request) {
 		KillSignal:   req.KillSignal,
 		KillTimeout:  time.Duration(req.KillTimeoutMillis) * time.Millisecond,
 		ReloadSignal: req.ReloadSignal,
+		Health: health.Settings{
+			Spec:     req.Health,
+			Interval: time.Duration(req.HealthIntervalMillis) * time.Millisecond,
+			Timeout:  time.Duration(req.HealthTimeoutMillis) * time.Millisecond,
+			Retries:  req.HealthRetries,
+		},
 	})
 	if err != nil {
 		writeError(w, err)
@@ -263,6 +270,7 @@ func (h *handler) process(m store.Meta, live bool) api.Process {
 		Restarts: m.Restarts, UnstableRestarts: m.UnstableRestarts, RestartPolicy: m.RestartPolicy,
 		ExitCode: m.ExitCode, ExitSignal: m.ExitSignal, StopTime: m.StopTime, NextRestart: m.NextRestart,
 		State: m.State, Pending: m.Pending,
+		HealthCheck: m.HealthCheck, HealthError: m.HealthError, RestartReason: m.RestartReason,
 		Dir: h.store.Dir(m.Name), OutLog: h.store.OutLog(m.Name), ErrLog: h.store.ErrLog(m.Name),
 		PIDFile: h.store.PIDPath(m.Name),
 	}

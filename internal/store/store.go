@@ -169,6 +169,19 @@ type Meta struct {
 	// ReloadSignal is what `tsm reload` sends the main process (e.g.
 	// SIGHUP for gunicorn or nginx); "" means reload restarts it.
 	ReloadSignal string `json:"reload_signal,omitempty"`
+	// HealthCheck is the process's health probe (tcp, tcp:PORT, http://…,
+	// exec:CMD; "" for none), run every HealthIntervalMS with a timeout of
+	// HealthTimeoutMS; HealthRetries failures in a row restart it (0s: the
+	// defaults, 10 s, 5 s and 3).
+	HealthCheck      string `json:"health_check,omitempty"`
+	HealthIntervalMS int64  `json:"health_interval_ms,omitempty"`
+	HealthTimeoutMS  int64  `json:"health_timeout_ms,omitempty"`
+	HealthRetries    int    `json:"health_retries,omitempty"`
+	// HealthError is why the last health check failed, while the run is
+	// unhealthy; RestartReason why tsm last restarted the process by itself
+	// for a reason other than an exit (a failing health check).
+	HealthError   string `json:"health_error,omitempty"`
+	RestartReason string `json:"restart_reason,omitempty"`
 }
 
 // fillLegacy reads the keys of the bash TSM's last generation, which wrote

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tetra/tsm/internal/events"
+	"github.com/tetra/tsm/internal/health"
 	"github.com/tetra/tsm/internal/proc"
 	"github.com/tetra/tsm/internal/spec"
 	"github.com/tetra/tsm/internal/store"
@@ -37,6 +38,8 @@ type StartRequest struct {
 	// ReloadSignal is what `tsm reload` sends (e.g. SIGHUP); "" means
 	// reload restarts.
 	ReloadSignal string
+	// Health is the health check (Spec "" for none).
+	Health health.Settings
 }
 
 // Settle is how long a port-less process must stay alive for start to call
@@ -180,6 +183,12 @@ func (s *Supervisor) Start(req StartRequest) (Outcome, error) {
 		}
 		return Outcome{}, err
 	}
+	if req.Health.Spec != "" {
+		// Checked with the resolved port: a bare "tcp" needs one.
+		if _, err := health.Parse(req.Health.Spec, sp.Port, noExec); err != nil {
+			return Outcome{}, fmt.Errorf("%w: %v", spec.ErrUsage, err)
+		}
+	}
 	p, isNew, err := s.claim(sp)
 	var deleting *deletingError
 	if errors.As(err, &deleting) {
@@ -262,6 +271,8 @@ func (p *process) startOp(r *request) {
 	m.MaxRestarts, m.MinUptimeMS = req.MaxRestarts, req.MinUptime.Milliseconds()
 	m.StopSignal, m.KillSignal, m.KillTimeoutMS = req.StopSignal, req.KillSignal, req.KillTimeout.Milliseconds()
 	m.ReloadSignal = req.ReloadSignal
+	h := req.Health
+	m.HealthCheck, m.HealthIntervalMS, m.HealthTimeoutMS, m.HealthRetries = h.Spec, h.Interval.Milliseconds(), h.Timeout.Milliseconds(), h.Retries
 	p.launch = store.Launch{Argv: sp.Argv, Env: sp.Env, Cwd: sp.Cwd, Request: requestRecord(req.Request)}
 	// meta.json first: a directory is never without one, whenever the
 	// daemon dies (the next one drops a start that got no further).

@@ -59,6 +59,7 @@ type run struct {
 	wait    time.Duration // readiness: how long to wait for the port (0: DefaultWait)
 	exited  chan struct{} // closed when the main process has exited
 	exit    *proc.Exit
+	health  *healthWatch // the run's health check (nil: none)
 }
 
 // Messages. A *request is an operation asked by a user.
@@ -157,6 +158,10 @@ func (p *process) handle(msg any) (quit bool) {
 		}
 	case watchMsg:
 		p.watched(m)
+	case healthTick:
+		p.healthTick(m)
+	case healthResult:
+		p.healthResult(m)
 	case recovery:
 		p.recover(m)
 	case quitMsg:
@@ -374,6 +379,7 @@ func (p *process) spawnRun(manual bool, wait time.Duration, quick bool) (*run, e
 	m.Run++
 	m.PID, m.PIDStartTicks, m.BootID, m.Cgroup, m.Marker = 0, 0, "", "", marker
 	m.StartTime, m.NextRestart, m.Pending, m.StopDeadline, m.StopSent = time.Now().Unix(), 0, "", 0, 0
+	m.HealthError = "" // a new run is checked afresh
 	if quick {
 		p.publish()
 	} else if err := p.intend(); err != nil {
@@ -438,6 +444,7 @@ func (p *process) ready(m readyMsg) {
 	}
 	p.move(Online)
 	p.save()
+	p.watchHealth(m.r)
 	msg := map[string]string{
 		"port":    fmt.Sprintf("port %d accepts connections", p.meta.Port),
 		"settled": "alive after " + Settle.String(),
@@ -543,7 +550,7 @@ func (p *process) afterExit() {
 		// on disk, and no intent either while the record still says the
 		// previous run is up (where recovery can find its successor by
 		// its marker: not on macOS).
-		p.respawn(d.Unstable, proc.MarkersVisible && (onDisk == Online || onDisk == Starting))
+		p.respawn(d.Unstable, proc.MarkersVisible && (onDisk.up() || onDisk == Starting))
 		return
 	case d.Restart:
 		p.move(BackingOff)

@@ -79,12 +79,14 @@ func (p *process) watched(m watchMsg) {
 func (p *process) recover(rc recovery) {
 	m := &p.meta
 	switch p.state {
-	case Starting, Online:
+	case Starting, Online, Unhealthy:
 		if p.resume(rc) {
 			p.publish()
 			p.event(events.Adopt, events.Event{})
 			if p.state == Starting {
 				go p.awaitReady(p.run)
+			} else {
+				p.watchHealth(p.run)
 			}
 			return
 		}

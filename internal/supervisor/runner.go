@@ -80,6 +80,10 @@ func (r osRunner) Spawn(s proc.SpawnSpec, group string) (int, string, error) {
 	return pid, cgroup, err
 }
 
+// SpawnProbe runs a health check's command as the daemon's child, outside
+// any run's cgroup; its exit is reported like a run's.
+func (r osRunner) SpawnProbe(s proc.SpawnSpec) (int, error) { return r.reaper.Spawn(s) }
+
 func (r osRunner) Watch(pid int, same func() (bool, error)) error {
 	return r.watcher.Watch(pid, same)
 }

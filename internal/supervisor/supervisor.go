@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/tetra/tsm/internal/events"
+	"github.com/tetra/tsm/internal/health"
 	"github.com/tetra/tsm/internal/proc"
 	"github.com/tetra/tsm/internal/spec"
 	"github.com/tetra/tsm/internal/store"
@@ -45,15 +46,18 @@ type Supervisor struct {
 	// process's pub. It is held only for map operations and copies.
 	mu       sync.Mutex
 	procs    map[string]*process
-	pids     map[int]*process  // main PID of every run → its process, for exits
-	early    map[int]earlyExit // exits that arrived before their run was registered
+	pids     map[int]*process       // main PID of every run → its process, for exits
+	early    map[int]earlyExit      // exits that arrived before their run was registered
+	probes   map[int]chan proc.Exit // exec health checks being run, by PID
 	problems []string
 	// unreadable names the process directories whose records could not be
 	// read: a start may not take such a name (its process may run).
 	unreadable map[string]bool
-	portsMu    sync.Mutex    // orders writes of the ports file
-	done       chan struct{} // closed by Close: background waits give up
-	closing    sync.Once
+	// newProbe makes a health check's probe (tests give a fake).
+	newProbe func(spec string, port int, launch store.Launch) (health.Probe, error)
+	portsMu  sync.Mutex    // orders writes of the ports file
+	done     chan struct{} // closed by Close: background waits give up
+	closing  sync.Once
 }
 
 // Config wires a Supervisor.
@@ -82,8 +86,10 @@ func New(cfg Config) *Supervisor {
 		procs:   make(map[string]*process),
 		pids:    make(map[int]*process),
 		early:   make(map[int]earlyExit),
+		probes:  make(map[int]chan proc.Exit),
 		done:    make(chan struct{}),
 	}
+	s.newProbe = s.realProbe
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -143,7 +149,7 @@ func (s *Supervisor) Adopt() error {
 	var markers []string
 	for i, m := range metas {
 		r := recovery{meta: m}
-		if st := stateOf(m); st == Starting || st == Online || st == Stopping {
+		if st := stateOf(m); st == Starting || st.up() || st == Stopping {
 			r.alive, r.unsure = s.verify(m)
 			if !r.alive && r.unsure == nil && m.Marker != "" {
 				markers = append(markers, m.Marker)
@@ -219,6 +225,10 @@ func (s *Supervisor) verify(m store.Meta) (bool, error) {
 // the watcher call it; it never waits for anything but the table lock.
 func (s *Supervisor) handleExit(x proc.Exit) {
 	s.mu.Lock()
+	if s.probeExitLocked(x) {
+		s.mu.Unlock()
+		return
+	}
 	p, ok := s.pids[x.PID]
 	if !ok {
 		// The run's process may not have registered its PID yet (it

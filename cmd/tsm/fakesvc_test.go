@@ -20,6 +20,8 @@ import (
 //	fakesvc sleep             print "ready" and block
 //	fakesvc udp PORT          bind a UDP socket on PORT, print "udp on PORT", block
 //	fakesvc healthy FILE      serve HTTP on $PORT; /health answers 503 while FILE exists
+//	fakesvc slowready DUR     serve HTTP on $PORT at once; /ready answers 503 for DUR,
+//	                          then 200, printing "ready 200" before each such answer
 //	fakesvc exit CODE [MSG]   print MSG to stderr and exit with CODE
 //	fakesvc ignoreterm        ignore SIGTERM, print "ready" and block
 //	fakesvc tree FILE         start a child, a setsid grandchild and a double-forked
@@ -68,6 +70,21 @@ func fakeService() {
 			if _, err := os.Stat(os.Args[2]); err == nil {
 				w.WriteHeader(http.StatusServiceUnavailable)
 			}
+		}))
+	case "slowready":
+		d, _ := time.ParseDuration(os.Args[2])
+		ready := time.Now().Add(d)
+		l, err := net.Listen("tcp", ":"+os.Getenv("PORT"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "listen:", err)
+			os.Exit(3)
+		}
+		http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if time.Now().Before(ready) {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+			fmt.Println("ready 200")
 		}))
 	case "udp":
 		c, err := net.ListenPacket("udp", ":"+os.Args[2])

@@ -83,6 +83,11 @@ type StartRequest struct {
 	// "exec:CMD" ("" for none), every HealthIntervalMillis (default 10 s),
 	// failing after HealthTimeoutMillis (default 5 s); HealthRetries
 	// failures in a row (default 3) restart the process.
+	// Ready is when a run counts as up: "tcp", "tcp:PORT", "http://…",
+	// "exec:CMD" or "log:REGEX"; "" for the port accepting connections (or
+	// 0.5 s alive without a port). Start, restart and automatic restarts
+	// wait for it, up to WaitMillis.
+	Ready                string `json:"ready,omitempty"`
 	Health               string `json:"health,omitempty"`
 	HealthIntervalMillis int    `json:"health_interval_ms,omitempty"`
 	HealthTimeoutMillis  int    `json:"health_timeout_ms,omitempty"`
@@ -161,6 +166,7 @@ type Process struct {
 	// HealthError why its last check failed while it is unhealthy;
 	// RestartReason why tsm last restarted it for a reason other than an
 	// exit (a failing health check).
+	ReadyCheck    string `json:"ready_check,omitempty"`
 	HealthCheck   string `json:"health_check,omitempty"`
 	HealthError   string `json:"health_error,omitempty"`
 	RestartReason string `json:"restart_reason,omitempty"`
@@ -180,7 +186,8 @@ type Process struct {
 	PIDFile string `json:"pid_file"`
 
 	// Set by start only.
-	// "port" when the port accepted a connection, "settled" otherwise,
+	// "port" when the port accepted a connection, "check" when the --ready
+	// check passed, "settled" otherwise,
 	// "timeout" when the port never opened, "exited" when the command
 	// finished with exit code 0 inside the settle window.
 	Ready string `json:"ready,omitempty"`

@@ -72,6 +72,7 @@ threads), the ports it listens on, and how its last run ended.`,
 			} else if p.ExitCode != nil {
 				row("last exit", fmt.Sprintf("exit code %d", *p.ExitCode))
 			}
+			row("ready check", p.ReadyCheck)
 			row("health check", p.HealthCheck)
 			row("health", p.HealthError)
 			row("restart reason", p.RestartReason)

@@ -95,7 +95,9 @@ python/node script, else the first command word.`,
 				return nil
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "✔ started %s  (id %d, pid %d%s)\n", p.Name, p.TsmID, p.PID, portNote(p))
-			if p.Ready == "timeout" {
+			if p.Ready == "timeout" && req.Ready != "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "tsm: note: --ready %s has not passed yet (waited %s); see `tsm logs %d`\n", req.Ready, wait, p.TsmID)
+			} else if p.Ready == "timeout" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "tsm: note: nothing accepts connections on port %v yet (waited %s); see `tsm logs %d`\n", p.Port, wait, p.TsmID)
 			}
 			return nil
@@ -111,11 +113,12 @@ python/node script, else the first command word.`,
 	f.StringVar(&req.Restart, "restart", "on-failure", "restart policy: always, on-failure or never")
 	f.IntVar(&maxRestarts, "max-restarts", 10, "unstable restarts in a row before giving up (status errored)")
 	f.DurationVar(&minUptime, "min-uptime", time.Second, "a run shorter than this is unstable and backs off")
-	f.DurationVar(&wait, "wait", 10*time.Second, "how long to wait for the port to accept connections")
+	f.DurationVar(&wait, "wait", 10*time.Second, "how long start and restart wait for the process to be ready (--ready, else the port)")
 	f.StringVar(&req.StopSignal, "signal", "", "signal that asks the process to stop (default SIGTERM; e.g. SIGINT, SIGQUIT for nginx)")
 	f.StringVar(&req.KillSignal, "kill-signal", "", "signal for what is left when the kill timeout has passed (default SIGKILL)")
 	f.StringVar(&req.ReloadSignal, "reload-signal", "", "signal `tsm reload` sends to reload without a restart (e.g. HUP for gunicorn, nginx)")
 	f.DurationVar(&killTimeout, "kill-timeout", 10*time.Second, "grace period between the stop signal and the kill signal")
+	f.StringVar(&req.Ready, "ready", "", "when the process is up: tcp, tcp:PORT, http://HOST:PORT/PATH (2xx/3xx), exec:COMMAND (exits 0) or log:REGEX (a new line of its output matches); default: its port accepts connections")
 	f.StringVar(&req.Health, "health", "", "health check: http://127.0.0.1:PORT/PATH (2xx/3xx), tcp (the port accepts), tcp:PORT, or exec:COMMAND (exits 0)")
 	f.DurationVar(&healthInterval, "health-interval", 10*time.Second, "time between health checks")
 	f.DurationVar(&healthTimeout, "health-timeout", 5*time.Second, "a health check that takes longer fails")

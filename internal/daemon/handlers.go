@@ -147,6 +147,7 @@ func (h *handler) start(w http.ResponseWriter, r *http.Request) {
 		KillSignal:   req.KillSignal,
 		KillTimeout:  time.Duration(req.KillTimeoutMillis) * time.Millisecond,
 		ReloadSignal: req.ReloadSignal,
+		Ready:        req.Ready,
 		Health: health.Settings{
 			Spec:     req.Health,
 			Interval: time.Duration(req.HealthIntervalMillis) * time.Millisecond,
@@ -270,7 +271,7 @@ func (h *handler) process(m store.Meta, live bool) api.Process {
 		Restarts: m.Restarts, UnstableRestarts: m.UnstableRestarts, RestartPolicy: m.RestartPolicy,
 		ExitCode: m.ExitCode, ExitSignal: m.ExitSignal, StopTime: m.StopTime, NextRestart: m.NextRestart,
 		State: m.State, Pending: m.Pending,
-		HealthCheck: m.HealthCheck, HealthError: m.HealthError, RestartReason: m.RestartReason,
+		ReadyCheck: m.ReadyCheck, HealthCheck: m.HealthCheck, HealthError: m.HealthError, RestartReason: m.RestartReason,
 		Dir: h.store.Dir(m.Name), OutLog: h.store.OutLog(m.Name), ErrLog: h.store.ErrLog(m.Name),
 		PIDFile: h.store.PIDPath(m.Name),
 	}

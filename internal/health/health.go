@@ -6,12 +6,16 @@
 package health
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -56,6 +60,20 @@ func (s Settings) WithDefaults() Settings {
 // it exits 0; it must end the command when ctx is done.
 type Exec func(ctx context.Context, command string) error
 
+// ParseReady reads a readiness probe: what Parse accepts, or "log:REGEX"
+// (ready once a line the process writes to one of logs after it started
+// matches REGEX; logs are read from their size at spawn, from).
+func ParseReady(spec string, port int, exec Exec, logs []string, from []int64) (Probe, error) {
+	if !strings.HasPrefix(spec, "log:") {
+		return Parse(spec, port, exec)
+	}
+	re, err := regexp.Compile(strings.TrimPrefix(spec, "log:"))
+	if err != nil || re.String() == "" {
+		return nil, fmt.Errorf("readiness check %q: not a regular expression after log:; use log:REGEX (e.g. 'log:Listening on'), tcp, tcp:PORT, http://HOST:PORT/PATH or exec:COMMAND", spec)
+	}
+	return &logProbe{re: re, files: logs, offs: append([]int64(nil), from...)}, nil
+}
+
 // Parse reads a probe: "tcp" (the process's declared port, port), "tcp:PORT",
 // "http://HOST:PORT/PATH" or "https://…" (healthy on a 2xx or 3xx answer),
 // or "exec:COMMAND" (healthy when the command, run by exec, exits 0). A bad
@@ -91,6 +109,9 @@ func Parse(spec string, port int, exec Exec) (Probe, error) {
 			return nil, bad("commands cannot be run here")
 		}
 		return execProbe{cmd, exec}, nil
+	}
+	if strings.HasPrefix(spec, "log:") {
+		return nil, bad("log: is for --ready only")
 	}
 	return nil, bad("unknown kind")
 }
@@ -147,4 +168,35 @@ func (p execProbe) Check(ctx context.Context) error {
 		return fmt.Errorf("%s: %w", p.cmd, err)
 	}
 	return nil
+}
+
+// logProbe looks for a matching line in what was appended to the files
+// since the last check; a partial last line waits for its end. It is
+// stateful: one goroutine checks it.
+type logProbe struct {
+	re    *regexp.Regexp
+	files []string
+	offs  []int64
+}
+
+func (p *logProbe) Check(ctx context.Context) error {
+	for i, name := range p.files {
+		f, err := os.Open(name)
+		if err != nil {
+			continue
+		}
+		if fi, err := f.Stat(); err == nil && fi.Size() < p.offs[i] {
+			p.offs[i] = 0 // truncated (rotated): read it from the start
+		}
+		b, _ := io.ReadAll(io.NewSectionReader(f, p.offs[i], 1<<62))
+		f.Close()
+		end := bytes.LastIndexByte(b, '\n') + 1
+		for line := range bytes.Lines(b[:end]) {
+			if p.re.Match(bytes.TrimRight(line, "\r\n")) {
+				return nil
+			}
+		}
+		p.offs[i] += int64(end)
+	}
+	return fmt.Errorf("no line matches %q yet", p.re.String())
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -79,5 +80,35 @@ func TestProbes(t *testing.T) {
 	})
 	if err := p.Check(ctx); !errors.Is(err, failing) {
 		t.Errorf("exec: %v", err)
+	}
+}
+
+func TestLogProbe(t *testing.T) {
+	dir := t.TempDir()
+	out := dir + "/current.out"
+	os.WriteFile(out, []byte("Server started (an old run)\n"), 0o644)
+	p, err := ParseReady("log:Server started", 0, nil, []string{out, dir + "/missing"}, []int64{27, 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := p.Check(ctx); err == nil {
+		t.Error("ready on a line of the previous run")
+	}
+	f, _ := os.OpenFile(out, os.O_APPEND|os.O_WRONLY, 0)
+	defer f.Close()
+	f.WriteString("booting\nServer sta")
+	if err := p.Check(ctx); err == nil {
+		t.Error("ready on half a line")
+	}
+	f.WriteString("rted on :80\n")
+	if err := p.Check(ctx); err != nil {
+		t.Errorf("the matching line: %v", err)
+	}
+	if _, err := ParseReady("log:(", 0, nil, nil, nil); err == nil || !strings.Contains(err.Error(), "log:REGEX") {
+		t.Errorf("bad regexp: %v", err)
+	}
+	if _, err := Parse("log:x", 0, nil); err == nil || !strings.Contains(err.Error(), "--ready only") {
+		t.Errorf("log: as a health check: %v", err)
 	}
 }

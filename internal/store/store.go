@@ -173,6 +173,10 @@ type Meta struct {
 	// exec:CMD; "" for none), run every HealthIntervalMS with a timeout of
 	// HealthTimeoutMS; HealthRetries failures in a row restart it (0s: the
 	// defaults, 10 s, 5 s and 3).
+	// ReadyCheck is when a new run counts as up (--ready: tcp, tcp:PORT,
+	// http://…, exec:CMD, log:REGEX); "" means the port accepts
+	// connections, or the run survived the settle window without a port.
+	ReadyCheck       string `json:"ready_check,omitempty"`
 	HealthCheck      string `json:"health_check,omitempty"`
 	HealthIntervalMS int64  `json:"health_interval_ms,omitempty"`
 	HealthTimeoutMS  int64  `json:"health_timeout_ms,omitempty"`

@@ -40,6 +40,8 @@ type StartRequest struct {
 	ReloadSignal string
 	// Health is the health check (Spec "" for none).
 	Health health.Settings
+	// Ready is the readiness check (see store.Meta.ReadyCheck).
+	Ready string
 }
 
 // Settle is how long a port-less process must stay alive for start to call
@@ -84,7 +86,8 @@ type Outcome struct {
 	Action      string // started, stopped, killed, restarted, deleted, not-running
 	Descendants int
 	Forced      bool
-	// Ready, for start and restart: port, settled, timeout, or exited (the
+	// Ready, for start and restart: port, check (--ready passed), settled,
+	// timeout, or exited (the
 	// command finished with exit code 0 inside the settle window).
 	Ready string
 	// Restarting: after Ready "exited", the policy starts it again.
@@ -183,9 +186,14 @@ func (s *Supervisor) Start(req StartRequest) (Outcome, error) {
 		}
 		return Outcome{}, err
 	}
+	// Checked with the resolved port: a bare "tcp" needs one.
 	if req.Health.Spec != "" {
-		// Checked with the resolved port: a bare "tcp" needs one.
 		if _, err := health.Parse(req.Health.Spec, sp.Port, noExec); err != nil {
+			return Outcome{}, fmt.Errorf("%w: %v", spec.ErrUsage, err)
+		}
+	}
+	if req.Ready != "" {
+		if _, err := health.ParseReady(req.Ready, sp.Port, noExec, nil, nil); err != nil {
 			return Outcome{}, fmt.Errorf("%w: %v", spec.ErrUsage, err)
 		}
 	}
@@ -270,7 +278,7 @@ func (p *process) startOp(r *request) {
 	m.RestartPolicy = string(st.policy)
 	m.MaxRestarts, m.MinUptimeMS = req.MaxRestarts, req.MinUptime.Milliseconds()
 	m.StopSignal, m.KillSignal, m.KillTimeoutMS = req.StopSignal, req.KillSignal, req.KillTimeout.Milliseconds()
-	m.ReloadSignal = req.ReloadSignal
+	m.ReloadSignal, m.ReadyCheck = req.ReloadSignal, req.Ready
 	h := req.Health
 	m.HealthCheck, m.HealthIntervalMS, m.HealthTimeoutMS, m.HealthRetries = h.Spec, h.Interval.Milliseconds(), h.Timeout.Milliseconds(), h.Retries
 	p.launch = store.Launch{Argv: sp.Argv, Env: sp.Env, Cwd: sp.Cwd, Request: requestRecord(req.Request)}

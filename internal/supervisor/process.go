@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tetra/tsm/internal/events"
+	"github.com/tetra/tsm/internal/health"
 	"github.com/tetra/tsm/internal/logs"
 	"github.com/tetra/tsm/internal/proc"
 	"github.com/tetra/tsm/internal/store"
@@ -60,6 +61,7 @@ type run struct {
 	exited  chan struct{} // closed when the main process has exited
 	exit    *proc.Exit
 	health  *healthWatch // the run's health check (nil: none)
+	ready   health.Probe // readiness (--ready); nil: the port, or the settle window
 }
 
 // Messages. A *request is an operation asked by a user.
@@ -385,6 +387,7 @@ func (p *process) spawnRun(manual bool, wait time.Duration, quick bool) (*run, e
 	} else if err := p.intend(); err != nil {
 		return nil, fmt.Errorf("record the start of %s: %w", m.Name, err)
 	}
+	logSizes := p.logSizes()
 	env := withEnv(p.launch.Env,
 		"TSM_ID="+strconv.Itoa(m.TsmID),
 		"TSM_NAME="+m.Name,
@@ -409,6 +412,7 @@ func (p *process) spawnRun(manual bool, wait time.Duration, quick bool) (*run, e
 		r.id = proc.Identity{PID: pid}
 	}
 	p.run = r
+	p.prepareReady(r, logSizes)
 	p.s.track(pid, p)
 	m.PID, m.PIDStartTicks, m.BootID, m.Cgroup = pid, r.id.StartTime, r.id.BootID, cgroup
 	if err := p.save(); err != nil {
@@ -433,7 +437,13 @@ func (p *process) rollback(r *run) {
 // awaitReady reports when r is up (see readiness), or nothing if it dies
 // first: its exit says so.
 func (p *process) awaitReady(r *run) {
-	if how := readiness(r.exited, p.s.done, r.port, r.wait); how != "" {
+	how := ""
+	if r.ready != nil {
+		how = probeReadiness(r.exited, p.s.done, r.ready, r.wait)
+	} else {
+		how = readiness(r.exited, p.s.done, r.port, r.wait)
+	}
+	if how != "" {
 		p.inbox.post(readyMsg{r: r, how: how})
 	}
 }
@@ -445,11 +455,7 @@ func (p *process) ready(m readyMsg) {
 	p.move(Online)
 	p.save()
 	p.watchHealth(m.r)
-	msg := map[string]string{
-		"port":    fmt.Sprintf("port %d accepts connections", p.meta.Port),
-		"settled": "alive after " + Settle.String(),
-		"timeout": fmt.Sprintf("alive, but nothing accepts connections on port %d yet", p.meta.Port),
-	}[m.how]
+	msg := readyMessage(p.meta, m.how, time.Since(m.r.started))
 	p.event(events.Ready, events.Event{Message: msg})
 	if p.starter != nil {
 		p.starter.done(Outcome{Meta: p.meta, Action: p.starter.action(), Ready: m.how, EnvChanges: p.starter.changes})

@@ -84,6 +84,7 @@ func (p *process) recover(rc recovery) {
 			p.publish()
 			p.event(events.Adopt, events.Event{})
 			if p.state == Starting {
+				p.prepareReady(p.run, p.logSizes())
 				go p.awaitReady(p.run)
 			} else {
 				p.watchHealth(p.run)

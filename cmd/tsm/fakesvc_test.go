@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"regexp"
+	"runtime"
 	"strconv"
 	"syscall"
 	"time"
@@ -18,6 +19,7 @@ import (
 //
 //	fakesvc listen [PORT]     serve HTTP on PORT (default $PORT), log each request
 //	fakesvc sleep             print "ready" and block
+//	fakesvc hog MB            allocate and touch MB megabytes, print "allocated", block
 //	fakesvc udp PORT          bind a UDP socket on PORT, print "udp on PORT", block
 //	fakesvc healthy FILE      serve HTTP on $PORT; /health answers 503 while FILE exists
 //	fakesvc slowready DUR     serve HTTP on $PORT at once; /ready answers 503 for DUR,
@@ -86,6 +88,15 @@ func fakeService() {
 			}
 			fmt.Println("ready 200")
 		}))
+	case "hog":
+		mb, _ := strconv.Atoi(os.Args[2])
+		b := make([]byte, mb<<20)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1
+		}
+		fmt.Println("allocated")
+		block()
+		runtime.KeepAlive(b)
 	case "udp":
 		c, err := net.ListenPacket("udp", ":"+os.Args[2])
 		if err != nil {

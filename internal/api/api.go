@@ -87,7 +87,12 @@ type StartRequest struct {
 	// "exec:CMD" or "log:REGEX"; "" for the port accepting connections (or
 	// 0.5 s alive without a port). Start, restart and automatic restarts
 	// wait for it, up to WaitMillis.
-	Ready                string `json:"ready,omitempty"`
+	Ready string `json:"ready,omitempty"`
+	// MaxMemory (bytes, 0: none) restarts the process gracefully when its
+	// whole tree uses more; CronRestart ("0 3 * * *", "@daily") restarts
+	// it on a schedule.
+	MaxMemory            int64  `json:"max_memory,omitempty"`
+	CronRestart          string `json:"cron_restart,omitempty"`
 	Health               string `json:"health,omitempty"`
 	HealthIntervalMillis int    `json:"health_interval_ms,omitempty"`
 	HealthTimeoutMillis  int    `json:"health_timeout_ms,omitempty"`
@@ -167,6 +172,8 @@ type Process struct {
 	// RestartReason why tsm last restarted it for a reason other than an
 	// exit (a failing health check).
 	ReadyCheck    string `json:"ready_check,omitempty"`
+	MaxMemory     int64  `json:"max_memory,omitempty"` // bytes
+	CronRestart   string `json:"cron_restart,omitempty"`
 	HealthCheck   string `json:"health_check,omitempty"`
 	HealthError   string `json:"health_error,omitempty"`
 	RestartReason string `json:"restart_reason,omitempty"`

@@ -73,6 +73,10 @@ threads), the ports it listens on, and how its last run ended.`,
 				row("last exit", fmt.Sprintf("exit code %d", *p.ExitCode))
 			}
 			row("ready check", p.ReadyCheck)
+			if p.MaxMemory > 0 {
+				row("max memory", humanBytes(uint64(p.MaxMemory)))
+			}
+			row("cron restart", p.CronRestart)
 			row("health check", p.HealthCheck)
 			row("health", p.HealthError)
 			row("restart reason", p.RestartReason)

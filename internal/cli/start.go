@@ -14,6 +14,7 @@ func (a *App) newStartCmd() *cobra.Command {
 	var wait, minUptime, killTimeout, healthInterval, healthTimeout time.Duration
 	var maxRestarts int
 	var asJSON bool
+	var maxMemory string
 	cmd := &cobra.Command{
 		Use:   "start [flags] [--] <command> [args...]",
 		Short: "Start a command in the background and keep it alive",
@@ -72,6 +73,13 @@ python/node script, else the first command word.`,
 				}
 				req.MaxRestarts = &maxRestarts
 			}
+			if maxMemory != "" {
+				n, err := parseSize(maxMemory)
+				if err != nil {
+					return usageError("--max-memory: %v", err)
+				}
+				req.MaxMemory = n
+			}
 			req.HealthIntervalMillis = int(healthInterval / time.Millisecond)
 			req.HealthTimeoutMillis = int(healthTimeout / time.Millisecond)
 			p, err := a.client.Start(cmd.Context(), req)
@@ -118,6 +126,8 @@ python/node script, else the first command word.`,
 	f.StringVar(&req.KillSignal, "kill-signal", "", "signal for what is left when the kill timeout has passed (default SIGKILL)")
 	f.StringVar(&req.ReloadSignal, "reload-signal", "", "signal `tsm reload` sends to reload without a restart (e.g. HUP for gunicorn, nginx)")
 	f.DurationVar(&killTimeout, "kill-timeout", 10*time.Second, "grace period between the stop signal and the kill signal")
+	f.StringVar(&maxMemory, "max-memory", "", "restart gracefully when the whole process tree uses more memory (e.g. 512M, 1G); with a delegated cgroup the kernel holds it there too")
+	f.StringVar(&req.CronRestart, "cron-restart", "", "restart on a cron schedule: \"0 3 * * *\" (03:00 daily), @hourly, @every 6h")
 	f.StringVar(&req.Ready, "ready", "", "when the process is up: tcp, tcp:PORT, http://HOST:PORT/PATH (2xx/3xx), exec:COMMAND (exits 0) or log:REGEX (a new line of its output matches); default: its port accepts connections")
 	f.StringVar(&req.Health, "health", "", "health check: http://127.0.0.1:PORT/PATH (2xx/3xx), tcp (the port accepts), tcp:PORT, or exec:COMMAND (exits 0)")
 	f.DurationVar(&healthInterval, "health-interval", 10*time.Second, "time between health checks")

@@ -34,6 +34,9 @@ const (
 	// the restart it caused, with the reason); Healthy: it passes again.
 	Unhealthy = "unhealthy"
 	Healthy   = "healthy"
+	// Limit: a limit restarts the process (--max-memory exceeded, a
+	// --cron-restart due), with the reason.
+	Limit = "limit"
 )
 
 // Event is one line of events.jsonl.

@@ -186,6 +186,10 @@ type Meta struct {
 	// for a reason other than an exit (a failing health check).
 	HealthError   string `json:"health_error,omitempty"`
 	RestartReason string `json:"restart_reason,omitempty"`
+	// MaxMemory (bytes) restarts the process when its whole tree uses more;
+	// CronRestart restarts it on a cron schedule (five fields or @daily).
+	MaxMemory   int64  `json:"max_memory,omitempty"`
+	CronRestart string `json:"cron_restart,omitempty"`
 }
 
 // fillLegacy reads the keys of the bash TSM's last generation, which wrote

@@ -42,6 +42,10 @@ type StartRequest struct {
 	Health health.Settings
 	// Ready is the readiness check (see store.Meta.ReadyCheck).
 	Ready string
+	// MaxMemory (bytes, 0: none) restarts the process when its whole tree
+	// uses more; CronRestart restarts it on a cron schedule ("" : none).
+	MaxMemory   int64
+	CronRestart string
 }
 
 // Settle is how long a port-less process must stay alive for start to call
@@ -192,6 +196,11 @@ func (s *Supervisor) Start(req StartRequest) (Outcome, error) {
 			return Outcome{}, fmt.Errorf("%w: %v", spec.ErrUsage, err)
 		}
 	}
+	if req.CronRestart != "" {
+		if err := ParseCron(req.CronRestart); err != nil {
+			return Outcome{}, fmt.Errorf("%w: %v", spec.ErrUsage, err)
+		}
+	}
 	if req.Ready != "" {
 		if _, err := health.ParseReady(req.Ready, sp.Port, noExec, nil, nil); err != nil {
 			return Outcome{}, fmt.Errorf("%w: %v", spec.ErrUsage, err)
@@ -279,6 +288,7 @@ func (p *process) startOp(r *request) {
 	m.MaxRestarts, m.MinUptimeMS = req.MaxRestarts, req.MinUptime.Milliseconds()
 	m.StopSignal, m.KillSignal, m.KillTimeoutMS = req.StopSignal, req.KillSignal, req.KillTimeout.Milliseconds()
 	m.ReloadSignal, m.ReadyCheck = req.ReloadSignal, req.Ready
+	m.MaxMemory, m.CronRestart = req.MaxMemory, req.CronRestart
 	h := req.Health
 	m.HealthCheck, m.HealthIntervalMS, m.HealthTimeoutMS, m.HealthRetries = h.Spec, h.Interval.Milliseconds(), h.Timeout.Milliseconds(), h.Retries
 	p.launch = store.Launch{Argv: sp.Argv, Env: sp.Env, Cwd: sp.Cwd, Request: requestRecord(req.Request)}
@@ -310,6 +320,7 @@ func (p *process) startOp(r *request) {
 	}
 	p.event(events.Start, events.Event{Message: m.Command})
 	p.starter = r
+	p.armCron()
 }
 
 // prepareRestart brings a restart's launch record up to date before the

@@ -36,6 +36,7 @@ type process struct {
 	run      *run          // the current run, nil when there is none
 	history  RunState      // restart history the backoff decides on
 	timer    *restartTimer // the pending automatic restart, in state BackingOff
+	cron     *cronTimer    // the pending --cron-restart, nil without one
 	unstable bool          // the run the timer restarts was unstable
 	ending   *ending       // the run being ended, in state Stopping
 	endFor   *request      // the request the ending serves (nil: an exit)
@@ -164,8 +165,15 @@ func (p *process) handle(msg any) (quit bool) {
 		p.healthTick(m)
 	case healthResult:
 		p.healthResult(m)
+	case memTick:
+		p.memTick(m)
+	case memResult:
+		p.memResult(m)
+	case cronTick:
+		p.cronFired(m)
 	case recovery:
 		p.recover(m)
+		p.armCron()
 	case quitMsg:
 		p.quit()
 		return true
@@ -454,7 +462,7 @@ func (p *process) ready(m readyMsg) {
 	}
 	p.move(Online)
 	p.save()
-	p.watchHealth(m.r)
+	p.watchRun(m.r)
 	msg := readyMessage(p.meta, m.how, time.Since(m.r.started))
 	p.event(events.Ready, events.Event{Message: msg})
 	if p.starter != nil {

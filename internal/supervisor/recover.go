@@ -87,7 +87,7 @@ func (p *process) recover(rc recovery) {
 				p.prepareReady(p.run, p.logSizes())
 				go p.awaitReady(p.run)
 			} else {
-				p.watchHealth(p.run)
+				p.watchRun(p.run)
 			}
 			return
 		}

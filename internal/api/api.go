@@ -91,12 +91,17 @@ type StartRequest struct {
 	// MaxMemory (bytes, 0: none) restarts the process gracefully when its
 	// whole tree uses more; CronRestart ("0 3 * * *", "@daily") restarts
 	// it on a schedule.
-	MaxMemory            int64  `json:"max_memory,omitempty"`
-	CronRestart          string `json:"cron_restart,omitempty"`
-	Health               string `json:"health,omitempty"`
-	HealthIntervalMillis int    `json:"health_interval_ms,omitempty"`
-	HealthTimeoutMillis  int    `json:"health_timeout_ms,omitempty"`
-	HealthRetries        int    `json:"health_retries,omitempty"`
+	MaxMemory   int64  `json:"max_memory,omitempty"`
+	CronRestart string `json:"cron_restart,omitempty"`
+	// Watch lists paths (relative to the process's directory) whose
+	// changes restart the process, debounced; WatchIgnore adds patterns
+	// (".git", "node_modules", "__pycache__" and tsm's logs are ignored).
+	Watch                []string `json:"watch,omitempty"`
+	WatchIgnore          []string `json:"watch_ignore,omitempty"`
+	Health               string   `json:"health,omitempty"`
+	HealthIntervalMillis int      `json:"health_interval_ms,omitempty"`
+	HealthTimeoutMillis  int      `json:"health_timeout_ms,omitempty"`
+	HealthRetries        int      `json:"health_retries,omitempty"`
 }
 
 // TargetsRequest names processes by ID, exact name or unique substring; the
@@ -171,12 +176,13 @@ type Process struct {
 	// HealthError why its last check failed while it is unhealthy;
 	// RestartReason why tsm last restarted it for a reason other than an
 	// exit (a failing health check).
-	ReadyCheck    string `json:"ready_check,omitempty"`
-	MaxMemory     int64  `json:"max_memory,omitempty"` // bytes
-	CronRestart   string `json:"cron_restart,omitempty"`
-	HealthCheck   string `json:"health_check,omitempty"`
-	HealthError   string `json:"health_error,omitempty"`
-	RestartReason string `json:"restart_reason,omitempty"`
+	ReadyCheck    string   `json:"ready_check,omitempty"`
+	MaxMemory     int64    `json:"max_memory,omitempty"` // bytes
+	CronRestart   string   `json:"cron_restart,omitempty"`
+	Watch         []string `json:"watch,omitempty"`
+	HealthCheck   string   `json:"health_check,omitempty"`
+	HealthError   string   `json:"health_error,omitempty"`
+	RestartReason string   `json:"restart_reason,omitempty"`
 
 	// Live fields, present while the process runs.
 	Uptime         string  `json:"uptime"`

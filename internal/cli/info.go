@@ -77,6 +77,7 @@ threads), the ports it listens on, and how its last run ended.`,
 				row("max memory", humanBytes(uint64(p.MaxMemory)))
 			}
 			row("cron restart", p.CronRestart)
+			row("watch", strings.Join(p.Watch, ", "))
 			row("health check", p.HealthCheck)
 			row("health", p.HealthError)
 			row("restart reason", p.RestartReason)

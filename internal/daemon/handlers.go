@@ -150,6 +150,8 @@ func (h *handler) start(w http.ResponseWriter, r *http.Request) {
 		Ready:        req.Ready,
 		MaxMemory:    req.MaxMemory,
 		CronRestart:  req.CronRestart,
+		Watch:        req.Watch,
+		WatchIgnore:  req.WatchIgnore,
 		Health: health.Settings{
 			Spec:     req.Health,
 			Interval: time.Duration(req.HealthIntervalMillis) * time.Millisecond,
@@ -273,7 +275,7 @@ func (h *handler) process(m store.Meta, live bool) api.Process {
 		Restarts: m.Restarts, UnstableRestarts: m.UnstableRestarts, RestartPolicy: m.RestartPolicy,
 		ExitCode: m.ExitCode, ExitSignal: m.ExitSignal, StopTime: m.StopTime, NextRestart: m.NextRestart,
 		State: m.State, Pending: m.Pending,
-		ReadyCheck: m.ReadyCheck, MaxMemory: m.MaxMemory, CronRestart: m.CronRestart, HealthCheck: m.HealthCheck, HealthError: m.HealthError, RestartReason: m.RestartReason,
+		ReadyCheck: m.ReadyCheck, MaxMemory: m.MaxMemory, CronRestart: m.CronRestart, Watch: m.Watch, HealthCheck: m.HealthCheck, HealthError: m.HealthError, RestartReason: m.RestartReason,
 		Dir: h.store.Dir(m.Name), OutLog: h.store.OutLog(m.Name), ErrLog: h.store.ErrLog(m.Name),
 		PIDFile: h.store.PIDPath(m.Name),
 	}

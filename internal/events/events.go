@@ -37,6 +37,8 @@ const (
 	// Limit: a limit restarts the process (--max-memory exceeded, a
 	// --cron-restart due), with the reason.
 	Limit = "limit"
+	// Watch: watched files changed, and the process is restarted.
+	Watch = "watch"
 )
 
 // Event is one line of events.jsonl.

@@ -190,6 +190,10 @@ type Meta struct {
 	// CronRestart restarts it on a cron schedule (five fields or @daily).
 	MaxMemory   int64  `json:"max_memory,omitempty"`
 	CronRestart string `json:"cron_restart,omitempty"`
+	// Watch lists the absolute paths whose changes restart the process
+	// (--watch); WatchIgnore the patterns added to the default ignores.
+	Watch       []string `json:"watch,omitempty"`
+	WatchIgnore []string `json:"watch_ignore,omitempty"`
 }
 
 // fillLegacy reads the keys of the bash TSM's last generation, which wrote

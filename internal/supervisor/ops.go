@@ -46,6 +46,10 @@ type StartRequest struct {
 	// uses more; CronRestart restarts it on a cron schedule ("" : none).
 	MaxMemory   int64
 	CronRestart string
+	// Watch (paths, relative to the process's directory) restarts the
+	// process when files under them change; WatchIgnore adds patterns to
+	// watch.DefaultIgnore.
+	Watch, WatchIgnore []string
 }
 
 // Settle is how long a port-less process must stay alive for start to call
@@ -201,6 +205,13 @@ func (s *Supervisor) Start(req StartRequest) (Outcome, error) {
 			return Outcome{}, fmt.Errorf("%w: %v", spec.ErrUsage, err)
 		}
 	}
+	if len(req.Watch) > 0 {
+		abs, err := watchRoots(req.Watch, sp.Cwd)
+		if err != nil {
+			return Outcome{}, err
+		}
+		req.Watch = abs
+	}
 	if req.Ready != "" {
 		if _, err := health.ParseReady(req.Ready, sp.Port, noExec, nil, nil); err != nil {
 			return Outcome{}, fmt.Errorf("%w: %v", spec.ErrUsage, err)
@@ -289,6 +300,7 @@ func (p *process) startOp(r *request) {
 	m.StopSignal, m.KillSignal, m.KillTimeoutMS = req.StopSignal, req.KillSignal, req.KillTimeout.Milliseconds()
 	m.ReloadSignal, m.ReadyCheck = req.ReloadSignal, req.Ready
 	m.MaxMemory, m.CronRestart = req.MaxMemory, req.CronRestart
+	m.Watch, m.WatchIgnore = req.Watch, req.WatchIgnore
 	h := req.Health
 	m.HealthCheck, m.HealthIntervalMS, m.HealthTimeoutMS, m.HealthRetries = h.Spec, h.Interval.Milliseconds(), h.Timeout.Milliseconds(), h.Retries
 	p.launch = store.Launch{Argv: sp.Argv, Env: sp.Env, Cwd: sp.Cwd, Request: requestRecord(req.Request)}
@@ -320,7 +332,7 @@ func (p *process) startOp(r *request) {
 	}
 	p.event(events.Start, events.Event{Message: m.Command})
 	p.starter = r
-	p.armCron()
+	p.armTriggers()
 }
 
 // prepareRestart brings a restart's launch record up to date before the

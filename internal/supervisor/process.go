@@ -171,9 +171,11 @@ func (p *process) handle(msg any) (quit bool) {
 		p.memResult(m)
 	case cronTick:
 		p.cronFired(m)
+	case filesChanged:
+		p.filesChanged(m)
 	case recovery:
 		p.recover(m)
-		p.armCron()
+		p.armTriggers()
 	case quitMsg:
 		p.quit()
 		return true
@@ -761,6 +763,7 @@ func (p *process) deleteNow(r *request, res endResult) {
 		return
 	}
 	p.move(Deleted)
+	p.s.files.Remove(p.meta.Name)
 	p.s.unlist(p)
 	p.s.savePorts()
 	p.event(events.Delete, events.Event{Message: stopMessage("deleted", res.descendants, res.forced)})

@@ -29,6 +29,7 @@ import (
 	"github.com/tetra/tsm/internal/spec"
 	"github.com/tetra/tsm/internal/store"
 	"github.com/tetra/tsm/internal/target"
+	"github.com/tetra/tsm/internal/watch"
 )
 
 // Supervisor runs processes and keeps their state on disk.
@@ -53,6 +54,7 @@ type Supervisor struct {
 	// unreadable names the process directories whose records could not be
 	// read: a start may not take such a name (its process may run).
 	unreadable map[string]bool
+	files      *watch.Watcher // the one file watcher of --watch
 	// newProbe makes a health check's probe (tests give a fake).
 	newProbe func(spec string, port int, launch store.Launch) (health.Probe, error)
 	portsMu  sync.Mutex    // orders writes of the ports file
@@ -90,6 +92,7 @@ func New(cfg Config) *Supervisor {
 		done:    make(chan struct{}),
 	}
 	s.newProbe = s.realProbe
+	s.files = watch.New(watchDebounce, s.log)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -193,7 +196,7 @@ func (s *Supervisor) Adopt() error {
 // Close ends every process's goroutine, leaving the processes themselves
 // and their records as they are (for a daemon that exits, and for tests).
 func (s *Supervisor) Close() {
-	s.closing.Do(func() { close(s.done) })
+	s.closing.Do(func() { close(s.done); s.files.Close() })
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, p := range s.procs {

@@ -12,13 +12,14 @@ import (
 )
 
 // Orphan is a live process started by a run of this state directory (its
-// environment names one of our process directories) that no current run
-// tracks: left behind by a run tsm lost, or by one whose ending failed.
+// environment names one of our process directories and carries a run
+// marker) that no current run tracks: left behind by a run tsm lost, or by
+// one whose ending failed.
 type Orphan struct {
 	proc.Identity
 	Command string
 	// Name is the entry whose directory the process names (it may be
-	// deleted); Marker its run marker entry, "" when it has none.
+	// deleted); Marker its run marker entry.
 	Name, Marker string
 }
 
@@ -41,11 +42,12 @@ func (s *Supervisor) Orphans() ([]Orphan, error) {
 	}
 	var out []Orphan
 	for _, c := range cs {
-		marker := ""
-		if v, ok := c.Env[markerKey]; ok {
-			marker = markerKey + "=" + v
-		}
-		if live[marker] || s.isMain(c.PID) {
+		v, ok := c.Env[markerKey]
+		marker := markerKey + "=" + v
+		// Without a marker it may be a service the bash TSM started (it
+		// exports TSM_PROCESS_DIR too), adopted and running: never ours
+		// to call an orphan.
+		if !ok || live[marker] || s.isMain(c.PID) {
 			continue
 		}
 		name := strings.TrimPrefix(c.Env["TSM_PROCESS_DIR"], dirs)

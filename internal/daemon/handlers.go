@@ -1,9 +1,11 @@
 package daemon
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -171,10 +173,16 @@ func (h *handler) start(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, p)
 }
 
-// signal checks the signal's name before any target is touched.
+// signal checks the signal's name before any target is touched, then
+// serves the request as every multi-target operation is served.
 func (h *handler) signal(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 16<<20))
 	var req api.TargetsRequest
-	if !readJSON(w, r, &req) {
+	if err == nil {
+		err = json.Unmarshal(body, &req)
+	}
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, api.ErrorBody{Error: api.Error{Code: api.CodeUsage, Message: "bad request: " + err.Error()}})
 		return
 	}
 	sig, ok := supervisor.ParseSignal(req.Signal)
@@ -182,9 +190,10 @@ func (h *handler) signal(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("%w: unknown signal %q: use a name such as SIGHUP, SIGUSR1, SIGUSR2 or SIGTERM, or a number", spec.ErrUsage, req.Signal))
 		return
 	}
-	h.targetsWith(w, req, func(name string, r api.TargetsRequest) (supervisor.Outcome, error) {
-		return h.sup.Signal(name, sig, r.Group)
-	})
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	h.targets(func(name string, t api.TargetsRequest) (supervisor.Outcome, error) {
+		return h.sup.Signal(name, sig, t.Group)
+	})(w, r)
 }
 
 // targets runs op on every process the request names, after resolving all
@@ -195,57 +204,53 @@ func (h *handler) targets(op func(string, api.TargetsRequest) (supervisor.Outcom
 		if !readJSON(w, r, &req) {
 			return
 		}
-		h.targetsWith(w, req, op)
-	}
-}
-
-func (h *handler) targetsWith(w http.ResponseWriter, req api.TargetsRequest, op func(string, api.TargetsRequest) (supervisor.Outcome, error)) {
-	if len(req.Targets) == 0 {
-		writeError(w, fmt.Errorf("%w: no target given (an ID, a name, or all)", spec.ErrUsage))
-		return
-	}
-	names, err := h.sup.ResolveAll(req.Targets)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	// Processes are independent: act on them at once, so that stopping
-	// a hundred takes about as long as stopping the slowest one.
-	results := make([]api.Result, len(names))
-	errs := make([]error, len(names))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 256) // a bound, not a tuning knob
-	for i, name := range names {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			out, err := op(name, req)
-			errs[i] = err
-			results[i] = api.Result{
-				ID: out.Meta.TsmID, Name: out.Meta.Name, PID: out.Meta.PID, Action: out.Action,
-				Descendants: out.Descendants, Forced: out.Forced, Port: int(out.Meta.Port),
-				EnvChanges: out.EnvChanges,
-			}
-		}()
-	}
-	wg.Wait()
-	var done []api.Result
-	var firstErr error
-	for i, err := range errs {
-		if err == nil {
-			done = append(done, results[i])
-		} else if firstErr == nil {
-			firstErr = err
+		if len(req.Targets) == 0 {
+			writeError(w, fmt.Errorf("%w: no target given (an ID, a name, or all)", spec.ErrUsage))
+			return
 		}
+		names, err := h.sup.ResolveAll(req.Targets)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		// Processes are independent: act on them at once, so that stopping
+		// a hundred takes about as long as stopping the slowest one.
+		results := make([]api.Result, len(names))
+		errs := make([]error, len(names))
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 256) // a bound, not a tuning knob
+		for i, name := range names {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				out, err := op(name, req)
+				errs[i] = err
+				results[i] = api.Result{
+					ID: out.Meta.TsmID, Name: out.Meta.Name, PID: out.Meta.PID, Action: out.Action,
+					Descendants: out.Descendants, Forced: out.Forced, Port: int(out.Meta.Port),
+					EnvChanges: out.EnvChanges,
+				}
+			}()
+		}
+		wg.Wait()
+		var done []api.Result
+		var firstErr error
+		for i, err := range errs {
+			if err == nil {
+				done = append(done, results[i])
+			} else if firstErr == nil {
+				firstErr = err
+			}
+		}
+		if firstErr != nil {
+			// Report what was done along with the failure.
+			writeErrorWith(w, firstErr, done)
+			return
+		}
+		writeJSON(w, http.StatusOK, results)
 	}
-	if firstErr != nil {
-		// Report what was done along with the failure.
-		writeErrorWith(w, firstErr, done)
-		return
-	}
-	writeJSON(w, http.StatusOK, results)
 }
 
 func (h *handler) list(w http.ResponseWriter, r *http.Request) {

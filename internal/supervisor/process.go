@@ -397,7 +397,10 @@ func (p *process) spawnRun(manual bool, wait time.Duration, quick bool) (*run, e
 	} else if err := p.intend(); err != nil {
 		return nil, fmt.Errorf("record the start of %s: %w", m.Name, err)
 	}
-	logSizes := p.logSizes()
+	var logSizes []int64
+	if m.ReadyCheck != "" {
+		logSizes = p.logSizes() // kept off the respawn path of the others
+	}
 	env := withEnv(p.launch.Env,
 		"TSM_ID="+strconv.Itoa(m.TsmID),
 		"TSM_NAME="+m.Name,

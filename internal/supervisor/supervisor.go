@@ -43,7 +43,7 @@ type Supervisor struct {
 	events  *events.Log
 	log     *slog.Logger
 
-	// mu guards the table: procs, pids, early, problems and every
+	// mu guards the table: procs, pids, early, probes, problems and every
 	// process's pub. It is held only for map operations and copies.
 	mu       sync.Mutex
 	procs    map[string]*process
@@ -91,11 +91,11 @@ func New(cfg Config) *Supervisor {
 		probes:  make(map[int]chan proc.Exit),
 		done:    make(chan struct{}),
 	}
-	s.newProbe = s.realProbe
-	s.files = watch.New(watchDebounce, s.log)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.newProbe = s.realProbe
+	s.files = watch.New(watchDebounce, s.log)
 	if s.backoff == (Backoff{}) {
 		s.backoff = DefaultBackoff
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tetra/tsm/internal/cli"
 	"github.com/tetra/tsm/internal/daemon"
+	"github.com/tetra/tsm/internal/execctx"
 )
 
 func main() {
@@ -16,6 +17,11 @@ func main() {
 }
 
 func run(args []string) int {
+	if len(args) > 0 && args[0] == execctx.TrampolineArg {
+		// The daemon's child applying a captured context before it execs
+		// the service: nothing else of tsm may run here.
+		return execctx.Main(args[1:])
+	}
 	app := &cli.App{
 		Stdout:  os.Stdout,
 		Stderr:  os.Stderr,

@@ -61,6 +61,7 @@ func TestScripts(t *testing.T) {
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"pidof":      positive("pidof", cmdPidof),
+			"startedpid": positive("startedpid", cmdStartedPID),
 			"waitfile":   positive("waitfile", cmdWaitFile),
 			"gone":       positive("gone", cmdGone),
 			"alive":      cmdAlive,
@@ -189,6 +190,21 @@ func cmdPidof(ts *testscript.TestScript, args []string) {
 		return pid > 0
 	}, "a pid in %s's meta.json", args[0])
 	ts.Setenv(args[1], strconv.Itoa(int(pid)))
+}
+
+// startedpid VAR: sets $VAR to the pid the last `tsm start` printed
+// ("✔ started NAME  (id N, pid P…"). Unlike pidof it does not depend on the
+// process still running when it is read: meta.json of a run that already
+// ended says pid 0.
+func cmdStartedPID(ts *testscript.TestScript, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: startedpid VAR")
+	}
+	m := regexp.MustCompile(`started .*pid (\d+)`).FindStringSubmatch(ts.ReadFile("stdout"))
+	if m == nil {
+		ts.Fatalf("no pid in the last command's stdout")
+	}
+	ts.Setenv(args[0], m[1])
 }
 
 // readvar FILE VAR: sets $VAR to the first line of FILE, waiting up to 10s

@@ -1,7 +1,10 @@
 // Package api holds the wire contract between the tsm CLI and its daemon:
 // request and response bodies, route paths, error codes and the protocol
-// version. It contains no logic and imports only the standard library.
+// version. It contains no logic and imports only the standard library and
+// the value types of execctx.
 package api
+
+import "github.com/tetra/tsm/internal/execctx"
 
 // Version identifies the protocol. The daemon sends it in the Tsm-Version
 // header of every response so a CLI can tell that an older daemon is running.
@@ -76,13 +79,15 @@ type StartRequest struct {
 	StopSignal        string `json:"stop_signal,omitempty"`
 	KillSignal        string `json:"kill_signal,omitempty"`
 	KillTimeoutMillis int    `json:"kill_timeout_ms,omitempty"`
+	// Context is the caller's limits, umask and priority, replayed on
+	// every run (nil: what the daemon's children inherit).
+	Context *execctx.Context `json:"context,omitempty"`
+	// Stdin is "null" for /dev/null; "" (the default) keeps stdin open and
+	// empty for as long as the process runs, so it never sees EOF.
+	Stdin string `json:"stdin,omitempty"`
 	// ReloadSignal is what `tsm reload` sends the main process (e.g.
 	// "SIGHUP" for gunicorn or nginx); empty: reload restarts.
 	ReloadSignal string `json:"reload_signal,omitempty"`
-	// Health is the health check: "tcp", "tcp:PORT", "http://…" or
-	// "exec:CMD" ("" for none), every HealthIntervalMillis (default 10 s),
-	// failing after HealthTimeoutMillis (default 5 s); HealthRetries
-	// failures in a row (default 3) restart the process.
 	// Ready is when a run counts as up: "tcp", "tcp:PORT", "http://…",
 	// "exec:CMD" or "log:REGEX"; "" for the port accepting connections (or
 	// 0.5 s alive without a port). Start, restart and automatic restarts
@@ -96,12 +101,16 @@ type StartRequest struct {
 	// Watch lists paths (relative to the process's directory) whose
 	// changes restart the process, debounced; WatchIgnore adds patterns
 	// (".git", "node_modules", "__pycache__" and tsm's logs are ignored).
-	Watch                []string `json:"watch,omitempty"`
-	WatchIgnore          []string `json:"watch_ignore,omitempty"`
-	Health               string   `json:"health,omitempty"`
-	HealthIntervalMillis int      `json:"health_interval_ms,omitempty"`
-	HealthTimeoutMillis  int      `json:"health_timeout_ms,omitempty"`
-	HealthRetries        int      `json:"health_retries,omitempty"`
+	Watch       []string `json:"watch,omitempty"`
+	WatchIgnore []string `json:"watch_ignore,omitempty"`
+	// Health is the health check: "tcp", "tcp:PORT", "http://…" or
+	// "exec:CMD" ("" for none), every HealthIntervalMillis (default 10 s),
+	// failing after HealthTimeoutMillis (default 5 s); HealthRetries
+	// failures in a row (default 3) restart the process.
+	Health               string `json:"health,omitempty"`
+	HealthIntervalMillis int    `json:"health_interval_ms,omitempty"`
+	HealthTimeoutMillis  int    `json:"health_timeout_ms,omitempty"`
+	HealthRetries        int    `json:"health_retries,omitempty"`
 }
 
 // TargetsRequest names processes by ID, exact name or unique substring; the
@@ -114,6 +123,9 @@ type TargetsRequest struct {
 	// bash TSM started, which have none stored.
 	UpdateEnv bool     `json:"update_env,omitempty"`
 	Env       []string `json:"env,omitempty"`
+	// Context is the caller's limits, umask and priority; with UpdateEnv
+	// they replace the stored ones.
+	Context *execctx.Context `json:"context,omitempty"`
 	// Signal (signal only) is the signal to send, by name or number;
 	// Group sends it to the whole run rather than its main process.
 	Signal string `json:"signal,omitempty"`
@@ -134,6 +146,9 @@ type Result struct {
 	// EnvChanges lists the variables restart --update-env changed, as
 	// "+KEY", "-KEY" or "~KEY" (added, removed, changed); never values.
 	EnvChanges []string `json:"env_changes,omitempty"`
+	// Notes (restart --update-env): what was derived again and changed,
+	// such as the port, or what stays fixed and why, such as the name.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // ListResponse is the process table. Corrupt entries are reported, not fatal.
@@ -191,6 +206,14 @@ type Process struct {
 	Memory         uint64  `json:"memory"`
 	Threads        int32   `json:"threads,omitempty"`
 	ListeningPorts []int   `json:"listening_ports,omitempty"`
+	// Exe is the program the main process runs now, after every exec: with
+	// a pre-hook, what the hook's PATH, venv or cd made the command resolve
+	// to.
+	Exe string `json:"exe,omitempty"`
+	// Context is the limits, umask and priority every run gets (info only).
+	Context *execctx.Context `json:"context,omitempty"`
+	// Stdin is "null" when stdin is /dev/null, else "pipe" (info only).
+	Stdin string `json:"stdin,omitempty"`
 
 	// Paths, so the CLI can read logs without guessing the layout.
 	Dir     string `json:"dir"`
@@ -200,9 +223,11 @@ type Process struct {
 
 	// Set by start only.
 	// "port" when the port accepted a connection, "check" when the --ready
-	// check passed, "settled" otherwise,
-	// "timeout" when the port never opened, "exited" when the command
-	// finished with exit code 0 inside the settle window.
+	// check passed, "settled" otherwise, "timeout" when the port never
+	// opened (or the --ready check never passed), "elsewhere" when the
+	// process listens, but on ListeningPorts instead of Port (it ignores
+	// $PORT), "exited" when the command finished with exit code 0 inside
+	// the settle window.
 	Ready string `json:"ready,omitempty"`
 	// Restarting, after Ready "exited": the restart policy starts it again.
 	Restarting bool `json:"restarting,omitempty"`
@@ -314,6 +339,9 @@ type Error struct {
 	Message    string      `json:"message"`
 	Candidates []Candidate `json:"candidates,omitempty"` // for CodeAmbiguous
 	Detail     []string    `json:"detail,omitempty"`     // e.g. the last lines of stderr of a process that died at start
+	// Done lists what a multi-target operation did to the other targets
+	// before or after the one that failed: successes, reported as such.
+	Done []Result `json:"done,omitempty"`
 }
 
 // Candidate is one match of an ambiguous target.

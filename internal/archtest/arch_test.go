@@ -19,15 +19,15 @@ const module = "github.com/tetra/tsm/"
 // allowed lists, for each package, the tsm packages it may import. A new
 // package must be added here, with its place in the layering.
 var allowed = map[string][]string{
-	"cmd/tsm":             {"internal/cli", "internal/daemon"},
-	"internal/cli":        {"internal/api", "internal/client", "internal/events", "internal/logs", "internal/paths", "internal/envfile"},
+	"cmd/tsm":             {"internal/cli", "internal/daemon", "internal/execctx"},
+	"internal/cli":        {"internal/api", "internal/client", "internal/events", "internal/logs", "internal/paths", "internal/execctx", "internal/envfile"},
 	"internal/client":     {"internal/api", "internal/paths"},
-	"internal/api":        {},
-	"internal/daemon":     {"internal/api", "internal/supervisor", "internal/proc", "internal/store", "internal/spec", "internal/envfile", "internal/target", "internal/events", "internal/paths", "internal/health"},
-	"internal/supervisor": {"internal/proc", "internal/store", "internal/spec", "internal/logs", "internal/events", "internal/target", "internal/health", "internal/watch"},
+	"internal/api":        {"internal/execctx"},
+	"internal/daemon":     {"internal/api", "internal/supervisor", "internal/proc", "internal/store", "internal/spec", "internal/envfile", "internal/target", "internal/events", "internal/paths", "internal/execctx", "internal/health"},
+	"internal/supervisor": {"internal/proc", "internal/store", "internal/spec", "internal/logs", "internal/events", "internal/target", "internal/execctx", "internal/health", "internal/watch"},
 	"internal/spec":       {"internal/envfile"},
-	"internal/proc":       {},
-	"internal/store":      {"internal/paths"},
+	"internal/proc":       {"internal/execctx"},
+	"internal/store":      {"internal/paths", "internal/execctx"},
 	"internal/logs":       {},
 	"internal/events":     {},
 	"internal/envfile":    {},
@@ -35,6 +35,7 @@ var allowed = map[string][]string{
 	"internal/watch":      {},
 	"internal/target":     {},
 	"internal/paths":      {},
+	"internal/execctx":    {},
 	"internal/archtest":   {},
 }
 

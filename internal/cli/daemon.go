@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -118,13 +119,26 @@ func pidAlive(pidFile string, pid int) bool {
 }
 
 func (a *App) newVersionCmd() *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the tsm version",
-		Args:  cobra.NoArgs,
+		Long: `Version prints this tsm binary's release and protocol version. It does not
+start or ask the daemon (see ` + "`tsm daemon status`" + `).
+
+--json prints {"version", "protocol", "go", "os", "arch"}.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), map[string]string{
+					"version": api.Build, "protocol": api.Version,
+					"go": runtime.Version(), "os": runtime.GOOS, "arch": runtime.GOARCH,
+				})
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "tsm %s (protocol %s)\n", api.Build, api.Version)
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the version as JSON")
+	return cmd
 }

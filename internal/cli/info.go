@@ -52,13 +52,18 @@ threads), the ports it listens on, and how its last run ended.`,
 				}
 				row("listening", strings.Join(ports, ", "))
 			}
-			row("port", portString(p.Port))
+			row("port", actualPort(p))
 			row("command", p.Command)
+			row("executable", p.Exe)
 			row("cwd", p.Cwd)
 			row("type", p.ProcessType)
 			row("interpreter", p.Interpreter)
 			row("env file", p.EnvFile)
 			row("pre-hook", p.Prehook)
+			row("stdin", p.Stdin)
+			if p.Context != nil {
+				row("context", strings.Join(p.Context.Lines(), ", "))
+			}
 			row("restart", p.RestartPolicy)
 			row("restarts", fmt.Sprintf("%d (%d unstable)", p.Restarts, p.UnstableRestarts))
 			if p.StartTime > 0 {

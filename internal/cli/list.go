@@ -73,7 +73,7 @@ name, pid, command, port, cwd, ...), plus id, uptime, cpu and memory.`,
 					pid, up, cpu = strconv.Itoa(p.PID), p.Uptime, fmt.Sprintf("%.1f%%", p.CPU)
 				}
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n",
-					p.TsmID, truncate(p.Name, 40), pid, portString(p.Port), c.status(statusNote(p)), up,
+					p.TsmID, truncate(p.Name, 40), pid, actualPort(p), c.status(statusNote(p)), up,
 					p.Restarts, cpu, humanBytes(p.Memory))
 			}
 			return tw.Flush()
@@ -92,6 +92,29 @@ func portString(port any) string {
 		return strconv.Itoa(v)
 	}
 	return "-"
+}
+
+// actualPort is the port column: the process's port, or, when it listens
+// but not there (it ignores $PORT), where it does listen: "5000 (not 18104)".
+func actualPort(p api.Process) string {
+	declared := portString(p.Port)
+	if declared == "-" || len(p.ListeningPorts) == 0 {
+		return declared
+	}
+	for _, l := range p.ListeningPorts {
+		if strconv.Itoa(l) == declared {
+			return declared
+		}
+	}
+	return joinPorts(p.ListeningPorts) + " (not " + declared + ")"
+}
+
+func joinPorts(ports []int) string {
+	s := make([]string, len(ports))
+	for i, n := range ports {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ", ")
 }
 
 // stateWord is the lifecycle state, or the seed's status from a daemon

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tetra/tsm/internal/api"
+	"github.com/tetra/tsm/internal/execctx"
 )
 
 func (a *App) newStartCmd() *cobra.Command {
@@ -29,8 +30,18 @@ that is not a flag belongs to the command.
 
 Port (first that applies): --port; PORT in the env file; a port in the
 command (:8000, --port 8000, -p 8000, PORT=8000, or a bare 4-5 digit number
-for python/node); a PORT = 8000 default in the script; none. The port must
-be free; P+ takes the first free port >= P. It is exported as PORT.
+for python/node); for npm/pnpm/yarn/bun scripts, PORT in your shell or a
+port in the package.json script line; a PORT = 8000 default in the script;
+the default of a known server (http.server 8000, flask 5000, vite 5173, ...:
+the first free one from there, passed on as --port when it ignores PORT);
+none. The port must be free; P+ takes the first free port >= P. It is
+exported as PORT. A process that listens elsewhere is reported.
+
+With --pre-hook, the command is looked up after the hook ran (bash -c
+'HOOK && exec "$@"'), so a venv, nvm, PATH change or cd in it applies.
+
+The process gets your shell's environment, resource limits, umask and nice
+value, on every run; stdin stays open and empty (--stdin null: /dev/null).
 
 Stop: --signal (default SIGTERM) goes to the process group and every
 descendant, --kill-signal (default SIGKILL) to whatever is left after
@@ -44,7 +55,10 @@ and left alone until ` + "`tsm restart`" + `.
 
 Name: --name (NAME-PORT), else NAME in the env file, else
 {dir}-{module}-{port} for python -m module, {dir}-{script}-{port} for a
-python/node script, else the first command word.`,
+python/node script or an npm/pnpm/yarn/bun script (npm start → {dir}-start),
+else the first command word. A name you give is kept exactly (letters and
+digits of any script, ".", "_", "-") or refused; all digits, "all" and a
+leading "-" or "." are refused.`,
 		Example: `  tsm start python3 -m http.server 8000
   tsm start --name api --port 3000+ node server.js
   tsm start --env local ./run.sh
@@ -59,6 +73,15 @@ python/node script, else the first command word.`,
 				return fmt.Errorf("cannot read the current directory: %w", err)
 			}
 			req.Argv, req.Cwd, req.Env = args, cwd, a.Environ()
+			switch req.Stdin {
+			case "pipe":
+				req.Stdin = ""
+			case "null":
+			default:
+				return usageError("invalid --stdin %q: use pipe (stdin stays open and empty) or null (/dev/null, reads see EOF)", req.Stdin)
+			}
+			ctx := execctx.Capture()
+			req.Context = &ctx
 			req.WaitMillis = int(wait / time.Millisecond)
 			req.MinUptimeMillis = int(minUptime / time.Millisecond)
 			if cmd.Flags().Changed("kill-timeout") {
@@ -103,6 +126,10 @@ python/node script, else the first command word.`,
 				return nil
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "✔ started %s  (id %d, pid %d%s)\n", p.Name, p.TsmID, p.PID, portNote(p))
+			if p.Ready == "elsewhere" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "tsm: note: it is listening on %s, not %v: it does not read $PORT. Pass the port the way the program takes it (e.g. --port %v after the command), or start it with --port %s\n",
+					joinPorts(p.ListeningPorts), p.Port, p.Port, joinPorts(p.ListeningPorts[:1]))
+			}
 			if p.Ready == "timeout" && req.Ready != "" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "tsm: note: --ready %s has not passed yet (waited %s); see `tsm logs %d`\n", req.Ready, wait, p.TsmID)
 			} else if p.Ready == "timeout" {
@@ -126,6 +153,7 @@ python/node script, else the first command word.`,
 	f.StringVar(&req.KillSignal, "kill-signal", "", "signal for what is left when the kill timeout has passed (default SIGKILL)")
 	f.StringVar(&req.ReloadSignal, "reload-signal", "", "signal `tsm reload` sends to reload without a restart (e.g. HUP for gunicorn, nginx)")
 	f.DurationVar(&killTimeout, "kill-timeout", 10*time.Second, "grace period between the stop signal and the kill signal")
+	f.StringVar(&req.Stdin, "stdin", "pipe", "pipe: stdin stays open and empty while the process runs; null: /dev/null (reads see EOF)")
 	f.StringVar(&maxMemory, "max-memory", "", "restart gracefully when the whole process tree uses more memory (e.g. 512M, 1G); with a delegated cgroup the kernel holds it there too")
 	f.StringVar(&req.CronRestart, "cron-restart", "", "restart on a cron schedule: \"0 3 * * *\" (03:00 daily), @hourly, @every 6h")
 	f.StringSliceVar(&req.Watch, "watch", nil, "restart when files change: --watch alone watches the working directory, --watch=src,lib those paths (debounced; .git, node_modules, __pycache__ ignored)")

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/client"
+	"github.com/tetra/tsm/internal/execctx"
 )
 
 // targetsOp is the client method of a multi-target command, e.g.
@@ -46,13 +48,25 @@ func (a *App) newTargetsCmd(use, short, long string, op targetsOp, graceFlag, re
 				// Needed with --update-env, and for processes the bash TSM
 				// started, which have no stored environment.
 				req.UpdateEnv, req.Env = updateEnv, a.Environ()
+				if updateEnv {
+					c := execctx.Capture()
+					req.Context = &c
+				}
 			}
 			results, err := op(a.client, cmd.Context(), req)
-			if err != nil {
+			var ae *client.APIError
+			if errors.As(err, &ae) && len(ae.Body.Done) > 0 {
+				// The others succeeded: they are reported as successes, on
+				// stdout, and only the failure goes to stderr.
+				results = ae.Body.Done
+			} else if err != nil {
 				return err
 			}
 			if asJSON {
-				return printJSON(cmd.OutOrStdout(), results)
+				if perr := printJSON(cmd.OutOrStdout(), results); perr != nil {
+					return perr
+				}
+				return err
 			}
 			if len(results) == 0 {
 				fmt.Fprintln(cmd.OutOrStdout(), "no processes")
@@ -61,9 +75,12 @@ func (a *App) newTargetsCmd(use, short, long string, op targetsOp, graceFlag, re
 				fmt.Fprintln(cmd.OutOrStdout(), describeResult(r))
 				if updateEnv {
 					fmt.Fprintln(cmd.OutOrStdout(), describeEnvChanges(r.EnvChanges))
+					for _, n := range r.Notes {
+						fmt.Fprintln(cmd.OutOrStdout(), "  "+n)
+					}
 				}
 			}
-			return nil
+			return err
 		},
 	}
 	if graceFlag {

@@ -111,6 +111,9 @@ func Run(root string, log *slog.Logger) error {
 		}
 	}
 	defer cgroups.Release()
+	// Read with a child shell, which the reaper the supervisor starts
+	// would steal from os/exec: before it.
+	proc.ReadInheritedContext()
 	sup := supervisor.New(supervisor.Config{Store: st, Events: evlog, Log: log, Cgroups: cgroups})
 	if err := sup.Adopt(); err != nil {
 		return fmt.Errorf("load state: %w", err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/envfile"
+	"github.com/tetra/tsm/internal/execctx"
 	"github.com/tetra/tsm/internal/health"
 	"github.com/tetra/tsm/internal/proc"
 	"github.com/tetra/tsm/internal/spec"
@@ -29,7 +30,7 @@ type supervisorOps interface {
 	Start(supervisor.StartRequest) (supervisor.Outcome, error)
 	Stop(name string, grace time.Duration) (supervisor.Outcome, error)
 	Kill(name string) (supervisor.Outcome, error)
-	Restart(name string, grace, wait time.Duration, env []string, updateEnv bool) (supervisor.Outcome, error)
+	Restart(name string, grace, wait time.Duration, env []string, updateEnv bool, ctx *execctx.Context) (supervisor.Outcome, error)
 	Delete(name string, grace time.Duration) (supervisor.Outcome, error)
 	Signal(name string, sig syscall.Signal, group bool) (supervisor.Outcome, error)
 	Reload(name string, grace, wait time.Duration, env []string) (supervisor.Outcome, error)
@@ -65,7 +66,7 @@ func (h *handler) routes() http.Handler {
 		return h.sup.Kill(name)
 	}))
 	mux.HandleFunc("POST "+api.RouteRestart, h.targets(func(name string, r api.TargetsRequest) (supervisor.Outcome, error) {
-		return h.sup.Restart(name, grace(r), 0, r.Env, r.UpdateEnv)
+		return h.sup.Restart(name, grace(r), 0, r.Env, r.UpdateEnv, r.Context)
 	}))
 	mux.HandleFunc("POST "+api.RouteDelete, h.targets(func(name string, r api.TargetsRequest) (supervisor.Outcome, error) {
 		return h.sup.Delete(name, grace(r))
@@ -160,6 +161,8 @@ func (h *handler) start(w http.ResponseWriter, r *http.Request) {
 			Timeout:  time.Duration(req.HealthTimeoutMillis) * time.Millisecond,
 			Retries:  req.HealthRetries,
 		},
+		Context: req.Context,
+		Stdin:   req.Stdin,
 	})
 	if err != nil {
 		writeError(w, err)
@@ -167,6 +170,9 @@ func (h *handler) start(w http.ResponseWriter, r *http.Request) {
 	}
 	p := h.process(out.Meta, false)
 	p.Ready, p.Restarting = out.Ready, out.Restarting
+	if out.Ready == "elsewhere" {
+		p.ListeningPorts = out.Listening
+	}
 	if out.Ready == "exited" {
 		p.LeftBehind = out.Descendants
 	}
@@ -230,7 +236,7 @@ func (h *handler) targets(op func(string, api.TargetsRequest) (supervisor.Outcom
 				results[i] = api.Result{
 					ID: out.Meta.TsmID, Name: out.Meta.Name, PID: out.Meta.PID, Action: out.Action,
 					Descendants: out.Descendants, Forced: out.Forced, Port: int(out.Meta.Port),
-					EnvChanges: out.EnvChanges,
+					EnvChanges: out.EnvChanges, Notes: out.Notes,
 				}
 			}()
 		}
@@ -268,7 +274,16 @@ func (h *handler) info(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, h.process(m, true))
+	p := h.process(m, true)
+	// The launch record holds secrets (the environment): only what info
+	// shows is taken from it.
+	if l, err := h.store.ReadLaunch(m.Name); err == nil {
+		p.Context, p.Stdin = l.Context, "pipe"
+		if l.Stdin == "null" {
+			p.Stdin = "null"
+		}
+	}
+	writeJSON(w, http.StatusOK, p)
 }
 
 // process turns metadata into the wire form, with live stats if asked.
@@ -295,6 +310,7 @@ func (h *handler) process(m store.Meta, live bool) api.Process {
 	if live {
 		if st, ports, ok := h.sup.Live(m); ok {
 			p.CPU, p.Memory, p.Threads, p.ListeningPorts = st.CPUPercent, st.RSSBytes, st.Threads, ports
+			p.Exe = proc.Executable(m.PID)
 		}
 	}
 	return p
@@ -355,8 +371,6 @@ func writeErrorWith(w http.ResponseWriter, err error, done []api.Result) {
 	case errors.As(err, &startFail):
 		e.Detail = startFail.Tail
 	}
-	for _, r := range done {
-		e.Detail = append(e.Detail, fmt.Sprintf("meanwhile %s %s (id %d)", r.Action, r.Name, r.ID))
-	}
+	e.Done = done
 	writeJSON(w, status, api.ErrorBody{Error: e})
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tetra/tsm/internal/execctx"
 	"io"
 	"log/slog"
 	"net/http"
@@ -78,7 +79,7 @@ func (f *fakeSup) Kill(name string) (supervisor.Outcome, error) {
 	return f.op("killed", name)
 }
 
-func (f *fakeSup) Restart(name string, grace, wait time.Duration, env []string, updateEnv bool) (supervisor.Outcome, error) {
+func (f *fakeSup) Restart(name string, grace, wait time.Duration, env []string, updateEnv bool, _ *execctx.Context) (supervisor.Outcome, error) {
 	f.record("restart %s %s %s %v %v", name, grace, wait, env, updateEnv)
 	return f.op("restarted", name)
 }
@@ -255,8 +256,8 @@ func TestStart(t *testing.T) {
 	}
 }
 
-// Every target is acted on; when one fails, the answer is its error with a
-// "meanwhile" line for each one that was done, so the user knows.
+// Every target is acted on; when one fails, the answer is its error with
+// the results of the ones that were done, so the user knows.
 func TestTargetsPartialFailure(t *testing.T) {
 	sup := &fakeSup{
 		metas: []store.Meta{{TsmID: 0, Name: "db"}, {TsmID: 1, Name: "web"}, {TsmID: 2, Name: "worker"}},
@@ -265,7 +266,7 @@ func TestTargetsPartialFailure(t *testing.T) {
 	url := serveFake(t, sup)
 	status, got := sendError(t, url, "POST", api.RouteStop, `{"targets":["db","web","worker"]}`)
 	want := api.Error{Code: api.CodeFailure, Message: "web: permission denied (is it another user's process?)",
-		Detail: []string{"meanwhile stopped db (id 0)", "meanwhile stopped worker (id 2)"}}
+		Done: []api.Result{{ID: 0, Name: "db", Action: "stopped"}, {ID: 2, Name: "worker", Action: "stopped"}}}
 	if status != http.StatusInternalServerError || !reflect.DeepEqual(got, want) {
 		t.Errorf("got %d %+v\nwant 500 %+v", status, got, want)
 	}

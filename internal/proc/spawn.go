@@ -1,11 +1,16 @@
 package proc
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
+
+	"github.com/tetra/tsm/internal/execctx"
 )
 
 // SpawnSpec describes one run of a service.
@@ -15,6 +20,15 @@ type SpawnSpec struct {
 	Dir    string
 	Stdout string // appended to
 	Stderr string // appended to
+	// Stdin is the path of a FIFO (made if missing) that becomes the
+	// child's stdin, opened read-write: the child then holds a writer
+	// itself, so its reads block instead of seeing EOF for as long as it
+	// runs, whether or not a daemon exists. "" means /dev/null.
+	Stdin string
+	// Context, when not nil, is the limits, umask and priority the run gets
+	// (captured from the user's shell). It costs a trampoline exec, so it is
+	// applied only when it differs from what the daemon's children inherit.
+	Context *execctx.Context
 	// CgroupFD, when UseCgroup, is an open cgroup directory (Cgroups.Prepare)
 	// that the child starts in, atomically (Linux clone3).
 	UseCgroup bool
@@ -22,7 +36,7 @@ type SpawnSpec struct {
 }
 
 // Spawn starts the service in a new session (so it has its own process group
-// and no controlling terminal), stdin from /dev/null and stdout/stderr
+// and no controlling terminal), stdin from its FIFO or /dev/null, stdout/stderr
 // appended straight to its log files: nothing passes through the daemon, so
 // the service outlives a daemon crash. An exec failure (missing binary,
 // permission) is returned here, synchronously.
@@ -39,11 +53,25 @@ func Spawn(s SpawnSpec) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	devnull, err := os.Open(os.DevNull)
+	argv := s.Argv
+	if s.Context != nil && !s.Context.Equal(inherited()) {
+		// The trampoline reports an exec failure only in the log: what
+		// can be found out before the fork is found out here.
+		if err := checkProgram(path); err != nil {
+			return 0, fmt.Errorf("exec %s: %w", s.Argv[0], err)
+		}
+		self, err := os.Executable()
+		if err != nil {
+			return 0, fmt.Errorf("find the tsm binary to apply the limits and umask of %s: %w", s.Argv[0], err)
+		}
+		argv = execctx.Wrap(self, *s.Context, path, s.Argv)
+		path = self
+	}
+	stdin, err := openStdin(s.Stdin)
 	if err != nil {
 		return 0, err
 	}
-	defer devnull.Close()
+	defer stdin.Close()
 	out, err := openLog(s.Stdout)
 	if err != nil {
 		return 0, err
@@ -60,16 +88,85 @@ func Spawn(s SpawnSpec) (int, error) {
 	// service gets the limit it would get from a shell. Calling Setrlimit
 	// for RLIMIT_NOFILE anywhere in the daemon turns that off for good
 	// (see syscall/rlimit.go). TestSpawnKeepsFileLimit checks it.
-	pid, err := syscall.ForkExec(path, s.Argv, &syscall.ProcAttr{
+	pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{
 		Dir:   s.Dir,
 		Env:   s.Env,
-		Files: []uintptr{devnull.Fd(), out.Fd(), errf.Fd()},
+		Files: []uintptr{stdin.Fd(), out.Fd(), errf.Fd()},
 		Sys:   sysProcAttr(s),
 	})
 	if err != nil {
+		if errors.Is(err, syscall.ENOENT) {
+			if bad := checkProgram(path); bad != nil {
+				err = bad
+			}
+		}
 		return 0, fmt.Errorf("exec %s: %w", s.Argv[0], err)
 	}
 	return pid, nil
+}
+
+// inherited is the context the daemon's children get without a
+// trampoline, read once: the daemon never changes its own.
+var inherited = sync.OnceValue(execctx.Capture)
+
+// ReadInheritedContext reads what the daemon's children inherit (see
+// SpawnSpec.Context). Its soft open-files limit comes from a child shell,
+// which a reaper that waits for any child would take from os/exec: the
+// daemon calls this before its reaper starts.
+func ReadInheritedContext() { inherited() }
+
+// openStdin opens the FIFO at path read-write (O_RDWR on a FIFO never
+// blocks, on Linux and macOS alike), making it first if needed, or
+// /dev/null when path is "".
+func openStdin(path string) (*os.File, error) {
+	if path == "" {
+		return os.Open(os.DevNull)
+	}
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeNamedPipe == 0 {
+		// Not ours to use as a pipe (a file left by something else).
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("stdin pipe %s: %w", path, err)
+		}
+	}
+	if err := syscall.Mkfifo(path, 0o600); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("make the stdin pipe %s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open the stdin pipe %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// checkProgram finds what makes an existing program fail to exec with
+// ENOENT: its #! line names an interpreter that does not exist, most often
+// because the script has Windows line endings ("/bin/bash\r"). It returns
+// nil when it finds nothing wrong.
+func checkProgram(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	head := make([]byte, 256)
+	n, _ := f.Read(head)
+	line, _, _ := strings.Cut(string(head[:n]), "\n")
+	interp, ok := strings.CutPrefix(line, "#!")
+	if !ok {
+		return nil
+	}
+	if strings.HasSuffix(interp, "\r") {
+		return fmt.Errorf("bad interpreter %q: %s has Windows (CRLF) line endings; convert it with dos2unix %s (or sed -i 's/\\r$//' %s)",
+			strings.TrimSpace(interp)+"\r", path, path, path)
+	}
+	fields := strings.Fields(interp)
+	if len(fields) == 0 {
+		return fmt.Errorf("bad interpreter: %s has an empty #! line", path)
+	}
+	if _, err := os.Stat(fields[0]); err != nil {
+		return fmt.Errorf("bad interpreter: %s names %s in its #! line, which does not exist (install it or fix the #! line)", path, fields[0])
+	}
+	return nil
 }
 
 func openLog(path string) (*os.File, error) {

@@ -89,3 +89,22 @@ func noFileSpawnHelper() {
 	}
 	fmt.Printf("soft=%d\nexit=%d\n", lim.Cur, ws.ExitStatus())
 }
+
+// A script with Windows line endings fails with "bad interpreter", naming
+// the interpreter with its \r, not "no such file" about a file that exists.
+func TestSpawnNamesABadInterpreter(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct{ script, want string }{
+		{"#!/bin/sh\r\necho hi\r\n", `bad interpreter "/bin/sh\r": ` + dir + `/crlf has Windows (CRLF) line endings; convert it with dos2unix`},
+		{"#!/no/such/shell\necho hi\n", `bad interpreter: ` + dir + `/crlf names /no/such/shell in its #! line, which does not exist`},
+	} {
+		path := filepath.Join(dir, "crlf")
+		if err := os.WriteFile(path, []byte(tt.script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Spawn(SpawnSpec{Argv: []string{path}, Dir: dir, Stdout: filepath.Join(dir, "out"), Stderr: filepath.Join(dir, "err")})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Spawn of %q: %v, want %q", tt.script, err, tt.want)
+		}
+	}
+}

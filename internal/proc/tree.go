@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"sync"
 )
 
 // Member is one process of a service as found by Family or FindMarked, with
@@ -54,7 +55,11 @@ func Family(root int, marker string, since uint64) ([]Member, error) {
 	if root <= 1 {
 		return nil, fmt.Errorf("family of pid %d: refusing", root)
 	}
-	return family(root, marker, since)
+	t, err := ScanTable()
+	if err != nil {
+		return nil, err
+	}
+	return t.Family(root, marker, since)
 }
 
 // Tree is Family reduced to PIDs, sorted.
@@ -70,69 +75,120 @@ func Tree(root int, marker string, since uint64) ([]int, error) {
 	return pids, err
 }
 
-// procTable is the processes of one scan of the process table, their
-// parent→children relation and the set of PIDs found so far.
-type procTable struct {
-	procs    map[int]Member
-	children map[int][]int
-	in       map[int]bool
-	self     int
-	queue    []int
+// procEntry is one process as a scan of the process table reads it.
+type procEntry struct {
+	Member
+	uid    uint32 // the effective UID; read on Linux when we are not root
+	kernel bool   // a kernel thread (Linux)
 }
 
-func newProcTable(n int) *procTable {
-	return &procTable{
-		procs:    make(map[int]Member, n),
+// Table is one scan of the process table, indexed for Family. The Family
+// queries of a batch (stop all, restart all) share one Table instead of
+// scanning once each: that keeps a batch's cost linear in the number of
+// processes it ends, not in that number times the processes on the
+// machine. A Table is safe for concurrent use; it does not change once
+// scanned, except for a cache of the environment entries read so far.
+type Table struct {
+	procs    map[int]procEntry
+	order    []int         // PIDs in scan order
+	children map[int][]int // parent → children
+	groups   map[int][]int // process group or session → members
+	missed   error         // a process that could not be read (see Family)
+	self     int
+
+	envMu  sync.Mutex
+	envKey string           // the "K=" prefix cached in env
+	env    map[int][]string // guarded by envMu; pid → its entries starting with envKey
+}
+
+func newTable(n int) *Table {
+	return &Table{
+		procs:    make(map[int]procEntry, n),
+		order:    make([]int, 0, n),
 		children: make(map[int][]int, n),
-		in:       make(map[int]bool),
+		groups:   make(map[int][]int),
 		self:     os.Getpid(),
 	}
 }
 
-func (t *procTable) add(m Member) {
-	t.procs[m.PID] = m
-	if m.PID != m.PPID {
-		t.children[m.PPID] = append(t.children[m.PPID], m.PID)
+func (t *Table) add(e procEntry) {
+	t.procs[e.PID] = e
+	t.order = append(t.order, e.PID)
+	if e.PID != e.PPID {
+		t.children[e.PPID] = append(t.children[e.PPID], e.PID)
 	}
+	if e.PGID > 0 {
+		t.groups[e.PGID] = append(t.groups[e.PGID], e.PID)
+	}
+	if e.SID > 0 && e.SID != e.PGID {
+		t.groups[e.SID] = append(t.groups[e.SID], e.PID)
+	}
+}
+
+// Len is the number of processes the scan found.
+func (t *Table) Len() int { return len(t.procs) }
+
+// Family is the package-level Family answered from this scan: processes
+// that started after the scan are not in it. The error says that the scan
+// or an environment read missed a process (see Family).
+func (t *Table) Family(root int, marker string, since uint64) ([]Member, error) {
+	if root <= 1 {
+		return nil, fmt.Errorf("family of pid %d: refusing", root)
+	}
+	w := walk{t: t, in: make(map[int]bool)}
+	w.descendantsOf(root)
+	w.groupAndSession(root)
+	missed := t.missed
+	if marker != "" {
+		if err := t.marked(&w, root, marker, since); missed == nil {
+			missed = err
+		}
+	}
+	return w.result(root), missed
+}
+
+// walk is the set of one Family query, grown over a Table.
+type walk struct {
+	t     *Table
+	in    map[int]bool
+	queue []int
 }
 
 // addWithDescendants puts pid and everything below it in the set. The
 // calling process and PID 1 are barriers: never added, never descended.
-func (t *procTable) addWithDescendants(pid int) {
-	t.queue = append(t.queue[:0], pid)
-	for len(t.queue) > 0 {
-		p := t.queue[len(t.queue)-1]
-		t.queue = t.queue[:len(t.queue)-1]
-		if p <= 1 || p == t.self || t.in[p] {
+func (w *walk) addWithDescendants(pid int) {
+	w.queue = append(w.queue[:0], pid)
+	for len(w.queue) > 0 {
+		p := w.queue[len(w.queue)-1]
+		w.queue = w.queue[:len(w.queue)-1]
+		if p <= 1 || p == w.t.self || w.in[p] {
 			continue
 		}
-		t.in[p] = true
-		t.queue = append(t.queue, t.children[p]...)
+		w.in[p] = true
+		w.queue = append(w.queue, w.t.children[p]...)
 	}
 }
 
 // descendantsOf adds what is below root without adding root, even when
 // root is the calling process (a test asking for its own children).
-func (t *procTable) descendantsOf(root int) {
-	for _, c := range t.children[root] {
-		t.addWithDescendants(c)
+func (w *walk) descendantsOf(root int) {
+	for _, c := range w.t.children[root] {
+		w.addWithDescendants(c)
 	}
 }
 
 // groupAndSession adds the members of root's process group and session.
-func (t *procTable) groupAndSession(root int) {
-	for pid, m := range t.procs {
-		if m.PGID == root || m.SID == root {
-			t.addWithDescendants(pid)
-		}
+func (w *walk) groupAndSession(root int) {
+	for _, pid := range w.t.groups[root] {
+		w.addWithDescendants(pid)
 	}
 }
 
-func (t *procTable) result(root int) []Member {
-	out := make([]Member, 0, len(t.in))
-	for p := range t.in {
+func (w *walk) result(root int) []Member {
+	out := make([]Member, 0, len(w.in))
+	for p := range w.in {
 		if p != root {
-			out = append(out, t.procs[p])
+			out = append(out, w.t.procs[p].Member)
 		}
 	}
 	sortMembers(out)
@@ -170,4 +226,54 @@ func FindMarked(markers []string) (map[string][]Member, error) {
 		return map[string][]Member{}, nil
 	}
 	return findMarked(want)
+}
+
+// Scanner hands out process-table scans to concurrent callers, one scan
+// for all who ask while it is pending: the ends of a hundred processes
+// stopped at once share one or two walks of /proc, not a hundred. A
+// caller always gets a scan that began after it asked, so nothing that
+// existed when it asked is missing. The zero Scanner is ready to use.
+type Scanner struct {
+	mu      sync.Mutex
+	pending *scan // not begun yet: joining it is as good as a new scan
+	running bool
+}
+
+type scan struct {
+	done chan struct{}
+	t    *Table
+	err  error
+}
+
+// Table returns a scan of the process table that began after the call.
+func (s *Scanner) Table() (*Table, error) {
+	s.mu.Lock()
+	sc := s.pending
+	if sc == nil {
+		sc = &scan{done: make(chan struct{})}
+		s.pending = sc
+		if !s.running {
+			s.beginLocked()
+		}
+	}
+	s.mu.Unlock()
+	<-sc.done
+	return sc.t, sc.err
+}
+
+// beginLocked starts the pending scan; when it is done, the one that
+// gathered meanwhile (if any) starts. Called with mu held.
+func (s *Scanner) beginLocked() {
+	sc := s.pending
+	s.pending, s.running = nil, true
+	go func() {
+		sc.t, sc.err = ScanTable()
+		close(sc.done)
+		s.mu.Lock()
+		s.running = false
+		if s.pending != nil {
+			s.beginLocked()
+		}
+		s.mu.Unlock()
+	}()
 }

@@ -6,7 +6,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// family on macOS has no environment rule. The only way to read another
+// ScanTable reads the process table once (kern.proc.all). On macOS
+// Family has no environment rule. The only way to read another
 // process's environment is kern.procargs2, one sysctl per process that
 // copies its whole argument area (up to ARG_MAX); it only works for our own
 // processes, the kernel truncates it at argv for hardened (cs_restricted)
@@ -14,7 +15,7 @@ import (
 // strings that follow it by position alone. A grandchild that double-forks,
 // calls setsid and leaves both our tree and our session is therefore missed
 // here; macOS has no subreaper to keep it attached either.
-func family(root int, _ string, _ uint64) ([]Member, error) {
+func ScanTable() (*Table, error) {
 	procs, err := unix.SysctlKinfoProcSlice("kern.proc.all")
 	if err != nil {
 		return nil, fmt.Errorf("list processes: %w", err)
@@ -23,7 +24,7 @@ func family(root int, _ string, _ uint64) ([]Member, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := newProcTable(len(procs))
+	t := newTable(len(procs))
 	for i := range procs {
 		k := &procs[i]
 		pid := int(k.Proc.P_pid)
@@ -38,15 +39,16 @@ func family(root int, _ string, _ uint64) ([]Member, error) {
 		if err != nil {
 			sid = 0
 		}
-		t.add(Member{
+		t.add(procEntry{Member: Member{
 			Identity: Identity{PID: pid, StartTime: kinfoStart(k), BootID: boot},
 			PGID:     int(k.Eproc.Pgid), SID: sid, PPID: int(k.Eproc.Ppid),
-		})
+		}})
 	}
-	t.descendantsOf(root)
-	t.groupAndSession(root)
-	return t.result(root), nil
+	return t, nil
 }
+
+// marked finds nothing on macOS: see ScanTable.
+func (t *Table) marked(*walk, int, string, uint64) error { return nil }
 
 // MarkersVisible: FindMarked finds nothing on macOS.
 const MarkersVisible = false

@@ -5,16 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
-
-// procEntry is one process as scanProcs reads it.
-type procEntry struct {
-	Member
-	uid    uint32 // valid only when scanProcs was asked for owners
-	kernel bool
-}
 
 // scanProcs reads /proc/<pid>/stat of every process and hands each to
 // visit; with owners, also the owner (the effective UID, which /proc/<pid>
@@ -80,46 +75,67 @@ func noteMissed(missed *error, pid int, err error) {
 	}
 }
 
-func family(root int, marker string, since uint64) ([]Member, error) {
+// ScanTable reads the process table once: /proc/<pid>/stat of every
+// process, and its owner when we are not root (the environment rule reads
+// only our own processes). See Family for what a missed process means.
+func ScanTable() (*Table, error) {
 	euid := uint32(os.Geteuid())
 	var missed error
-	var entries []procEntry
-	// The owner only matters to the environment rule, and not at all to root.
-	err := scanProcs(marker != "" && euid != 0, &missed, func(e procEntry) {
-		entries = append(entries, e)
-	})
+	t := newTable(256)
+	err := scanProcs(euid != 0, &missed, func(e procEntry) { t.add(e) })
 	if err != nil {
 		return nil, err
 	}
-	t := newProcTable(len(entries))
-	for _, e := range entries {
-		t.add(e.Member)
+	t.missed = missed
+	return t, nil
+}
+
+// marked adds to w the processes whose environment holds the entry marker,
+// and their descendants. Only processes not found yet are read, and only
+// our own: reading another user's environ fails anyway (unless we are
+// root) and costs a system call or three per process. What a process's
+// environment holds of marker's key is cached in t, so a batch reads each
+// environment once, not once per query.
+func (t *Table) marked(w *walk, root int, marker string, since uint64) error {
+	euid := uint32(os.Geteuid())
+	key := marker
+	if i := strings.IndexByte(marker, '='); i >= 0 {
+		key = marker[:i+1]
 	}
-	t.descendantsOf(root)
-	t.groupAndSession(root)
-	if marker != "" {
-		// Only processes not found yet, and only our own: reading another
-		// user's environ fails anyway (unless we are root) and costs a
-		// system call or three per process on every stop.
-		entry := []byte(marker)
-		var env []byte
-		for _, e := range entries {
-			if t.in[e.PID] || e.kernel || e.PID == root || e.PID <= 1 || e.PID == t.self || (euid != 0 && e.uid != euid) || e.StartTime < since {
-				continue
-			}
-			b, err := readProcFile(procPath(e.PID, "environ"), env)
+	var missed error
+	var buf []byte
+	t.envMu.Lock()
+	defer t.envMu.Unlock()
+	if t.envKey != key {
+		t.envKey, t.env = key, make(map[int][]string)
+	}
+	for _, pid := range t.order {
+		e := t.procs[pid]
+		if w.in[pid] || e.kernel || pid == root || pid <= 1 || pid == t.self || (euid != 0 && e.uid != euid) || e.StartTime < since {
+			continue
+		}
+		entries, ok := t.env[pid]
+		if !ok {
+			b, err := readProcFile(procPath(pid, "environ"), buf)
 			if err != nil {
 				// Gone, or not ours after all (setuid, dumpable flag).
-				noteMissed(&missed, e.PID, err)
+				noteMissed(&missed, pid, err)
 				continue
 			}
-			env = b
-			if hasEnvEntry(b, entry) {
-				t.addWithDescendants(e.PID)
+			buf = b
+			entries = []string{} // read, and holding none
+			for entry := range envEntries(b) {
+				if bytes.HasPrefix(entry, []byte(key)) {
+					entries = append(entries, string(entry))
+				}
 			}
+			t.env[pid] = entries
+		}
+		if slices.Contains(entries, marker) {
+			w.addWithDescendants(pid)
 		}
 	}
-	return t.result(root), missed
+	return missed
 }
 
 // MarkersVisible reports whether FindMarked can see processes' markers

@@ -14,10 +14,11 @@ type command struct {
 	argv        []string // absolute program first
 	typ         string   // Spec.ProcessType
 	interpreter string
-	first       string   // first word as typed ("bash" for a shell string), for naming
-	portWords   []string // words searched for a port literal (rule 8c)
-	scriptPath  string   // absolute path of the python/node/bash/lua script, "" if none
-	module      string   // module of python -m, "" if none
+	first       string    // first word as typed ("bash" for a shell string), for naming
+	portWords   []string  // words searched for a port literal (rule 8c)
+	scriptPath  string    // absolute path of the python/node/bash/lua script, "" if none
+	module      string    // module of python -m, "" if none
+	launcher    *launcher // npm start, pnpm dev, npx vite ...; nil if not one
 }
 
 // shellSyntax is every character that makes a single command string mean
@@ -77,6 +78,34 @@ func resolveCommand(words []string, cwd, pathEnv string, sys System) (command, e
 		}
 	}
 	return c, nil
+}
+
+// hookedCommand is resolveCommand for a command that runs after a pre-hook:
+// nothing is looked up or checked, because the hook may change PATH,
+// activate a venv, select a node version or cd elsewhere, and bash's exec
+// finds the program only after it has. The type and naming inputs come from
+// the words as typed; a script found in cwd is read for its port.
+func hookedCommand(words []string, cwd string, sys System) command {
+	if len(words) == 1 && strings.ContainsAny(words[0], " \t\n") {
+		return command{argv: []string{"bash", "-c", words[0]}, typ: "bash", interpreter: "bash", first: "bash", portWords: strings.Fields(words[0])}
+	}
+	c := command{argv: words, first: words[0], portWords: words[1:]}
+	script := ""
+	if c.typ = scriptType(words[0]); c.typ != "" {
+		script = words[0]
+		info, err := sys.Stat(absPath(cwd, script))
+		if err != nil || !isExecutable(info) || !hasShebang(sys, absPath(cwd, script)) {
+			c.interpreter = interpreterOf(c.typ)
+			c.argv = append([]string{c.interpreter}, words...)
+		}
+	} else if c.typ = typeOf(filepath.Base(words[0])); c.typ != "command" {
+		c.interpreter = words[0]
+		script, c.module = findScript(c.typ, words[1:])
+	}
+	if script != "" && isFile(sys, absPath(cwd, script)) {
+		c.scriptPath = absPath(cwd, script)
+	}
+	return c
 }
 
 // resolveScriptCommand handles rule 3's script as argv[0]. A script that can

@@ -1,9 +1,11 @@
 package spec
 
 import (
+	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/tetra/tsm/internal/envfile"
 )
@@ -12,32 +14,102 @@ const maxNameLen = 100
 
 // processName implements rule 9: --name, else the env file's NAME, else a
 // name derived from the project and command; then "-<port>" when there is a
-// port, and sanitising, because the name becomes a directory name.
-func processName(flagName string, vars []envfile.Var, cwd string, c command, port int) string {
-	base := flagName
-	if base == "" {
-		base, _ = envfile.Lookup(vars, "NAME")
+// port. A name the user gave is kept exactly or refused (checkUserName): a
+// silently changed name is one `tsm info <name>` cannot find. A derived name
+// is sanitised, because it becomes a directory name.
+func processName(flagName string, vars []envfile.Var, envPath, cwd string, c command, port int) (string, error) {
+	suffix := ""
+	if port > 0 {
+		suffix = "-" + strconv.Itoa(port)
 	}
-	if base == "" {
-		base = derivedName(cwd, c)
+	given, from := flagName, "--name"
+	if given == "" {
+		given, _ = envfile.Lookup(vars, "NAME")
+		from = "NAME in " + envPath
 	}
-	name := sanitize(base)
-	if port == 0 {
-		return shorten(name, maxNameLen)
+	if given != "" {
+		if err := checkUserName(given, from, len(suffix)); err != nil {
+			return "", err
+		}
+		// A base that already ends in -<port> (a restart passing its own
+		// name back) must not grow a second suffix.
+		return strings.TrimSuffix(given, suffix) + suffix, nil
 	}
-	suffix := "-" + strconv.Itoa(port)
-	// A base that already ends in -<port> (a restart passing its own name
-	// back) must not grow a second suffix.
+	name := sanitize(derivedName(cwd, c))
+	// A derived base that already ends in -<port> must not grow a second
+	// suffix either.
 	name = strings.TrimSuffix(name, suffix)
-	return shorten(name, maxNameLen-len(suffix)) + suffix
+	return shorten(name, maxNameLen-len(suffix)) + suffix, nil
+}
+
+// checkUserName refuses a user-given name that tsm could not keep exactly
+// or that a target could misread: all digits (an ID), "all" (every
+// process), a leading "-" (a flag) or "." (hidden, or ".."). Letters and
+// digits of any script are fine: the name is a directory name, and only
+// "/" and NUL are special there; other punctuation and blanks are refused
+// because the name is also typed in shells. from says where the name came
+// from (--name, or NAME in an env file); reserve is the length of the
+// "-<port>" suffix it will get.
+func checkUserName(name, from string, reserve int) error {
+	kind := ErrUsage
+	if from != "--name" {
+		kind = ErrBadData
+	}
+	refuse := func(why, suggestion string) error {
+		return errorf(kind, "name %q (from %s) cannot be used: %s; choose another name, e.g. %s", name, from, why, suggestion)
+	}
+	for _, r := range name {
+		if !nameRune(r) {
+			return refuse(fmt.Sprintf("%q is not allowed (names hold letters, digits, \".\", \"_\" and \"-\")", r), suggestName(name))
+		}
+	}
+	switch {
+	case strings.HasPrefix(name, "-") || strings.HasPrefix(name, "."):
+		return refuse("it starts with \""+name[:1]+"\", which reads as a flag or a hidden file", suggestName(name))
+	case strings.Trim(name, "0123456789") == "":
+		return refuse("a name of digits only would be taken for a process ID", "app-"+name)
+	case strings.EqualFold(name, "all"):
+		return refuse("\"all\" means every process in tsm stop, restart and delete", "all-apps")
+	case len(name)+reserve > maxNameLen:
+		return refuse(fmt.Sprintf("it is longer than %d bytes", maxNameLen-reserve), shorten(sanitize(name), min(20, maxNameLen-reserve)))
+	}
+	return nil
+}
+
+func nameRune(r rune) bool {
+	return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.Mn, r) || unicode.Is(unicode.Mc, r) || r == '.' || r == '_' || r == '-'
+}
+
+// suggestName turns name into one checkUserName accepts: refused runs
+// become "-", like a derived name, but letters of any script stay.
+func suggestName(name string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range name {
+		if nameRune(r) {
+			b.WriteRune(r)
+			dash = false
+		} else if !dash {
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	if s := strings.Trim(b.String(), "-."); s != "" && strings.Trim(s, "0123456789") != "" {
+		return s
+	}
+	return "app"
 }
 
 // derivedName names a process after its project and what it runs:
 // <dir>-<module> for python -m, <dir>-<script> for python and node scripts
 // (the seed's rules), the script's own name for other interpreters
-// (`bash deploy.sh` is deploy, not bash), otherwise the program's name.
+// (`bash deploy.sh` is deploy, not bash), <dir>-<script> for a package
+// manager's script or binary (npm start in ~/shop is shop-start, so two
+// projects never collide on "npm"), otherwise the program's name.
 func derivedName(cwd string, c command) string {
 	switch {
+	case c.launcher != nil:
+		return projectDir(cwd) + "-" + trimScriptExt(filepath.Base(c.launcher.script))
 	case c.module != "":
 		first, _, _ := strings.Cut(c.module, ".")
 		return projectDir(cwd) + "-" + first

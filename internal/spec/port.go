@@ -3,6 +3,7 @@ package spec
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -11,8 +12,12 @@ import (
 
 // resolvePort implements rule 8, the port ladder: the first rung that
 // applies decides, and a port that is decided but busy is an error rather
-// than a silent move to another port (only "N+" asks for that).
-func resolvePort(flag string, vars []envfile.Var, envPath string, c command, sys System) (int, string, error) {
+// than a silent move to another port (only "N+" asks for that). Rungs
+// beyond the seed's: a package-manager launcher also takes the caller's
+// $PORT and a port in its package.json script line; last, a server whose
+// default port tsm knows gets the first free port from that default, so
+// parallel starts of it do not collide (tellPort passes it on).
+func resolvePort(flag string, vars []envfile.Var, envPath, callerPort string, c command, sys System) (int, string, error) {
 	if flag != "" {
 		return flagPort(flag, sys)
 	}
@@ -27,12 +32,46 @@ func resolvePort(flag string, vars []envfile.Var, envPath string, c command, sys
 	if n := commandPort(c.portWords, standalone); n > 0 {
 		return freePort(n, "command", sys)
 	}
+	if c.launcher != nil {
+		if n, ok := parsePort(callerPort); ok {
+			return freePort(n, "caller env", sys)
+		}
+		if n := commandPort(strings.Fields(c.launcher.line), false); n > 0 {
+			return freePort(n, "package.json", sys)
+		}
+	}
 	if standalone && c.scriptPath != "" {
 		if n := scriptPort(c.scriptPath, sys); n > 0 {
 			return freePort(n, "script", sys)
 		}
 	}
+	if s := knownServer(c); s != nil {
+		if c.launcher != nil && c.launcher.line == "" {
+			return 0, "", nil // the script is not in package.json: it will fail
+		}
+		for p := s.port; p <= 65535; p++ {
+			if sys.PortFree(p) {
+				return p, "default", nil
+			}
+		}
+	}
 	return 0, "", nil
+}
+
+// tellPort returns the argv that makes c's program use port: unchanged when
+// the program reads $PORT, found the port in its own words, or would use
+// port anyway; else with the server's port argument appended (after "--"
+// for an npm script, so that npm passes it on).
+func tellPort(c command, port int, source string) []string {
+	s := knownServer(c)
+	if s == nil || s.portArgs == nil || source == "command" || source == "package.json" || (port == s.port && source == "default") {
+		return c.argv
+	}
+	argv := slices.Clone(c.argv)
+	if c.launcher != nil && c.launcher.npm && !slices.Contains(argv, "--") {
+		argv = append(argv, "--")
+	}
+	return append(argv, s.portArgs(port)...)
 }
 
 // flagPort implements rung (a): --port none | N | N+.

@@ -36,17 +36,20 @@ type Request struct {
 
 // Spec is everything needed to spawn the process and describe it.
 type Spec struct {
-	Name        string   // final process name
-	Argv        []string // what to exec: absolute argv[0]; wrapped in bash when there is a pre-hook
-	Command     string   // display string of the command without the pre-hook wrapper
-	Interpreter string   // resolved interpreter absolute path, "" for plain commands
+	Name    string   // final process name
+	Argv    []string // what to exec: absolute argv[0]; wrapped in bash when there is a pre-hook
+	Command string   // display string of the command without the pre-hook wrapper
+	// Interpreter is the resolved interpreter's absolute path, "" for plain
+	// commands; with a pre-hook, the name as typed (the hook decides which
+	// one runs).
+	Interpreter string
 	ProcessType string   // python | node | bash | lua | go | command
 	Cwd         string   // absolute process cwd
 	Env         []string // final environment, "K=V" sorted by key, no duplicate keys
 	EnvFile     string   // absolute path of the env file used, "" if none
 	PreHook     string
 	Port        int    // 0 = no port
-	PortSource  string // "flag" | "env file" | "command" | "script" | "" (none)
+	PortSource  string // "flag" | "env file" | "command" | "caller env" | "package.json" | "script" | "default" | "" (none)
 }
 
 // Callers map these to exit codes (64, 66, 65), so every error Resolve
@@ -108,23 +111,33 @@ func Resolve(req Request, sys System) (Spec, error) {
 	for _, v := range vars {
 		env[v.Key] = v.Value
 	}
-	cmd, err := resolveCommand(words, cwd, env["PATH"], sys)
-	if err != nil {
+	var cmd command
+	if req.PreHook != "" {
+		cmd = hookedCommand(words, cwd, sys)
+	} else if cmd, err = resolveCommand(words, cwd, env["PATH"], sys); err != nil {
 		return Spec{}, err
 	}
-	port, source, err := resolvePort(req.Port, vars, envPath, cmd, sys)
+	if cmd.typ == "command" && len(words) > 0 {
+		cmd.launcher = findLauncher(words, cwd, sys)
+	}
+	port, source, err := resolvePort(req.Port, vars, envPath, callerEnv["PORT"], cmd, sys)
 	if err != nil {
 		return Spec{}, err
 	}
 	if port > 0 {
 		env["PORT"] = strconv.Itoa(port)
+		cmd.argv = tellPort(cmd, port, source)
 	}
 	// A shell would update PWD on cd; the caller's value names the wrong
 	// directory when --cwd differs.
 	env["PWD"] = cwd
 	// Python buffers stdout written to a file, so print() output would reach
-	// `tsm logs` late, in blocks, or never if the process is killed.
-	if _, set := env["PYTHONUNBUFFERED"]; cmd.typ == "python" && !set {
+	// `tsm logs` late, in blocks, or never if the process is killed. Set for
+	// every process, not only those tsm knows to be Python: a console script
+	// (flask, gunicorn), an env-python3 script, uv run or a shell script
+	// that starts Python all look like something else, and other programs
+	// ignore the variable.
+	if _, set := env["PYTHONUNBUFFERED"]; !set {
 		env["PYTHONUNBUFFERED"] = "1"
 	}
 	argv := cmd.argv
@@ -133,8 +146,12 @@ func Resolve(req Request, sys System) (Spec, error) {
 			return Spec{}, err
 		}
 	}
+	name, err := processName(req.Name, vars, envPath, cwd, cmd, port)
+	if err != nil {
+		return Spec{}, err
+	}
 	return Spec{
-		Name:        processName(req.Name, vars, cwd, cmd, port),
+		Name:        name,
 		Argv:        argv,
 		Command:     shellJoin(cmd.argv),
 		Interpreter: cmd.interpreter,

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io/fs"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -53,6 +55,8 @@ func newSys() fakeSys {
 	files := fstest.MapFS{
 		"app":                         dir,
 		"home/u/my-api":               dir,
+		"home/u/shop/package.json":    file(data, `{"scripts": {"start": "PORT=3000 node server.js", "dev": "vite"}}`),
+		"home/u/blog":                 dir,
 		"home/u/my project":           dir,
 		"home/u/backend/dist":         dir,
 		"home/u/proj/src/lib":         dir,
@@ -86,6 +90,9 @@ func newSys() fakeSys {
 		"usr/bin/nodejs":              file(exe, ""),
 		"usr/bin/nodemon":             file(exe, ""),
 		"usr/bin/npm":                 file(exe, ""),
+		"usr/bin/npx":                 file(exe, ""),
+		"usr/bin/pnpm":                file(exe, ""),
+		"usr/bin/flask":               file(exe, "#!/usr/bin/python3\n"),
 		"usr/bin/bash":                file(exe, ""),
 		"usr/bin/sh":                  file(exe, ""),
 		"usr/bin/lua":                 file(exe, ""),
@@ -385,13 +392,14 @@ func TestNaming(t *testing.T) {
 		{name: "--name ends in another number", argv: []string{"sleep", "1"}, flag: "api-v2", port: "8000", want: "api-v2-8000"},
 		{name: "env file NAME", argv: []string{"sleep", "1"}, envFile: "local", want: "web-8100"},
 		{name: "--name beats env file NAME", argv: []string{"sleep", "1"}, flag: "api", envFile: "local", want: "api-8100"},
-		{name: "sanitised name", argv: []string{"sleep", "1"}, flag: " my app/v2!! ", want: "my-app-v2"},
-		{name: "sanitised dots", argv: []string{"sleep", "1"}, flag: "../..", want: "tsm"},
-		{name: "sanitised to nothing", argv: []string{"sleep", "1"}, flag: "///", port: "8000", want: "tsm-8000"},
-		{name: "sanitised unicode", argv: []string{"sleep", "1"}, flag: "café_π.v1", want: "caf-_-.v1"},
+		{name: "unicode kept", argv: []string{"sleep", "1"}, flag: "café_π.v1", want: "café_π.v1"},
+		{name: "other scripts kept", argv: []string{"sleep", "1"}, flag: "日本語", port: "8000", want: "日本語-8000"},
+		{name: "longest name", argv: []string{"sleep", "1"}, flag: long[:95], port: "8000", want: long[:95] + "-8000"},
+		{name: "npm start", cwd: "/home/u/shop", argv: []string{"npm", "start"}, want: "shop-start-3000"},
+		{name: "npm run", cwd: "/home/u/shop", argv: []string{"npm", "run", "dev"}, want: "shop-dev-5173"},
+		{name: "pnpm script", cwd: "/home/u/shop", argv: []string{"pnpm", "dev"}, want: "shop-dev-5173"},
+		{name: "npx binary", cwd: "/home/u/blog", argv: []string{"npx", "-y", "vite"}, want: "blog-vite-5173"},
 		{name: "sanitised cwd", cwd: "/home/u/my project", argv: []string{"python3", "-m", "http.server", "8000"}, want: "my-project-http-8000"},
-		{name: "long name", argv: []string{"sleep", "1"}, flag: long, want: long[:100]},
-		{name: "long name keeps the port", argv: []string{"sleep", "1"}, flag: long, port: "8000", want: long[:95] + "-8000"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -403,6 +411,37 @@ func TestNaming(t *testing.T) {
 				t.Errorf("name = %q, want %q", s.Name, tt.want)
 			}
 		})
+	}
+}
+
+// A name the user gives is kept exactly or refused with a suggestion, never
+// rewritten; names a target would misread are refused.
+func TestRefusedNames(t *testing.T) {
+	for _, tt := range []struct{ name, env, want string }{
+		{name: " my app/v2!! ", want: `' ' is not allowed.*e.g. my-app-v2`},
+		{name: "../..", want: `'/' is not allowed.*e.g. app`},
+		{name: "0", want: `digits only.*e.g. app-0`},
+		{name: "5", want: `digits only`},
+		{name: "all", want: `"all" means every process`},
+		{name: "ALL", want: `"all" means every process`},
+		{name: "-x", want: `starts with "-"`},
+		{name: ".hidden", want: `starts with "."`},
+		{name: strings.Repeat("é", 60), want: `longer than 100 bytes`},
+		{env: "bad name", want: `\(from NAME in /home/u/proj/env/n.env\)`},
+	} {
+		sys := newSys()
+		req := Request{Argv: []string{"sleep", "1"}, Name: tt.name}
+		if tt.env != "" {
+			sys.files["home/u/proj/env/n.env"] = &fstest.MapFile{Data: []byte("NAME='" + tt.env + "'\n"), Mode: data}
+			req.EnvFile = "n"
+		}
+		_, err := resolve(req, sys)
+		if err == nil || !regexp.MustCompile(tt.want).MatchString(err.Error()) {
+			t.Errorf("name %q env %q: err %v, want match %q", tt.name, tt.env, err, tt.want)
+		}
+		if tt.env == "" && !errors.Is(err, ErrUsage) || tt.env != "" && !errors.Is(err, ErrBadData) {
+			t.Errorf("name %q: err %v is not a usage/bad data error", tt.name, err)
+		}
 	}
 }
 
@@ -424,6 +463,7 @@ func TestWorkDir(t *testing.T) {
 
 func TestEnv(t *testing.T) {
 	pwd := "PWD=" + proj
+	const unbuf = "PYTHONUNBUFFERED=1"
 	tests := []struct {
 		name     string
 		env      []string
@@ -435,14 +475,14 @@ func TestEnv(t *testing.T) {
 		{
 			name: "caller env sorted and deduplicated",
 			env:  []string{"Z=1", callerPath, "A=1", "A=2", "NOEQUALS", "=bad"},
-			want: []string{"A=2", callerPath, pwd, "Z=1"},
+			want: []string{"A=2", callerPath, pwd, unbuf, "Z=1"},
 		},
 		{
 			name:     "env file overrides and expands caller env, PORT set",
 			env:      []string{callerPath, "HOME=/home/u", "NAME=caller", "PORT=1"},
 			envFile:  "local",
 			wantFile: proj + "/env/local.env",
-			want:     []string{"DB=/home/u/db", "HOME=/home/u", "NAME=web", callerPath, "PORT=8100", pwd},
+			want:     []string{"DB=/home/u/db", "HOME=/home/u", "NAME=web", callerPath, "PORT=8100", pwd, unbuf},
 		},
 		{
 			name:     "--port overrides env file PORT",
@@ -450,18 +490,18 @@ func TestEnv(t *testing.T) {
 			envFile:  "local",
 			port:     "9000",
 			wantFile: proj + "/env/local.env",
-			want:     []string{"DB=/db", "NAME=web", callerPath, "PORT=9000", pwd},
+			want:     []string{"DB=/db", "NAME=web", callerPath, "PORT=9000", pwd, unbuf},
 		},
 		{
 			name:     "no port, no PORT added",
 			env:      []string{callerPath},
 			envFile:  "noport",
 			wantFile: proj + "/env/noport.env",
-			want:     []string{"GREETING=hi there", callerPath, "PORT=", pwd},
+			want:     []string{"GREETING=hi there", callerPath, "PORT=", pwd, unbuf},
 		},
-		{name: "relative path", env: []string{callerPath}, envFile: "config/dev.env", wantFile: proj + "/config/dev.env", want: []string{"MODE=dev", callerPath, pwd}},
-		{name: "name ending in .env", env: []string{callerPath}, envFile: "plain.env", wantFile: proj + "/plain.env", want: []string{"MODE=plain", callerPath, pwd}},
-		{name: "absolute path", env: []string{callerPath}, envFile: "/etc/tsm/abs.env", wantFile: "/etc/tsm/abs.env", want: []string{"MODE=abs", callerPath, pwd}},
+		{name: "relative path", env: []string{callerPath}, envFile: "config/dev.env", wantFile: proj + "/config/dev.env", want: []string{"MODE=dev", callerPath, pwd, unbuf}},
+		{name: "name ending in .env", env: []string{callerPath}, envFile: "plain.env", wantFile: proj + "/plain.env", want: []string{"MODE=plain", callerPath, pwd, unbuf}},
+		{name: "absolute path", env: []string{callerPath}, envFile: "/etc/tsm/abs.env", wantFile: "/etc/tsm/abs.env", want: []string{"MODE=abs", callerPath, pwd, unbuf}},
 	}
 	// PWD always names the process's directory, whatever the caller's says.
 	for _, tt := range tests {
@@ -498,12 +538,12 @@ func TestPreHook(t *testing.T) {
 	}
 	want := Spec{
 		Name:        "backend-app-3000",
-		Argv:        []string{"/usr/bin/bash", "-c", "{ " + hook + "\n} && exec \"$@\"", "tsm-prehook", "/usr/bin/node", "app.js", "it's"},
-		Command:     `/usr/bin/node app.js 'it'\''s'`,
-		Interpreter: "/usr/bin/node",
+		Argv:        []string{"/usr/bin/bash", "-c", "{ " + hook + "\n} && exec \"$@\"", "tsm-prehook", "node", "app.js", "it's"},
+		Command:     `node app.js 'it'\''s'`,
+		Interpreter: "node",
 		ProcessType: "node",
 		Cwd:         "/home/u/backend",
-		Env:         []string{"HOME=/home/u", callerPath, "PORT=3000", "PWD=/home/u/backend"},
+		Env:         []string{"HOME=/home/u", callerPath, "PORT=3000", "PWD=/home/u/backend", "PYTHONUNBUFFERED=1"},
 		PreHook:     hook,
 		Port:        3000,
 		PortSource:  "script",
@@ -522,7 +562,7 @@ func TestPythonUnbuffered(t *testing.T) {
 	}{
 		{[]string{"python3", "-m", "http.server"}, nil, "1"},
 		{[]string{"python3", "-m", "http.server"}, []string{"PYTHONUNBUFFERED="}, ""},
-		{[]string{"sleep", "1"}, nil, "-"},
+		{[]string{"sleep", "1"}, nil, "1"}, // a console script or a shell script may run Python
 	} {
 		env := append([]string{callerPath}, tt.env...)
 		s, err := resolve(Request{Argv: tt.argv, Env: env, Port: "none"}, newSys())
@@ -538,5 +578,51 @@ func TestPythonUnbuffered(t *testing.T) {
 		if got != tt.want {
 			t.Errorf("%v with %v: PYTHONUNBUFFERED %q, want %q", tt.argv, tt.env, got, tt.want)
 		}
+	}
+}
+
+// Package-manager launchers and servers with a known default port: the
+// port comes from the usual places, and a busy default moves to the next
+// free port, which the program is told when it does not read $PORT.
+func TestLauncherAndDefaultPorts(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		argv     []string
+		env      []string
+		port     string
+		busy     []int
+		wantPort int
+		wantArgv []string // nil: not checked
+	}{
+		{name: "npm start, port in the script line", argv: []string{"npm", "start"}, wantPort: 3000, wantArgv: []string{"/usr/bin/npm", "start"}},
+		{name: "npm run dev, vite default", argv: []string{"npm", "run", "dev"}, wantPort: 5173, wantArgv: []string{"/usr/bin/npm", "run", "dev"}},
+		{name: "vite default busy moves on and is told", argv: []string{"npm", "run", "dev"}, busy: []int{5173}, wantPort: 5174, wantArgv: []string{"/usr/bin/npm", "run", "dev", "--", "--port", "5174"}},
+		{name: "--port after -- wins", argv: []string{"npm", "run", "dev", "--", "--port", "4000"}, wantPort: 4000},
+		{name: "caller PORT for a launcher", argv: []string{"pnpm", "start"}, env: []string{"PORT=4100"}, wantPort: 4100, wantArgv: []string{"/usr/bin/pnpm", "start"}},
+		{name: "caller PORT ignored for others", argv: []string{"sleep", "1"}, env: []string{"PORT=4100"}, wantPort: 0},
+		{name: "http.server default", argv: []string{"python3", "-m", "http.server", "--bind", "127.0.0.1"}, wantPort: 8000},
+		{name: "http.server default busy", argv: []string{"python3", "-m", "http.server", "--bind", "127.0.0.1"}, busy: []int{8000, 8001}, wantPort: 8002,
+			wantArgv: []string{"/usr/bin/python3", "-m", "http.server", "--bind", "127.0.0.1", "8002"}},
+		{name: "flask run told the --port flag", argv: []string{"flask", "run"}, port: "9100", wantPort: 9100, wantArgv: []string{"flask", "run", "--port", "9100"}},
+		{name: "manage.py runserver default", argv: []string{"python3", "manage.py", "runserver"}, busy: []int{8000}, wantPort: 8001},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sys := newSys()
+			sys.files["home/u/shop/manage.py"] = &fstest.MapFile{Data: []byte(""), Mode: data}
+			for _, p := range tt.busy {
+				sys.busy[p] = true
+			}
+			s, err := resolve(Request{Argv: tt.argv, Cwd: "/home/u/shop", Port: tt.port, Env: append([]string{callerPath}, tt.env...)}, sys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Port != tt.wantPort {
+				t.Errorf("port %d (%s), want %d", s.Port, s.PortSource, tt.wantPort)
+			}
+			// argv[0] is resolved; the words after it are what is checked.
+			if tt.wantArgv != nil && !slices.Equal(s.Argv[1:], tt.wantArgv[1:]) {
+				t.Errorf("argv %q, want ... %q", s.Argv, tt.wantArgv[1:])
+			}
+		})
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tetra/tsm/internal/execctx"
 	"github.com/tetra/tsm/internal/paths"
 )
 
@@ -46,6 +47,9 @@ func (s *Store) ErrLog(name string) string   { return filepath.Join(s.Dir(name),
 // LaunchPath holds the captured environment, argv and cwd of a process:
 // secrets live there (mode 0600), never in meta.json.
 func (s *Store) LaunchPath(name string) string { return filepath.Join(s.Dir(name), "launch.json") }
+
+// StdinPath is the FIFO a process reads as stdin (see Launch.Stdin).
+func (s *Store) StdinPath(name string) string { return filepath.Join(s.Dir(name), "stdin") }
 
 // The daemon's own files; their names live in package paths, shared with
 // the CLI.
@@ -228,6 +232,12 @@ type Launch struct {
 	Cwd  string   `json:"cwd"`
 	// Request fields kept so `restart --update-env` can resolve again.
 	Request json.RawMessage `json:"request,omitempty"`
+	// Context is the starting shell's limits, umask and priority, replayed
+	// on every run; nil for a record older than it (then the daemon's).
+	Context *execctx.Context `json:"context,omitempty"`
+	// Stdin is "null" for /dev/null; "" gives the process the FIFO
+	// StdinPath as stdin, so it never reads EOF.
+	Stdin string `json:"stdin,omitempty"`
 }
 
 // Problem is a process directory that could not be read.
@@ -331,7 +341,7 @@ func (s *Store) writeMeta(m Meta, durable bool) error {
 		// An intent about a live run (a stop) leaves the pid file as the
 		// run's start wrote it.
 		if durable {
-			err = writeFile(s.PIDPath(m.Name), []byte(strconv.Itoa(m.PID)+"\n"), 0o644, durable)
+			err = writeOwned(s.PIDPath(m.Name), []byte(strconv.Itoa(m.PID)+"\n"), 0o644, durable)
 		}
 	} else if err = os.Remove(s.PIDPath(m.Name)); errors.Is(err, fs.ErrNotExist) {
 		err = nil
@@ -339,7 +349,7 @@ func (s *Store) writeMeta(m Meta, durable bool) error {
 	if err != nil {
 		return fmt.Errorf("write the pid file of %s: %w", m.Name, err)
 	}
-	if err := writeFile(s.MetaPath(m.Name), append(b, '\n'), 0o644, durable); err != nil {
+	if err := writeOwned(s.MetaPath(m.Name), append(b, '\n'), 0o644, durable); err != nil {
 		return fmt.Errorf("write meta.json of %s: %w", m.Name, err)
 	}
 	return nil
@@ -469,10 +479,23 @@ func writeFile(path string, data []byte, perm fs.FileMode, durable bool) (err er
 	if !durable {
 		return nil
 	}
+	return syncDir(dir)
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// writeOwned is writeFile for a file with one writer (see writeSwap).
+func writeOwned(path string, data []byte, perm fs.FileMode, durable bool) error {
+	if err := writeSwap(path, data, perm, durable); !errors.Is(err, errors.ErrUnsupported) {
+		return err
+	}
+	return writeFile(path, data, perm, durable)
 }

@@ -177,3 +177,47 @@ func TestLoadAllUnwrittenFirstRecord(t *testing.T) {
 		t.Errorf("logs were removed: %v", err)
 	}
 }
+
+// Rewriting meta.json many times (a stop writes it three times) leaves one
+// whole meta.json and the pid file matching it, and at most a spare that a
+// load does not mistake for a process.
+func TestWriteMetaRepeated(t *testing.T) {
+	s, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := Meta{TsmID: 1, Name: "api", PID: 42, Command: "sleep 1", Status: StatusOnline}
+	for i := range 5 {
+		m.StopSent = int64(i)
+		if err := s.WriteIntent(m); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.WriteMeta(m); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.ReadMeta("api")
+		if err != nil || got.StopSent != int64(i) {
+			t.Fatalf("after write %d: ReadMeta = %+v, %v", i, got, err)
+		}
+		if b, err := os.ReadFile(s.PIDPath("api")); err != nil || string(b) != "42\n" {
+			t.Fatalf("pid file = %q, %v", b, err)
+		}
+	}
+	m.Status, m.PID = StatusStopped, 0
+	if err := s.WriteMeta(m); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(s.PIDPath("api")); !os.IsNotExist(err) {
+		t.Errorf("pid file of a stopped process: %v", err)
+	}
+	metas, problems, err := s.LoadAll()
+	if err != nil || len(problems) > 0 || len(metas) != 1 || metas[0].Status != StatusStopped {
+		t.Errorf("LoadAll = %+v, %v, %v", metas, problems, err)
+	}
+	entries, _ := os.ReadDir(s.Dir("api"))
+	for _, e := range entries {
+		if n := e.Name(); n != "meta.json" && !strings.HasPrefix(n, ".") {
+			t.Errorf("unexpected file %s", n)
+		}
+	}
+}

@@ -198,7 +198,7 @@ func TestSpawnRecordFailureRollsBack(t *testing.T) {
 			os.WriteFile(dir, nil, 0o644)
 		}
 		f.mu.Unlock()
-		_, err := s.Restart("full", time.Second, 0, nil, false)
+		_, err := s.Restart("full", time.Second, 0, nil, false, nil)
 		if err == nil {
 			t.Fatal("restart succeeded although its record could not be written")
 		}
@@ -328,10 +328,10 @@ func TestConcurrentOperations(t *testing.T) {
 		startFake(t, s, "web", nil)
 		errs := make(chan error, 4)
 		for _, op := range []func() error{
-			func() error { _, err := s.Restart("web", time.Second, 0, nil, false); return err },
-			func() error { _, err := s.Restart("web", time.Second, 0, nil, false); return err },
+			func() error { _, err := s.Restart("web", time.Second, 0, nil, false, nil); return err },
+			func() error { _, err := s.Restart("web", time.Second, 0, nil, false, nil); return err },
 			func() error { _, err := s.Stop("web", time.Second); return err },
-			func() error { _, err := s.Restart("web", time.Second, 0, nil, false); return err },
+			func() error { _, err := s.Restart("web", time.Second, 0, nil, false, nil); return err },
 		} {
 			go func() { errs <- op() }()
 			synctest.Wait()

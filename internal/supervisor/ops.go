@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tetra/tsm/internal/events"
+	"github.com/tetra/tsm/internal/execctx"
 	"github.com/tetra/tsm/internal/health"
 	"github.com/tetra/tsm/internal/proc"
 	"github.com/tetra/tsm/internal/spec"
@@ -35,6 +37,10 @@ type StartRequest struct {
 	// (default SIGKILL) ends what is left after KillTimeout (default 10 s).
 	StopSignal, KillSignal string
 	KillTimeout            time.Duration
+	// Context is the caller's limits, umask and priority (nil: inherited
+	// from the daemon); Stdin "null" gives the process /dev/null.
+	Context *execctx.Context
+	Stdin   string
 	// ReloadSignal is what `tsm reload` sends (e.g. SIGHUP); "" means
 	// reload restarts.
 	ReloadSignal string
@@ -100,7 +106,14 @@ type Outcome struct {
 	Ready string
 	// Restarting: after Ready "exited", the policy starts it again.
 	Restarting bool
+	// Listening, after Ready "elsewhere": the ports the run listens on
+	// instead of its own.
+	Listening  []int
 	EnvChanges []string
+	// Notes, after restart --update-env: what was derived again and
+	// changed (the port) or what stays fixed although its inputs changed
+	// (the name), in words for the user.
+	Notes []string
 }
 
 type opKind int
@@ -124,7 +137,9 @@ type request struct {
 	// restart: the caller's environment, and whether to adopt it.
 	env       []string
 	updateEnv bool
-	changes   []string // restart --update-env: the variables that changed
+	context   *execctx.Context // with updateEnv: replaces the stored context
+	changes   []string         // restart --update-env: the variables that changed
+	notes     []string         // restart --update-env: see Outcome.Notes
 	reply     chan result
 	detached  bool // nobody waits for the answer (a stop a previous daemon began)
 	// signal: what to send, and whether to the whole run
@@ -303,7 +318,7 @@ func (p *process) startOp(r *request) {
 	m.Watch, m.WatchIgnore = req.Watch, req.WatchIgnore
 	h := req.Health
 	m.HealthCheck, m.HealthIntervalMS, m.HealthTimeoutMS, m.HealthRetries = h.Spec, h.Interval.Milliseconds(), h.Timeout.Milliseconds(), h.Retries
-	p.launch = store.Launch{Argv: sp.Argv, Env: sp.Env, Cwd: sp.Cwd, Request: requestRecord(req.Request)}
+	p.launch = store.Launch{Argv: sp.Argv, Env: sp.Env, Cwd: sp.Cwd, Request: requestRecord(req.Request), Context: req.Context, Stdin: req.Stdin}
 	// meta.json first: a directory is never without one, whenever the
 	// daemon dies (the next one drops a start that got no further).
 	err := p.move(Starting)
@@ -355,16 +370,16 @@ func (p *process) prepareRestart(r *request) error {
 func (p *process) prepareLaunch(r *request) error {
 	switch {
 	case r.updateEnv && len(p.launch.Request) > 0:
-		changes, err := p.updateEnv(r.env)
-		r.changes = changes
+		changes, notes, err := p.updateEnv(r.env, r.context)
+		r.changes, r.notes = changes, notes
 		return err
 	case r.updateEnv:
 		old := p.launch.Env
-		err := p.commandLaunch(r.env)
+		err := p.commandLaunch(r.env, r.context)
 		r.changes = envChanges(old, p.launch.Env)
 		return err
 	case len(p.launch.Argv) == 0:
-		return p.commandLaunch(r.env)
+		return p.commandLaunch(r.env, nil)
 	}
 	return nil
 }
@@ -388,8 +403,8 @@ func (s *Supervisor) Kill(name string) (Outcome, error) {
 // Outcome.EnvChanges says which variables changed. A process the bash TSM
 // started has no launch record: it is rebuilt from its command line, with
 // env.
-func (s *Supervisor) Restart(name string, grace, wait time.Duration, env []string, updateEnv bool) (Outcome, error) {
-	return s.send(name, &request{kind: opRestart, grace: grace, wait: wait, env: env, updateEnv: updateEnv})
+func (s *Supervisor) Restart(name string, grace, wait time.Duration, env []string, updateEnv bool, ctx *execctx.Context) (Outcome, error) {
+	return s.send(name, &request{kind: opRestart, grace: grace, wait: wait, env: env, updateEnv: updateEnv, context: ctx})
 }
 
 // Delete stops the process if it runs and removes its directory; its ID
@@ -411,10 +426,12 @@ func (s *Supervisor) send(name string, r *request) (Outcome, error) {
 }
 
 // readiness returns "port" once the port accepts a connection, "settled"
-// when a port-less process survived Settle, "timeout" when the port never
+// when a port-less process survived Settle, "elsewhere" as soon as the
+// run listens (listens: the ports its process tree listens on) but not on
+// its port — a program that ignores $PORT — "timeout" when the port never
 // opened within wait but the process lives, and "" when it died first (or
 // quit closed).
-func readiness(exited, quit <-chan struct{}, port int, wait time.Duration) string {
+func readiness(exited, quit <-chan struct{}, port int, wait time.Duration, listens func() []int) string {
 	if port == 0 {
 		select {
 		case <-exited:
@@ -431,9 +448,15 @@ func readiness(exited, quit <-chan struct{}, port int, wait time.Duration) strin
 	deadline := time.After(wait)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	for {
+	for i := 0; ; i++ {
 		if accepts(port) {
 			return "port"
+		}
+		// A socket table scan per process of the tree: not every tick.
+		if i%10 == 9 && listens != nil {
+			if ls := listens(); len(ls) > 0 && !slices.Contains(ls, port) {
+				return "elsewhere"
+			}
 		}
 		select {
 		case <-exited:
@@ -476,6 +499,10 @@ func (s *Supervisor) describeHolder(port int) string {
 	}
 	ls, err := proc.Listeners(port)
 	if err != nil || len(ls) == 0 {
+		if n, _ := proc.Lingering(port); n > 0 {
+			return fmt.Sprintf("no process listens on it: %s of a server that has exited still hold it (TIME_WAIT and the like; no process owns them). Its server binds without SO_REUSEADDR, so nothing can bind the port until the kernel releases them, within 60 s: run the command again then, or use --port %d+ to take the next free port",
+				plural(n, "closed connection", "closed connections"), port)
+		}
 		return fmt.Sprintf("no visible process listens on it (another user's?); use --port %d+ to take the next free port", port)
 	}
 	var who []string
@@ -487,38 +514,68 @@ func (s *Supervisor) describeHolder(port int) string {
 }
 
 // updateEnv resolves p's original request again with env as the caller's
-// environment, keeping its name and port, and makes the result its launch
-// record. It returns the changed variable names.
-func (p *process) updateEnv(env []string) ([]string, error) {
+// environment and makes the result its launch record; ctx, when not nil,
+// replaces the stored limits and umask. Everything start derived is derived
+// again: a port that came from the env file, the command or a default
+// follows them (the current port counts as free); a --port N stays N, and
+// --port N+ keeps the current port. The name stays: it names the process
+// directory and the user's scripts; a note says so when its inputs (NAME,
+// the port suffix) changed. It returns the changed variable names and the
+// notes.
+func (p *process) updateEnv(env []string, ctx *execctx.Context) ([]string, []string, error) {
 	m := &p.meta
 	var req spec.Request
 	if err := json.Unmarshal(p.launch.Request, &req); err != nil || len(req.Argv) == 0 {
-		return nil, fmt.Errorf("%s has no stored start request to resolve again; delete it and start it anew", m.Name)
+		return nil, nil, fmt.Errorf("%s has no stored start request to resolve again; delete it and start it anew", m.Name)
 	}
 	req.Env = env
-	req.Port = "none"
-	if m.Port > 0 {
-		req.Port = strconv.Itoa(int(m.Port))
+	resolveReq := req
+	if strings.HasSuffix(req.Port, "+") && m.Port > 0 {
+		resolveReq.Port = strconv.Itoa(int(m.Port))
 	}
-	sp, err := spec.Resolve(req, ownPort{p.s.sys, int(m.Port)})
+	sp, err := spec.Resolve(resolveReq, ownPort{p.s.sys, int(m.Port)})
 	if err != nil {
-		return nil, fmt.Errorf("restart %s with the current environment: %w", m.Name, err)
+		return nil, nil, fmt.Errorf("restart %s with the current environment: %w", m.Name, err)
+	}
+	var notes []string
+	if sp.Port != int(m.Port) {
+		notes = append(notes, fmt.Sprintf("port %s → %s (from the %s)", portWord(int(m.Port)), portWord(sp.Port), sp.PortSource))
+	}
+	if sp.Name != m.Name {
+		notes = append(notes, fmt.Sprintf("the name stays %s (it would now be %s): a name is fixed at start because it names the process directory and what you type; to rename, tsm delete %s and start it again", m.Name, sp.Name, m.Name))
 	}
 	changes := envChanges(p.launch.Env, sp.Env)
-	launch := store.Launch{Argv: sp.Argv, Env: sp.Env, Cwd: sp.Cwd, Request: requestRecord(req)}
+	launch := store.Launch{Argv: sp.Argv, Env: sp.Env, Cwd: sp.Cwd, Request: requestRecord(req), Context: p.launch.Context, Stdin: p.launch.Stdin}
+	if ctx != nil {
+		launch.Context = ctx
+	}
 	if err := p.s.store.WriteLaunch(m.Name, launch); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	p.launch = launch
 	m.Command, m.Interpreter, m.ProcessType, m.EnvFile = sp.Command, sp.Interpreter, sp.ProcessType, sp.EnvFile
-	return changes, nil
+	if sp.Port != int(m.Port) {
+		// Published at once, so that no other start takes the new port
+		// meanwhile (the ladder treated tsm's ports as busy).
+		m.Port = store.Port(sp.Port)
+		p.publish()
+		p.s.savePorts()
+	}
+	return changes, notes, nil
+}
+
+func portWord(p int) string {
+	if p == 0 {
+		return "none"
+	}
+	return strconv.Itoa(p)
 }
 
 // commandLaunch makes a launch record for a process that has none: one
 // started by the bash TSM, which kept only the command line. The line runs
 // under bash, as it did there, in the recorded cwd, with env and the
 // recorded port.
-func (p *process) commandLaunch(env []string) error {
+func (p *process) commandLaunch(env []string, ctx *execctx.Context) error {
 	m := &p.meta
 	if strings.TrimSpace(m.Command) == "" {
 		return fmt.Errorf("%s has neither a launch record nor a command in meta.json; start it again with `tsm start`", m.Name)
@@ -534,7 +591,7 @@ func (p *process) commandLaunch(env []string) error {
 	if fi, err := os.Stat(cwd); err != nil || !fi.IsDir() {
 		return fmt.Errorf("%s: its directory %q is gone; start it again with `tsm start`", m.Name, cwd)
 	}
-	launch := store.Launch{Argv: []string{bash, "-c", "exec " + m.Command}, Env: env, Cwd: cwd}
+	launch := store.Launch{Argv: []string{bash, "-c", "exec " + m.Command}, Env: env, Cwd: cwd, Context: ctx}
 	if err := p.s.store.WriteLaunch(m.Name, launch); err != nil {
 		return err
 	}
@@ -618,4 +675,13 @@ func stopMessage(action string, descendants int, forced bool) string {
 		msg += ", kill signal needed"
 	}
 	return msg
+}
+
+// plural renders n and the word for n: "1 closed connection", "3 closed
+// connections".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
 }

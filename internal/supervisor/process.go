@@ -69,8 +69,9 @@ type run struct {
 type (
 	exitMsg  struct{ x proc.Exit }
 	readyMsg struct {
-		r   *run
-		how string // "port", "settled" or "timeout"
+		r     *run
+		how   string // "port", "settled", "timeout" or "elsewhere"
+		ports []int  // "elsewhere": the ports the run listens on
 	}
 	timerMsg struct{ t *restartTimer }
 	endedMsg struct {
@@ -223,6 +224,16 @@ func (p *process) publish() {
 		live = 0 // the recorded PID is history: no pid file, not online
 	}
 	p.meta.Status = p.state.status(live)
+	switch p.state {
+	case Stopped, Exited, Crashed, Errored:
+		// Settled: the run and all it left are over, so its PID names
+		// nothing of ours; a reader must not take it for a live process
+		// (or signal whatever has the PID now). A stopping or backing-off
+		// record keeps it: recovery finds the run's group by it.
+		if live == 0 {
+			p.meta.PID = 0
+		}
+	}
 	p.s.mu.Lock()
 	p.pub, p.pubSt = p.meta, p.state
 	p.s.mu.Unlock()
@@ -372,6 +383,14 @@ func (p *process) spawn(manual bool, wait time.Duration) (*run, error) {
 	return p.spawnRun(manual, wait, false)
 }
 
+// stdinPath is the FIFO the run reads as stdin, or "" for /dev/null.
+func (p *process) stdinPath() string {
+	if p.launch.Stdin == "null" {
+		return ""
+	}
+	return p.s.store.StdinPath(p.meta.Name)
+}
+
 func (p *process) spawnRun(manual bool, wait time.Duration, quick bool) (*run, error) {
 	if err := p.move(Starting); err != nil {
 		return nil, err
@@ -380,7 +399,7 @@ func (p *process) spawnRun(manual bool, wait time.Duration, quick bool) (*run, e
 	if len(p.launch.Argv) == 0 {
 		// Adopted from the bash TSM and now restarted by policy: the
 		// daemon's environment is the best one there is.
-		if err := p.commandLaunch(os.Environ()); err != nil {
+		if err := p.commandLaunch(os.Environ(), nil); err != nil {
 			return nil, err
 		}
 	}
@@ -408,11 +427,13 @@ func (p *process) spawnRun(manual bool, wait time.Duration, quick bool) (*run, e
 		marker,
 	)
 	pid, cgroup, err := p.s.runner.Spawn(proc.SpawnSpec{
-		Argv:   p.launch.Argv,
-		Env:    env,
-		Dir:    p.launch.Cwd,
-		Stdout: p.s.store.OutLog(m.Name),
-		Stderr: p.s.store.ErrLog(m.Name),
+		Argv:    p.launch.Argv,
+		Env:     env,
+		Dir:     p.launch.Cwd,
+		Stdout:  p.s.store.OutLog(m.Name),
+		Stderr:  p.s.store.ErrLog(m.Name),
+		Stdin:   p.stdinPath(),
+		Context: p.launch.Context,
 	}, m.Name)
 	if err != nil {
 		return nil, err
@@ -450,14 +471,19 @@ func (p *process) rollback(r *run) {
 // awaitReady reports when r is up (see readiness), or nothing if it dies
 // first: its exit says so.
 func (p *process) awaitReady(r *run) {
+	var ports []int // what the tree listened on when last looked at
+	listens := func() []int {
+		ports = treePorts(r.pid, r.marker)
+		return ports
+	}
 	how := ""
 	if r.ready != nil {
 		how = probeReadiness(r.exited, p.s.done, r.ready, r.wait)
 	} else {
-		how = readiness(r.exited, p.s.done, r.port, r.wait)
+		how = readiness(r.exited, p.s.done, r.port, r.wait, listens)
 	}
 	if how != "" {
-		p.inbox.post(readyMsg{r: r, how: how})
+		p.inbox.post(readyMsg{r: r, how: how, ports: ports})
 	}
 }
 
@@ -468,10 +494,10 @@ func (p *process) ready(m readyMsg) {
 	p.move(Online)
 	p.save()
 	p.watchRun(m.r)
-	msg := readyMessage(p.meta, m.how, time.Since(m.r.started))
+	msg := readyMessage(p.meta, m.how, time.Since(m.r.started), m.ports)
 	p.event(events.Ready, events.Event{Message: msg})
 	if p.starter != nil {
-		p.starter.done(Outcome{Meta: p.meta, Action: p.starter.action(), Ready: m.how, EnvChanges: p.starter.changes})
+		p.starter.done(Outcome{Meta: p.meta, Action: p.starter.action(), Ready: m.how, Listening: m.ports, EnvChanges: p.starter.changes, Notes: p.starter.notes})
 		p.starter = nil
 	}
 }
@@ -778,7 +804,7 @@ func (p *process) deleteNow(r *request, res endResult) {
 // restartNow starts a run for a restart request once no run is left.
 func (p *process) restartNow(r *request) {
 	m := &p.meta
-	if port := int(m.Port); port > 0 && !p.waitPortFree(port) {
+	if port := int(m.Port); port > 0 && !p.waitPortFree(port, r.wait) {
 		if p.state == Stopping {
 			p.move(Stopped)
 		}
@@ -805,13 +831,24 @@ func (p *process) restartNow(r *request) {
 }
 
 // waitPortFree gives a just-stopped process's port a moment to be released
-// by the kernel (up to a second).
-func (p *process) waitPortFree(port int) bool {
-	for i := 0; i < 50; i++ {
+// by the kernel: a second, or, while nothing but closed connections of the
+// last run hold it (a server that binds without SO_REUSEADDR leaves them
+// unbindable for up to 60 s), the wait window (0: DefaultWait), so that a
+// restart does not fail on what is about to go away.
+func (p *process) waitPortFree(port int, wait time.Duration) bool {
+	if wait <= 0 {
+		wait = DefaultWait
+	}
+	start := time.Now()
+	for {
 		if p.s.base.PortFree(port) {
 			return true
 		}
+		if time.Since(start) >= time.Second {
+			if n, _ := proc.Lingering(port); n == 0 || time.Since(start) >= wait {
+				return false
+			}
+		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return false
 }

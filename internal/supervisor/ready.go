@@ -89,11 +89,13 @@ func probeReadiness(exited, quit <-chan struct{}, probe health.Probe, wait time.
 
 // readyMessage is the ready event's message: how the run became ready and
 // how long it took from its spawn.
-func readyMessage(m store.Meta, how string, took time.Duration) string {
+func readyMessage(m store.Meta, how string, took time.Duration, ports []int) string {
 	after := " after " + took.Round(10*time.Millisecond).String()
 	switch how {
 	case "port":
 		return fmt.Sprintf("port %d accepts connections%s", m.Port, after)
+	case "elsewhere":
+		return fmt.Sprintf("listening on %s, not on its port %d (it does not read $PORT)%s", joinInts(ports), m.Port, after)
 	case "check":
 		return fmt.Sprintf("ready (%s passed)%s", m.ReadyCheck, after)
 	case "timeout":

@@ -54,11 +54,12 @@ type osRunner struct {
 	reaper  *proc.Reaper
 	watcher *proc.Watcher
 	cgroups *proc.Cgroups
+	scans   *proc.Scanner // shared by the ends of a batch
 	log     *slog.Logger
 }
 
 func newOSRunner(onExit func(proc.Exit), cgroups *proc.Cgroups, log *slog.Logger) osRunner {
-	return osRunner{reaper: proc.NewReaper(onExit), watcher: proc.NewWatcher(onExit), cgroups: cgroups, log: log}
+	return osRunner{reaper: proc.NewReaper(onExit), watcher: proc.NewWatcher(onExit), cgroups: cgroups, scans: &proc.Scanner{}, log: log}
 }
 
 func (r osRunner) Spawn(s proc.SpawnSpec, group string) (int, string, error) {
@@ -121,28 +122,33 @@ func (osRunner) FindMarked(markers []string) (map[string][]proc.Member, error) {
 	return proc.FindMarked(markers)
 }
 
-// Family adds the members of the run's cgroup (which hold even a process
-// that left the session, lost its parent and cleared its environment) to
-// what the process table walk finds.
+// Family is the run's cgroup where it has one: everything the run forks
+// starts there and only privilege moves a process out (systemd's
+// KillMode=control-group), and the kernel's member list costs one read
+// however many processes the machine runs. Without a cgroup (none
+// delegated, TSM_NO_CGROUPS=1, macOS), or when it cannot be read, it is the
+// walk of the process table, one walk shared by every end of a batch.
 func (r osRunner) Family(root int, marker string, since uint64, cgroup string) ([]proc.Member, error) {
-	fam, err := proc.Family(root, marker, since)
-	if cgroup == "" {
-		return fam, err
-	}
-	seen := make(map[int]bool, len(fam))
-	for _, m := range fam {
-		seen[m.PID] = true
-	}
-	for _, pid := range r.CgroupMembers(cgroup) {
-		if pid == root || seen[pid] {
-			continue
-		}
-		if id, err := proc.Identify(pid); err == nil {
-			pg, _ := unix.Getpgid(pid)
-			fam = append(fam, proc.Member{Identity: id, PGID: pg})
+	if cgroup != "" {
+		if pids, err := r.cgroups.Members(cgroup); err == nil {
+			fam := make([]proc.Member, 0, len(pids))
+			for _, pid := range pids {
+				if pid == root {
+					continue
+				}
+				if id, err := proc.Identify(pid); err == nil {
+					pg, _ := unix.Getpgid(pid)
+					fam = append(fam, proc.Member{Identity: id, PGID: pg})
+				}
+			}
+			return fam, nil
 		}
 	}
-	return fam, err
+	t, err := r.scans.Table()
+	if err != nil {
+		return nil, err
+	}
+	return t.Family(root, marker, since)
 }
 
 func (r osRunner) CgroupMembers(cgroup string) []int {

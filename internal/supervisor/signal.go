@@ -35,7 +35,7 @@ func (s *Supervisor) Reload(name string, grace, wait time.Duration, env []string
 		}
 		return out, err
 	}
-	return s.Restart(name, grace, wait, env, false)
+	return s.Restart(name, grace, wait, env, false, nil)
 }
 
 // signalOp serves a signal request. The signals go out beside the owner

@@ -16,6 +16,7 @@ package supervisor
 import (
 	"errors"
 	"log/slog"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -456,7 +457,33 @@ func (s *Supervisor) Live(m store.Meta) (proc.Stats, []int, bool) {
 		return proc.Stats{}, nil, false
 	}
 	ports, _ := proc.ListeningPorts(m.PID)
+	if len(ports) == 0 && m.Port > 0 {
+		// npm start, a shell script: the server is a descendant. Walked
+		// only when the main process itself does not listen.
+		ports = treePorts(m.PID, m.Marker)
+	}
 	return st, ports, true
+}
+
+// treePorts returns the ports the process tree of pid (the main process
+// and its descendants, found by marker too) listens on, sorted.
+func treePorts(pid int, marker string) []int {
+	descendants, _ := proc.Tree(pid, marker, 0)
+	var ports []int
+	for _, p := range append([]int{pid}, descendants...) {
+		ls, _ := proc.ListeningPorts(p)
+		ports = append(ports, ls...)
+	}
+	slices.Sort(ports)
+	return slices.Compact(ports)
+}
+
+func joinInts(ns []int) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ", ")
 }
 
 func signalName(sig syscall.Signal) string {

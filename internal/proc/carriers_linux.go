@@ -2,30 +2,16 @@ package proc
 
 import (
 	"bytes"
-	"os"
 	"strings"
 )
 
 func findCarriers(prefix string, keys []string) ([]Carrier, error) {
-	self := os.Getpid()
-	euid := uint32(os.Geteuid())
-	var missed error
-	var env []byte
 	var out []Carrier
 	p := []byte(prefix)
-	err := scanProcs(euid != 0, &missed, func(e procEntry) {
-		if e.kernel || e.PID <= 1 || e.PID == self || (euid != 0 && e.uid != euid) {
-			return
-		}
-		b, err := readProcFile(procPath(e.PID, "environ"), env)
-		if err != nil {
-			noteMissed(&missed, e.PID, err)
-			return
-		}
-		env = b
+	missed, err := scanEnvirons(func(e procEntry, env []byte) {
 		found := false
 		vals := map[string]string{}
-		for entry := range envEntries(b) {
+		for entry := range envEntries(env) {
 			found = found || bytes.HasPrefix(entry, p)
 			k, v, _ := strings.Cut(string(entry), "=")
 			for _, want := range keys {

@@ -33,8 +33,9 @@ type Watcher struct {
 	log      *slog.Logger
 
 	mu   sync.Mutex // guards everything below; never held while calling a subscriber
-	fsw  *fsnotify.Watcher
-	subs map[string]*sub
+	fsw    *fsnotify.Watcher
+	closed bool // Close was called: no new watches
+	subs   map[string]*sub
 	dirs map[string]int // watched directory → how many subscribers watch it
 }
 
@@ -72,6 +73,9 @@ func (w *Watcher) Add(key string, roots, ignore []string, fn func(changed []stri
 	w.Remove(key)
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.closed {
+		return errors.New("the file watcher is closed (the daemon is stopping)")
+	}
 	if w.fsw == nil {
 		fsw, err := fsnotify.NewWatcher()
 		if err != nil {
@@ -121,7 +125,7 @@ func (w *Watcher) Watches() int {
 	return len(w.dirs)
 }
 
-// Close ends the watcher and every subscription.
+// Close ends the watcher and every subscription; Add fails afterwards.
 func (w *Watcher) Close() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -132,6 +136,7 @@ func (w *Watcher) Close() {
 	}
 	w.subs = map[string]*sub{}
 	w.dirs = map[string]int{}
+	w.closed = true
 	if w.fsw != nil {
 		w.fsw.Close()
 		w.fsw = nil

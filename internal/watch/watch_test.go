@@ -85,6 +85,10 @@ func TestWatch(t *testing.T) {
 	if got := w.Watches(); got != 0 {
 		t.Errorf("%d watches left after Remove", got)
 	}
+	w.Close()
+	if err := w.Add("late", []string{root}, nil, c.fn); err == nil {
+		t.Error("Add after Close succeeded")
+	}
 }
 
 // Two subscribers of one tree share its watches; a single file is

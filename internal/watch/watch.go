@@ -32,11 +32,11 @@ type Watcher struct {
 	debounce time.Duration
 	log      *slog.Logger
 
-	mu   sync.Mutex // guards everything below; never held while calling a subscriber
+	mu     sync.Mutex // guards everything below; never held while calling a subscriber
 	fsw    *fsnotify.Watcher
 	closed bool // Close was called: no new watches
 	subs   map[string]*sub
-	dirs map[string]int // watched directory → how many subscribers watch it
+	dirs   map[string]int // watched directory → how many subscribers watch it
 }
 
 type sub struct {

@@ -18,6 +18,7 @@ import (
 // end-to-end scripts:
 //
 //	fakesvc listen [PORT]     serve HTTP on PORT (default $PORT), log each request
+//	fakesvc listenafter DUR   wait DUR, then serve HTTP on $PORT (a slow starter)
 //	fakesvc sleep             print "ready" and block
 //	fakesvc hog MB            allocate and touch MB megabytes, print "allocated", block
 //	fakesvc udp PORT          bind a UDP socket on PORT, print "udp on PORT", block
@@ -35,6 +36,8 @@ import (
 //	fakesvc slowterm DUR      on SIGTERM, print "draining", wait DUR, exit 0
 //	fakesvc graceful FILE     on SIGTERM shut down in 300ms and write "graceful" to
 //	                          FILE; a second SIGTERM meanwhile writes "forced", exits 1
+//	fakesvc flood N           write "line 1" … "line N" fast, one write each, block
+//	fakesvc slowline          write "slow ", wait 1.5 s, write "line I\n", again
 //	fakesvc escape FILE       start a grandchild that leaves the session, drops its
 //	                          parent and its whole environment (setsid, double fork,
 //	                          env -i), write its PID to FILE, block
@@ -44,9 +47,13 @@ func fakeService() {
 		os.Exit(2)
 	}
 	switch os.Args[1] {
-	case "listen":
+	case "listen", "listenafter":
 		port := os.Getenv("PORT")
-		if len(os.Args) > 2 {
+		if os.Args[1] == "listenafter" {
+			d, _ := time.ParseDuration(os.Args[2])
+			fmt.Println("warming up")
+			time.Sleep(d)
+		} else if len(os.Args) > 2 {
 			port = os.Args[2]
 		}
 		l, err := net.Listen("tcp", ":"+port)
@@ -160,6 +167,24 @@ func fakeService() {
 		case <-time.After(300 * time.Millisecond):
 			os.WriteFile(os.Args[2], []byte("graceful\n"), 0o644)
 			os.Exit(0)
+		}
+	case "flood":
+		// N numbered lines, one write each, about 50 000 a second: fast
+		// enough to rotate often, slow enough to take a few seconds.
+		n, _ := strconv.Atoi(os.Args[2])
+		for i := 1; i <= n; i++ {
+			fmt.Printf("line %d\n", i)
+			if i%50 == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		block()
+	case "slowline":
+		// Lines written in two pieces, 1.5 s apart.
+		for i := 0; ; i++ {
+			fmt.Print("slow ")
+			time.Sleep(1500 * time.Millisecond)
+			fmt.Printf("line %d\n", i)
 		}
 	case "writepid":
 		os.WriteFile(os.Args[2], fmt.Appendf(nil, "%d\n", os.Getpid()), 0o644)

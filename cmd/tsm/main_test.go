@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,6 +71,8 @@ func TestScripts(t *testing.T) {
 			"kill9":      positive("kill9", cmdKill9),
 			"concurrent": positive("concurrent", cmdConcurrent),
 			"follow":     positive("follow", cmdFollow),
+			"filesize":   positive("filesize", cmdFileSize),
+			"seqcheck":   positive("seqcheck", cmdSeqCheck),
 			"readvar":    positive("readvar", cmdReadVar),
 			"services":   positive("services", cmdServices),
 			"setmeta":    positive("setmeta", cmdSetMeta),
@@ -350,6 +353,42 @@ func cmdWaitFile(ts *testscript.TestScript, args []string) {
 	}, "%s to match %q", args[0], args[1])
 }
 
+// filesize FILE MAX: waits up to 10s for FILE to hold at most MAX bytes.
+func cmdFileSize(ts *testscript.TestScript, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: filesize FILE MAX")
+	}
+	max, err := strconv.ParseInt(args[1], 10, 64)
+	ts.Check(err)
+	poll(ts, 10*time.Second, func() bool {
+		fi, err := os.Stat(ts.MkAbs(args[0]))
+		return err == nil && fi.Size() <= max
+	}, "%s to hold at most %d bytes", args[0], max)
+}
+
+// seqcheck FILE REGEXP: the numbers REGEXP's first group captures in FILE,
+// in order, count up by one: no line lost or repeated.
+func cmdSeqCheck(ts *testscript.TestScript, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: seqcheck FILE REGEXP")
+	}
+	b, err := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	ms := regexp.MustCompile(args[1]).FindAllSubmatch(b, -1)
+	if len(ms) == 0 {
+		ts.Fatalf("no match for %q in %s", args[1], args[0])
+	}
+	prev := -1
+	for _, m := range ms {
+		n := atoi(ts, string(m[1]))
+		if prev >= 0 && n != prev+1 {
+			ts.Fatalf("%s: %d follows %d", args[0], n, prev)
+		}
+		prev = n
+	}
+	ts.Logf("%d numbers in sequence", len(ms))
+}
+
 // gone PID...: waits up to 10s for every PID to be dead (or a zombie).
 func cmdGone(ts *testscript.TestScript, args []string) {
 	if len(args) == 0 {
@@ -429,10 +468,22 @@ func cmdKill9(ts *testscript.TestScript, args []string) {
 // happens after the follower has surely started.
 func cmdFollow(ts *testscript.TestScript, args []string) {
 	if len(args) < 2 {
-		ts.Fatalf("usage: follow REGEXP ARGS... [+++ TRIGGER...]")
+		ts.Fatalf("usage: follow REGEXP ARGS... [+++ TRIGGER...] | follow -each REGEXP... -- ARGS...")
 	}
-	re := regexp.MustCompile(args[0])
-	args = args[1:]
+	var res []*regexp.Regexp
+	if args[0] == "-each" {
+		i := slices.Index(args, "--")
+		if i < 0 {
+			ts.Fatalf("follow -each: no -- after the patterns")
+		}
+		for _, r := range args[1:i] {
+			res = append(res, regexp.MustCompile(r))
+		}
+		args = args[i+1:]
+	} else {
+		res = []*regexp.Regexp{regexp.MustCompile(args[0])}
+		args = args[1:]
+	}
 	var trigger []string
 	for i, a := range args {
 		if a == "+++" {
@@ -450,7 +501,8 @@ func cmdFollow(ts *testscript.TestScript, args []string) {
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
-			if re.MatchString(sc.Text()) {
+			res = slices.DeleteFunc(res, func(re *regexp.Regexp) bool { return re.MatchString(sc.Text()) })
+			if len(res) == 0 {
 				found <- sc.Text()
 				break
 			}
@@ -476,7 +528,7 @@ func cmdFollow(ts *testscript.TestScript, args []string) {
 		case <-deadline:
 			cmd.Process.Kill()
 			cmd.Wait()
-			ts.Fatalf("no line matching %q within 10s", re)
+			ts.Fatalf("no line matching %q within 10s", res)
 		}
 	}
 	ts.Check(cmd.Process.Signal(os.Interrupt))

@@ -111,6 +111,13 @@ type StartRequest struct {
 	HealthIntervalMillis int    `json:"health_interval_ms,omitempty"`
 	HealthTimeoutMillis  int    `json:"health_timeout_ms,omitempty"`
 	HealthRetries        int    `json:"health_retries,omitempty"`
+	// LogMaxSize (bytes; 0: never rotate) and LogKeep (rotated files kept)
+	// override config.toml's [logs] for this process; nil: the config's.
+	LogMaxSize *int64 `json:"log_max_size,omitempty"`
+	LogKeep    *int   `json:"log_keep,omitempty"`
+	// LogTime prefixes each line in the log files with its arrival time
+	// (see README, Logs: the daemon is then in the output's path).
+	LogTime bool `json:"log_time,omitempty"`
 }
 
 // TargetsRequest names processes by ID, exact name or unique substring; the

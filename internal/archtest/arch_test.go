@@ -20,10 +20,10 @@ const module = "github.com/tetra/tsm/"
 // package must be added here, with its place in the layering.
 var allowed = map[string][]string{
 	"cmd/tsm":             {"internal/cli", "internal/daemon", "internal/execctx"},
-	"internal/cli":        {"internal/api", "internal/client", "internal/events", "internal/logs", "internal/paths", "internal/execctx", "internal/envfile"},
+	"internal/cli":        {"internal/api", "internal/client", "internal/events", "internal/logs", "internal/paths", "internal/execctx", "internal/service", "internal/envfile"},
 	"internal/client":     {"internal/api", "internal/paths"},
 	"internal/api":        {"internal/execctx"},
-	"internal/daemon":     {"internal/api", "internal/supervisor", "internal/proc", "internal/store", "internal/spec", "internal/envfile", "internal/target", "internal/events", "internal/paths", "internal/execctx", "internal/health"},
+	"internal/daemon":     {"internal/api", "internal/logs", "internal/supervisor", "internal/proc", "internal/store", "internal/spec", "internal/envfile", "internal/target", "internal/events", "internal/paths", "internal/execctx", "internal/health"},
 	"internal/supervisor": {"internal/proc", "internal/store", "internal/spec", "internal/logs", "internal/events", "internal/target", "internal/execctx", "internal/health", "internal/watch"},
 	"internal/spec":       {"internal/envfile"},
 	"internal/proc":       {"internal/execctx"},
@@ -33,6 +33,7 @@ var allowed = map[string][]string{
 	"internal/envfile":    {},
 	"internal/health":     {},
 	"internal/watch":      {},
+	"internal/service":    {"internal/envfile", "internal/paths"},
 	"internal/target":     {},
 	"internal/paths":      {},
 	"internal/execctx":    {},

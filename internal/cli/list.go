@@ -15,7 +15,7 @@ import (
 func (a *App) newListCmd() *cobra.Command {
 	var asJSON, allFlag bool
 	cmd := &cobra.Command{
-		Use:     "list [running|all]",
+		Use:     "list [running|all|available|enabled]",
 		Aliases: []string{"ls"},
 		Short:   "List processes (running by default, all to include stopped ones)",
 		Long: `List shows managed processes: ID, name, PID, port, status, uptime, restarts,
@@ -23,12 +23,13 @@ CPU and memory. By default it shows every process except the ones you
 stopped: running, starting and stopping ones, crashed ones (waiting for a
 restart, or not restarted by their policy), errored ones (tsm gave up
 after a crash loop) and exited ones (finished with exit code 0); "all"
-adds the stopped ones.
+adds the stopped ones. "available" lists service definitions and
+"enabled" the enabled ones, with their port and state.
 
 --json prints an array of objects with the meta.json field names (tsm_id,
 name, pid, command, port, cwd, ...), plus id, uptime, cpu and memory.`,
 		Args:      cobra.MaximumNArgs(1),
-		ValidArgs: []string{"running", "all"},
+		ValidArgs: []string{"running", "all", "available", "enabled"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			all := allFlag
 			if len(args) == 1 {
@@ -36,8 +37,10 @@ name, pid, command, port, cwd, ...), plus id, uptime, cpu and memory.`,
 				case "all":
 					all = true
 				case "running":
+				case "available", "enabled":
+					return a.listServices(cmd, args[0], asJSON) // service_cmds.go
 				default:
-					return usageError("unknown list filter %q: use running or all", args[0])
+					return usageError("unknown list filter %q: use running, all, available or enabled", args[0])
 				}
 			}
 			resp, err := a.client.List(cmd.Context())

@@ -4,140 +4,482 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
+	"io"
+	"os"
 	"os/signal"
+	"regexp"
+	"strconv"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/logs"
+	"github.com/tetra/tsm/internal/paths"
 )
 
-func (a *App) newLogsCmd() *cobra.Command {
-	var lines int
-	var follow, nostream, errOnly, outOnly, asJSON bool
-	cmd := &cobra.Command{
-		Use:   "logs <target>",
-		Short: "Show the last lines of a process's stdout and stderr, and follow them",
-		Long: `Logs prints the last --lines lines of current.out (stdout) and current.err
-(stderr), each under a header. -f then follows both, printing new lines as
-they arrive, until interrupted.
+// logsOpts are the flags of `tsm logs`.
+type logsOpts struct {
+	lines                    int
+	follow, nostream, asJSON bool
+	errOnly, outOnly         bool
+	grep                     string
+	invert, timestamps       bool
+	since, until             string
+	noMarkers                bool
+}
 
---json prints {"service": NAME, "entries": [{"stream": "out"|"err", "line": ...}]}
-(with -f: one {"service","stream","line"} object per line).`,
-		Args:              cobra.ExactArgs(1),
+// manyLines is -n when a filter (--grep, --since, --until) is given and -n
+// is not: the filter decides what is shown, within a bound on memory.
+const manyLines = 10000
+
+func (a *App) newLogsCmd() *cobra.Command {
+	var o logsOpts
+	cmd := &cobra.Command{
+		Use:   "logs [<target>... | all]",
+		Short: "Show the last lines of processes' stdout and stderr, and follow them",
+		Long: `Logs prints the last --lines lines of current.out (stdout) and current.err
+(stderr), reading on into the rotated files (current.out.1, ...) when the
+live file holds fewer. -f then follows, printing new lines as they arrive,
+until interrupted.
+
+One target: each stream under a header, with a marker where each run began
+("── run 4 · started ... · previous exit 1 ──"; --no-markers hides them).
+No target, all, or several targets: every line prefixed with its process's
+name (in a colour of its own on a terminal); -f shows the lines of all of
+them in arrival order, like pm2 logs.
+
+Filters: --grep RE shows only lines matching the regular expression (-v:
+not matching). --since/--until take a duration back from now (10m, 2h) or a
+time (2026-11-30T10:00, 10:00, or RFC 3339). The time of a line is known to
+within about a second from checkpoints the daemon notes while a stream grows
+(a line written while no daemon ran gets the time it was next seen);
+--timestamps prefixes each line with it. With a filter and no -n, up to
+10000 lines are searched.
+
+--json prints {"service": NAME, "entries": [{"stream", "line"}]} for one
+target and {"entries": [{"name", "stream", "line"}]} for several; with -f,
+one {"name", "service", "stream", "line"} object per line.`,
+		Args:              cobra.ArbitraryArgs,
 		ValidArgsFunction: a.completeTargets,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if errOnly && outOnly {
+			if o.errOnly && o.outOnly {
 				return usageError("--err and --out exclude each other; give neither to see both")
 			}
-			if lines < 0 {
+			if o.lines < 0 {
 				return usageError("--lines must be 0 or more")
 			}
-			if nostream {
-				follow = false
+			if o.nostream {
+				o.follow = false
+			}
+			f, err := newLineFilter(o, time.Now())
+			if err != nil {
+				return err
+			}
+			if f.active() && !cmd.Flags().Changed("lines") {
+				o.lines = manyLines
 			}
 			// Catch Ctrl-C before printing anything, so an interrupt during
 			// the tail still ends the command cleanly.
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			p, err := a.resolve(cmd, args[0])
+			procs, merged, err := a.logTargets(cmd, args)
 			if err != nil {
 				return err
 			}
-			sources := []logs.Source{{Stream: "out", Path: p.OutLog}, {Stream: "err", Path: p.ErrLog}}
-			if errOnly {
-				sources = sources[1:]
-			} else if outOnly {
-				sources = sources[:1]
-			}
-			out := cmd.OutOrStdout()
-
-			var emit func(logs.Line) error
-			if asJSON {
-				enc := json.NewEncoder(out)
-				if !follow {
-					type entry struct {
-						Stream string `json:"stream"`
-						Line   string `json:"line"`
-					}
-					body := struct {
-						Service string  `json:"service"`
-						Entries []entry `json:"entries"`
-					}{Service: p.Name, Entries: []entry{}}
-					for _, s := range sources {
-						ls, err := logs.Tail(s.Path, lines)
-						if err != nil {
-							return err
-						}
-						for _, l := range ls {
-							body.Entries = append(body.Entries, entry{s.Stream, l})
-						}
-					}
-					return printJSON(out, body)
-				}
-				emit = func(l logs.Line) error {
-					return enc.Encode(map[string]string{"service": p.Name, "stream": l.Stream, "line": l.Text})
-				}
-			} else if len(sources) == 1 {
-				emit = func(l logs.Line) error {
-					_, err := fmt.Fprintln(out, l.Text)
-					return err
-				}
-			} else {
-				hw := &logs.HeaderWriter{W: out, Labels: map[string]string{
-					"out": fmt.Sprintf("%s stdout (%s)", p.Name, p.OutLog),
-					"err": fmt.Sprintf("%s stderr (%s)", p.Name, p.ErrLog),
-				}}
-				emit = hw.Write
-			}
-
-			// Take the follow's starting points before the tail, and tail only
-			// up to them: no line written in between is lost or shown twice.
-			var following *logs.Following
-			if follow {
-				if following, err = (logs.Follower{}).Open(sources); err != nil {
-					return err
-				}
-			}
-			shown := 0
-			for i, s := range sources {
-				limit := int64(-1)
-				if following != nil {
-					limit = following.Start(i)
-				}
-				ls, err := logs.TailTo(s.Path, lines, limit)
-				if err != nil {
-					return err
-				}
-				shown += len(ls)
-				for _, l := range ls {
-					if err := emit(logs.Line{Stream: s.Stream, Text: l}); err != nil {
-						return err
-					}
-				}
-			}
-			if shown == 0 && lines > 0 && !asJSON {
-				// Silence would look like a broken command.
-				wait := ""
-				if following != nil {
-					wait = "; waiting for output (Ctrl-C to stop)"
-				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "tsm: %s has written nothing yet%s\n", p.Name, wait)
-			}
-			if following == nil {
-				return nil
-			}
-			return ignoreCanceled(following.Run(ctx, emit))
+			return a.showLogs(ctx, cmd, procs, merged, o, f)
 		},
 	}
-	f := cmd.Flags()
-	f.IntVarP(&lines, "lines", "n", 50, "number of lines to show from each stream")
-	f.BoolVarP(&follow, "follow", "f", false, "keep printing new lines until interrupted")
-	f.BoolVar(&nostream, "nostream", false, "do not follow (the default; accepted for bash tsm scripts)")
-	f.BoolVarP(&errOnly, "err", "e", false, "stderr only")
-	f.BoolVarP(&outOnly, "out", "o", false, "stdout only")
-	f.BoolVar(&asJSON, "json", false, "print JSON")
+	fl := cmd.Flags()
+	fl.IntVarP(&o.lines, "lines", "n", 50, "number of lines to show from each stream")
+	fl.BoolVarP(&o.follow, "follow", "f", false, "keep printing new lines until interrupted")
+	fl.BoolVar(&o.nostream, "nostream", false, "do not follow (the default; accepted for bash tsm scripts)")
+	fl.BoolVarP(&o.errOnly, "err", "e", false, "stderr only")
+	fl.BoolVarP(&o.outOnly, "out", "o", false, "stdout only")
+	fl.BoolVar(&o.asJSON, "json", false, "print JSON")
+	fl.StringVar(&o.grep, "grep", "", "show only lines matching this regular expression (Go syntax)")
+	fl.BoolVarP(&o.invert, "invert-match", "v", false, "with --grep: show the lines that do not match")
+	fl.StringVar(&o.since, "since", "", "show lines written at or after this time (10m, 2h, 2026-11-30T10:00, 10:00)")
+	fl.StringVar(&o.until, "until", "", "show lines written before this time (same forms as --since)")
+	fl.BoolVar(&o.timestamps, "timestamps", false, "prefix each line with when it was written (to about a second)")
+	fl.BoolVar(&o.noMarkers, "no-markers", false, "do not show where each run began")
 	return cmd
+}
+
+// logTargets resolves the targets of `tsm logs`: none or all means every
+// process, and merged says whether lines are prefixed with names.
+func (a *App) logTargets(cmd *cobra.Command, args []string) ([]api.Process, bool, error) {
+	if len(args) == 0 || (len(args) == 1 && args[0] == "all") {
+		resp, err := a.client.List(cmd.Context())
+		if err != nil {
+			return nil, false, err
+		}
+		if len(resp.Processes) == 0 {
+			return nil, false, fmt.Errorf("no processes to show the logs of; start one with `tsm start <command>`")
+		}
+		return resp.Processes, true, nil
+	}
+	var procs []api.Process
+	seen := map[string]bool{}
+	for _, t := range args {
+		p, err := a.resolve(cmd, t)
+		if err != nil {
+			return nil, false, err
+		}
+		if !seen[p.Name] {
+			seen[p.Name] = true
+			procs = append(procs, p)
+		}
+	}
+	return procs, len(args) > 1, nil
+}
+
+// logSource is one stream of one process, and where to read it.
+type logSource struct {
+	proc   api.Process
+	stream string // "out" or "err"
+	path   string // the live file
+	via    string // /proc/PID/fd/N when the live file was removed, else ""
+	cps    []logs.Checkpoint
+}
+
+func (a *App) showLogs(ctx context.Context, cmd *cobra.Command, procs []api.Process, merged bool, o logsOpts, f lineFilter) error {
+	out, errw := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	// The daemon reads the config; only its log says when it is bad. Say
+	// it where the user looks at logs.
+	if _, err := logs.LoadConfig(paths.Config(a.root)); err != nil {
+		fmt.Fprintf(errw, "tsm: note: %v; log rotation keeps the limits it had (the defaults if none) until it is fixed\n", err)
+	}
+	var srcs []logSource
+	for _, p := range procs {
+		for _, s := range []struct{ stream, path string }{{"out", p.OutLog}, {"err", p.ErrLog}} {
+			if (o.errOnly && s.stream == "out") || (o.outOnly && s.stream == "err") {
+				continue
+			}
+			src := logSource{proc: p, stream: s.stream, path: s.path}
+			if note := src.checkRemoved(); note != "" {
+				fmt.Fprintln(errw, "tsm: "+note)
+			}
+			if f.needsTime() || o.timestamps {
+				src.cps = logs.Checkpoints(s.path)
+			}
+			srcs = append(srcs, src)
+		}
+	}
+	p := a.newLinePrinter(out, srcs, merged, o)
+
+	// Take the follow's starting points before the tail, and tail only up
+	// to them: no line written in between is lost or shown twice.
+	var following *logs.Following
+	if o.follow {
+		sources := make([]logs.Source, len(srcs))
+		for i, s := range srcs {
+			sources[i] = logs.Source{Stream: s.stream, Path: s.path}
+			if s.via != "" {
+				sources[i] = logs.Source{Stream: s.stream, Path: s.via, Live: s.path}
+			}
+		}
+		var err error
+		if following, err = (logs.Follower{}).Open(sources); err != nil {
+			return err
+		}
+	}
+	shown := 0
+	for i, s := range srcs {
+		limit := int64(-1)
+		if following != nil {
+			limit = following.Start(i)
+		}
+		lines, err := s.tail(o.lines, limit, f)
+		if err != nil {
+			return err
+		}
+		for _, l := range lines {
+			if err := p.marks(i, l.Off); err != nil {
+				return err
+			}
+			t, _ := logs.TimeAt(s.cps, l.Off)
+			if err := p.emit(i, l.Text, t); err != nil {
+				return err
+			}
+			shown++
+		}
+	}
+	if err := p.end(); err != nil {
+		return err
+	}
+	if shown == 0 && o.lines > 0 && !o.asJSON {
+		// Silence would look like a broken command.
+		what := "has written nothing yet"
+		if f.active() {
+			what = "has written no line that matches"
+		}
+		wait := ""
+		if following != nil {
+			wait = "; waiting for output (Ctrl-C to stop)"
+		}
+		names := make([]string, len(procs))
+		for i, p := range procs {
+			names[i] = p.Name
+		}
+		fmt.Fprintf(errw, "tsm: %s %s%s\n", strings.Join(names, ", "), what, wait)
+	}
+	if following == nil {
+		return nil
+	}
+	return ignoreCanceled(following.Run(ctx, func(l logs.Line) error {
+		if !f.match(l.Text, time.Now()) {
+			return nil
+		}
+		if err := p.marks(l.Source, l.Off); err != nil {
+			return err
+		}
+		return p.emit(l.Source, l.Text, time.Now())
+	}))
+}
+
+// tail returns the last n lines of the source that pass f, up to limit; a
+// filter searches the last manyLines lines (or n, if more).
+func (s logSource) tail(n int, limit int64, f lineFilter) ([]logs.StreamLine, error) {
+	search := n
+	if f.active() && n > 0 {
+		search = max(n, manyLines)
+	}
+	lines, err := logs.TailStreamVia(s.path, s.via, search, limit)
+	if err != nil || !f.active() {
+		return lines, err
+	}
+	kept := lines[:0]
+	for _, l := range lines {
+		t, ok := logs.TimeAt(s.cps, l.Off)
+		if !ok {
+			t = time.Now() // not seen by a checkpoint yet: just written
+		}
+		if f.match(l.Text, t) {
+			kept = append(kept, l)
+		}
+	}
+	return kept[max(len(kept)-n, 0):], nil
+}
+
+// checkRemoved notices a live log file that was removed or replaced while
+// the process runs; on Linux the file the process still writes to is read
+// through /proc/PID/fd. It returns a note for the user, or "".
+func (s *logSource) checkRemoved() string {
+	fd := 1
+	if s.stream == "err" {
+		fd = 2
+	}
+	name := "current." + s.stream
+	if via, ok := logs.RemovedLog(s.path, s.proc.PID, fd); ok {
+		s.via = via
+		return fmt.Sprintf("%s's %s was removed while it runs; showing what it writes through %s. `tsm restart %s` starts a new %s (what is in the removed file is gone once the process ends)",
+			s.proc.Name, name, via, s.proc.Name, name)
+	}
+	if _, err := os.Lstat(s.path); err != nil && s.proc.PID > 0 {
+		return fmt.Sprintf("%s's %s was removed (%v); its output is lost until `tsm restart %s` starts a new one", s.proc.Name, name, err, s.proc.Name)
+	}
+	return ""
+}
+
+// lineFilter is --grep/-v/--since/--until.
+type lineFilter struct {
+	re           *regexp.Regexp
+	invert       bool
+	since, until time.Time
+}
+
+func newLineFilter(o logsOpts, now time.Time) (lineFilter, error) {
+	f := lineFilter{invert: o.invert}
+	if o.invert && o.grep == "" {
+		return f, usageError("-v needs --grep RE: it shows the lines that do not match RE")
+	}
+	if o.grep != "" {
+		re, err := regexp.Compile(o.grep)
+		if err != nil {
+			return f, usageError("--grep %q is not a regular expression: %v", o.grep, err)
+		}
+		f.re = re
+	}
+	var err error
+	if f.since, err = parseWhen("--since", o.since, now); err != nil {
+		return f, err
+	}
+	if f.until, err = parseWhen("--until", o.until, now); err != nil {
+		return f, err
+	}
+	return f, nil
+}
+
+func (f lineFilter) active() bool    { return f.re != nil || f.needsTime() }
+func (f lineFilter) needsTime() bool { return !f.since.IsZero() || !f.until.IsZero() }
+
+// match says whether a line written at t passes the filter.
+func (f lineFilter) match(text string, t time.Time) bool {
+	if f.re != nil && f.re.MatchString(text) == f.invert {
+		return false
+	}
+	if !f.since.IsZero() && t.Before(f.since) {
+		return false
+	}
+	return f.until.IsZero() || t.Before(f.until)
+}
+
+// parseWhen reads a --since/--until value: a duration back from now, a date
+// and time in local time, a time of today, or RFC 3339.
+func parseWhen(flag, v string, now time.Time) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	for _, layout := range []string{"2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02 15:04:05", "2006-01-02 15:04", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, v, now.Location()); err == nil {
+			return t, nil
+		}
+	}
+	for _, layout := range []string{"15:04:05", "15:04"} {
+		if t, err := time.ParseInLocation(layout, v, now.Location()); err == nil {
+			y, m, d := now.Date()
+			return time.Date(y, m, d, t.Hour(), t.Minute(), t.Second(), 0, now.Location()), nil
+		}
+	}
+	return time.Time{}, usageError("%s %q: give a duration back from now (10m, 2h) or a time (2026-11-30T10:00, 10:00, RFC 3339)", flag, v)
+}
+
+// linePrinter writes the lines of the sources in the chosen form.
+type linePrinter struct {
+	w      io.Writer
+	srcs   []logSource
+	merged bool
+	o      logsOpts
+	hw     *logs.HeaderWriter
+	enc    *json.Encoder
+	colour bool
+	width  int // of the longest name, for the prefix
+	// entries collects a non-following --json listing.
+	entries []map[string]string
+	// Run markers (one target, text only): the marks of the process, when
+	// they were read, and per source the offset of the last line shown.
+	runs     []logs.RunMark
+	runsRead time.Time
+	prev     []int64
+}
+
+// runsFresh is how long the run marks read are used before they are read
+// again, while following: a new run shows its marker within that.
+const runsFresh = 100 * time.Millisecond
+
+// marks shows the markers of the runs that begin at or before offset off of
+// source i and after its previous line shown: a run's marker goes before its
+// first line among those shown. The run of the first line shown is marked
+// only if that line is its first.
+func (p *linePrinter) marks(i int, off int64) error {
+	if p.merged || p.o.noMarkers || p.o.asJSON || off < 0 {
+		return nil
+	}
+	if time.Since(p.runsRead) > runsFresh {
+		p.runs, _ = logs.ReadRuns(p.srcs[i].proc.OutLog)
+		p.runsRead = time.Now()
+	}
+	prev := p.prev[i]
+	for _, m := range p.runs {
+		at := m.Out
+		if p.srcs[i].stream == "err" {
+			at = m.Err
+		}
+		if at == off || (prev >= 0 && prev < at && at <= off) {
+			if err := p.emit(i, m.String(), time.Time{}); err != nil {
+				return err
+			}
+		}
+	}
+	p.prev[i] = off
+	return nil
+}
+
+func (a *App) newLinePrinter(w io.Writer, srcs []logSource, merged bool, o logsOpts) *linePrinter {
+	p := &linePrinter{w: w, srcs: srcs, merged: merged, o: o, colour: a.colors(w).on, prev: make([]int64, len(srcs))}
+	for i := range p.prev {
+		p.prev[i] = -1
+	}
+	for _, s := range srcs {
+		p.width = max(p.width, len(s.proc.Name))
+	}
+	if o.asJSON {
+		p.enc = json.NewEncoder(w)
+		p.entries = []map[string]string{}
+	} else if !merged && !(o.errOnly || o.outOnly) && len(srcs) > 0 {
+		labels := map[string]string{}
+		for _, s := range srcs {
+			word := map[string]string{"out": "stdout", "err": "stderr"}[s.stream]
+			labels[s.stream] = fmt.Sprintf("%s %s (%s)", s.proc.Name, word, s.path)
+		}
+		p.hw = &logs.HeaderWriter{W: w, Labels: labels}
+	}
+	return p
+}
+
+// emit writes one line of source i, written at t (zero: unknown).
+func (p *linePrinter) emit(i int, text string, t time.Time) error {
+	s := p.srcs[i]
+	if p.o.timestamps && !t.IsZero() {
+		text = t.Format("2006-01-02T15:04:05") + " " + text
+	}
+	if p.enc != nil {
+		e := map[string]string{"stream": s.stream, "line": text}
+		if p.merged || p.o.follow {
+			e["name"] = s.proc.Name
+		}
+		if p.o.follow {
+			e["service"] = s.proc.Name
+			return p.enc.Encode(e)
+		}
+		p.entries = append(p.entries, e)
+		return nil
+	}
+	if p.hw != nil {
+		return p.hw.Write(logs.Line{Stream: s.stream, Text: text})
+	}
+	if !p.merged {
+		_, err := fmt.Fprintln(p.w, text)
+		return err
+	}
+	prefix := fmt.Sprintf("%-*s |", p.width, s.proc.Name)
+	if p.colour {
+		prefix = "\x1b[" + nameColour(s.proc.Name) + "m" + prefix + "\x1b[0m"
+	}
+	_, err := fmt.Fprintln(p.w, prefix+" "+text)
+	return err
+}
+
+// end finishes a non-following --json listing.
+func (p *linePrinter) end() error {
+	if p.enc == nil || p.o.follow {
+		return nil
+	}
+	if !p.merged && len(p.srcs) > 0 {
+		for _, e := range p.entries {
+			delete(e, "name")
+		}
+		return printJSON(p.w, map[string]any{"service": p.srcs[0].proc.Name, "entries": p.entries})
+	}
+	return printJSON(p.w, map[string]any{"entries": p.entries})
+}
+
+// nameColour picks a process's colour from its name, so it keeps it from
+// one invocation to the next.
+func nameColour(name string) string {
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	return strconv.Itoa(31 + int(h.Sum32()%6))
 }
 
 func ignoreCanceled(err error) error {

@@ -8,16 +8,18 @@ import (
 
 	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/execctx"
+	"github.com/tetra/tsm/internal/logs"
 )
 
 func (a *App) newStartCmd() *cobra.Command {
 	var req api.StartRequest
 	var wait, minUptime, killTimeout, healthInterval, healthTimeout time.Duration
+	var logMaxSize, maxMemory string
+	var logKeep int
 	var maxRestarts int
-	var asJSON bool
-	var maxMemory string
+	var asJSON, dryRun bool
 	cmd := &cobra.Command{
-		Use:   "start [flags] [--] <command> [args...]",
+		Use:   "start [flags] [--] <command> [args...] | <service> | <file.tsm>",
 		Short: "Start a command in the background and keep it alive",
 		Long: `Start runs a command in the background, in its own session, with stdout and
 stderr appended to current.out and current.err in its process directory.
@@ -58,11 +60,18 @@ Name: --name (NAME-PORT), else NAME in the env file, else
 python/node script or an npm/pnpm/yarn/bun script (npm start → {dir}-start),
 else the first command word. A name you give is kept exactly (letters and
 digits of any script, ".", "_", "-") or refused; all digits, "all" and a
-leading "-" or "." are refused.`,
+leading "-" or "." are refused.
+
+A service (a name from services-available, org/name, or a path to a .tsm
+file) starts from its definition: command, cwd, port, env file, pre-hook
+and exported variables; flags given here override it. --dry-run shows what
+would run without starting anything (see also ` + "`tsm describe`" + `).`,
 		Example: `  tsm start python3 -m http.server 8000
   tsm start --name api --port 3000+ node server.js
   tsm start --env local ./run.sh
-  tsm start -- python3 app.py --port 9000`,
+  tsm start -- python3 app.py --port 9000
+  tsm start devpages
+  tsm start --dry-run ./api.tsm`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
@@ -90,6 +99,19 @@ leading "-" or "." are refused.`,
 				}
 				req.KillTimeoutMillis = int(killTimeout / time.Millisecond)
 			}
+			if cmd.Flags().Changed("log-max-size") {
+				n, err := logs.ParseSize(logMaxSize)
+				if err != nil {
+					return usageError("--log-max-size: %v", err)
+				}
+				req.LogMaxSize = &n
+			}
+			if cmd.Flags().Changed("log-keep") {
+				if logKeep < 0 {
+					return usageError("--log-keep must be 0 or more (rotated files kept)")
+				}
+				req.LogKeep = &logKeep
+			}
 			if cmd.Flags().Changed("max-restarts") {
 				if maxRestarts < 0 {
 					return usageError("--max-restarts must be 0 or more")
@@ -97,7 +119,7 @@ leading "-" or "." are refused.`,
 				req.MaxRestarts = &maxRestarts
 			}
 			if maxMemory != "" {
-				n, err := parseSize(maxMemory)
+				n, err := parseMemory(maxMemory)
 				if err != nil {
 					return usageError("--max-memory: %v", err)
 				}
@@ -105,8 +127,11 @@ leading "-" or "." are refused.`,
 			}
 			req.HealthIntervalMillis = int(healthInterval / time.Millisecond)
 			req.HealthTimeoutMillis = int(healthTimeout / time.Millisecond)
-			p, err := a.client.Start(cmd.Context(), req)
-			if err != nil {
+			p, handled, err := a.startArgs(cmd, req, dryRun) // service.go
+			if !handled {
+				p, err = a.client.Start(cmd.Context(), req)
+			}
+			if err != nil || p.Name == "" {
 				return err
 			}
 			if asJSON {
@@ -164,7 +189,11 @@ leading "-" or "." are refused.`,
 	f.DurationVar(&healthInterval, "health-interval", 10*time.Second, "time between health checks")
 	f.DurationVar(&healthTimeout, "health-timeout", 5*time.Second, "a health check that takes longer fails")
 	f.IntVar(&req.HealthRetries, "health-retries", 3, "failed health checks in a row that restart the process (it shows unhealthy in between)")
+	f.StringVar(&logMaxSize, "log-max-size", "", "rotate a log stream above this size (10M, 512k; 0: never; default from config.toml, 10M)")
+	f.IntVar(&logKeep, "log-keep", 0, "rotated files kept per log stream (default from config.toml, 5)")
+	f.BoolVar(&req.LogTime, "log-time", false, "prefix each log line with its arrival time (the daemon then relays the output; see README)")
 	f.BoolVar(&asJSON, "json", false, "print the started process as JSON")
+	f.BoolVar(&dryRun, "dry-run", false, "show what would run (command, cwd, port, environment with secrets hidden) and start nothing")
 	return cmd
 }
 

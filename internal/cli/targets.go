@@ -35,6 +35,15 @@ func (a *App) newTargetsCmd(use, short, long string, op targetsOp, graceFlag, re
 			if len(args) == 0 {
 				return usageError("%s needs a target: an ID, a name, or all (see `tsm %s --help`)", use, use)
 			}
+			if restart && len(args) == 1 {
+				// A service re-reads its definition (service.go).
+				if d, isDef, err := a.loadDefinition(args[0]); isDef {
+					if err != nil {
+						return err
+					}
+					return a.restartService(cmd, d)
+				}
+			}
 			req := api.TargetsRequest{Targets: args}
 			// Unset, the daemon applies its own default grace period.
 			if graceFlag && cmd.Flags().Changed("timeout") {
@@ -162,7 +171,11 @@ as it was first started: same ID, name, port, working directory, argv and
 environment. It works on stopped processes too and adds one to restarts.
 
 --update-env takes your current environment instead (and re-reads the env
-file), and says which variables changed without showing their values.`, (*client.Client).Restart, true, true)
+file), and says which variables changed without showing their values.
+
+A single service name (or ./x.tsm) re-reads its definition instead: the
+running process is stopped and started from the file as it is now, and
+restart says what changed since it was started.`, (*client.Client).Restart, true, true)
 }
 
 func (a *App) newDeleteCmd() *cobra.Command {

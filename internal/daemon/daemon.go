@@ -130,6 +130,13 @@ func Run(root string, log *slog.Logger) error {
 		return err
 	}
 
+	// A rotation in progress is finished before the daemon exits: one cut
+	// short leaves its copy twice (in the rotated and the live file).
+	rotateCtx, stopRotate := context.WithCancel(context.Background())
+	rotated := make(chan struct{})
+	go func() { defer close(rotated); rotateLogs(rotateCtx, st, log) }()
+	defer func() { stopRotate(); <-rotated }()
+
 	started := time.Now()
 	shutdown := make(chan struct{}, 1)
 	h := &handler{sup: sup, store: st, log: log, started: started, shutdown: shutdown, doc: sup, cgroups: noCgroups}

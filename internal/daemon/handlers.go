@@ -161,8 +161,11 @@ func (h *handler) start(w http.ResponseWriter, r *http.Request) {
 			Timeout:  time.Duration(req.HealthTimeoutMillis) * time.Millisecond,
 			Retries:  req.HealthRetries,
 		},
-		Context: req.Context,
-		Stdin:   req.Stdin,
+		Context:    req.Context,
+		Stdin:      req.Stdin,
+		LogMaxSize: req.LogMaxSize,
+		LogKeep:    req.LogKeep,
+		LogTime:    req.LogTime,
 	})
 	if err != nil {
 		writeError(w, err)

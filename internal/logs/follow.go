@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -16,11 +18,6 @@ const (
 	// Follower does not say: fast enough to feel live, rare enough to cost
 	// nothing.
 	DefaultPollInterval = 100 * time.Millisecond
-
-	// DefaultFlushPartialAfter is how long Follow holds an unterminated line
-	// when the Follower does not say: long enough for a writer to finish a
-	// line it writes in pieces, short enough that a prompt shows.
-	DefaultFlushPartialAfter = time.Second
 
 	// followChunk bounds one read, so a large backlog (a file that appeared
 	// with megabytes in it) neither takes that much memory nor delays a
@@ -36,7 +33,9 @@ type Follower struct {
 	// zero or less means DefaultPollInterval.
 	PollInterval time.Duration
 	// FlushPartialAfter is how long a line without its newline is held before
-	// it is emitted as it is; zero or less means DefaultFlushPartialAfter.
+	// it is emitted as it is; zero or less means until its newline comes (or
+	// it reaches the line length limit), so a line written slowly, in pieces,
+	// is shown whole, as Tail shows it.
 	FlushPartialAfter time.Duration
 }
 
@@ -47,18 +46,21 @@ func Follow(ctx context.Context, sources []Source, emit func(Line) error) error 
 
 // Follow calls emit with every complete line appended to any of the sources
 // after Follow is called, until ctx is done, and then returns nil. Files that
-// exist are followed from their current end, so the rest of a line that was
-// unterminated at that moment arrives as a line of its own; a file that does
-// not exist yet is followed from its start once it appears.
+// exist are followed from the start of their last, unterminated line (from
+// their end when the last line is complete), so a line being written when
+// Follow starts is emitted whole, once; a file that does not exist yet is
+// followed from its start once it appears.
 //
 // Lines of one source are emitted in file order; lines of different sources in
 // the order the polls find them, which is arrival order to within a poll
 // interval. A "\r" before a newline is kept, and lines longer than 64 KiB are
 // cut as Tail cuts them. A line without its newline is held until the newline
-// arrives, or emitted as it is once it has waited FlushPartialAfter, so a
-// prompt shows; whatever follows it then arrives as a new line.
+// arrives (or, with FlushPartialAfter, emitted as it is once it has waited
+// that long; whatever follows it then arrives as a new line).
 //
-// A file that shrinks (truncated, or rotated by copy-truncate) is read again
+// A file whose head Rotate took away is followed on where it was (what was
+// not read yet is read from the newest rotated file), by its Base. Any other
+// file that shrinks (truncated, or rotated by copy-truncate) is read again
 // from its start. A file whose path now names another file (rotated by rename,
 // or deleted and created again) is read to its end and then the new file is
 // read from its start; until a new file appears the old one is still followed,
@@ -92,9 +94,9 @@ func (fl Follower) Open(sources []Source) (*Following, error) {
 	return &Following{w: w}, nil
 }
 
-// Start is the offset at which source i is followed (0 for a file that does
-// not exist yet).
-func (f *Following) Start(i int) int64 { return f.w.files[i].off }
+// Start is the absolute stream offset (see Base) at which source i is
+// followed: TailStream up to it, then Run, shows every line once.
+func (f *Following) Start(i int) int64 { return f.w.files[i].base + f.w.files[i].off }
 
 // Run follows until ctx is done or emit fails (see Follow), then closes the
 // files.
@@ -115,11 +117,14 @@ type follow struct {
 // followed is one source and how far it has been read.
 type followed struct {
 	Source
-	file      *os.File    // nil while the path does not exist
-	info      os.FileInfo // identity of file, to notice the path naming another one
-	off       int64       // bytes of file already consumed
-	partial   []byte      // unterminated line read so far, at most lineKeep bytes
-	partialAt time.Time   // when partial got its first byte
+	file       *os.File    // nil while the path does not exist
+	info       os.FileInfo // identity of file, to notice the path naming another one
+	off        int64       // bytes of file already consumed
+	base       int64       // Base of the file when off was last set
+	index      int         // of the Source among those followed
+	partial    []byte      // unterminated line read so far, at most lineKeep bytes
+	partialAt  time.Time   // when partial got its first byte
+	partialOff int64       // absolute stream offset of partial's first byte
 }
 
 // start records where each source begins: the end of the file if it exists.
@@ -133,18 +138,15 @@ func (fl Follower) start(sources []Source) (*follow, error) {
 	if w.interval <= 0 {
 		w.interval = DefaultPollInterval
 	}
-	if w.flushAfter <= 0 {
-		w.flushAfter = DefaultFlushPartialAfter
-	}
-	for _, src := range sources {
-		s := &followed{Source: src}
+	for i, src := range sources {
+		s := &followed{Source: src, index: i}
 		w.files = append(w.files, s)
 		if err := s.open(); err != nil {
 			w.close()
 			return nil, err
 		}
 		if s.file != nil {
-			s.off = s.info.Size()
+			s.off = lineStart(s.file, s.info.Size())
 		}
 	}
 	return w, nil
@@ -210,7 +212,7 @@ func (w *follow) poll(ctx context.Context, s *followed, emit func(Line) error) e
 	if err := w.read(ctx, s, emit); err != nil {
 		return err
 	}
-	if len(s.partial) > 0 && time.Since(s.partialAt) >= w.flushAfter {
+	if len(s.partial) > 0 && w.flushAfter > 0 && time.Since(s.partialAt) >= w.flushAfter {
 		return s.flush(emit)
 	}
 	return nil
@@ -224,63 +226,173 @@ func (w *follow) read(ctx context.Context, s *followed, emit func(Line) error) e
 	if err != nil {
 		return fmt.Errorf("logs: follow: %w", err)
 	}
-	size := fi.Size()
-	if size < s.off {
-		// Truncated: what was held belonged to the old content, which the
-		// writer finished with.
-		if err := s.flush(emit); err != nil {
-			return err
-		}
-		s.off = 0
+	if fi.Size() == s.off {
+		return nil // the common idle case: one fstat
 	}
-	for s.off < size {
+	// At most as many chunks as there were bytes when the read began.
+	for chunks := (fi.Size()-s.off)/followChunk + 1; chunks >= 0; chunks-- {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		n, err := s.file.ReadAt(w.buf[:min(int64(len(w.buf)), size-s.off)], s.off)
-		s.off += int64(n)
-		if err := s.consume(w.buf[:n], emit); err != nil {
-			return err
-		}
-		if errors.Is(err, io.EOF) {
-			// Truncated while being read; the next poll starts it over.
-			return nil
-		}
+		n, err := w.readChunk(s)
 		if err != nil {
 			return fmt.Errorf("logs: follow: %w", err)
 		}
+		if n < 0 {
+			if err := w.moved(ctx, s, emit); err != nil {
+				return err
+			}
+			continue
+		}
+		if n == 0 {
+			return nil
+		}
+		s.off += int64(n)
+		if err := s.consume(w.buf[:n], s.base+s.off-int64(n), emit); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// consume splits data into lines, completing the held partial line first and
-// holding any unterminated rest.
-func (s *followed) consume(data []byte, emit func(Line) error) error {
+// readChunk reads the next chunk of s into w.buf under a shared flock, so
+// that Rotate cannot take the head of the file between the check that the
+// content has not moved (Base and size) and the read. n < 0 reports that it
+// has: Base changed, or the file is shorter than what was read of it. The
+// lock is never held while lines are emitted to a reader that may be slow.
+func (w *follow) readChunk(s *followed) (n int, err error) {
+	fd := int(s.file.Fd())
+	unix.Flock(fd, unix.LOCK_SH)
+	defer unix.Flock(fd, unix.LOCK_UN)
+	fi, err := s.file.Stat()
+	if err != nil {
+		return 0, err
+	}
+	if fi.Size() < s.off || Base(s.live()) != s.base {
+		return -1, nil
+	}
+	n, err = s.file.ReadAt(w.buf[:min(int64(len(w.buf)), fi.Size()-s.off)], s.off)
+	if errors.Is(err, io.EOF) {
+		err = nil
+	}
+	return n, err
+}
+
+// moved finds where to go on in a file whose content moved under what was
+// read of it. If Rotate or Flush took its head (Base grew), the part not read
+// yet went to the rotated files: it is read from there and the live file from
+// where that part ended in it. Otherwise the file was truncated: what was
+// held belonged to the old content, which the writer finished with, and the
+// file is read from its start.
+func (w *follow) moved(ctx context.Context, s *followed, emit func(Line) error) error {
+	// The rotated files are opened under the lock (so no rotation renames
+	// them meanwhile) and read after it, as a reader may be slow.
+	fd := int(s.file.Fd())
+	unix.Flock(fd, unix.LOCK_SH)
+	base := Base(s.live())
+	abs := s.base + s.off
+	var behind multiReader
+	if base != s.base && abs < base && base-abs <= followGap {
+		var files []*os.File
+		var have int64
+		for _, r := range RotatedFiles(s.live()) {
+			f, err := os.Open(r)
+			if err != nil {
+				break
+			}
+			fi, err := f.Stat()
+			if err != nil {
+				f.Close()
+				break
+			}
+			files = append(files, f)
+			if have += fi.Size(); have >= base-abs {
+				break
+			}
+		}
+		for i := len(files) - 1; i >= 0; i-- {
+			defer files[i].Close()
+			behind.add(files[i])
+		}
+	}
+	unix.Flock(fd, unix.LOCK_UN)
+	if base == s.base || abs < base-behind.size {
+		// Truncated, or too far behind: on from the live file's start.
+		if err := s.flush(emit); err != nil {
+			return err
+		}
+		s.off, s.base = 0, base
+		return nil
+	}
+	for off := behind.size - (base - abs); off < behind.size; {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, err := behind.ReadAt(w.buf[:min(int64(len(w.buf)), behind.size-off)], off)
+		if err := s.consume(w.buf[:n], base-behind.size+off, emit); err != nil {
+			return err
+		}
+		off += int64(n)
+		if err != nil || n == 0 {
+			break
+		}
+	}
+	s.off, s.base = max(abs-base, 0), base
+	return nil
+}
+
+// followGap bounds what a follow reads back from rotated files; a follower
+// further behind (stopped for long) goes on from the live file's start.
+const followGap = 64 << 20
+
+// lineStart returns where the last line of the first size bytes of f starts
+// if it has no newline yet (looking back at most lineKeep bytes), else size.
+func lineStart(f *os.File, size int64) int64 {
+	from := max(size-lineKeep, 0)
+	b := make([]byte, size-from)
+	n, _ := f.ReadAt(b, from)
+	b = b[:n]
+	if len(b) == 0 || b[len(b)-1] == '\n' {
+		return size
+	}
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		return from + int64(i) + 1
+	}
+	if from == 0 {
+		return 0
+	}
+	return size
+}
+
+// consume splits data, which starts at absolute stream offset at, into lines,
+// completing the held partial line first and holding any unterminated rest.
+func (s *followed) consume(data []byte, at int64, emit func(Line) error) error {
 	for len(data) > 0 {
 		i := bytes.IndexByte(data, '\n')
 		if i < 0 {
-			s.hold(data)
+			s.hold(data, at)
 			return nil
 		}
 		var text string
+		off := at
 		if len(s.partial) == 0 {
 			text = lineString(data[:i], maxLineLen)
 		} else {
-			s.hold(data[:i])
-			text = lineString(s.partial, maxLineLen)
+			s.hold(data[:i], at)
+			text, off = lineString(s.partial, maxLineLen), s.partialOff
 			s.partial = s.partial[:0]
 		}
-		if err := emit(Line{Stream: s.Stream, Text: text}); err != nil {
+		if err := emit(Line{Stream: s.Stream, Text: text, Source: s.index, Off: off}); err != nil {
 			return err
 		}
-		data = data[i+1:]
+		data, at = data[i+1:], at+int64(i)+1
 	}
 	return nil
 }
 
-func (s *followed) hold(data []byte) {
+func (s *followed) hold(data []byte, at int64) {
 	if len(s.partial) == 0 {
-		s.partialAt = time.Now()
+		s.partialAt, s.partialOff = time.Now(), at
 	}
 	s.partial = appendCapped(s.partial, data, lineKeep)
 }
@@ -292,7 +404,7 @@ func (s *followed) flush(emit func(Line) error) error {
 	}
 	text := lineString(s.partial, maxLineLen)
 	s.partial = s.partial[:0]
-	return emit(Line{Stream: s.Stream, Text: text})
+	return emit(Line{Stream: s.Stream, Text: text, Source: s.index, Off: s.partialOff})
 }
 
 // open opens the file at s.Path from its start; a missing file leaves s.file
@@ -310,7 +422,7 @@ func (s *followed) open() error {
 		f.Close()
 		return fmt.Errorf("logs: follow: %w", err)
 	}
-	s.file, s.info, s.off = f, fi, 0
+	s.file, s.info, s.off, s.base = f, fi, 0, Base(s.live())
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -148,18 +149,59 @@ func paths(t *testing.T) (dir, out, err string) {
 	return dir, filepath.Join(dir, "current.out"), filepath.Join(dir, "current.err")
 }
 
+// A follow starts at the end, but a line being written then is emitted whole.
 func TestFollowStartsAtEnd(t *testing.T) {
 	_, out, _ := paths(t)
 	appendFile(t, out, "old 1\nold 2\nunterminated ")
-	c := startFollow(t, fast(), Source{"out", out})
+	c := startFollow(t, fast(), Source{Stream: "out", Path: out})
 	appendFile(t, out, "rest\nnew\n")
-	c.waitFor(t, map[string][]string{"out": {"rest", "new"}})
+	c.waitFor(t, map[string][]string{"out": {"unterminated rest", "new"}})
+}
+
+// A line written slowly, in pieces, is one line, as Tail shows it.
+func TestFollowHoldsSlowLine(t *testing.T) {
+	_, out, _ := paths(t)
+	c := startFollow(t, Follower{PollInterval: time.Millisecond}, Source{Stream: "out", Path: out})
+	appendFile(t, out, "slow ")
+	time.Sleep(50 * time.Millisecond) // many polls: the piece must not come out alone
+	appendFile(t, out, "line\n")
+	c.waitFor(t, map[string][]string{"out": {"slow line"}})
+}
+
+// Following a file that Rotate takes the head of, under a fast writer,
+// emits every line once.
+func TestFollowAcrossRotation(t *testing.T) {
+	_, out, _ := paths(t)
+	w := openAppend(t, out)
+	c := startFollow(t, Follower{PollInterval: time.Millisecond}, Source{Stream: "out", Path: out})
+	var want []string
+	for i := range 20000 {
+		want = append(want, fmt.Sprintf("line %d", i))
+		write(t, w, want[i]+"\n")
+		if i%1000 == 999 {
+			if _, err := Rotate(out, Policy{MaxSize: 4096, Keep: 3}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	deadline := time.Now().Add(waitLimit)
+	for len(c.byStream()["out"]) < len(want) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	got := c.byStream()["out"]
+	if !slices.Equal(got, want) {
+		i := 0
+		for i < min(len(got), len(want)) && got[i] == want[i] {
+			i++
+		}
+		t.Fatalf("followed %d lines, want %d; they differ from line %d on: got %q…", len(got), len(want), i, got[i:min(len(got), i+3)])
+	}
 }
 
 func TestFollowTwoFilesConcurrently(t *testing.T) {
 	_, out, errPath := paths(t)
 	appendFile(t, out, "old out\n")
-	c := startFollow(t, fast(), Source{"out", out}, Source{"err", errPath})
+	c := startFollow(t, fast(), Source{Stream: "out", Path: out}, Source{Stream: "err", Path: errPath})
 	const n = 300
 	want := map[string][]string{}
 	var wg sync.WaitGroup
@@ -187,7 +229,7 @@ func TestFollowFileCreatedLater(t *testing.T) {
 	dir, out, _ := paths(t)
 	// The process directory itself may not exist yet either.
 	late := filepath.Join(dir, "later", "current.err")
-	c := startFollow(t, fast(), Source{"out", out}, Source{"err", late})
+	c := startFollow(t, fast(), Source{Stream: "out", Path: out}, Source{Stream: "err", Path: late})
 	appendFile(t, out, "first\nsecond\n")
 	c.waitFor(t, map[string][]string{"out": {"first", "second"}})
 	if err := os.Mkdir(filepath.Dir(late), 0o700); err != nil {
@@ -201,7 +243,7 @@ func TestFollowTruncation(t *testing.T) {
 	_, out, _ := paths(t)
 	f := openAppend(t, out)
 	write(t, f, "before follow\n")
-	c := startFollow(t, fast(), Source{"out", out})
+	c := startFollow(t, fast(), Source{Stream: "out", Path: out})
 	write(t, f, "a long first line\n")
 	c.waitFor(t, map[string][]string{"out": {"a long first line"}})
 	if err := f.Truncate(0); err != nil {
@@ -218,7 +260,7 @@ func TestFollowTruncation(t *testing.T) {
 func TestFollowRenameRotation(t *testing.T) {
 	_, out, _ := paths(t)
 	proc := openAppend(t, out) // the process keeps its descriptor across the rename
-	c := startFollow(t, fast(), Source{"out", out})
+	c := startFollow(t, fast(), Source{Stream: "out", Path: out})
 	write(t, proc, "before\n")
 	c.waitFor(t, map[string][]string{"out": {"before"}})
 
@@ -243,7 +285,7 @@ func TestFollowRenameRotation(t *testing.T) {
 func TestFollowDeletedAndRecreated(t *testing.T) {
 	_, out, _ := paths(t)
 	appendFile(t, out, "old\n")
-	c := startFollow(t, fast(), Source{"out", out})
+	c := startFollow(t, fast(), Source{Stream: "out", Path: out})
 	appendFile(t, out, "one\n")
 	c.waitFor(t, map[string][]string{"out": {"one"}})
 	if err := os.Remove(out); err != nil {
@@ -258,7 +300,7 @@ func TestFollowHoldsPartialLine(t *testing.T) {
 	barrier := filepath.Join(dir, "barrier")
 	// Sources are polled in order, so once the barrier's line is emitted,
 	// out is read after it, and so after "abc" was written.
-	c := startFollow(t, fast(), Source{"barrier", barrier}, Source{"out", out})
+	c := startFollow(t, fast(), Source{Stream: "barrier", Path: barrier}, Source{Stream: "out", Path: out})
 	appendFile(t, out, "abc")
 	appendFile(t, barrier, "sync\n")
 	c.waitFor(t, map[string][]string{"barrier": {"sync"}})
@@ -271,7 +313,7 @@ func TestFollowHoldsPartialLine(t *testing.T) {
 func TestFollowFlushesPartialLine(t *testing.T) {
 	_, out, _ := paths(t)
 	fl := Follower{PollInterval: 2 * time.Millisecond, FlushPartialAfter: 10 * time.Millisecond}
-	c := startFollow(t, fl, Source{"out", out})
+	c := startFollow(t, fl, Source{Stream: "out", Path: out})
 	appendFile(t, out, "Password: ")
 	c.waitFor(t, map[string][]string{"out": {"Password: "}})
 	appendFile(t, out, "ok\n")
@@ -280,7 +322,7 @@ func TestFollowFlushesPartialLine(t *testing.T) {
 
 func TestFollowLineContent(t *testing.T) {
 	_, out, _ := paths(t)
-	c := startFollow(t, fast(), Source{"out", out})
+	c := startFollow(t, fast(), Source{Stream: "out", Path: out})
 	x := strings.Repeat("x", maxLineLen)
 	appendFile(t, out, "crlf\r\n\n\xff\xfe\n"+x+"\n"+x+"overflow"+strings.Repeat("!", 3*followChunk)+"\nend\n")
 	c.waitFor(t, map[string][]string{"out": {"crlf\r", "", "\xff\xfe", x, x + "…", "end"}})
@@ -292,7 +334,7 @@ func TestFollowCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Follow(ctx, []Source{{"out", out}, {"err", errPath}}, func(Line) error { return nil })
+		done <- Follow(ctx, []Source{{Stream: "out", Path: out}, {Stream: "err", Path: errPath}}, func(Line) error { return nil })
 	}()
 	cancel()
 	select {
@@ -310,7 +352,7 @@ func TestFollowCancelledBeforeStart(t *testing.T) {
 	cancel()
 	called := false
 	_, out, _ := paths(t)
-	err := Follow(ctx, []Source{{"out", out}}, func(Line) error { called = true; return nil })
+	err := Follow(ctx, []Source{{Stream: "out", Path: out}}, func(Line) error { called = true; return nil })
 	if err != nil || called {
 		t.Errorf("Follow(cancelled ctx) = %v, emit called %v; want nil, false", err, called)
 	}
@@ -322,7 +364,7 @@ func TestFollowEmitErrorStops(t *testing.T) {
 	var calls atomic.Int32
 	done := make(chan error, 1)
 	go func() {
-		done <- Follow(context.Background(), []Source{{"out", out}}, func(Line) error {
+		done <- Follow(context.Background(), []Source{{Stream: "out", Path: out}}, func(Line) error {
 			calls.Add(1)
 			return errPipe
 		})
@@ -352,7 +394,7 @@ func TestFollowEmitErrorStops(t *testing.T) {
 
 func TestFollowUnreadableFileIsAnError(t *testing.T) {
 	_, out, _ := paths(t)
-	w, err := fast().start([]Source{{"out", out}})
+	w, err := fast().start([]Source{{Stream: "out", Path: out}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,7 +414,7 @@ func TestFollowPartialLineMemoryIsBounded(t *testing.T) {
 	s := &followed{Source: Source{Stream: "out"}}
 	chunk := []byte(strings.Repeat("x", followChunk))
 	for range 64 {
-		if err := s.consume(chunk, func(Line) error { t.Fatal("emitted before the newline"); return nil }); err != nil {
+		if err := s.consume(chunk, 0, func(Line) error { t.Fatal("emitted before the newline"); return nil }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -380,10 +422,60 @@ func TestFollowPartialLineMemoryIsBounded(t *testing.T) {
 		t.Errorf("holding %d bytes of an unterminated line, want at most %d", len(s.partial), lineKeep)
 	}
 	var got []string
-	if err := s.consume([]byte("\n"), func(l Line) error { got = append(got, l.Text); return nil }); err != nil {
+	if err := s.consume([]byte("\n"), 0, func(l Line) error { got = append(got, l.Text); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff([]string{strings.Repeat("x", maxLineLen) + "…"}, got); diff != "" {
 		t.Errorf("mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// Followed lines carry their absolute offsets, across a partial line and a
+// rotation, the same as TailStream gives.
+func TestFollowOffsets(t *testing.T) {
+	_, out, _ := paths(t)
+	var mu sync.Mutex
+	var offs []int64
+	f, err := Follower{PollInterval: time.Millisecond}.Open([]Source{{Stream: "out", Path: out}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- f.Run(ctx, func(l Line) error {
+			mu.Lock()
+			offs = append(offs, l.Off)
+			mu.Unlock()
+			return nil
+		})
+	}()
+	appendFile(t, out, "a\nbb")
+	appendFile(t, out, "b\n"+strings.Repeat("c", 5000)+"\n")
+	if _, err := Rotate(out, Policy{MaxSize: 10, Keep: 1}); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, out, "d\n")
+	deadline := time.Now().Add(waitLimit)
+	for {
+		mu.Lock()
+		n := len(offs)
+		mu.Unlock()
+		if n >= 4 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	<-done
+	want := []int64{0, 2, 6, 5007}
+	if !slices.Equal(offs, want) {
+		t.Errorf("offsets %v, want %v", offs, want)
+	}
+	tail, _ := TailStream(out, 4, -1)
+	for i, l := range tail {
+		if l.Off != want[i] {
+			t.Errorf("TailStream line %d at %d, want %d", i, l.Off, want[i])
+		}
 	}
 }

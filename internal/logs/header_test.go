@@ -16,17 +16,17 @@ func TestHeaderWriter(t *testing.T) {
 		want  string
 	}{
 		{"nothing", nil, ""},
-		{"one stream", []Line{{"out", "a"}, {"out", "b"}},
+		{"one stream", []Line{{Stream: "out", Text: "a"}, {Stream: "out", Text: "b"}},
 			"==> api stdout (p/current.out) <==\na\nb\n"},
-		{"alternating", []Line{{"out", "a"}, {"err", "b"}, {"err", "c"}, {"out", "d"}},
+		{"alternating", []Line{{Stream: "out", Text: "a"}, {Stream: "err", Text: "b"}, {Stream: "err", Text: "c"}, {Stream: "out", Text: "d"}},
 			"==> api stdout (p/current.out) <==\na\n" +
 				"\n==> api stderr (p/current.err) <==\nb\nc\n" +
 				"\n==> api stdout (p/current.out) <==\nd\n"},
-		{"empty lines kept", []Line{{"err", ""}, {"err", ""}},
+		{"empty lines kept", []Line{{Stream: "err", Text: ""}, {Stream: "err", Text: ""}},
 			"==> api stderr (p/current.err) <==\n\n\n"},
-		{"unlabelled stream shown by name", []Line{{"out", "a"}, {"other", "b"}},
+		{"unlabelled stream shown by name", []Line{{Stream: "out", Text: "a"}, {Stream: "other", Text: "b"}},
 			"==> api stdout (p/current.out) <==\na\n\n==> other <==\nb\n"},
-		{"empty stream name", []Line{{"", "a"}, {"", "b"}},
+		{"empty stream name", []Line{{Stream: "", Text: "a"}, {Stream: "", Text: "b"}},
 			"==>  <==\na\nb\n"},
 	}
 	for _, tt := range tests {
@@ -52,7 +52,7 @@ func (w failingWriter) Write([]byte) (int, error) { return 0, w.err }
 func TestHeaderWriterError(t *testing.T) {
 	errPipe := errors.New("broken pipe")
 	h := &HeaderWriter{W: failingWriter{errPipe}}
-	if err := h.Write(Line{"out", "a"}); !errors.Is(err, errPipe) {
+	if err := h.Write(Line{Stream: "out", Text: "a"}); !errors.Is(err, errPipe) {
 		t.Errorf("Write = %v, want %v", err, errPipe)
 	}
 }

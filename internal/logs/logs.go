@@ -1,9 +1,14 @@
-// Package logs owns reading the log files of managed processes: the last lines
-// of a file (Tail) and the lines appended to it afterwards (Follow), plus the
-// tail(1)-style labelled output of mixed streams (HeaderWriter). Processes write
-// their logs themselves, straight into the files, so this package only ever
-// reads them and must cope with whatever state a writer leaves them in: huge
-// files, unterminated lines, truncation and rotation.
+// Package logs owns the log files of managed processes and the files beside
+// them: reading them (Tail, TailStream across rotated files, Follow), the
+// tail(1)-style labelled output of mixed streams (HeaderWriter), bounding them
+// while their writer runs (Rotate, Flush, TrimTotal, the [logs] table of
+// config.toml), and what makes their bytes addressable and datable without
+// writing into them (Base offsets, run marks, time checkpoints), and the
+// opt-in relay that does write arrival times into them (Stamp). Processes
+// write their logs themselves, straight into the files, so everything here
+// must cope with whatever state a writer leaves them in: huge files,
+// unterminated lines, truncation, rotation by others. It imports no other tsm
+// package.
 package logs
 
 import "unicode/utf8"
@@ -33,12 +38,28 @@ const (
 type Source struct {
 	Stream string
 	Path   string
+	// Live is the log file's own path when Path is another way to it
+	// (/proc/PID/fd/1 for a file removed while its process runs): its Base
+	// and rotated files are found by Live. "" means Path.
+	Live string
+}
+
+// live is the path the Base and rotated files of s are found by.
+func (s Source) live() string {
+	if s.Live != "" {
+		return s.Live
+	}
+	return s.Path
 }
 
 // Line is one line of a Source, without its newline.
 type Line struct {
 	Stream string
 	Text   string
+	// Source is the index of the line's Source among those followed.
+	Source int
+	// Off is the absolute stream offset (see Base) where the line starts.
+	Off int64
 }
 
 // lineString converts the held start of a line (at most max+utf8.UTFMax bytes

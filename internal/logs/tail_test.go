@@ -334,3 +334,54 @@ func TestTailToThenFollow(t *testing.T) {
 		t.Errorf("followed %q, want c,d", seen)
 	}
 }
+
+// BenchmarkTail1GB tails 50 lines of a 1 GiB file, with newlines and
+// without any (one endless line): the cost must not depend on the size.
+// The files are sparse where the file system allows, so they cost no disk.
+func BenchmarkTail1GB(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		tail string
+	}{
+		{"lines", strings.Repeat("a log line of about fifty bytes, give or take\n", 1000)},
+		{"no newline", ""},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "current.out")
+			f, err := os.Create(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			// A hole of zero bytes (no newline in it), then the tail.
+			if err := f.Truncate(1<<30 - int64(len(tc.tail))); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := f.WriteAt([]byte(tc.tail), 1<<30-int64(len(tc.tail))); err != nil {
+				b.Fatal(err)
+			}
+			f.Close()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := TailStream(path, 50, -1); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// A line longer than maxScan is not read back to its start.
+func TestTailEndlessLine(t *testing.T) {
+	path := writeFile(t, "first\n"+strings.Repeat("x", 2*maxScan))
+	r := &countingReaderAt{r: strings.NewReader("first\n" + strings.Repeat("x", 2*maxScan))}
+	lines, _, err := tailOffsets(r, int64(6+2*maxScan), 50, blockSize, maxLineLen)
+	if err != nil || len(lines) != 1 || !strings.HasPrefix(lines[0], truncMarker+"xxx") {
+		t.Fatalf("got %d lines, %v; want one, cut at both ends", len(lines), err)
+	}
+	if got := r.total.Load(); got > maxScan+blockSize {
+		t.Errorf("read %d bytes; want at most %d", got, maxScan+blockSize)
+	}
+	if got, _ := Tail(path, 50); len(got) != 1 {
+		t.Errorf("Tail = %d lines, want 1", len(got))
+	}
+}

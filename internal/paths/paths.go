@@ -52,3 +52,25 @@ func Ports(root string) string { return filepath.Join(root, "ports") }
 
 // Processes holds one directory per managed process.
 func Processes(root string) string { return filepath.Join(root, "runtime", "processes") }
+
+// Config is the optional settings file of the state directory (TOML).
+func Config(root string) string { return filepath.Join(root, "config.toml") }
+
+// ServicesAvailable holds service definitions (<name>.tsm), as in the bash
+// TSM; orgs keep theirs in $TETRA_DIR/orgs/<org>/tsm/services-available.
+func ServicesAvailable(root string) string { return filepath.Join(root, "services-available") }
+
+// ServicesEnabled holds one link per enabled definition, to its file.
+func ServicesEnabled(root string) string { return filepath.Join(root, "services-enabled") }
+
+// Stacks holds <name>.stack files, one service per line.
+func Stacks(root string) string { return filepath.Join(root, "stacks") }
+
+// ServicesLock is flocked by `tsm startup` and `tsm patrol` for a whole
+// pass, so that two passes at once cannot both start the same service.
+func ServicesLock(root string) string { return filepath.Join(root, "services.lock") }
+
+// ServicesStarted holds, per process started from a definition, the
+// definition as it was then (<process>.json), so that a restart that
+// re-reads the file can say what changed.
+func ServicesStarted(root string) string { return filepath.Join(root, "services-started") }

@@ -170,6 +170,12 @@ func checkProgram(path string) error {
 }
 
 func openLog(path string) (*os.File, error) {
+	// A named pipe (--log-time) is held for reading too, so it never loses
+	// its last reader: a daemon that reads it may die, the writer must not
+	// get SIGPIPE for it.
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeNamedPipe != 0 {
+		return os.OpenFile(path, os.O_RDWR, 0)
+	}
 	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 }
 

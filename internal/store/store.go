@@ -173,14 +173,14 @@ type Meta struct {
 	// ReloadSignal is what `tsm reload` sends the main process (e.g.
 	// SIGHUP for gunicorn or nginx); "" means reload restarts it.
 	ReloadSignal string `json:"reload_signal,omitempty"`
+	// ReadyCheck is when a new run counts as up (--ready: tcp, tcp:PORT,
+	// http://…, exec:CMD, log:REGEX); "" means the port accepts
+	// connections, or the run survived the settle window without a port.
+	ReadyCheck string `json:"ready_check,omitempty"`
 	// HealthCheck is the process's health probe (tcp, tcp:PORT, http://…,
 	// exec:CMD; "" for none), run every HealthIntervalMS with a timeout of
 	// HealthTimeoutMS; HealthRetries failures in a row restart it (0s: the
 	// defaults, 10 s, 5 s and 3).
-	// ReadyCheck is when a new run counts as up (--ready: tcp, tcp:PORT,
-	// http://…, exec:CMD, log:REGEX); "" means the port accepts
-	// connections, or the run survived the settle window without a port.
-	ReadyCheck       string `json:"ready_check,omitempty"`
 	HealthCheck      string `json:"health_check,omitempty"`
 	HealthIntervalMS int64  `json:"health_interval_ms,omitempty"`
 	HealthTimeoutMS  int64  `json:"health_timeout_ms,omitempty"`
@@ -198,6 +198,13 @@ type Meta struct {
 	// (--watch); WatchIgnore the patterns added to the default ignores.
 	Watch       []string `json:"watch,omitempty"`
 	WatchIgnore []string `json:"watch_ignore,omitempty"`
+	// LogMaxSize (bytes; 0: never rotate) and LogKeep override the state
+	// directory's log rotation limits (config.toml) for this process.
+	LogMaxSize *int64 `json:"log_max_size,omitempty"`
+	LogKeep    *int   `json:"log_keep,omitempty"`
+	// LogTime: the process writes into named pipes beside its log files,
+	// and the daemon writes each line into the log with its arrival time.
+	LogTime bool `json:"log_time,omitempty"`
 }
 
 // fillLegacy reads the keys of the bash TSM's last generation, which wrote

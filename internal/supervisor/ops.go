@@ -56,6 +56,12 @@ type StartRequest struct {
 	// process when files under them change; WatchIgnore adds patterns to
 	// watch.DefaultIgnore.
 	Watch, WatchIgnore []string
+	// LogMaxSize and LogKeep override the state directory's log rotation
+	// limits for this process (nil: those).
+	LogMaxSize *int64
+	LogKeep    *int
+	// LogTime puts each line's arrival time before it in the log files.
+	LogTime bool
 }
 
 // Settle is how long a port-less process must stay alive for start to call
@@ -318,6 +324,7 @@ func (p *process) startOp(r *request) {
 	m.Watch, m.WatchIgnore = req.Watch, req.WatchIgnore
 	h := req.Health
 	m.HealthCheck, m.HealthIntervalMS, m.HealthTimeoutMS, m.HealthRetries = h.Spec, h.Interval.Milliseconds(), h.Timeout.Milliseconds(), h.Retries
+	m.LogMaxSize, m.LogKeep, m.LogTime = req.LogMaxSize, req.LogKeep, req.LogTime
 	p.launch = store.Launch{Argv: sp.Argv, Env: sp.Env, Cwd: sp.Cwd, Request: requestRecord(req.Request), Context: req.Context, Stdin: req.Stdin}
 	// meta.json first: a directory is never without one, whenever the
 	// daemon dies (the next one drops a start that got no further).

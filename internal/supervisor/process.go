@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -426,17 +427,32 @@ func (p *process) spawnRun(manual bool, wait time.Duration, quick bool) (*run, e
 		"TSM_PROCESS_DIR="+p.s.store.Dir(m.Name),
 		marker,
 	)
+	// Where this run's output begins, for the run markers of `tsm logs`:
+	// taken before the fork, written after it, off the respawn's path.
+	mark := logs.RunMark{Run: m.Run, Started: time.Now().UnixMilli(), PrevExit: m.ExitCode, PrevSignal: m.ExitSignal,
+		Out: logs.End(p.s.store.OutLog(m.Name)), Err: logs.End(p.s.store.ErrLog(m.Name))}
+	stdout, stderr := p.s.store.OutLog(m.Name), p.s.store.ErrLog(m.Name)
+	if m.LogTime {
+		// The daemon's log loop relays the pipes into the log files.
+		if err := cmp.Or(logs.MakePipe(stdout), logs.MakePipe(stderr)); err != nil {
+			return nil, err
+		}
+		stdout, stderr = logs.PipePath(stdout), logs.PipePath(stderr)
+	}
 	pid, cgroup, err := p.s.runner.Spawn(proc.SpawnSpec{
 		Argv:    p.launch.Argv,
 		Env:     env,
 		Dir:     p.launch.Cwd,
-		Stdout:  p.s.store.OutLog(m.Name),
-		Stderr:  p.s.store.ErrLog(m.Name),
+		Stdout:  stdout,
+		Stderr:  stderr,
 		Stdin:   p.stdinPath(),
 		Context: p.launch.Context,
 	}, m.Name)
 	if err != nil {
 		return nil, err
+	}
+	if err := logs.MarkRun(p.s.store.OutLog(m.Name), mark); err != nil {
+		p.s.log.Warn("cannot record where the run begins in the logs", "service", m.Name, "err", err)
 	}
 	r := &run{pid: pid, cgroup: cgroup, marker: marker, child: true, started: time.Now(), manual: manual,
 		port: int(m.Port), wait: wait, exited: make(chan struct{})}

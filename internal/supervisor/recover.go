@@ -3,6 +3,7 @@ package supervisor
 import (
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/tetra/tsm/internal/events"
@@ -109,6 +110,18 @@ func (p *process) recover(rc recovery) {
 			}
 			return
 		}
+		if len(rc.carriers) == 0 && len(rc.successors) == 0 && p.s.rebootedSince(m.BootID) {
+			// Up when the machine went down: the shutdown ended it, not a
+			// crash, so it comes back whatever its restart policy (PM2's
+			// resurrect, with meta.json as the dump) and earns no restart.
+			p.event(events.Lost, events.Event{PID: m.PID, Message: "the machine restarted; starting it again"})
+			if _, err := p.spawn(false, 0); err != nil {
+				p.move(Errored)
+				p.save()
+				p.event(events.Errored, events.Event{Message: "start after the reboot failed: " + err.Error()})
+			}
+			return
+		}
 		// Died unobserved: its status is unknown, so on-failure restarts it.
 		p.event(events.Lost, events.Event{PID: m.PID, Message: "died while no daemon was watching; exit status unknown"})
 		if len(rc.successors) > 0 {
@@ -194,4 +207,15 @@ func (p *process) resume(rc recovery) bool {
 	p.adopt(l.PID, l.Identity, time.Now())
 	p.save()
 	return true
+}
+
+// rebootedSince reports whether boot, a run's recorded boot ID, is from an
+// earlier boot of this machine. Records without one (the bash TSM's) and a
+// boot ID that cannot be read say no.
+func (s *Supervisor) rebootedSince(boot string) bool {
+	if boot == "" {
+		return false
+	}
+	self, err := s.runner.Identify(os.Getpid())
+	return err == nil && self.BootID != "" && self.BootID != boot
 }

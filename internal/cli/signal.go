@@ -19,7 +19,9 @@ descendant outside it (setsid'd and double-forked ones too). The process's
 state does not change; use stop, kill or restart to end it.
 
 The signal is a name (SIGHUP, HUP, hup) or a number (1). Targets: a TSM ID,
-an exact name, a unique part of a name, or all.`,
+an exact name, a unique part of a name, or all (the running ones; the
+others are listed as not running). A named target that is not running is
+an error.`,
 		Example: `  tsm signal api SIGHUP          # gunicorn/nginx: reload the configuration
   tsm signal worker USR1          # e.g. reopen log files
   tsm signal --group build TERM   # every process of the run`,
@@ -38,6 +40,10 @@ an exact name, a unique part of a name, or all.`,
 				return printJSON(cmd.OutOrStdout(), results)
 			}
 			for _, r := range results {
+				if r.Action == "not-running" {
+					fmt.Fprintln(cmd.OutOrStdout(), describeResult(r))
+					continue
+				}
 				to := fmt.Sprintf("pid %d", r.PID)
 				if group {
 					to += " and " + plural(r.Descendants, "other process", "other processes") + " of its run"

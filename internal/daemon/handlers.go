@@ -200,8 +200,15 @@ func (h *handler) signal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
+	all := len(req.Targets) == 1 && req.Targets[0] == "all"
 	h.targets(func(name string, t api.TargetsRequest) (supervisor.Outcome, error) {
-		return h.sup.Signal(name, sig, t.Group)
+		out, err := h.sup.Signal(name, sig, t.Group)
+		var nr *supervisor.NotRunningError
+		if all && errors.As(err, &nr) {
+			// "all" means the running ones; the others are reported.
+			return supervisor.Outcome{Meta: nr.Meta, Action: "not-running"}, nil
+		}
+		return out, err
 	})(w, r)
 }
 

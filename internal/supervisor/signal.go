@@ -38,6 +38,16 @@ func (s *Supervisor) Reload(name string, grace, wait time.Duration, env []string
 	return s.Restart(name, grace, wait, env, false, nil)
 }
 
+// NotRunningError is a signal for a process without a live run.
+type NotRunningError struct {
+	Meta store.Meta
+	Why  string // "is not running", "is being stopped"
+}
+
+func (e *NotRunningError) Error() string {
+	return fmt.Sprintf("%s (id %d) %s, so there is nothing to signal; start it with `tsm restart %s`", e.Meta.Name, e.Meta.TsmID, e.Why, e.Meta.Name)
+}
+
 // signalOp serves a signal request. The signals go out beside the owner
 // (a group signal walks the process table), on a copy of what they need.
 func (p *process) signalOp(r *request) {
@@ -47,7 +57,7 @@ func (p *process) signalOp(r *request) {
 		if p.state == Stopping {
 			why = "is being stopped"
 		}
-		r.fail(fmt.Errorf("%s (id %d) %s, so there is nothing to signal; start it with `tsm restart %s`", p.meta.Name, p.meta.TsmID, why, p.meta.Name))
+		r.fail(&NotRunningError{Meta: p.meta, Why: why})
 		return
 	}
 	meta, rn := p.meta, p.s.runner

@@ -148,6 +148,9 @@ func statusNote(p api.Process) string {
 		return word
 	case "backoff":
 		word = "crashed"
+	case "unhealthy":
+		// Up, failing its health check: why, not the last exit.
+		return word + " (" + truncate(p.HealthError, 60) + ")"
 	}
 	var notes []string
 	switch {

@@ -13,8 +13,8 @@ import (
 
 func (a *App) newStartCmd() *cobra.Command {
 	var req api.StartRequest
-	var wait, minUptime, killTimeout time.Duration
-	var logMaxSize string
+	var wait, minUptime, killTimeout, healthInterval, healthTimeout time.Duration
+	var logMaxSize, maxMemory string
 	var logKeep int
 	var maxRestarts int
 	var asJSON, dryRun bool
@@ -121,6 +121,15 @@ would run without starting anything (see also ` + "`tsm describe`" + `).`,
 				}
 				req.MaxRestarts = &maxRestarts
 			}
+			if maxMemory != "" {
+				n, err := parseMemory(maxMemory)
+				if err != nil {
+					return usageError("--max-memory: %v", err)
+				}
+				req.MaxMemory = n
+			}
+			req.HealthIntervalMillis = int(healthInterval / time.Millisecond)
+			req.HealthTimeoutMillis = int(healthTimeout / time.Millisecond)
 			p, handled, err := a.startArgs(cmd, req, dryRun) // service.go
 			if !handled {
 				p, err = a.client.Start(cmd.Context(), req)
@@ -149,7 +158,9 @@ would run without starting anything (see also ` + "`tsm describe`" + `).`,
 				fmt.Fprintf(cmd.ErrOrStderr(), "tsm: note: it is listening on %s, not %v: it does not read $PORT. Pass the port the way the program takes it (e.g. --port %v after the command), or start it with --port %s\n",
 					joinPorts(p.ListeningPorts), p.Port, p.Port, joinPorts(p.ListeningPorts[:1]))
 			}
-			if p.Ready == "timeout" {
+			if p.Ready == "timeout" && req.Ready != "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "tsm: note: --ready %s has not passed yet (waited %s); see `tsm logs %d`\n", req.Ready, wait, p.TsmID)
+			} else if p.Ready == "timeout" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "tsm: note: nothing accepts connections on port %v yet (waited %s); see `tsm logs %d`\n", p.Port, wait, p.TsmID)
 			}
 			return nil
@@ -165,11 +176,22 @@ would run without starting anything (see also ` + "`tsm describe`" + `).`,
 	f.StringVar(&req.Restart, "restart", "on-failure", "restart policy: always, on-failure or never")
 	f.IntVar(&maxRestarts, "max-restarts", 10, "unstable restarts in a row before giving up (status errored)")
 	f.DurationVar(&minUptime, "min-uptime", time.Second, "a run shorter than this is unstable and backs off")
-	f.DurationVar(&wait, "wait", 10*time.Second, "how long to wait for the port to accept connections")
+	f.DurationVar(&wait, "wait", 10*time.Second, "how long start and restart wait for the process to be ready (--ready, else the port)")
 	f.StringVar(&req.StopSignal, "signal", "", "signal that asks the process to stop (default SIGTERM; e.g. SIGINT, SIGQUIT for nginx)")
 	f.StringVar(&req.KillSignal, "kill-signal", "", "signal for what is left when the kill timeout has passed (default SIGKILL)")
+	f.StringVar(&req.ReloadSignal, "reload-signal", "", "signal `tsm reload` sends to reload without a restart (e.g. HUP for gunicorn, nginx)")
 	f.DurationVar(&killTimeout, "kill-timeout", 10*time.Second, "grace period between the stop signal and the kill signal")
 	f.StringVar(&req.Stdin, "stdin", "pipe", "pipe: stdin stays open and empty while the process runs; null: /dev/null (reads see EOF)")
+	f.StringVar(&maxMemory, "max-memory", "", "restart gracefully when the whole process tree uses more memory (e.g. 512M, 1G); with a delegated cgroup the kernel holds it there too")
+	f.StringVar(&req.CronRestart, "cron-restart", "", "restart on a cron schedule: \"0 3 * * *\" (03:00 daily), @hourly, @every 6h")
+	f.StringSliceVar(&req.Watch, "watch", nil, "restart when files change: --watch alone watches the working directory, --watch=src,lib those paths (debounced; .git, node_modules, __pycache__ ignored)")
+	f.Lookup("watch").NoOptDefVal = "."
+	f.StringSliceVar(&req.WatchIgnore, "watch-ignore", nil, "more names or patterns --watch ignores (e.g. dist, '*.log')")
+	f.StringVar(&req.Ready, "ready", "", "when the process is up: tcp, tcp:PORT, http://HOST:PORT/PATH (2xx/3xx), exec:COMMAND (exits 0) or log:REGEX (a new line of its output matches); default: its port accepts connections")
+	f.StringVar(&req.Health, "health", "", "health check: http://127.0.0.1:PORT/PATH (2xx/3xx), tcp (the port accepts), tcp:PORT, or exec:COMMAND (exits 0)")
+	f.DurationVar(&healthInterval, "health-interval", 10*time.Second, "time between health checks")
+	f.DurationVar(&healthTimeout, "health-timeout", 5*time.Second, "a health check that takes longer fails")
+	f.IntVar(&req.HealthRetries, "health-retries", 3, "failed health checks in a row that restart the process (it shows unhealthy in between)")
 	f.StringVar(&logMaxSize, "log-max-size", "", "rotate a log stream above this size (10M, 512k; 0: never; default from config.toml, 10M)")
 	f.IntVar(&logKeep, "log-keep", 0, "rotated files kept per log stream (default from config.toml, 5)")
 	f.BoolVar(&req.LogTime, "log-time", false, "prefix each log line with its arrival time (the daemon then relays the output; see README)")

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -185,6 +186,54 @@ func (c *Client) Delete(ctx context.Context, req api.TargetsRequest) ([]api.Resu
 }
 
 // targets sends a multi-target operation. When one target fails, the
+
+// Signal sends req.Signal to the main process of each process req names
+// (with req.Group, to every process of its run). An unknown signal or
+// target is an *APIError and nothing is touched.
+func (c *Client) Signal(ctx context.Context, req api.TargetsRequest) ([]api.Result, error) {
+	return c.targets(ctx, api.RouteSignal, req)
+}
+
+// Reload sends each process req names its reload signal (start
+// --reload-signal), or restarts it when it declared none: Result.Action
+// says "reloaded" or "restarted".
+func (c *Client) Reload(ctx context.Context, req api.TargetsRequest) ([]api.Result, error) {
+	return c.targets(ctx, api.RouteReload, req)
+}
+
+// Ports returns every managed process's declared port and the ports its
+// whole run listens on (TCP, and bound UDP); port > 0 also asks who holds
+// that port, managed or not (PortsResponse.Holders).
+func (c *Client) Ports(ctx context.Context, port int) (api.PortsResponse, error) {
+	var resp api.PortsResponse
+	route := api.RoutePorts
+	if port > 0 {
+		route += "?port=" + strconv.Itoa(port)
+	}
+	err := c.call(ctx, http.MethodGet, route, nil, &resp)
+	return resp, err
+}
+
+// Doctor runs the daemon's checks (only one of them when only is not "":
+// cgroups, records, orphans or ports).
+func (c *Client) Doctor(ctx context.Context, only string) (api.DoctorReport, error) {
+	var rep api.DoctorReport
+	route := api.RouteDoctor
+	if only != "" {
+		route += "?only=" + url.QueryEscape(only)
+	}
+	err := c.call(ctx, http.MethodGet, route, nil, &rep)
+	return rep, err
+}
+
+// Clean ends the orphans listed, those that still are orphans with the same
+// identity, and says what it did to each.
+func (c *Client) Clean(ctx context.Context, orphans []api.Orphan) ([]api.CleanResult, error) {
+	var res []api.CleanResult
+	err := c.call(ctx, http.MethodPost, api.RouteClean, api.CleanRequest{Orphans: orphans}, &res)
+	return res, err
+}
+
 // *APIError's Body.Detail says what was done to the others.
 func (c *Client) targets(ctx context.Context, route string, req api.TargetsRequest) ([]api.Result, error) {
 	var rs []api.Result

@@ -95,7 +95,9 @@ func Run(root string, log *slog.Logger) error {
 	// One cgroup subtree per state directory, stable across daemon restarts
 	// so that re-adopted services keep theirs.
 	var cgroups *proc.Cgroups
+	noCgroups := "" // why there are none, for `tsm doctor`
 	if os.Getenv(NoCgroupsEnv) != "" {
+		noCgroups = NoCgroupsEnv + " is set"
 		// The path of every unprivileged user and every macOS user, which
 		// tests and benchmarks must be able to take on a machine that has
 		// a delegated subtree.
@@ -104,7 +106,10 @@ func Run(root string, log *slog.Logger) error {
 		sum := sha256.Sum256([]byte(root))
 		cgroups, err = proc.OpenCgroups("tsm-" + hex.EncodeToString(sum[:6]))
 		if err != nil {
+			noCgroups = err.Error()
 			log.Info("running without cgroups; stop finds descendants by walking the process table", "reason", err)
+		} else if cgroups == nil {
+			noCgroups = "not available on this system"
 		}
 	}
 	defer cgroups.Release()
@@ -136,7 +141,7 @@ func Run(root string, log *slog.Logger) error {
 
 	started := time.Now()
 	shutdown := make(chan struct{}, 1)
-	h := &handler{sup: sup, store: st, log: log, started: started, shutdown: shutdown}
+	h := &handler{sup: sup, store: st, log: log, started: started, shutdown: shutdown, doc: sup, cgroups: noCgroups}
 	ops := &inFlight{ops: map[*http.Request]string{}}
 	h.inFlight = ops.list
 	srv := &http.Server{Handler: trimWhenIdle(ops.wrap(h.routes())), ReadHeaderTimeout: 10 * time.Second}

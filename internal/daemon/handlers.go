@@ -1,18 +1,22 @@
 package daemon
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/envfile"
 	"github.com/tetra/tsm/internal/execctx"
+	"github.com/tetra/tsm/internal/health"
 	"github.com/tetra/tsm/internal/proc"
 	"github.com/tetra/tsm/internal/spec"
 	"github.com/tetra/tsm/internal/store"
@@ -28,10 +32,13 @@ type supervisorOps interface {
 	Kill(name string) (supervisor.Outcome, error)
 	Restart(name string, grace, wait time.Duration, env []string, updateEnv bool, ctx *execctx.Context) (supervisor.Outcome, error)
 	Delete(name string, grace time.Duration) (supervisor.Outcome, error)
+	Signal(name string, sig syscall.Signal, group bool) (supervisor.Outcome, error)
+	Reload(name string, grace, wait time.Duration, env []string) (supervisor.Outcome, error)
 	Snapshot() ([]store.Meta, []string)
 	Resolve(t string) (store.Meta, error)
 	ResolveAll(targets []string) ([]string, error)
 	Live(m store.Meta) (proc.Stats, []int, bool)
+	Ports() ([]supervisor.PortUse, map[int]store.Meta, error)
 }
 
 var _ supervisorOps = (*supervisor.Supervisor)(nil)
@@ -43,6 +50,9 @@ type handler struct {
 	started  time.Time
 	shutdown chan<- struct{}
 	inFlight func() []string // the operations being served (nil: none known)
+	doc      doctorOps       // for `tsm doctor` (nil: no doctor routes)
+	// cgroups is why runs get no cgroup of their own, "" when they do.
+	cgroups string
 }
 
 func (h *handler) routes() http.Handler {
@@ -61,6 +71,15 @@ func (h *handler) routes() http.Handler {
 	mux.HandleFunc("POST "+api.RouteDelete, h.targets(func(name string, r api.TargetsRequest) (supervisor.Outcome, error) {
 		return h.sup.Delete(name, grace(r))
 	}))
+	mux.HandleFunc("POST "+api.RouteSignal, h.signal)
+	mux.HandleFunc("POST "+api.RouteReload, h.targets(func(name string, r api.TargetsRequest) (supervisor.Outcome, error) {
+		return h.sup.Reload(name, grace(r), 0, r.Env)
+	}))
+	mux.HandleFunc("GET "+api.RoutePorts, h.ports)
+	if h.doc != nil {
+		mux.HandleFunc("GET "+api.RouteDoctor, h.doctor)
+		mux.HandleFunc("POST "+api.RouteClean, h.clean)
+	}
 	mux.HandleFunc("GET "+api.RouteList, h.list)
 	mux.HandleFunc("GET "+api.RouteInfo, h.info)
 	mux.HandleFunc("POST "+api.RouteShutdown, h.stopDaemon)
@@ -130,18 +149,30 @@ func (h *handler) start(w http.ResponseWriter, r *http.Request) {
 			Argv: req.Argv, Cwd: req.Cwd, Env: req.Env, Name: req.Name, Port: req.Port,
 			EnvFile: req.EnvFile, WorkDir: req.WorkDir, PreHook: req.PreHook,
 		},
-		Restart:     req.Restart,
-		MaxRestarts: req.MaxRestarts,
-		MinUptime:   time.Duration(req.MinUptimeMillis) * time.Millisecond,
-		Wait:        time.Duration(req.WaitMillis) * time.Millisecond,
-		StopSignal:  req.StopSignal,
-		KillSignal:  req.KillSignal,
-		KillTimeout: time.Duration(req.KillTimeoutMillis) * time.Millisecond,
-		Context:     req.Context,
-		Stdin:       req.Stdin,
-		LogMaxSize:  req.LogMaxSize,
-		LogKeep:     req.LogKeep,
-		LogTime:     req.LogTime,
+		Restart:      req.Restart,
+		MaxRestarts:  req.MaxRestarts,
+		MinUptime:    time.Duration(req.MinUptimeMillis) * time.Millisecond,
+		Wait:         time.Duration(req.WaitMillis) * time.Millisecond,
+		StopSignal:   req.StopSignal,
+		KillSignal:   req.KillSignal,
+		KillTimeout:  time.Duration(req.KillTimeoutMillis) * time.Millisecond,
+		ReloadSignal: req.ReloadSignal,
+		Ready:        req.Ready,
+		MaxMemory:    req.MaxMemory,
+		CronRestart:  req.CronRestart,
+		Watch:        req.Watch,
+		WatchIgnore:  req.WatchIgnore,
+		Health: health.Settings{
+			Spec:     req.Health,
+			Interval: time.Duration(req.HealthIntervalMillis) * time.Millisecond,
+			Timeout:  time.Duration(req.HealthTimeoutMillis) * time.Millisecond,
+			Retries:  req.HealthRetries,
+		},
+		Context:    req.Context,
+		Stdin:      req.Stdin,
+		LogMaxSize: req.LogMaxSize,
+		LogKeep:    req.LogKeep,
+		LogTime:    req.LogTime,
 	})
 	if err != nil {
 		writeError(w, err)
@@ -156,6 +187,36 @@ func (h *handler) start(w http.ResponseWriter, r *http.Request) {
 		p.LeftBehind = out.Descendants
 	}
 	writeJSON(w, http.StatusOK, p)
+}
+
+// signal checks the signal's name before any target is touched, then
+// serves the request as every multi-target operation is served.
+func (h *handler) signal(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 16<<20))
+	var req api.TargetsRequest
+	if err == nil {
+		err = json.Unmarshal(body, &req)
+	}
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, api.ErrorBody{Error: api.Error{Code: api.CodeUsage, Message: "bad request: " + err.Error()}})
+		return
+	}
+	sig, ok := supervisor.ParseSignal(req.Signal)
+	if !ok {
+		writeError(w, fmt.Errorf("%w: unknown signal %q: use a name such as SIGHUP, SIGUSR1, SIGUSR2 or SIGTERM, or a number", spec.ErrUsage, req.Signal))
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	all := len(req.Targets) == 1 && req.Targets[0] == "all"
+	h.targets(func(name string, t api.TargetsRequest) (supervisor.Outcome, error) {
+		out, err := h.sup.Signal(name, sig, t.Group)
+		var nr *supervisor.NotRunningError
+		if all && errors.As(err, &nr) {
+			// "all" means the running ones; the others are reported.
+			return supervisor.Outcome{Meta: nr.Meta, Action: "not-running"}, nil
+		}
+		return out, err
+	})(w, r)
 }
 
 // targets runs op on every process the request names, after resolving all
@@ -252,6 +313,7 @@ func (h *handler) process(m store.Meta, live bool) api.Process {
 		Restarts: m.Restarts, UnstableRestarts: m.UnstableRestarts, RestartPolicy: m.RestartPolicy,
 		ExitCode: m.ExitCode, ExitSignal: m.ExitSignal, StopTime: m.StopTime, NextRestart: m.NextRestart,
 		State: m.State, Pending: m.Pending, Unverified: m.Unverified,
+		ReadyCheck: m.ReadyCheck, MaxMemory: m.MaxMemory, CronRestart: m.CronRestart, Watch: m.Watch, HealthCheck: m.HealthCheck, HealthError: m.HealthError, RestartReason: m.RestartReason,
 		Dir: h.store.Dir(m.Name), OutLog: h.store.OutLog(m.Name), ErrLog: h.store.ErrLog(m.Name),
 		PIDFile: h.store.PIDPath(m.Name),
 	}

@@ -265,6 +265,12 @@ func scanListening(dir string, fn func(port int, inode uint64)) error {
 //
 // Addresses are hex with the port after the last ':'.
 func parseTCPTable(b []byte, fn func(port int, inode uint64)) {
+	parseSockTable(b, tcpListenHex, fn)
+}
+
+// parseSockTable reads /proc/net/{tcp,tcp6,udp,udp6}, calling fn for the
+// sockets in state (hex, as the file prints it).
+func parseSockTable(b []byte, state string, fn func(port int, inode uint64)) {
 	_, b, _ = bytes.Cut(b, []byte{'\n'}) // header
 	for len(b) > 0 {
 		var line []byte
@@ -281,7 +287,7 @@ func parseTCPTable(b []byte, fn func(port int, inode uint64)) {
 			case 1:
 				local = tok
 			case 3:
-				listening = string(tok) == tcpListenHex
+				listening = string(tok) == state
 			case 9:
 				inode = tok
 			}

@@ -181,6 +181,34 @@ type Meta struct {
 	StopSignal    string `json:"stop_signal,omitempty"`
 	KillSignal    string `json:"kill_signal,omitempty"`
 	KillTimeoutMS int64  `json:"kill_timeout_ms,omitempty"`
+	// ReloadSignal is what `tsm reload` sends the main process (e.g.
+	// SIGHUP for gunicorn or nginx); "" means reload restarts it.
+	ReloadSignal string `json:"reload_signal,omitempty"`
+	// ReadyCheck is when a new run counts as up (--ready: tcp, tcp:PORT,
+	// http://…, exec:CMD, log:REGEX); "" means the port accepts
+	// connections, or the run survived the settle window without a port.
+	ReadyCheck string `json:"ready_check,omitempty"`
+	// HealthCheck is the process's health probe (tcp, tcp:PORT, http://…,
+	// exec:CMD; "" for none), run every HealthIntervalMS with a timeout of
+	// HealthTimeoutMS; HealthRetries failures in a row restart it (0s: the
+	// defaults, 10 s, 5 s and 3).
+	HealthCheck      string `json:"health_check,omitempty"`
+	HealthIntervalMS int64  `json:"health_interval_ms,omitempty"`
+	HealthTimeoutMS  int64  `json:"health_timeout_ms,omitempty"`
+	HealthRetries    int    `json:"health_retries,omitempty"`
+	// HealthError is why the last health check failed, while the run is
+	// unhealthy; RestartReason why tsm last restarted the process by itself
+	// for a reason other than an exit (a failing health check).
+	HealthError   string `json:"health_error,omitempty"`
+	RestartReason string `json:"restart_reason,omitempty"`
+	// MaxMemory (bytes) restarts the process when its whole tree uses more;
+	// CronRestart restarts it on a cron schedule (five fields or @daily).
+	MaxMemory   int64  `json:"max_memory,omitempty"`
+	CronRestart string `json:"cron_restart,omitempty"`
+	// Watch lists the absolute paths whose changes restart the process
+	// (--watch); WatchIgnore the patterns added to the default ignores.
+	Watch       []string `json:"watch,omitempty"`
+	WatchIgnore []string `json:"watch_ignore,omitempty"`
 	// LogMaxSize (bytes; 0: never rotate) and LogKeep override the state
 	// directory's log rotation limits (config.toml) for this process.
 	LogMaxSize *int64 `json:"log_max_size,omitempty"`

@@ -11,10 +11,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/tetra/tsm/internal/events"
 	"github.com/tetra/tsm/internal/execctx"
+	"github.com/tetra/tsm/internal/health"
 	"github.com/tetra/tsm/internal/proc"
 	"github.com/tetra/tsm/internal/spec"
 	"github.com/tetra/tsm/internal/store"
@@ -40,6 +42,21 @@ type StartRequest struct {
 	// from the daemon); Stdin "null" gives the process /dev/null.
 	Context *execctx.Context
 	Stdin   string
+	// ReloadSignal is what `tsm reload` sends (e.g. SIGHUP); "" means
+	// reload restarts.
+	ReloadSignal string
+	// Health is the health check (Spec "" for none).
+	Health health.Settings
+	// Ready is the readiness check (see store.Meta.ReadyCheck).
+	Ready string
+	// MaxMemory (bytes, 0: none) restarts the process when its whole tree
+	// uses more; CronRestart restarts it on a cron schedule ("" : none).
+	MaxMemory   int64
+	CronRestart string
+	// Watch (paths, relative to the process's directory) restarts the
+	// process when files under them change; WatchIgnore adds patterns to
+	// watch.DefaultIgnore.
+	Watch, WatchIgnore []string
 	// LogMaxSize and LogKeep override the state directory's log rotation
 	// limits for this process (nil: those).
 	LogMaxSize *int64
@@ -90,7 +107,8 @@ type Outcome struct {
 	Action      string // started, stopped, killed, restarted, deleted, not-running
 	Descendants int
 	Forced      bool
-	// Ready, for start and restart: port, settled, timeout, or exited (the
+	// Ready, for start and restart: port, check (--ready passed), settled,
+	// timeout, or exited (the
 	// command finished with exit code 0 inside the settle window).
 	Ready string
 	// Restarting: after Ready "exited", the policy starts it again.
@@ -113,6 +131,7 @@ const (
 	opKill
 	opRestart
 	opDelete
+	opSignal
 )
 
 // request is an operation a user asked for, sent to a process's goroutine;
@@ -130,6 +149,9 @@ type request struct {
 	notes     []string         // restart --update-env: see Outcome.Notes
 	reply     chan result
 	detached  bool // nobody waits for the answer (a stop a previous daemon began)
+	// signal: what to send, and whether to the whole run
+	sig   syscall.Signal
+	group bool
 }
 
 type result struct {
@@ -179,7 +201,7 @@ func (s *Supervisor) Start(req StartRequest) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, fmt.Errorf("%w: %v", spec.ErrUsage, err)
 	}
-	for _, sig := range []string{req.StopSignal, req.KillSignal} {
+	for _, sig := range []string{req.StopSignal, req.KillSignal, req.ReloadSignal} {
 		if _, ok := ParseSignal(sig); sig != "" && !ok {
 			return Outcome{}, fmt.Errorf("%w: unknown signal %q: use a name such as SIGTERM, SIGINT, SIGQUIT, SIGHUP or SIGKILL", spec.ErrUsage, sig)
 		}
@@ -193,6 +215,29 @@ func (s *Supervisor) Start(req StartRequest) (Outcome, error) {
 			err = fmt.Errorf("%w; %s", err, s.describeHolder(busy.Port))
 		}
 		return Outcome{}, err
+	}
+	// Checked with the resolved port: a bare "tcp" needs one.
+	if req.Health.Spec != "" {
+		if _, err := health.Parse(req.Health.Spec, sp.Port, noExec); err != nil {
+			return Outcome{}, fmt.Errorf("%w: %v", spec.ErrUsage, err)
+		}
+	}
+	if req.CronRestart != "" {
+		if err := ParseCron(req.CronRestart); err != nil {
+			return Outcome{}, fmt.Errorf("%w: %v", spec.ErrUsage, err)
+		}
+	}
+	if len(req.Watch) > 0 {
+		abs, err := watchRoots(req.Watch, sp.Cwd)
+		if err != nil {
+			return Outcome{}, err
+		}
+		req.Watch = abs
+	}
+	if req.Ready != "" {
+		if _, err := health.ParseReady(req.Ready, sp.Port, noExec, nil, nil); err != nil {
+			return Outcome{}, fmt.Errorf("%w: %v", spec.ErrUsage, err)
+		}
 	}
 	p, isNew, err := s.claim(sp)
 	var deleting *deletingError
@@ -275,6 +320,11 @@ func (p *process) startOp(r *request) {
 	m.RestartPolicy = string(st.policy)
 	m.MaxRestarts, m.MinUptimeMS = req.MaxRestarts, req.MinUptime.Milliseconds()
 	m.StopSignal, m.KillSignal, m.KillTimeoutMS = req.StopSignal, req.KillSignal, req.KillTimeout.Milliseconds()
+	m.ReloadSignal, m.ReadyCheck = req.ReloadSignal, req.Ready
+	m.MaxMemory, m.CronRestart = req.MaxMemory, req.CronRestart
+	m.Watch, m.WatchIgnore = req.Watch, req.WatchIgnore
+	h := req.Health
+	m.HealthCheck, m.HealthIntervalMS, m.HealthTimeoutMS, m.HealthRetries = h.Spec, h.Interval.Milliseconds(), h.Timeout.Milliseconds(), h.Retries
 	m.LogMaxSize, m.LogKeep, m.LogTime = req.LogMaxSize, req.LogKeep, req.LogTime
 	p.launch, p.launchErr = store.Launch{Argv: sp.Argv, Env: sp.Env, Cwd: sp.Cwd, Request: requestRecord(req.Request), Context: req.Context, Stdin: req.Stdin}, nil
 	// meta.json first: a directory is never without one, whenever the
@@ -305,6 +355,7 @@ func (p *process) startOp(r *request) {
 	}
 	p.event(events.Start, events.Event{Message: m.Command})
 	p.starter = r
+	p.armTriggers()
 }
 
 // prepareRestart brings a restart's launch record up to date before the

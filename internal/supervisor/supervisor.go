@@ -27,10 +27,12 @@ import (
 	"time"
 
 	"github.com/tetra/tsm/internal/events"
+	"github.com/tetra/tsm/internal/health"
 	"github.com/tetra/tsm/internal/proc"
 	"github.com/tetra/tsm/internal/spec"
 	"github.com/tetra/tsm/internal/store"
 	"github.com/tetra/tsm/internal/target"
+	"github.com/tetra/tsm/internal/watch"
 )
 
 // Supervisor runs processes and keeps their state on disk.
@@ -44,19 +46,23 @@ type Supervisor struct {
 	events  *events.Log
 	log     *slog.Logger
 
-	// mu guards the table: procs, pids, early, problems and every
+	// mu guards the table: procs, pids, early, probes, problems and every
 	// process's pub. It is held only for map operations and copies.
 	mu       sync.Mutex
 	procs    map[string]*process
-	pids     map[int]*process  // main PID of every run → its process, for exits
-	early    map[int]earlyExit // exits that arrived before their run was registered
+	pids     map[int]*process       // main PID of every run → its process, for exits
+	early    map[int]earlyExit      // exits that arrived before their run was registered
+	probes   map[int]chan proc.Exit // exec health checks being run, by PID
 	problems []string
 	// unreadable names the process directories whose records could not be
 	// read: a start may not take such a name (its process may run).
 	unreadable map[string]bool
-	portsMu    sync.Mutex    // orders writes of the ports file
-	done       chan struct{} // closed by Close: background waits give up
-	closing    sync.Once
+	files      *watch.Watcher // the one file watcher of --watch
+	// newProbe makes a health check's probe (tests give a fake).
+	newProbe func(spec string, port int, launch store.Launch) (health.Probe, error)
+	portsMu  sync.Mutex    // orders writes of the ports file
+	done     chan struct{} // closed by Close: background waits give up
+	closing  sync.Once
 }
 
 // Config wires a Supervisor.
@@ -85,11 +91,14 @@ func New(cfg Config) *Supervisor {
 		procs:   make(map[string]*process),
 		pids:    make(map[int]*process),
 		early:   make(map[int]earlyExit),
+		probes:  make(map[int]chan proc.Exit),
 		done:    make(chan struct{}),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.newProbe = s.realProbe
+	s.files = watch.New(watchDebounce, s.log)
 	if s.backoff == (Backoff{}) {
 		s.backoff = DefaultBackoff
 	}
@@ -154,7 +163,7 @@ func (s *Supervisor) Adopt() error {
 		}
 		m.Marker, m.Unverified = runMarker(m), ""
 		r := recovery{meta: m}
-		if st := stateOf(m); st == Starting || st == Online || st == Stopping {
+		if st := stateOf(m); st == Starting || st.up() || st == Stopping {
 			var stranger error
 			r.alive, stranger, r.unsure = s.verify(&r.meta)
 			if stranger != nil {
@@ -218,7 +227,7 @@ func (s *Supervisor) Adopt() error {
 // Close ends every process's goroutine, leaving the processes themselves
 // and their records as they are (for a daemon that exits, and for tests).
 func (s *Supervisor) Close() {
-	s.closing.Do(func() { close(s.done) })
+	s.closing.Do(func() { close(s.done); s.files.Close() })
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, p := range s.procs {
@@ -280,6 +289,10 @@ func allDigits(s string) bool {
 // the watcher call it; it never waits for anything but the table lock.
 func (s *Supervisor) handleExit(x proc.Exit) {
 	s.mu.Lock()
+	if s.probeExitLocked(x) {
+		s.mu.Unlock()
+		return
+	}
 	p, ok := s.pids[x.PID]
 	if !ok {
 		// The run's process may not have registered its PID yet (it

@@ -12,7 +12,6 @@ import (
 
 	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/envfile"
-	"github.com/tetra/tsm/internal/proc"
 	"github.com/tetra/tsm/internal/spec"
 	"github.com/tetra/tsm/internal/store"
 	"github.com/tetra/tsm/internal/supervisor"
@@ -30,7 +29,7 @@ type supervisorOps interface {
 	Snapshot() ([]store.Meta, []string)
 	Resolve(t string) (store.Meta, error)
 	ResolveAll(targets []string) ([]string, error)
-	Live(m store.Meta) (proc.Stats, []int, bool)
+	Live(ms []store.Meta) []supervisor.Live
 }
 
 var _ supervisorOps = (*supervisor.Supervisor)(nil)
@@ -134,7 +133,7 @@ func (h *handler) start(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	p := h.process(out.Meta, false)
+	p := h.process(out.Meta, supervisor.Live{})
 	p.Ready, p.Restarting = out.Ready, out.Restarting
 	if out.Ready == "exited" {
 		p.LeftBehind = out.Descendants
@@ -202,8 +201,8 @@ func (h *handler) targets(op func(string, api.TargetsRequest) (supervisor.Outcom
 func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	metas, problems := h.sup.Snapshot()
 	resp := api.ListResponse{Processes: make([]api.Process, 0, len(metas)), Problems: problems}
-	for _, m := range metas {
-		resp.Processes = append(resp.Processes, h.process(m, true))
+	for i, live := range h.sup.Live(metas) {
+		resp.Processes = append(resp.Processes, h.process(metas[i], live))
 	}
 	writeJSON(w, http.StatusOK, resp)
 }
@@ -214,11 +213,11 @@ func (h *handler) info(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, h.process(m, true))
+	writeJSON(w, http.StatusOK, h.process(m, h.sup.Live([]store.Meta{m})[0]))
 }
 
-// process turns metadata into the wire form, with live stats if asked.
-func (h *handler) process(m store.Meta, live bool) api.Process {
+// process turns metadata into the wire form, with live stats if known.
+func (h *handler) process(m store.Meta, live supervisor.Live) api.Process {
 	p := api.Process{
 		TsmID: m.TsmID, ID: m.TsmID, Name: m.Name, PID: m.PID, Command: m.Command,
 		Port: "none", Cwd: m.Cwd, Interpreter: m.Interpreter, ProcessType: m.ProcessType,
@@ -237,10 +236,8 @@ func (h *handler) process(m store.Meta, live bool) api.Process {
 		p.UptimeSeconds = int64(up.Seconds())
 		p.Uptime = humanDuration(up)
 	}
-	if live {
-		if st, ports, ok := h.sup.Live(m); ok {
-			p.CPU, p.Memory, p.Threads, p.ListeningPorts = st.CPUPercent, st.RSSBytes, st.Threads, ports
-		}
+	if live.OK {
+		p.CPU, p.Memory, p.Threads, p.ListeningPorts = live.Stats.CPUPercent, live.Stats.RSSBytes, live.Stats.Threads, live.Ports
 	}
 	return p
 }

@@ -35,6 +35,7 @@ type Supervisor struct {
 	store   *store.Store
 	runner  Runner
 	sampler *proc.Sampler
+	ports   *proc.PortCache
 	backoff Backoff
 	sys     spec.System // base, plus the ports of tsm's own processes
 	base    spec.System // the OS, or a test's fake
@@ -76,6 +77,7 @@ func New(cfg Config) *Supervisor {
 	s := &Supervisor{
 		store:   cfg.Store,
 		sampler: proc.NewSampler(),
+		ports:   proc.NewPortCache(),
 		backoff: cfg.Backoff,
 		events:  cfg.Events,
 		log:     cfg.Log,
@@ -432,18 +434,36 @@ func (s *Supervisor) backoffFor(m *store.Meta) Backoff {
 	return b
 }
 
-// Live returns live stats of a running process.
-func (s *Supervisor) Live(m store.Meta) (proc.Stats, []int, bool) {
-	if m.Status != store.StatusOnline || m.PID <= 1 {
-		return proc.Stats{}, nil, false
+// Live is what a running process looks like now.
+type Live struct {
+	Stats proc.Stats
+	Ports []int // the TCP ports it listens on
+	OK    bool  // false: not running, or gone since its metadata was read
+}
+
+// Live returns the live stats of each of ms, in order; the listening ports
+// of all of them come from one look at the socket table (proc.PortCache).
+func (s *Supervisor) Live(ms []store.Meta) []Live {
+	out := make([]Live, len(ms))
+	var ids []proc.Identity
+	var at []int
+	for i, m := range ms {
+		if m.Status != store.StatusOnline || m.PID <= 1 {
+			continue
+		}
+		id := proc.Identity{PID: m.PID, StartTime: m.PIDStartTicks, BootID: m.BootID}
+		st, err := s.sampler.Sample(id)
+		if err != nil {
+			continue
+		}
+		out[i] = Live{Stats: st, OK: true}
+		ids = append(ids, id)
+		at = append(at, i)
 	}
-	id := proc.Identity{PID: m.PID, StartTime: m.PIDStartTicks, BootID: m.BootID}
-	st, err := s.sampler.Sample(id)
-	if err != nil {
-		return proc.Stats{}, nil, false
+	for k, ports := range s.ports.Ports(ids) {
+		out[at[k]].Ports = ports
 	}
-	ports, _ := proc.ListeningPorts(m.PID)
-	return st, ports, true
+	return out
 }
 
 func signalName(sig syscall.Signal) string {

@@ -19,15 +19,23 @@ var Build = "dev"
 // BuildHeader carries Build on every response.
 const BuildHeader = "Tsm-Build"
 
+// ProblemHeader carries one of ListResponse.Problems per value, where the
+// body has no room for them (RouteListJSON).
+const ProblemHeader = "Tsm-Problem"
+
 // Routes. All bodies are JSON.
 const (
-	RoutePing     = "/v1/ping"        // GET  → Ping
-	RouteStart    = "/v1/start"       // POST StartRequest → Process
-	RouteStop     = "/v1/stop"        // POST TargetsRequest → []Result
-	RouteKill     = "/v1/kill"        // POST TargetsRequest → []Result
-	RouteRestart  = "/v1/restart"     // POST TargetsRequest → []Result
-	RouteDelete   = "/v1/delete"      // POST TargetsRequest → []Result
-	RouteList     = "/v1/list"        // GET  → ListResponse
+	RoutePing    = "/v1/ping"    // GET  → Ping
+	RouteStart   = "/v1/start"   // POST StartRequest → Process
+	RouteStop    = "/v1/stop"    // POST TargetsRequest → []Result
+	RouteKill    = "/v1/kill"    // POST TargetsRequest → []Result
+	RouteRestart = "/v1/restart" // POST TargetsRequest → []Result
+	RouteDelete  = "/v1/delete"  // POST TargetsRequest → []Result
+	RouteList    = "/v1/list"    // GET  → ListResponse
+	// RouteListJSON answers GET ?all=1 with the bytes `tsm list --json`
+	// prints: an indented array of Process, without the stopped ones unless
+	// all is given; the problems of ListResponse come in ProblemHeader.
+	RouteListJSON = "/v1/list/json"
 	RouteInfo     = "/v1/info"        // GET ?target=X → Process
 	RouteShutdown = "/v1/daemon/stop" // POST → Ping; the daemon exits, services keep running
 )

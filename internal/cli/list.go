@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bufio"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -40,13 +42,23 @@ name, pid, command, port, cwd, ...), plus id, uptime, cpu and memory.`,
 					return usageError("unknown list filter %q: use running or all", args[0])
 				}
 			}
+			if asJSON {
+				body, problems, err := a.client.ListJSON(cmd.Context(), all)
+				if err == nil {
+					warnSkipped(cmd, problems)
+					_, err = cmd.OutOrStdout().Write(body)
+					return err
+				}
+				if !errors.Is(err, errors.ErrUnsupported) {
+					return err
+				}
+				// An older daemon: render the listing here.
+			}
 			resp, err := a.client.List(cmd.Context())
 			if err != nil {
 				return err
 			}
-			for _, p := range resp.Problems {
-				fmt.Fprintf(cmd.ErrOrStderr(), "tsm: warning: skipped %s\n", p)
-			}
+			warnSkipped(cmd, resp.Problems)
 			shown := make([]api.Process, 0, len(resp.Processes))
 			for _, p := range resp.Processes {
 				if all || stateWord(p) != "stopped" {
@@ -65,7 +77,10 @@ name, pid, command, port, cwd, ...), plus id, uptime, cpu and memory.`,
 				return nil
 			}
 			c := a.colors(cmd.OutOrStdout())
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			// Buffered: tabwriter writes each cell padding apart, a system
+			// call each without it.
+			out := bufio.NewWriterSize(cmd.OutOrStdout(), 64<<10)
+			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tNAME\tPID\tPORT\tSTATUS\tUPTIME\t↺\tCPU\tMEM")
 			for _, p := range shown {
 				pid, up, cpu := "-", "-", "-"
@@ -76,12 +91,21 @@ name, pid, command, port, cwd, ...), plus id, uptime, cpu and memory.`,
 					p.TsmID, truncate(p.Name, 40), pid, portString(p.Port), c.status(statusNote(p)), up,
 					p.Restarts, cpu, humanBytes(p.Memory))
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			return out.Flush()
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print processes as a JSON array")
 	cmd.Flags().BoolVarP(&allFlag, "all", "a", false, "include stopped processes (same as `list all`)")
 	return cmd
+}
+
+func warnSkipped(cmd *cobra.Command, problems []string) {
+	for _, p := range problems {
+		fmt.Fprintf(cmd.ErrOrStderr(), "tsm: warning: skipped %s\n", p)
+	}
 }
 
 func portString(port any) string {

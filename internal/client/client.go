@@ -39,12 +39,11 @@ type Client struct {
 func New(root string) *Client {
 	c := &Client{Root: root}
 	sock := paths.Socket(root)
-	c.http = &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+	c.http = &http.Client{Transport: transport{
+		dial: func(ctx context.Context) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", sock)
 		},
-		DisableKeepAlives: true,
 	}}
 	return c
 }
@@ -139,6 +138,25 @@ func (c *Client) List(ctx context.Context) (api.ListResponse, error) {
 	return l, err
 }
 
+// ListJSON returns what `tsm list --json` prints (all: stopped processes
+// too) as the daemon rendered it, and the entries it skipped as corrupt.
+// Against a daemon older than that route, the error wraps ErrUnsupported.
+func (c *Client) ListJSON(ctx context.Context, all bool) (body []byte, problems []string, err error) {
+	route := api.RouteListJSON
+	if all {
+		route += "?all=1"
+	}
+	var raw rawAnswer
+	err = c.call(ctx, http.MethodGet, route, nil, &raw)
+	return raw.body.Bytes(), raw.header.Values(api.ProblemHeader), err
+}
+
+// rawAnswer receives an answer as it came, for do.
+type rawAnswer struct {
+	body   bytes.Buffer
+	header http.Header
+}
+
 // Info returns the one process target names (an ID, an exact name or a
 // unique part of a name), with live stats. No such process is an *APIError
 // with code api.CodeNotFound; several, one with api.CodeAmbiguous.
@@ -211,11 +229,25 @@ func (c *Client) do(ctx context.Context, method, route string, in, out any) erro
 	if resp.StatusCode >= 300 {
 		var eb api.ErrorBody
 		if err := json.NewDecoder(resp.Body).Decode(&eb); err != nil || eb.Error.Message == "" {
+			if resp.StatusCode == http.StatusNotFound { // a route this daemon predates
+				return fmt.Errorf("daemon answered %s to %s: %w", resp.Status, route, errors.ErrUnsupported)
+			}
 			return fmt.Errorf("daemon answered %s to %s", resp.Status, route)
 		}
 		return &APIError{Body: eb.Error}
 	}
 	if out == nil {
+		return nil
+	}
+	if raw, ok := out.(*rawAnswer); ok {
+		raw.header = resp.Header
+		raw.body.Reset() // a read repeated after a reset starts over
+		if resp.ContentLength > 0 {
+			raw.body.Grow(int(resp.ContentLength) + bytes.MinRead)
+		}
+		if _, err := raw.body.ReadFrom(resp.Body); err != nil {
+			return fmt.Errorf("read daemon answer to %s: %w", route, err)
+		}
 		return nil
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -60,6 +61,7 @@ func (h *handler) routes() http.Handler {
 		return h.sup.Delete(name, grace(r))
 	}))
 	mux.HandleFunc("GET "+api.RouteList, h.list)
+	mux.HandleFunc("GET "+api.RouteListJSON, h.listJSON)
 	mux.HandleFunc("GET "+api.RouteInfo, h.info)
 	mux.HandleFunc("POST "+api.RouteShutdown, h.stopDaemon)
 	return versioned(mux)
@@ -199,12 +201,49 @@ func (h *handler) targets(op func(string, api.TargetsRequest) (supervisor.Outcom
 }
 
 func (h *handler) list(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, h.listing())
+}
+
+func (h *handler) listing() api.ListResponse {
 	metas, problems := h.sup.Snapshot()
 	resp := api.ListResponse{Processes: make([]api.Process, 0, len(metas)), Problems: problems}
 	for i, live := range h.sup.Live(metas) {
 		resp.Processes = append(resp.Processes, h.process(metas[i], live))
 	}
-	writeJSON(w, http.StatusOK, resp)
+	return resp
+}
+
+// listJSON renders `tsm list --json` here, so that the CLI copies bytes
+// instead of decoding and encoding again 600 bytes per process.
+func (h *handler) listJSON(w http.ResponseWriter, r *http.Request) {
+	resp := h.listing()
+	shown := resp.Processes[:0]
+	for _, p := range resp.Processes {
+		if r.URL.Query().Has("all") || !stopped(p) {
+			shown = append(shown, p)
+		}
+	}
+	for _, p := range resp.Problems {
+		w.Header().Add(api.ProblemHeader, p)
+	}
+	compact, err := json.Marshal(shown)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	b := appendIndented(make([]byte, 0, len(compact)*5/4), compact)
+	// Sent with its length, so the CLI reads it into a buffer of that size.
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.Write(b)
+}
+
+// stopped is the CLI's test for what a plain `tsm list` hides.
+func stopped(p api.Process) bool {
+	if p.State != "" {
+		return p.State == "stopped"
+	}
+	return p.Status == "stopped"
 }
 
 func (h *handler) info(w http.ResponseWriter, r *http.Request) {

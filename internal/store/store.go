@@ -36,12 +36,15 @@ func New(root string) (*Store, error) {
 	return s, nil
 }
 
+// The files in a process's directory are joined by hand: Dir is clean and
+// their names are fixed, and `tsm list` builds three per process per call.
+
 func (s *Store) ProcessesDir() string        { return paths.Processes(s.Root) }
 func (s *Store) Dir(name string) string      { return filepath.Join(s.ProcessesDir(), name) }
-func (s *Store) MetaPath(name string) string { return filepath.Join(s.Dir(name), "meta.json") }
+func (s *Store) MetaPath(name string) string { return s.Dir(name) + "/meta.json" }
 func (s *Store) PIDPath(name string) string  { return filepath.Join(s.Dir(name), name+".pid") }
-func (s *Store) OutLog(name string) string   { return filepath.Join(s.Dir(name), "current.out") }
-func (s *Store) ErrLog(name string) string   { return filepath.Join(s.Dir(name), "current.err") }
+func (s *Store) OutLog(name string) string   { return s.Dir(name) + "/current.out" }
+func (s *Store) ErrLog(name string) string   { return s.Dir(name) + "/current.err" }
 
 // LaunchPath holds the captured environment, argv and cwd of a process:
 // secrets live there (mode 0600), never in meta.json.

@@ -1,6 +1,7 @@
 // Package api holds the wire contract between the tsm CLI and its daemon:
 // request and response bodies, route paths, error codes and the protocol
-// version. It contains no logic and imports only the standard library.
+// version. It contains no logic beyond copying fields, and imports only the
+// standard library.
 package api
 
 // Version identifies the protocol. The daemon sends it in the Tsm-Version
@@ -36,6 +37,9 @@ const (
 	// prints: an indented array of Process, without the stopped ones unless
 	// all is given; the problems of ListResponse come in ProblemHeader.
 	RouteListJSON = "/v1/list/json"
+	// RouteListRows answers GET ?all=1 with Rows: what the `tsm list` table
+	// shows, a fifth of the bytes of ListResponse to send and decode.
+	RouteListRows = "/v1/list/rows"
 	RouteInfo     = "/v1/info"        // GET ?target=X → Process
 	RouteShutdown = "/v1/daemon/stop" // POST → Ping; the daemon exits, services keep running
 )
@@ -111,6 +115,40 @@ type Result struct {
 type ListResponse struct {
 	Processes []Process `json:"processes"`
 	Problems  []string  `json:"problems,omitempty"`
+}
+
+// Rows is the `tsm list` table, without the stopped processes unless asked.
+type Rows struct {
+	Rows     []Row    `json:"rows"`
+	Problems []string `json:"problems,omitempty"` // as in ListResponse
+}
+
+// Row is what the `tsm list` table shows of a process; each field means
+// what it means in Process.
+type Row struct {
+	TsmID       int     `json:"tsm_id"`
+	Name        string  `json:"name"`
+	PID         int     `json:"pid,omitempty"`
+	Port        any     `json:"port,omitempty"`
+	Status      string  `json:"status"`
+	State       string  `json:"state,omitempty"`
+	Pending     string  `json:"pending,omitempty"`
+	ExitCode    *int    `json:"exit_code,omitempty"`
+	ExitSignal  string  `json:"exit_signal,omitempty"`
+	NextRestart int64   `json:"next_restart,omitempty"`
+	Restarts    int     `json:"restarts,omitempty"`
+	Uptime      string  `json:"uptime,omitempty"`
+	CPU         float64 `json:"cpu,omitempty"`
+	Memory      uint64  `json:"memory,omitempty"`
+}
+
+// Row is p's row of the `tsm list` table.
+func (p Process) Row() Row {
+	return Row{
+		TsmID: p.TsmID, Name: p.Name, PID: p.PID, Port: p.Port, Status: p.Status, State: p.State,
+		Pending: p.Pending, ExitCode: p.ExitCode, ExitSignal: p.ExitSignal, NextRestart: p.NextRestart,
+		Restarts: p.Restarts, Uptime: p.Uptime, CPU: p.CPU, Memory: p.Memory,
+	}
 }
 
 // Process is one managed process: the seed's meta.json fields under their

@@ -39,7 +39,7 @@ threads), the ports it listens on, and how its last run ended.`,
 			}
 			row("name", p.Name)
 			row("id", fmt.Sprint(p.TsmID))
-			row("status", c.status(statusNote(p)))
+			row("status", c.status(statusNote(p.Row())))
 			if p.Status == "online" {
 				row("pid", fmt.Sprint(p.PID))
 				row("uptime", p.Uptime)

@@ -42,6 +42,10 @@ name, pid, command, port, cwd, ...), plus id, uptime, cpu and memory.`,
 					return usageError("unknown list filter %q: use running or all", args[0])
 				}
 			}
+			// The daemon renders what is shown (filtered; --json as it is
+			// printed); one older than that is asked for the whole listing.
+			var rows []api.Row
+			older := true
 			if asJSON {
 				body, problems, err := a.client.ListJSON(cmd.Context(), all)
 				if err == nil {
@@ -52,23 +56,32 @@ name, pid, command, port, cwd, ...), plus id, uptime, cpu and memory.`,
 				if !errors.Is(err, errors.ErrUnsupported) {
 					return err
 				}
-				// An older daemon: render the listing here.
+			} else {
+				resp, err := a.client.ListRows(cmd.Context(), all)
+				if err != nil && !errors.Is(err, errors.ErrUnsupported) {
+					return err
+				}
+				warnSkipped(cmd, resp.Problems)
+				rows, older = resp.Rows, err != nil
 			}
-			resp, err := a.client.List(cmd.Context())
-			if err != nil {
-				return err
-			}
-			warnSkipped(cmd, resp.Problems)
-			shown := make([]api.Process, 0, len(resp.Processes))
-			for _, p := range resp.Processes {
-				if all || stateWord(p) != "stopped" {
-					shown = append(shown, p)
+			if older {
+				resp, err := a.client.List(cmd.Context())
+				if err != nil {
+					return err
+				}
+				warnSkipped(cmd, resp.Problems)
+				shown := make([]api.Process, 0, len(resp.Processes))
+				for _, p := range resp.Processes {
+					if all || stateWord(p.Row()) != "stopped" {
+						shown = append(shown, p)
+						rows = append(rows, p.Row())
+					}
+				}
+				if asJSON {
+					return printJSON(cmd.OutOrStdout(), shown)
 				}
 			}
-			if asJSON {
-				return printJSON(cmd.OutOrStdout(), shown)
-			}
-			if len(shown) == 0 {
+			if len(rows) == 0 {
 				if all {
 					fmt.Fprintln(cmd.OutOrStdout(), "no processes (start one with `tsm start <command>`)")
 				} else {
@@ -82,7 +95,7 @@ name, pid, command, port, cwd, ...), plus id, uptime, cpu and memory.`,
 			out := bufio.NewWriterSize(cmd.OutOrStdout(), 64<<10)
 			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tNAME\tPID\tPORT\tSTATUS\tUPTIME\t↺\tCPU\tMEM")
-			for _, p := range shown {
+			for _, p := range rows {
 				pid, up, cpu := "-", "-", "-"
 				if p.Status == "online" {
 					pid, up, cpu = strconv.Itoa(p.PID), p.Uptime, fmt.Sprintf("%.1f%%", p.CPU)
@@ -120,7 +133,7 @@ func portString(port any) string {
 
 // stateWord is the lifecycle state, or the seed's status from a daemon
 // that predates states.
-func stateWord(p api.Process) string {
+func stateWord(p api.Row) string {
 	if p.State != "" {
 		return p.State
 	}
@@ -130,7 +143,7 @@ func stateWord(p api.Process) string {
 // statusNote renders the state with what explains it: the last exit and
 // the next retry ("crashed (exit 1, retry in 1.6s)"), or what a stop is
 // for ("stopping (restart)").
-func statusNote(p api.Process) string {
+func statusNote(p api.Row) string {
 	word := stateWord(p)
 	switch word {
 	case "online", "stopped", "starting":

@@ -151,6 +151,19 @@ func (c *Client) ListJSON(ctx context.Context, all bool) (body []byte, problems 
 	return raw.body.Bytes(), raw.header.Values(api.ProblemHeader), err
 }
 
+// ListRows returns what the `tsm list` table shows (all: stopped processes
+// too). Against a daemon older than that route, the error wraps
+// ErrUnsupported.
+func (c *Client) ListRows(ctx context.Context, all bool) (api.Rows, error) {
+	route := api.RouteListRows
+	if all {
+		route += "?all=1"
+	}
+	var rows api.Rows
+	err := c.call(ctx, http.MethodGet, route, nil, &rows)
+	return rows, err
+}
+
 // rawAnswer receives an answer as it came, for do.
 type rawAnswer struct {
 	body   bytes.Buffer

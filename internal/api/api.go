@@ -77,6 +77,9 @@ type StartRequest struct {
 	MinUptimeMillis int `json:"min_uptime_ms,omitempty"`
 	// WaitMillis bounds how long start waits for a port to accept connections.
 	WaitMillis int `json:"wait_ms,omitempty"`
+	// NoWait answers as soon as the process is spawned (Ready "spawned"),
+	// without waiting for its port or the settle window.
+	NoWait bool `json:"no_wait,omitempty"`
 	// StopSignal ends the process gracefully (default SIGTERM); KillSignal
 	// ends what is left after KillTimeoutMillis (default 10 s; default
 	// signal SIGKILL).
@@ -198,7 +201,8 @@ type Process struct {
 	// Set by start only.
 	// "port" when the port accepted a connection, "settled" otherwise,
 	// "timeout" when the port never opened, "exited" when the command
-	// finished with exit code 0 inside the settle window.
+	// finished with exit code 0 inside the settle window, "spawned" with
+	// NoWait (the process runs, and is not known to be ready).
 	Ready string `json:"ready,omitempty"`
 	// Restarting, after Ready "exited": the restart policy starts it again.
 	Restarting bool `json:"restarting,omitempty"`

@@ -128,6 +128,7 @@ func (h *handler) start(w http.ResponseWriter, r *http.Request) {
 		MaxRestarts: req.MaxRestarts,
 		MinUptime:   time.Duration(req.MinUptimeMillis) * time.Millisecond,
 		Wait:        time.Duration(req.WaitMillis) * time.Millisecond,
+		NoWait:      req.NoWait,
 		StopSignal:  req.StopSignal,
 		KillSignal:  req.KillSignal,
 		KillTimeout: time.Duration(req.KillTimeoutMillis) * time.Millisecond,

@@ -392,16 +392,21 @@ func (s *Store) Remove(name string) error {
 	return os.RemoveAll(s.Dir(name))
 }
 
-// WritePorts rewrites the ports registry: one name:port line per process
-// that has a port, in ID order.
-func (s *Store) WritePorts(metas []Meta) error {
+// PortsContent is the ports registry (TSM_PORTS_FILE) for metas: one
+// name:port line per process that has a port, in the order of metas.
+func PortsContent(metas []Meta) string {
 	var b strings.Builder
 	for _, m := range metas {
 		if m.Port > 0 {
 			fmt.Fprintf(&b, "%s:%d\n", m.Name, m.Port)
 		}
 	}
-	return WriteFileAtomic(s.PortsFile(), []byte(b.String()), 0o644)
+	return b.String()
+}
+
+// WritePorts replaces the ports registry with content (see PortsContent).
+func (s *Store) WritePorts(content string) error {
+	return WriteFileAtomic(s.PortsFile(), []byte(content), 0o644)
 }
 
 // WriteFileAtomic replaces path with data so that readers see either the old

@@ -29,6 +29,9 @@ type StartRequest struct {
 	MinUptime   time.Duration
 	// Wait bounds how long Start waits for the port to accept connections.
 	Wait time.Duration
+	// NoWait: Start returns once the process is spawned (Ready "spawned");
+	// it becomes online when ready, as after any start.
+	NoWait bool
 	// StopSignal (default SIGTERM) ends the process gracefully; KillSignal
 	// (default SIGKILL) ends what is left after KillTimeout (default 10 s).
 	StopSignal, KillSignal string
@@ -77,8 +80,9 @@ type Outcome struct {
 	Action      string // started, stopped, killed, restarted, deleted, not-running
 	Descendants int
 	Forced      bool
-	// Ready, for start and restart: port, settled, timeout, or exited (the
-	// command finished with exit code 0 inside the settle window).
+	// Ready, for start and restart: port, settled, timeout, exited (the
+	// command finished with exit code 0 inside the settle window), or
+	// spawned (StartRequest.NoWait).
 	Ready string
 	// Restarting: after Ready "exited", the policy starts it again.
 	Restarting bool
@@ -281,6 +285,10 @@ func (p *process) startOp(r *request) {
 		return
 	}
 	p.event(events.Start, events.Event{Message: m.Command})
+	if req.NoWait {
+		r.done(Outcome{Meta: p.meta, Action: r.action(), Ready: "spawned"})
+		return
+	}
 	p.starter = r
 }
 

@@ -53,6 +53,8 @@ type Supervisor struct {
 	// read: a start may not take such a name (its process may run).
 	unreadable map[string]bool
 	portsMu    sync.Mutex    // orders writes of the ports file
+	portsLast  string        // guarded by portsMu: the content written last
+	portsSaved bool          // guarded by portsMu: portsLast is on disk
 	done       chan struct{} // closed by Close: background waits give up
 	closing    sync.Once
 }
@@ -396,15 +398,25 @@ func (s *Supervisor) unlist(p *process) {
 	s.mu.Unlock()
 }
 
-// savePorts rewrites the ports registry from the table. The snapshot is
-// taken under portsMu, so the last write is always of the latest table.
+// savePorts rewrites the ports registry from the table, unless it would
+// write what it wrote last (a port-less start or stop changes nothing
+// there, and the durable write is a millisecond of its answer). The
+// snapshot is taken under portsMu, so the last write is always of the
+// latest table.
 func (s *Supervisor) savePorts() {
 	s.portsMu.Lock()
 	defer s.portsMu.Unlock()
 	metas, _ := s.Snapshot()
-	if err := s.store.WritePorts(metas); err != nil {
-		s.log.Error("cannot write the ports file", "err", err)
+	content := store.PortsContent(metas)
+	if s.portsSaved && content == s.portsLast {
+		return
 	}
+	if err := s.store.WritePorts(content); err != nil {
+		s.log.Error("cannot write the ports file", "err", err)
+		s.portsSaved = false
+		return
+	}
+	s.portsLast, s.portsSaved = content, true
 }
 
 // event appends a lifecycle event about the process m.

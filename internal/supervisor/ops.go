@@ -385,13 +385,15 @@ func readiness(exited, quit <-chan struct{}, port int, wait time.Duration) strin
 	if wait <= 0 {
 		wait = DefaultWait
 	}
+	begun := time.Now()
 	deadline := time.After(wait)
-	tick := time.NewTicker(20 * time.Millisecond)
+	tick := time.NewTimer(0)
 	defer tick.Stop()
 	for {
 		if accepts(port) {
 			return "port"
 		}
+		tick.Reset(pollInterval(time.Since(begun)))
 		select {
 		case <-exited:
 			return ""
@@ -402,6 +404,16 @@ func readiness(exited, quit <-chan struct{}, port int, wait time.Duration) strin
 		case <-tick.C:
 		}
 	}
+}
+
+// pollInterval is how long readiness waits before it tries the port again,
+// elapsed after it began: a twentieth of that, from 1 ms up to 20 ms. Start
+// answers on average half an interval after the port opens, so a server
+// that opens it within 100 ms is seen within a few milliseconds, and one
+// that takes seconds costs a probe (two refused connections, ~50 µs) per
+// 20 ms, as before.
+func pollInterval(elapsed time.Duration) time.Duration {
+	return min(max(elapsed/20, time.Millisecond), 20*time.Millisecond)
 }
 
 // accepts reports whether something accepts TCP connections on the port on

@@ -17,6 +17,12 @@ const VersionHeader = "Tsm-Version"
 // after an upgrade.
 var Build = "dev"
 
+// ReadyFDEnv names the descriptor on which a daemon that the CLI started
+// reports that it listens: it writes one byte there, then closes it. A
+// daemon that fails first (or loses the race for the lock) only closes it.
+// The CLI thus waits for one read instead of polling the socket.
+const ReadyFDEnv = "TSM_READY_FD"
+
 // BuildHeader carries Build on every response.
 const BuildHeader = "Tsm-Build"
 

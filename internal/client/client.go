@@ -302,20 +302,34 @@ func (c *Client) StartDaemon(ctx context.Context) error {
 		return fmt.Errorf("open %s: %w", logPath, err)
 	}
 	defer logf.Close()
+	// The daemon reports on this pipe that it listens (api.ReadyFDEnv).
+	ready, readyW, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("start the daemon: %w", err)
+	}
+	defer ready.Close()
 	// argv[0] stays "tsm" so a copy of the binary dispatches the same way.
 	cmd := &exec.Cmd{
 		Path:        exe,
 		Args:        []string{"tsm", "daemon", "run"},
-		Env:         append(os.Environ(), "TSM_DIR="+c.Root),
+		Env:         append(os.Environ(), "TSM_DIR="+c.Root, api.ReadyFDEnv+"=3"),
 		Stdout:      logf,
 		Stderr:      logf,
+		ExtraFiles:  []*os.File{readyW}, // fd 3
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
 	}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	readyW.Close()
+	if err != nil {
 		return fmt.Errorf("start the daemon (%s daemon run): %w", exe, err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	if waitReady(ctx, ready) {
+		return nil
+	}
+	// No word from it: it lost the race for the lock to another daemon
+	// (which answers soon), or it failed, which its exit says.
 
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -336,6 +350,16 @@ func (c *Client) StartDaemon(ctx context.Context) error {
 		}
 	}
 	return fmt.Errorf("the tsm daemon did not answer within 10s; see %s", logPath)
+}
+
+// waitReady reports whether the daemon wrote its ready byte within 10 s.
+func waitReady(ctx context.Context, ready *os.File) bool {
+	ready.SetReadDeadline(time.Now().Add(10 * time.Second))
+	stop := context.AfterFunc(ctx, func() { ready.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	var b [1]byte
+	n, _ := ready.Read(b[:])
+	return n == 1
 }
 
 // lastLine returns the last non-empty line of a small log file.

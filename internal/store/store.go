@@ -409,6 +409,13 @@ func (s *Store) WritePorts(content string) error {
 	return WriteFileAtomic(s.PortsFile(), []byte(content), 0o644)
 }
 
+// WriteDaemonPID records the daemon's PID, atomically but without fsync:
+// it describes a live process, which a power loss would end too, and the
+// fsyncs were a millisecond of every cold start.
+func (s *Store) WriteDaemonPID(pid int) error {
+	return writeFile(s.DaemonPIDPath(), []byte(strconv.Itoa(pid)+"\n"), 0o644, false)
+}
+
 // WriteFileAtomic replaces path with data so that readers see either the old
 // or the new content, never a mix, even after a crash.
 func WriteFileAtomic(path string, data []byte, perm fs.FileMode) error {

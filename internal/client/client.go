@@ -49,11 +49,10 @@ type Client struct {
 func New(root string) *Client {
 	c := &Client{Root: root}
 	sock := paths.Socket(root)
-	c.http = &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+	c.http = &http.Client{Transport: transport{
+		dial: func(ctx context.Context) (net.Conn, error) {
 			return dial(ctx, sock)
 		},
-		DisableKeepAlives: true,
 	}}
 	return c
 }
@@ -248,6 +247,38 @@ func (c *Client) List(ctx context.Context) (api.ListResponse, error) {
 	return l, err
 }
 
+// ListJSON returns what `tsm list --json` prints (all: stopped processes
+// too) as the daemon rendered it, and the entries it skipped as corrupt.
+// Against a daemon older than that route, the error wraps ErrUnsupported.
+func (c *Client) ListJSON(ctx context.Context, all bool) (body []byte, problems []string, err error) {
+	route := api.RouteListJSON
+	if all {
+		route += "?all=1"
+	}
+	var raw rawAnswer
+	err = c.call(ctx, http.MethodGet, route, nil, &raw)
+	return raw.body.Bytes(), raw.header.Values(api.ProblemHeader), err
+}
+
+// ListRows returns what the `tsm list` table shows (all: stopped processes
+// too). Against a daemon older than that route, the error wraps
+// ErrUnsupported.
+func (c *Client) ListRows(ctx context.Context, all bool) (api.Rows, error) {
+	route := api.RouteListRows
+	if all {
+		route += "?all=1"
+	}
+	var rows api.Rows
+	err := c.call(ctx, http.MethodGet, route, nil, &rows)
+	return rows, err
+}
+
+// rawAnswer receives an answer as it came, for do.
+type rawAnswer struct {
+	body   bytes.Buffer
+	header http.Header
+}
+
 // Info returns the one process target names (an ID, an exact name or a
 // unique part of a name), with live stats. No such process is an *APIError
 // with code api.CodeNotFound; several, one with api.CodeAmbiguous.
@@ -378,11 +409,25 @@ func (c *Client) send(ctx context.Context, build *string, method, route string, 
 	if resp.StatusCode >= 300 {
 		var eb api.ErrorBody
 		if err := json.NewDecoder(resp.Body).Decode(&eb); err != nil || eb.Error.Message == "" {
+			if resp.StatusCode == http.StatusNotFound { // a route this daemon predates
+				return fmt.Errorf("daemon answered %s to %s: %w", resp.Status, route, errors.ErrUnsupported)
+			}
 			return fmt.Errorf("daemon answered %s to %s", resp.Status, route)
 		}
 		return &APIError{Body: eb.Error}
 	}
 	if out == nil {
+		return nil
+	}
+	if raw, ok := out.(*rawAnswer); ok {
+		raw.header = resp.Header
+		raw.body.Reset() // a read repeated after a reset starts over
+		if resp.ContentLength > 0 {
+			raw.body.Grow(int(resp.ContentLength) + bytes.MinRead)
+		}
+		if _, err := raw.body.ReadFrom(resp.Body); err != nil {
+			return fmt.Errorf("read daemon answer to %s: %w", route, err)
+		}
 		return nil
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
@@ -429,20 +474,34 @@ func (c *Client) StartDaemon(ctx context.Context) error {
 		return fmt.Errorf("open %s: %w", logPath, err)
 	}
 	defer logf.Close()
+	// The daemon reports on this pipe that it listens (api.ReadyFDEnv).
+	ready, readyW, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("start the daemon: %w", err)
+	}
+	defer ready.Close()
 	// argv[0] stays "tsm" so a copy of the binary dispatches the same way.
 	cmd := &exec.Cmd{
 		Path:        exe,
 		Args:        []string{"tsm", "daemon", "run"},
-		Env:         paths.DaemonEnv(os.Environ(), c.Root),
+		Env:         append(paths.DaemonEnv(os.Environ(), c.Root), api.ReadyFDEnv+"=3"),
 		Stdout:      logf,
 		Stderr:      logf,
+		ExtraFiles:  []*os.File{readyW}, // fd 3
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
 	}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	readyW.Close()
+	if err != nil {
 		return fmt.Errorf("start the daemon (%s daemon run): %w", exe, err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	if waitReady(ctx, ready) {
+		return nil
+	}
+	// No word from it: it lost the race for the lock to another daemon
+	// (which answers soon), or it failed, which its exit says.
 
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -463,6 +522,16 @@ func (c *Client) StartDaemon(ctx context.Context) error {
 		}
 	}
 	return fmt.Errorf("the tsm daemon did not answer within 10s; see %s", logPath)
+}
+
+// waitReady reports whether the daemon wrote its ready byte within 10 s.
+func waitReady(ctx context.Context, ready *os.File) bool {
+	ready.SetReadDeadline(time.Now().Add(10 * time.Second))
+	stop := context.AfterFunc(ctx, func() { ready.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	var b [1]byte
+	n, _ := ready.Read(b[:])
+	return n == 1
 }
 
 // lastLine returns the last non-empty line of a small log file.

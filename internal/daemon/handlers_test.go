@@ -120,11 +120,14 @@ func (f *fakeSup) ResolveAll(targets []string) ([]string, error) {
 	return targets, f.resolveErr
 }
 
-func (f *fakeSup) Live(m store.Meta) (proc.Stats, []int, bool) {
-	if m.Status != store.StatusOnline {
-		return proc.Stats{}, nil, false
+func (f *fakeSup) Live(ms []store.Meta) []supervisor.Live {
+	out := make([]supervisor.Live, len(ms))
+	for i, m := range ms {
+		if m.Status == store.StatusOnline {
+			out[i] = supervisor.Live{Stats: proc.Stats{CPUPercent: 12.5, RSSBytes: 4096, Threads: 3}, Ports: []int{int(m.Port)}, OK: true}
+		}
 	}
-	return proc.Stats{CPUPercent: 12.5, RSSBytes: 4096, Threads: 3}, []int{int(m.Port)}, true
+	return out
 }
 
 // serveFake runs the handlers over sup and returns the server's URL.

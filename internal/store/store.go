@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unique"
 
 	"github.com/tetra/tsm/internal/execctx"
 	"github.com/tetra/tsm/internal/paths"
@@ -44,12 +45,15 @@ func New(root string) (*Store, error) {
 	return s, nil
 }
 
+// The files in a process's directory are joined by hand: Dir is clean and
+// their names are fixed, and `tsm list` builds three per process per call.
+
 func (s *Store) ProcessesDir() string        { return paths.Processes(s.Root) }
 func (s *Store) Dir(name string) string      { return filepath.Join(s.ProcessesDir(), name) }
-func (s *Store) MetaPath(name string) string { return filepath.Join(s.Dir(name), "meta.json") }
+func (s *Store) MetaPath(name string) string { return s.Dir(name) + "/meta.json" }
 func (s *Store) PIDPath(name string) string  { return filepath.Join(s.Dir(name), name+".pid") }
-func (s *Store) OutLog(name string) string   { return filepath.Join(s.Dir(name), "current.out") }
-func (s *Store) ErrLog(name string) string   { return filepath.Join(s.Dir(name), "current.err") }
+func (s *Store) OutLog(name string) string   { return s.Dir(name) + "/current.out" }
+func (s *Store) ErrLog(name string) string   { return s.Dir(name) + "/current.err" }
 
 // LaunchPath holds the captured environment, argv and cwd of a process:
 // secrets live there (mode 0600), never in meta.json.
@@ -458,6 +462,10 @@ func (s *Store) ReadLaunch(name string) (Launch, error) {
 	if err != nil {
 		return Launch{}, fmt.Errorf("corrupt launch.json (%v); fix or delete %s", err, s.LaunchPath(name))
 	}
+	// Shared between processes, as spec interns them at start.
+	for i, e := range l.Env {
+		l.Env[i] = unique.Make(e).Value()
+	}
 	return l, nil
 }
 
@@ -508,16 +516,28 @@ func (s *Store) Remove(name string) error {
 	return os.RemoveAll(s.Dir(name))
 }
 
-// WritePorts rewrites the ports registry: one name:port line per process
-// that has a port, in ID order.
-func (s *Store) WritePorts(metas []Meta) error {
+// PortsContent is the ports registry (TSM_PORTS_FILE) for metas: one
+// name:port line per process that has a port, in the order of metas.
+func PortsContent(metas []Meta) string {
 	var b strings.Builder
 	for _, m := range metas {
 		if m.Port > 0 {
 			fmt.Fprintf(&b, "%s:%d\n", m.Name, m.Port)
 		}
 	}
-	return WriteFileAtomic(s.PortsFile(), []byte(b.String()), fileMode)
+	return b.String()
+}
+
+// WritePorts replaces the ports registry with content (see PortsContent).
+func (s *Store) WritePorts(content string) error {
+	return WriteFileAtomic(s.PortsFile(), []byte(content), fileMode)
+}
+
+// WriteDaemonPID records the daemon's PID, atomically but without fsync:
+// it describes a live process, which a power loss would end too, and the
+// fsyncs were a millisecond of every cold start.
+func (s *Store) WriteDaemonPID(pid int) error {
+	return writeFile(s.DaemonPIDPath(), []byte(strconv.Itoa(pid)+"\n"), fileMode, false)
 }
 
 // WriteFileAtomic replaces path with data so that readers see either the old

@@ -201,7 +201,7 @@ func TestPrivateWhateverTheUmask(t *testing.T) {
 	if err := s.WriteLaunch("web", Launch{Argv: []string{"/bin/true"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.WritePorts([]Meta{{Name: "web", Port: 8000}}); err != nil {
+	if err := s.WritePorts(PortsContent([]Meta{{Name: "web", Port: 8000}})); err != nil {
 		t.Fatal(err)
 	}
 	s.LoadAll()

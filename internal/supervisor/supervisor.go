@@ -40,6 +40,7 @@ type Supervisor struct {
 	store   *store.Store
 	runner  Runner
 	sampler *proc.Sampler
+	ports   *proc.PortCache
 	backoff Backoff
 	sys     spec.System // base, plus the ports of tsm's own processes
 	base    spec.System // the OS, or a test's fake
@@ -59,10 +60,12 @@ type Supervisor struct {
 	unreadable map[string]bool
 	files      *watch.Watcher // the one file watcher of --watch
 	// newProbe makes a health check's probe (tests give a fake).
-	newProbe func(spec string, port int, launch store.Launch) (health.Probe, error)
-	portsMu  sync.Mutex    // orders writes of the ports file
-	done     chan struct{} // closed by Close: background waits give up
-	closing  sync.Once
+	newProbe   func(spec string, port int, launch store.Launch) (health.Probe, error)
+	portsMu    sync.Mutex    // orders writes of the ports file
+	portsLast  string        // guarded by portsMu: the content written last
+	portsSaved bool          // guarded by portsMu: portsLast is on disk
+	done       chan struct{} // closed by Close: background waits give up
+	closing    sync.Once
 }
 
 // Config wires a Supervisor.
@@ -85,6 +88,7 @@ func New(cfg Config) *Supervisor {
 	s := &Supervisor{
 		store:   cfg.Store,
 		sampler: proc.NewSampler(),
+		ports:   proc.NewPortCache(),
 		backoff: cfg.Backoff,
 		events:  cfg.Events,
 		log:     cfg.Log,
@@ -468,15 +472,25 @@ func (s *Supervisor) unlist(p *process) {
 	s.mu.Unlock()
 }
 
-// savePorts rewrites the ports registry from the table. The snapshot is
-// taken under portsMu, so the last write is always of the latest table.
+// savePorts rewrites the ports registry from the table, unless it would
+// write what it wrote last (a port-less start or stop changes nothing
+// there, and the durable write is a millisecond of its answer). The
+// snapshot is taken under portsMu, so the last write is always of the
+// latest table.
 func (s *Supervisor) savePorts() {
 	s.portsMu.Lock()
 	defer s.portsMu.Unlock()
 	metas, _ := s.Snapshot()
-	if err := s.store.WritePorts(metas); err != nil {
-		s.log.Error("cannot write the ports file", "err", err)
+	content := store.PortsContent(metas)
+	if s.portsSaved && content == s.portsLast {
+		return
 	}
+	if err := s.store.WritePorts(content); err != nil {
+		s.log.Error("cannot write the ports file", "err", err)
+		s.portsSaved = false
+		return
+	}
+	s.portsLast, s.portsSaved = content, true
 }
 
 // event appends a lifecycle event about the process m.
@@ -506,23 +520,43 @@ func (s *Supervisor) backoffFor(m *store.Meta) Backoff {
 	return b
 }
 
-// Live returns live stats of a running process.
-func (s *Supervisor) Live(m store.Meta) (proc.Stats, []int, bool) {
-	if m.Status != store.StatusOnline || m.PID <= 1 {
-		return proc.Stats{}, nil, false
+// Live is what a running process looks like now.
+type Live struct {
+	Stats proc.Stats
+	Ports []int // the TCP ports it listens on
+	OK    bool  // false: not running, or gone since its metadata was read
+}
+
+// Live returns the live stats of each of ms, in order; the listening ports
+// of all of them come from one look at the socket table (proc.PortCache).
+func (s *Supervisor) Live(ms []store.Meta) []Live {
+	out := make([]Live, len(ms))
+	var ids []proc.Identity
+	var at []int
+	for i, m := range ms {
+		if m.Status != store.StatusOnline || m.PID <= 1 {
+			continue
+		}
+		id := proc.Identity{PID: m.PID, StartTime: m.PIDStartTicks, BootID: m.BootID}
+		st, err := s.sampler.Sample(id)
+		if err != nil {
+			continue
+		}
+		out[i] = Live{Stats: st, OK: true}
+		ids = append(ids, id)
+		at = append(at, i)
 	}
-	id := proc.Identity{PID: m.PID, StartTime: m.PIDStartTicks, BootID: m.BootID}
-	st, err := s.sampler.Sample(id)
-	if err != nil {
-		return proc.Stats{}, nil, false
+	for k, ports := range s.ports.Ports(ids) {
+		out[at[k]].Ports = ports
 	}
-	ports, _ := proc.ListeningPorts(m.PID)
-	if len(ports) == 0 && m.Port > 0 {
-		// npm start, a shell script: the server is a descendant. Walked
-		// only when the main process itself does not listen.
-		ports = treePorts(m.PID, m.Marker)
+	for _, i := range at {
+		if m := ms[i]; len(out[i].Ports) == 0 && m.Port > 0 {
+			// npm start, a shell script: the server is a descendant. Walked
+			// only when the main process itself does not listen.
+			out[i].Ports = treePorts(m.PID, m.Marker)
+		}
 	}
-	return st, ports, true
+	return out
 }
 
 // treePorts returns the ports the process tree of pid (the main process

@@ -430,3 +430,28 @@ func RemovedLog(path string, pid, fd int) (via string, ok bool) {
 	target, err := os.Readlink(via)
 	return via, err == nil && target == path+" (deleted)"
 }
+
+// MovedLog returns /proc/PID/fd/FD and the file it leads to when that
+// descriptor of process pid is a regular file other than the one at path:
+// the log was moved (logrotate without copytruncate, a user's mv), replaced
+// by another file or by a link, so reading path would show something else
+// or nothing (logs never follow a link at path). ok is false otherwise, for
+// a removed file (RemovedLog) and where there is no /proc.
+func MovedLog(path string, pid, fd int) (via, target string, ok bool) {
+	if pid <= 0 {
+		return "", "", false
+	}
+	via = "/proc/" + strconv.Itoa(pid) + "/fd/" + strconv.Itoa(fd)
+	target, err := os.Readlink(via)
+	if err != nil || !strings.HasPrefix(target, "/") || strings.HasSuffix(target, " (deleted)") {
+		return "", "", false
+	}
+	held, err := os.Stat(via)
+	if err != nil || !held.Mode().IsRegular() {
+		return "", "", false // a pipe (--log-time), a terminal, /dev/null
+	}
+	if now, err := os.Lstat(path); err == nil && os.SameFile(held, now) {
+		return "", "", false
+	}
+	return via, target, true
+}

@@ -43,6 +43,9 @@ const (
 	// refuses to collapse (tmpfs, btrfs, macOS): what the writer appends
 	// between the end of the copy and the truncation is lost.
 	CopyTruncate Method = "copytruncate"
+	// Dropped took the head off without a copy, because the file system
+	// had no room for one: a full disk must not stay full for a log's sake.
+	Dropped Method = "dropped"
 )
 
 // Rotated is the path of the i-th rotated file of the live file path: 1 is
@@ -139,6 +142,9 @@ func RotateVia(path, open string, p Policy) (Method, error) {
 	}
 	removeStaleCopies(path)
 	tmp, err := copyHead(f, path, n)
+	if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) {
+		return dropHead(f, path, n, err)
+	}
 	if err != nil {
 		return "", fmt.Errorf("rotate %s: %w", path, err)
 	}
@@ -174,6 +180,29 @@ func RotateVia(path, open string, p Policy) (Method, error) {
 	}
 	trimTimes(path, base-kept)
 	return method, nil
+}
+
+// dropHead removes the first n bytes of the live file f without keeping
+// them (all of it where the file system cannot collapse a range), after a
+// copy failed for lack of space (why): the copy needs room the live file's
+// head would otherwise go on taking, so the file would stay above its cap
+// and the disk full for good. The error says what was dropped.
+func dropHead(f *os.File, path string, n int64, why error) (Method, error) {
+	if err := collapse(f, n); err != nil {
+		fi, err := f.Stat()
+		if err != nil {
+			return "", fmt.Errorf("rotate %s: %w", path, err)
+		}
+		if err := f.Truncate(0); err != nil {
+			return "", fmt.Errorf("rotate %s: truncate: %w", path, err)
+		}
+		n = fi.Size()
+	}
+	err := fmt.Errorf("rotate %s: no room for a copy (%v): dropped its first %d bytes to keep it within its cap", path, why, n)
+	if serr := setBase(path, Base(path)+n); serr != nil {
+		err = fmt.Errorf("%w; record the offset: %v", err, serr)
+	}
+	return Dropped, err
 }
 
 // Flush empties the log stream at path without stopping its writer: the live

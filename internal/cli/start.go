@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/tetra/tsm/internal/api"
+	"github.com/tetra/tsm/internal/client"
 	"github.com/tetra/tsm/internal/execctx"
 	"github.com/tetra/tsm/internal/logs"
 )
@@ -128,6 +130,7 @@ starting anything (see also ` + "`tsm describe`" + `).`,
 			p, handled, err := a.startArgs(cmd, req, dryRun) // service.go
 			if !handled {
 				p, err = a.client.Start(cmd.Context(), req)
+				err = a.startedBefore(cmd, req.Argv, err)
 			}
 			if err != nil || p.Name == "" {
 				return err
@@ -235,4 +238,25 @@ func onlyFlags(fs *pflag.FlagSet, words []string) bool {
 		}
 	}
 	return true
+}
+
+// startedBefore adds a hint to the failure of `tsm start NAME` when NAME is
+// not a program but a process tsm already knows (PM2's `pm2 start app`
+// restarts one): "command not found in PATH" alone sends the user looking
+// for a program.
+func (a *App) startedBefore(cmd *cobra.Command, argv []string, err error) error {
+	var ae *client.APIError
+	if err == nil || len(argv) != 1 || !errors.As(err, &ae) || ae.Body.Code != api.CodeMissingFile {
+		return err
+	}
+	list, lerr := a.client.List(cmd.Context())
+	if lerr != nil {
+		return err
+	}
+	for _, p := range list.Processes {
+		if p.Name == argv[0] {
+			return fmt.Errorf("%w; %s is the name of process %d (%s): `tsm restart %s` starts it again", err, p.Name, p.TsmID, stateWord(p), p.Name)
+		}
+	}
+	return err
 }

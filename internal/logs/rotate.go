@@ -297,7 +297,7 @@ func lockLive(path string, mode, how int) (*os.File, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, err // it names the file already
 	}
 	if err := unix.Flock(int(f.Fd()), how); err != nil {
 		f.Close()

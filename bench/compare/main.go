@@ -69,6 +69,7 @@ type row struct {
 	StopAll float64 // until every managed process is gone
 	RSSKiB  int
 	Cold    *stat  `json:",omitempty"`
+	Crash   *stat  `json:",omitempty"` // kill -9 of a managed sleep until its new instance runs
 	Note    string `json:",omitempty"`
 }
 
@@ -173,9 +174,23 @@ func measureN(all []*manager, n int) []row {
 			m.undo("server", i)
 		}
 	}
+	crashT := map[string][]float64{}
+	for i := range *starts {
+		for _, m := range mgrs {
+			if n < 10 {
+				break // no managed sleep to kill
+			}
+			if d, err := crash(m, i); err == nil {
+				crashT[m.Name] = append(crashT[m.Name], d)
+			} else {
+				fmt.Fprintf(os.Stderr, "compare: %s crash: %v\n", m.Name, err)
+			}
+		}
+	}
 	for _, m := range mgrs {
 		r := res[m.Name]
 		r.List, r.Start, r.Server = summary(lists[m.Name]), summary(startT[m.Name]), summary(serverT[m.Name])
+		r.Crash = summary(crashT[m.Name])
 		pids := tagged(m)
 		t0 := time.Now()
 		if err := run(m, m.stopAll()); err != nil {
@@ -245,6 +260,63 @@ func serverStart(m *manager, i int) (float64, error) {
 	case <-time.After(10 * time.Second):
 		return 0, fmt.Errorf("port %d never opened", port)
 	}
+}
+
+// crash kills (SIGKILL) the i-th of m's managed sleeps and returns how long
+// until a new sleep of m's runs (ms): the manager's respawn as a user sees
+// it. New processes are found by listing /proc and reading the environment
+// of the PIDs that were not there before, about a millisecond per look
+// with a thousand foreign processes on the machine.
+func crash(m *manager, i int) (float64, error) {
+	var sleeps []int
+	for _, pid := range tagged(m) {
+		if comm(pid) == "sleep" {
+			sleeps = append(sleeps, pid)
+		}
+	}
+	if len(sleeps) == 0 {
+		return 0, fmt.Errorf("no managed sleep to kill")
+	}
+	slices.Sort(sleeps)
+	victim := sleeps[i%len(sleeps)]
+	known := map[int]bool{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			known[pid] = true
+		}
+	}
+	want := []byte("BENCH_TAG=" + tag + "/" + m.Name + "\x00")
+	t0 := time.Now()
+	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+		return 0, err
+	}
+	for time.Since(t0) < 10*time.Second {
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil || known[pid] {
+				continue
+			}
+			b, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+			if err != nil || len(b) == 0 {
+				continue // not exec'd yet, or gone
+			}
+			if !bytes.Contains(b, want) {
+				known[pid] = true
+				continue
+			}
+			if comm(pid) == "sleep" {
+				return ms(time.Since(t0)), nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("no new instance within 10s of killing %d", victim)
+}
+
+func comm(pid int) string {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+	return strings.TrimSpace(string(b))
 }
 
 func timeCmd(m *manager, argv []string) (time.Duration, error) {

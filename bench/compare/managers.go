@@ -257,7 +257,8 @@ func pcManager(version string) *manager {
 		var b strings.Builder
 		b.WriteString("version: \"0.5\"\nprocesses:\n")
 		for i := range n {
-			fmt.Fprintf(&b, "  p%03d:\n    command: %q\n", i, strings.Join(workload(idx, i), " "))
+			// Restarted after a crash, as every other manager does by default.
+			fmt.Fprintf(&b, "  p%03d:\n    command: %q\n    availability:\n      restart: always\n", i, strings.Join(workload(idx, i), " "))
 		}
 		for i := range *starts {
 			for _, kind := range []string{"sleep", "server"} {

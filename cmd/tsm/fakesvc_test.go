@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"regexp"
+	"runtime"
 	"strconv"
 	"syscall"
 	"time"
@@ -19,6 +20,11 @@ import (
 //	fakesvc listen [PORT]     serve HTTP on PORT (default $PORT), log each request
 //	fakesvc listenafter DUR   wait DUR, then serve HTTP on $PORT (a slow starter)
 //	fakesvc sleep             print "ready" and block
+//	fakesvc hog MB            allocate and touch MB megabytes, print "allocated", block
+//	fakesvc udp PORT          bind a UDP socket on PORT, print "udp on PORT", block
+//	fakesvc healthy FILE      serve HTTP on $PORT; /health answers 503 while FILE exists
+//	fakesvc slowready DUR     serve HTTP on $PORT at once; /ready answers 503 for DUR,
+//	                          then 200, printing "ready 200" before each such answer
 //	fakesvc exit CODE [MSG]   print MSG to stderr and exit with CODE
 //	fakesvc ignoreterm        ignore SIGTERM, print "ready" and block
 //	fakesvc tree FILE         start a child, a setsid grandchild and a double-forked
@@ -62,6 +68,50 @@ func fakeService() {
 		}))
 	case "sleep":
 		fmt.Println("ready")
+		block()
+	case "healthy":
+		l, err := net.Listen("tcp", ":"+os.Getenv("PORT"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "listen:", err)
+			os.Exit(3)
+		}
+		http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if _, err := os.Stat(os.Args[2]); err == nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}
+		}))
+	case "slowready":
+		d, _ := time.ParseDuration(os.Args[2])
+		ready := time.Now().Add(d)
+		l, err := net.Listen("tcp", ":"+os.Getenv("PORT"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "listen:", err)
+			os.Exit(3)
+		}
+		http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if time.Now().Before(ready) {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+			fmt.Println("ready 200")
+		}))
+	case "hog":
+		mb, _ := strconv.Atoi(os.Args[2])
+		b := make([]byte, mb<<20)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1
+		}
+		fmt.Println("allocated")
+		block()
+		runtime.KeepAlive(b)
+	case "udp":
+		c, err := net.ListenPacket("udp", ":"+os.Args[2])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "udp:", err)
+			os.Exit(3)
+		}
+		defer c.Close()
+		fmt.Println("udp on", os.Args[2])
 		block()
 	case "exit":
 		if len(os.Args) > 3 {

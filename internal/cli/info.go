@@ -39,7 +39,7 @@ threads), the ports it listens on, and how its last run ended.`,
 			}
 			row("name", p.Name)
 			row("id", fmt.Sprint(p.TsmID))
-			row("status", c.status(statusNote(p)))
+			row("status", c.status(statusNote(p.Row())))
 			if p.Status == "online" {
 				row("pid", fmt.Sprint(p.PID))
 				row("uptime", p.Uptime)
@@ -52,7 +52,7 @@ threads), the ports it listens on, and how its last run ended.`,
 				}
 				row("listening", strings.Join(ports, ", "))
 			}
-			row("port", actualPort(p))
+			row("port", actualPort(p.Row()))
 			row("command", p.Command)
 			row("executable", p.Exe)
 			row("cwd", p.Cwd)
@@ -77,6 +77,15 @@ threads), the ports it listens on, and how its last run ended.`,
 			} else if p.ExitCode != nil {
 				row("last exit", fmt.Sprintf("exit code %d", *p.ExitCode))
 			}
+			row("ready check", p.ReadyCheck)
+			if p.MaxMemory > 0 {
+				row("max memory", humanBytes(uint64(p.MaxMemory)))
+			}
+			row("cron restart", p.CronRestart)
+			row("watch", strings.Join(p.Watch, ", "))
+			row("health check", p.HealthCheck)
+			row("health", p.HealthError)
+			row("restart reason", p.RestartReason)
 			if p.NextRestart > 0 {
 				row("next restart", time.UnixMilli(p.NextRestart).Format("15:04:05.000"))
 			}

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bufio"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -43,23 +45,46 @@ name, pid, command, port, cwd, ...), plus id, uptime, cpu and memory.`,
 					return usageError("unknown list filter %q: use running, all, available or enabled", args[0])
 				}
 			}
-			resp, err := a.client.List(cmd.Context())
-			if err != nil {
-				return err
+			// The daemon renders what is shown (filtered; --json as it is
+			// printed); one older than that is asked for the whole listing.
+			var rows []api.Row
+			older := true
+			if asJSON {
+				body, problems, err := a.client.ListJSON(cmd.Context(), all)
+				if err == nil {
+					warnSkipped(cmd, problems)
+					_, err = cmd.OutOrStdout().Write(body)
+					return err
+				}
+				if !errors.Is(err, errors.ErrUnsupported) {
+					return err
+				}
+			} else {
+				resp, err := a.client.ListRows(cmd.Context(), all)
+				if err != nil && !errors.Is(err, errors.ErrUnsupported) {
+					return err
+				}
+				warnSkipped(cmd, resp.Problems)
+				rows, older = resp.Rows, err != nil
 			}
-			for _, p := range resp.Problems {
-				fmt.Fprintf(cmd.ErrOrStderr(), "tsm: warning: skipped %s\n", p)
-			}
-			shown := make([]api.Process, 0, len(resp.Processes))
-			for _, p := range resp.Processes {
-				if all || stateWord(p) != "stopped" {
-					shown = append(shown, p)
+			if older {
+				resp, err := a.client.List(cmd.Context())
+				if err != nil {
+					return err
+				}
+				warnSkipped(cmd, resp.Problems)
+				shown := make([]api.Process, 0, len(resp.Processes))
+				for _, p := range resp.Processes {
+					if all || stateWord(p.Row()) != "stopped" {
+						shown = append(shown, p)
+						rows = append(rows, p.Row())
+					}
+				}
+				if asJSON {
+					return printJSON(cmd.OutOrStdout(), shown)
 				}
 			}
-			if asJSON {
-				return printJSON(cmd.OutOrStdout(), shown)
-			}
-			if len(shown) == 0 {
+			if len(rows) == 0 {
 				if all {
 					fmt.Fprintln(cmd.OutOrStdout(), "no processes (start one with `tsm start <command>`)")
 				} else {
@@ -68,9 +93,12 @@ name, pid, command, port, cwd, ...), plus id, uptime, cpu and memory.`,
 				return nil
 			}
 			c := a.colors(cmd.OutOrStdout())
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			// Buffered: tabwriter writes each cell padding apart, a system
+			// call each without it.
+			out := bufio.NewWriterSize(cmd.OutOrStdout(), 64<<10)
+			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tNAME\tPID\tPORT\tSTATUS\tUPTIME\t↺\tCPU\tMEM")
-			for _, p := range shown {
+			for _, p := range rows {
 				pid, up, cpu := "-", "-", "-"
 				if p.Status == "online" {
 					pid, up, cpu = strconv.Itoa(p.PID), p.Uptime, fmt.Sprintf("%.1f%%", p.CPU)
@@ -79,12 +107,21 @@ name, pid, command, port, cwd, ...), plus id, uptime, cpu and memory.`,
 					p.TsmID, truncate(p.Name, 40), pid, actualPort(p), c.status(statusNote(p)), up,
 					p.Restarts, cpu, humanBytes(p.Memory))
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			return out.Flush()
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print processes as a JSON array")
 	cmd.Flags().BoolVarP(&allFlag, "all", "a", false, "include stopped processes (same as `list all`)")
 	return cmd
+}
+
+func warnSkipped(cmd *cobra.Command, problems []string) {
+	for _, p := range problems {
+		fmt.Fprintf(cmd.ErrOrStderr(), "tsm: warning: skipped %s\n", p)
+	}
 }
 
 func portString(port any) string {
@@ -99,7 +136,7 @@ func portString(port any) string {
 
 // actualPort is the port column: the process's port, or, when it listens
 // but not there (it ignores $PORT), where it does listen: "5000 (not 18104)".
-func actualPort(p api.Process) string {
+func actualPort(p api.Row) string {
 	declared := portString(p.Port)
 	if declared == "-" || len(p.ListeningPorts) == 0 {
 		return declared
@@ -122,7 +159,7 @@ func joinPorts(ports []int) string {
 
 // stateWord is the lifecycle state, or the seed's status from a daemon
 // that predates states.
-func stateWord(p api.Process) string {
+func stateWord(p api.Row) string {
 	if p.State != "" {
 		return p.State
 	}
@@ -132,7 +169,7 @@ func stateWord(p api.Process) string {
 // statusNote renders the state with what explains it: the last exit and
 // the next retry ("crashed (exit 1, retry in 1.6s)"), or what a stop is
 // for ("stopping (restart)").
-func statusNote(p api.Process) string {
+func statusNote(p api.Row) string {
 	word := stateWord(p)
 	switch word {
 	case "online", "stopped", "starting":
@@ -145,6 +182,9 @@ func statusNote(p api.Process) string {
 		return word
 	case "backoff":
 		word = "crashed"
+	case "unhealthy":
+		// Up, failing its health check: why, not the last exit.
+		return word + " (" + truncate(p.HealthError, 60) + ")"
 	}
 	var notes []string
 	switch {

@@ -52,7 +52,7 @@ func (c colors) status(s string) string {
 		code = "32"
 	case "starting", "stopping":
 		code = "33"
-	case "crashed", "errored":
+	case "crashed", "errored", "unhealthy":
 		code = "31"
 	case "stopped", "exited":
 		code = "90"

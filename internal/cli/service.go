@@ -107,6 +107,7 @@ func (a *App) startRequest(d *service.Definition) api.StartRequest {
 	return api.StartRequest{
 		Argv: []string{command}, Cwd: d.Cwd, Env: append(env, assigned...), Name: d.Name, Port: d.Port,
 		EnvFile: d.EnvFilePath(), PreHook: d.PreCommand, Context: &ctx,
+		Health: definitionHealth(d.HealthCheck),
 	}
 }
 
@@ -149,7 +150,7 @@ func processesOf(d *service.Definition, procs []api.Process) []api.Process {
 // active reports whether a process is running or about to: nothing should
 // start another copy of it.
 func active(p api.Process) bool {
-	switch stateWord(p) {
+	switch stateWord(p.Row()) {
 	case "online", "starting", "stopping", "backoff":
 		return true
 	}
@@ -433,6 +434,7 @@ func overlay(cmd *cobra.Command, req *api.StartRequest, flags api.StartRequest) 
 	req.Stdin, req.Context = flags.Stdin, flags.Context
 	req.Restart, req.MaxRestarts, req.MinUptimeMillis, req.WaitMillis = flags.Restart, flags.MaxRestarts, flags.MinUptimeMillis, flags.WaitMillis
 	req.StopSignal, req.KillSignal, req.KillTimeoutMillis = flags.StopSignal, flags.KillSignal, flags.KillTimeoutMillis
+	overlayWatchers(cmd, req, flags) // limits.go
 }
 
 // dryRun prints what a start would run. For a definition that is its

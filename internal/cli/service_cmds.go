@@ -260,7 +260,7 @@ func (a *App) listServices(cmd *cobra.Command, which string, asJSON bool) error 
 			ps = []api.Process{p}
 		}
 		if len(ps) > 0 {
-			row.Process, row.State = ps[0].Name, statusNote(ps[0])
+			row.Process, row.State = ps[0].Name, statusNote(ps[0].Row())
 		}
 		rows = append(rows, row)
 	}

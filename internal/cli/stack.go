@@ -285,7 +285,7 @@ func (a *App) stackStatus(cmd *cobra.Command, s *service.Stack, defs []*service.
 		}
 		if len(ps) > 0 {
 			p := ps[0]
-			row.State, row.Process, row.ID, row.Port = stateWord(p), p.Name, &p.TsmID, p.Port
+			row.State, row.Process, row.ID, row.Port = stateWord(p.Row()), p.Name, &p.TsmID, p.Port
 			if p.Status == "online" {
 				row.PID = p.PID
 				up++

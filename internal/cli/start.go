@@ -17,8 +17,8 @@ import (
 
 func (a *App) newStartCmd() *cobra.Command {
 	var req api.StartRequest
-	var wait, minUptime, killTimeout time.Duration
-	var logMaxSize string
+	var wait, minUptime, killTimeout, healthInterval, healthTimeout time.Duration
+	var logMaxSize, maxMemory string
 	var logKeep int
 	var maxRestarts int
 	var asJSON, dryRun bool
@@ -29,7 +29,9 @@ func (a *App) newStartCmd() *cobra.Command {
 stderr appended to current.out and current.err in its process directory.
 It returns once the process is up: as soon as its port accepts connections,
 or after 0.5 s for a process without a port. If the process dies first,
-start fails and shows its exit code and last lines of stderr.
+start fails and shows its exit code and last lines of stderr. With
+--no-wait it returns as soon as the process is spawned, and says so; a
+process that then dies is handled by its restart policy (see tsm list).
 
 Flags are read only before the command: everything from the first word
 that is not a flag belongs to the command.
@@ -127,6 +129,15 @@ starting anything (see also ` + "`tsm describe`" + `).`,
 				}
 				req.MaxRestarts = &maxRestarts
 			}
+			if maxMemory != "" {
+				n, err := parseMemory(maxMemory)
+				if err != nil {
+					return usageError("--max-memory: %v", err)
+				}
+				req.MaxMemory = n
+			}
+			req.HealthIntervalMillis = int(healthInterval / time.Millisecond)
+			req.HealthTimeoutMillis = int(healthTimeout / time.Millisecond)
 			p, handled, err := a.startArgs(cmd, req, dryRun) // service.go
 			if !handled {
 				p, err = a.client.Start(cmd.Context(), req)
@@ -151,12 +162,19 @@ starting anything (see also ` + "`tsm describe`" + `).`,
 				}
 				return nil
 			}
+			if p.Ready == "spawned" {
+				fmt.Fprintf(cmd.OutOrStdout(), "✔ spawned %s  (id %d, pid %d%s); not waiting for it to be ready (--no-wait): `tsm list` shows it online once it is\n",
+					p.Name, p.TsmID, p.PID, portNote(p))
+				return nil
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "✔ started %s  (id %d, pid %d%s)\n", p.Name, p.TsmID, p.PID, portNote(p))
 			if p.Ready == "elsewhere" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "tsm: note: it is listening on %s, not %v: it does not read $PORT. Pass the port the way the program takes it (e.g. --port %v after the command), or start it with --port %s\n",
 					joinPorts(p.ListeningPorts), p.Port, p.Port, joinPorts(p.ListeningPorts[:1]))
 			}
-			if p.Ready == "timeout" {
+			if p.Ready == "timeout" && req.Ready != "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "tsm: note: --ready %s has not passed yet (waited %s); see `tsm logs %d`\n", req.Ready, wait, p.TsmID)
+			} else if p.Ready == "timeout" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "tsm: note: nothing accepts connections on port %v yet (waited %s); see `tsm logs %d`\n", p.Port, wait, p.TsmID)
 			}
 			return nil
@@ -172,11 +190,23 @@ starting anything (see also ` + "`tsm describe`" + `).`,
 	f.StringVar(&req.Restart, "restart", "on-failure", "restart policy: always, on-failure or never")
 	f.IntVar(&maxRestarts, "max-restarts", 10, "unstable restarts in a row before giving up (status errored)")
 	f.DurationVar(&minUptime, "min-uptime", time.Second, "a run shorter than this is unstable and backs off")
-	f.DurationVar(&wait, "wait", 10*time.Second, "how long to wait for the port to accept connections")
+	f.DurationVar(&wait, "wait", 10*time.Second, "how long start and restart wait for the process to be ready (--ready, else the port)")
+	f.BoolVar(&req.NoWait, "no-wait", false, "return once the process is spawned, without waiting for its port or the 0.5 s settle window")
 	f.StringVar(&req.StopSignal, "signal", "", "signal that asks the process to stop (default SIGTERM; e.g. SIGINT, SIGQUIT for nginx)")
 	f.StringVar(&req.KillSignal, "kill-signal", "", "signal for what is left when the kill timeout has passed (default SIGKILL)")
+	f.StringVar(&req.ReloadSignal, "reload-signal", "", "signal `tsm reload` sends to reload without a restart (e.g. HUP for gunicorn, nginx)")
 	f.DurationVar(&killTimeout, "kill-timeout", 10*time.Second, "grace period between the stop signal and the kill signal")
 	f.StringVar(&req.Stdin, "stdin", "pipe", "pipe: stdin stays open and empty while the process runs; null: /dev/null (reads see EOF)")
+	f.StringVar(&maxMemory, "max-memory", "", "restart gracefully when the whole process tree uses more memory (e.g. 512M, 1G); with a delegated cgroup the kernel holds it there too")
+	f.StringVar(&req.CronRestart, "cron-restart", "", "restart on a cron schedule: \"0 3 * * *\" (03:00 daily), @hourly, @every 6h")
+	f.StringSliceVar(&req.Watch, "watch", nil, "restart when files change: --watch alone watches the working directory, --watch=src,lib those paths (debounced; .git, node_modules, __pycache__ ignored)")
+	f.Lookup("watch").NoOptDefVal = "."
+	f.StringSliceVar(&req.WatchIgnore, "watch-ignore", nil, "more names or patterns --watch ignores (e.g. dist, '*.log')")
+	f.StringVar(&req.Ready, "ready", "", "when the process is up: tcp, tcp:PORT, http://HOST:PORT/PATH (2xx/3xx), exec:COMMAND (exits 0) or log:REGEX (a new line of its output matches); default: its port accepts connections")
+	f.StringVar(&req.Health, "health", "", "health check: http://127.0.0.1:PORT/PATH (2xx/3xx), tcp (the port accepts), tcp:PORT, or exec:COMMAND (exits 0)")
+	f.DurationVar(&healthInterval, "health-interval", 10*time.Second, "time between health checks")
+	f.DurationVar(&healthTimeout, "health-timeout", 5*time.Second, "a health check that takes longer fails")
+	f.IntVar(&req.HealthRetries, "health-retries", 3, "failed health checks in a row that restart the process (it shows unhealthy in between)")
 	f.StringVar(&logMaxSize, "log-max-size", "", "rotate a log stream above this size (10M, 512k; 0: never; default from config.toml, 10M)")
 	f.IntVar(&logKeep, "log-keep", 0, "rotated files kept per log stream (default from config.toml, 5)")
 	f.BoolVar(&req.LogTime, "log-time", false, "prefix each log line with its arrival time (the daemon then relays the output; see README)")
@@ -255,7 +285,7 @@ func (a *App) startedBefore(cmd *cobra.Command, argv []string, err error) error 
 	}
 	for _, p := range list.Processes {
 		if p.Name == argv[0] {
-			return fmt.Errorf("%w; %s is the name of process %d (%s): `tsm restart %s` starts it again", err, p.Name, p.TsmID, stateWord(p), p.Name)
+			return fmt.Errorf("%w; %s is the name of process %d (%s): `tsm restart %s` starts it again", err, p.Name, p.TsmID, stateWord(p.Row()), p.Name)
 		}
 	}
 	return err

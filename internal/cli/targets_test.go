@@ -18,6 +18,20 @@ import (
 // the last TargetsRequest and answers with no results.
 func fakeDaemon(t *testing.T) (*App, *bytes.Buffer, *map[string]any) {
 	t.Helper()
+	var got map[string]any
+	app, out := serveApp(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = nil
+		json.NewDecoder(r.Body).Decode(&got)
+		w.Header().Set(api.BuildHeader, api.Build)
+		json.NewEncoder(w).Encode([]api.Result{})
+	}))
+	return app, out, &got
+}
+
+// serveApp runs h as the daemon of a fresh state directory and returns an
+// App that talks to it, and the App's output (stdout and stderr).
+func serveApp(t *testing.T, h http.Handler) (*App, *bytes.Buffer) {
+	t.Helper()
 	root, err := os.MkdirTemp("", "c") // short: sun_path is ~104 bytes
 	if err != nil {
 		t.Fatal(err)
@@ -27,13 +41,7 @@ func fakeDaemon(t *testing.T) (*App, *bytes.Buffer, *map[string]any) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got map[string]any
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got = nil
-		json.NewDecoder(r.Body).Decode(&got)
-		w.Header().Set(api.BuildHeader, api.Build)
-		json.NewEncoder(w).Encode([]api.Result{})
-	}))
+	srv := httptest.NewUnstartedServer(h)
 	srv.Listener.Close()
 	srv.Listener = ln
 	srv.Start()
@@ -49,7 +57,7 @@ func fakeDaemon(t *testing.T) (*App, *bytes.Buffer, *map[string]any) {
 			return nil
 		},
 	}
-	return app, &out, &got
+	return app, &out
 }
 
 // The grace period goes on the wire only when --timeout was given, so that

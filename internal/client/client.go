@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -39,12 +40,11 @@ type Client struct {
 func New(root string) *Client {
 	c := &Client{Root: root}
 	sock := paths.Socket(root)
-	c.http = &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+	c.http = &http.Client{Transport: transport{
+		dial: func(ctx context.Context) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", sock)
 		},
-		DisableKeepAlives: true,
 	}}
 	return c
 }
@@ -125,6 +125,54 @@ func (c *Client) Delete(ctx context.Context, req api.TargetsRequest) ([]api.Resu
 }
 
 // targets sends a multi-target operation. When one target fails, the
+
+// Signal sends req.Signal to the main process of each process req names
+// (with req.Group, to every process of its run). An unknown signal or
+// target is an *APIError and nothing is touched.
+func (c *Client) Signal(ctx context.Context, req api.TargetsRequest) ([]api.Result, error) {
+	return c.targets(ctx, api.RouteSignal, req)
+}
+
+// Reload sends each process req names its reload signal (start
+// --reload-signal), or restarts it when it declared none: Result.Action
+// says "reloaded" or "restarted".
+func (c *Client) Reload(ctx context.Context, req api.TargetsRequest) ([]api.Result, error) {
+	return c.targets(ctx, api.RouteReload, req)
+}
+
+// Ports returns every managed process's declared port and the ports its
+// whole run listens on (TCP, and bound UDP); port > 0 also asks who holds
+// that port, managed or not (PortsResponse.Holders).
+func (c *Client) Ports(ctx context.Context, port int) (api.PortsResponse, error) {
+	var resp api.PortsResponse
+	route := api.RoutePorts
+	if port > 0 {
+		route += "?port=" + strconv.Itoa(port)
+	}
+	err := c.call(ctx, http.MethodGet, route, nil, &resp)
+	return resp, err
+}
+
+// Doctor runs the daemon's checks (only one of them when only is not "":
+// cgroups, records, orphans or ports).
+func (c *Client) Doctor(ctx context.Context, only string) (api.DoctorReport, error) {
+	var rep api.DoctorReport
+	route := api.RouteDoctor
+	if only != "" {
+		route += "?only=" + url.QueryEscape(only)
+	}
+	err := c.call(ctx, http.MethodGet, route, nil, &rep)
+	return rep, err
+}
+
+// Clean ends the orphans listed, those that still are orphans with the same
+// identity, and says what it did to each.
+func (c *Client) Clean(ctx context.Context, orphans []api.Orphan) ([]api.CleanResult, error) {
+	var res []api.CleanResult
+	err := c.call(ctx, http.MethodPost, api.RouteClean, api.CleanRequest{Orphans: orphans}, &res)
+	return res, err
+}
+
 // *APIError's Body.Detail says what was done to the others.
 func (c *Client) targets(ctx context.Context, route string, req api.TargetsRequest) ([]api.Result, error) {
 	var rs []api.Result
@@ -137,6 +185,38 @@ func (c *Client) List(ctx context.Context) (api.ListResponse, error) {
 	var l api.ListResponse
 	err := c.call(ctx, http.MethodGet, api.RouteList, nil, &l)
 	return l, err
+}
+
+// ListJSON returns what `tsm list --json` prints (all: stopped processes
+// too) as the daemon rendered it, and the entries it skipped as corrupt.
+// Against a daemon older than that route, the error wraps ErrUnsupported.
+func (c *Client) ListJSON(ctx context.Context, all bool) (body []byte, problems []string, err error) {
+	route := api.RouteListJSON
+	if all {
+		route += "?all=1"
+	}
+	var raw rawAnswer
+	err = c.call(ctx, http.MethodGet, route, nil, &raw)
+	return raw.body.Bytes(), raw.header.Values(api.ProblemHeader), err
+}
+
+// ListRows returns what the `tsm list` table shows (all: stopped processes
+// too). Against a daemon older than that route, the error wraps
+// ErrUnsupported.
+func (c *Client) ListRows(ctx context.Context, all bool) (api.Rows, error) {
+	route := api.RouteListRows
+	if all {
+		route += "?all=1"
+	}
+	var rows api.Rows
+	err := c.call(ctx, http.MethodGet, route, nil, &rows)
+	return rows, err
+}
+
+// rawAnswer receives an answer as it came, for do.
+type rawAnswer struct {
+	body   bytes.Buffer
+	header http.Header
 }
 
 // Info returns the one process target names (an ID, an exact name or a
@@ -211,11 +291,25 @@ func (c *Client) do(ctx context.Context, method, route string, in, out any) erro
 	if resp.StatusCode >= 300 {
 		var eb api.ErrorBody
 		if err := json.NewDecoder(resp.Body).Decode(&eb); err != nil || eb.Error.Message == "" {
+			if resp.StatusCode == http.StatusNotFound { // a route this daemon predates
+				return fmt.Errorf("daemon answered %s to %s: %w", resp.Status, route, errors.ErrUnsupported)
+			}
 			return fmt.Errorf("daemon answered %s to %s", resp.Status, route)
 		}
 		return &APIError{Body: eb.Error}
 	}
 	if out == nil {
+		return nil
+	}
+	if raw, ok := out.(*rawAnswer); ok {
+		raw.header = resp.Header
+		raw.body.Reset() // a read repeated after a reset starts over
+		if resp.ContentLength > 0 {
+			raw.body.Grow(int(resp.ContentLength) + bytes.MinRead)
+		}
+		if _, err := raw.body.ReadFrom(resp.Body); err != nil {
+			return fmt.Errorf("read daemon answer to %s: %w", route, err)
+		}
 		return nil
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
@@ -257,20 +351,34 @@ func (c *Client) StartDaemon(ctx context.Context) error {
 		return fmt.Errorf("open %s: %w", logPath, err)
 	}
 	defer logf.Close()
+	// The daemon reports on this pipe that it listens (api.ReadyFDEnv).
+	ready, readyW, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("start the daemon: %w", err)
+	}
+	defer ready.Close()
 	// argv[0] stays "tsm" so a copy of the binary dispatches the same way.
 	cmd := &exec.Cmd{
 		Path:        exe,
 		Args:        []string{"tsm", "daemon", "run"},
-		Env:         append(os.Environ(), "TSM_DIR="+c.Root),
+		Env:         append(os.Environ(), "TSM_DIR="+c.Root, api.ReadyFDEnv+"=3"),
 		Stdout:      logf,
 		Stderr:      logf,
+		ExtraFiles:  []*os.File{readyW}, // fd 3
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
 	}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	readyW.Close()
+	if err != nil {
 		return fmt.Errorf("start the daemon (%s daemon run): %w", exe, err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	if waitReady(ctx, ready) {
+		return nil
+	}
+	// No word from it: it lost the race for the lock to another daemon
+	// (which answers soon), or it failed, which its exit says.
 
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -291,6 +399,16 @@ func (c *Client) StartDaemon(ctx context.Context) error {
 		}
 	}
 	return fmt.Errorf("the tsm daemon did not answer within 10s; see %s", logPath)
+}
+
+// waitReady reports whether the daemon wrote its ready byte within 10 s.
+func waitReady(ctx context.Context, ready *os.File) bool {
+	ready.SetReadDeadline(time.Now().Add(10 * time.Second))
+	stop := context.AfterFunc(ctx, func() { ready.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	var b [1]byte
+	n, _ := ready.Read(b[:])
+	return n == 1
 }
 
 // lastLine returns the last non-empty line of a small log file.

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/paths"
@@ -242,5 +243,46 @@ func TestDroppedConnection(t *testing.T) {
 	_, err := serve(t, h).Stop(ctx, api.TargetsRequest{Targets: []string{"all"}})
 	if err == nil || !strings.Contains(err.Error(), "lost the connection to the tsm daemon") || seen.Load() != 1 {
 		t.Errorf("Stop: err = %v after %d requests, want one request and the lost-connection advice", err, seen.Load())
+	}
+}
+
+// ListJSON hands over the daemon's bytes as they came, with the problems
+// from their header; a daemon that predates the route is ErrUnsupported,
+// for the caller to fall back on List.
+func TestListJSON(t *testing.T) {
+	ctx := context.Background()
+	body := "[\n  {\n    \"name\": \"a\"\n  }\n]\n"
+	var query string
+	c := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		query = r.URL.RawQuery
+		if r.URL.Path != api.RouteListJSON {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Add(api.ProblemHeader, "x: corrupt meta.json")
+		w.Header().Add(api.ProblemHeader, "y: corrupt meta.json")
+		io.WriteString(w, body)
+	}))
+	got, problems, err := c.ListJSON(ctx, true)
+	if err != nil || string(got) != body || query != "all=1" || len(problems) != 2 || problems[1] != "y: corrupt meta.json" {
+		t.Errorf("ListJSON = %q, %q, %v (query %q)", got, problems, err, query)
+	}
+
+	old := serve(t, http.NotFoundHandler())
+	if _, _, err := old.ListJSON(ctx, false); !errors.Is(err, errors.ErrUnsupported) {
+		t.Errorf("ListJSON from an older daemon: err = %v, want ErrUnsupported", err)
+	}
+}
+
+// A cancelled request returns at once, even from a daemon that never
+// answers.
+func TestCancelledRequest(t *testing.T) {
+	block := make(chan struct{})
+	defer close(block)
+	c := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-block }))
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := c.List(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("List: err = %v, want DeadlineExceeded", err)
 	}
 }

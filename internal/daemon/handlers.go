@@ -1,18 +1,23 @@
 package daemon
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
+	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/envfile"
 	"github.com/tetra/tsm/internal/execctx"
+	"github.com/tetra/tsm/internal/health"
 	"github.com/tetra/tsm/internal/proc"
 	"github.com/tetra/tsm/internal/spec"
 	"github.com/tetra/tsm/internal/store"
@@ -28,10 +33,13 @@ type supervisorOps interface {
 	Kill(name string) (supervisor.Outcome, error)
 	Restart(name string, grace, wait time.Duration, env []string, updateEnv bool, ctx *execctx.Context) (supervisor.Outcome, error)
 	Delete(name string, grace time.Duration) (supervisor.Outcome, error)
+	Signal(name string, sig syscall.Signal, group bool) (supervisor.Outcome, error)
+	Reload(name string, grace, wait time.Duration, env []string) (supervisor.Outcome, error)
 	Snapshot() ([]store.Meta, []string)
 	Resolve(t string) (store.Meta, error)
 	ResolveAll(targets []string) ([]string, error)
-	Live(m store.Meta) (proc.Stats, []int, bool)
+	Live(ms []store.Meta) []supervisor.Live
+	Ports() ([]supervisor.PortUse, map[int]store.Meta, error)
 }
 
 var _ supervisorOps = (*supervisor.Supervisor)(nil)
@@ -43,6 +51,9 @@ type handler struct {
 	started  time.Time
 	shutdown chan<- struct{}
 	inFlight func() []string // the operations being served (nil: none known)
+	doc      doctorOps       // for `tsm doctor` (nil: no doctor routes)
+	// cgroups is why runs get no cgroup of their own, "" when they do.
+	cgroups string
 }
 
 func (h *handler) routes() http.Handler {
@@ -61,7 +72,18 @@ func (h *handler) routes() http.Handler {
 	mux.HandleFunc("POST "+api.RouteDelete, h.targets(func(name string, r api.TargetsRequest) (supervisor.Outcome, error) {
 		return h.sup.Delete(name, grace(r))
 	}))
+	mux.HandleFunc("POST "+api.RouteSignal, h.signal)
+	mux.HandleFunc("POST "+api.RouteReload, h.targets(func(name string, r api.TargetsRequest) (supervisor.Outcome, error) {
+		return h.sup.Reload(name, grace(r), 0, r.Env)
+	}))
+	mux.HandleFunc("GET "+api.RoutePorts, h.ports)
+	if h.doc != nil {
+		mux.HandleFunc("GET "+api.RouteDoctor, h.doctor)
+		mux.HandleFunc("POST "+api.RouteClean, h.clean)
+	}
 	mux.HandleFunc("GET "+api.RouteList, h.list)
+	mux.HandleFunc("GET "+api.RouteListJSON, h.listJSON)
+	mux.HandleFunc("GET "+api.RouteListRows, h.listRows)
 	mux.HandleFunc("GET "+api.RouteInfo, h.info)
 	mux.HandleFunc("POST "+api.RouteShutdown, h.stopDaemon)
 	return versioned(mux)
@@ -123,24 +145,37 @@ func (h *handler) start(w http.ResponseWriter, r *http.Request) {
 			Argv: req.Argv, Cwd: req.Cwd, Env: req.Env, Name: req.Name, Port: req.Port,
 			EnvFile: req.EnvFile, WorkDir: req.WorkDir, PreHook: req.PreHook,
 		},
-		Restart:     req.Restart,
-		MaxRestarts: req.MaxRestarts,
-		MinUptime:   time.Duration(req.MinUptimeMillis) * time.Millisecond,
-		Wait:        time.Duration(req.WaitMillis) * time.Millisecond,
-		StopSignal:  req.StopSignal,
-		KillSignal:  req.KillSignal,
-		KillTimeout: time.Duration(req.KillTimeoutMillis) * time.Millisecond,
-		Context:     req.Context,
-		Stdin:       req.Stdin,
-		LogMaxSize:  req.LogMaxSize,
-		LogKeep:     req.LogKeep,
-		LogTime:     req.LogTime,
+		Restart:      req.Restart,
+		MaxRestarts:  req.MaxRestarts,
+		MinUptime:    time.Duration(req.MinUptimeMillis) * time.Millisecond,
+		Wait:         time.Duration(req.WaitMillis) * time.Millisecond,
+		NoWait:       req.NoWait,
+		StopSignal:   req.StopSignal,
+		KillSignal:   req.KillSignal,
+		KillTimeout:  time.Duration(req.KillTimeoutMillis) * time.Millisecond,
+		ReloadSignal: req.ReloadSignal,
+		Ready:        req.Ready,
+		MaxMemory:    req.MaxMemory,
+		CronRestart:  req.CronRestart,
+		Watch:        req.Watch,
+		WatchIgnore:  req.WatchIgnore,
+		Health: health.Settings{
+			Spec:     req.Health,
+			Interval: time.Duration(req.HealthIntervalMillis) * time.Millisecond,
+			Timeout:  time.Duration(req.HealthTimeoutMillis) * time.Millisecond,
+			Retries:  req.HealthRetries,
+		},
+		Context:    req.Context,
+		Stdin:      req.Stdin,
+		LogMaxSize: req.LogMaxSize,
+		LogKeep:    req.LogKeep,
+		LogTime:    req.LogTime,
 	})
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	p := h.process(out.Meta, false)
+	p := h.process(out.Meta, supervisor.Live{})
 	p.Ready, p.Restarting = out.Ready, out.Restarting
 	if out.Ready == "elsewhere" {
 		p.ListeningPorts = out.Listening
@@ -149,6 +184,36 @@ func (h *handler) start(w http.ResponseWriter, r *http.Request) {
 		p.LeftBehind = out.Descendants
 	}
 	writeJSON(w, http.StatusOK, p)
+}
+
+// signal checks the signal's name before any target is touched, then
+// serves the request as every multi-target operation is served.
+func (h *handler) signal(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 16<<20))
+	var req api.TargetsRequest
+	if err == nil {
+		err = json.Unmarshal(body, &req)
+	}
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, api.ErrorBody{Error: api.Error{Code: api.CodeUsage, Message: "bad request: " + err.Error()}})
+		return
+	}
+	sig, ok := supervisor.ParseSignal(req.Signal)
+	if !ok {
+		writeError(w, fmt.Errorf("%w: unknown signal %q: use a name such as SIGHUP, SIGUSR1, SIGUSR2 or SIGTERM, or a number", spec.ErrUsage, req.Signal))
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	all := len(req.Targets) == 1 && req.Targets[0] == "all"
+	h.targets(func(name string, t api.TargetsRequest) (supervisor.Outcome, error) {
+		out, err := h.sup.Signal(name, sig, t.Group)
+		var nr *supervisor.NotRunningError
+		if all && errors.As(err, &nr) {
+			// "all" means the running ones; the others are reported.
+			return supervisor.Outcome{Meta: nr.Meta, Action: "not-running"}, nil
+		}
+		return out, err
+	})(w, r)
 }
 
 // targets runs op on every process the request names, after resolving all
@@ -209,12 +274,68 @@ func (h *handler) targets(op func(string, api.TargetsRequest) (supervisor.Outcom
 }
 
 func (h *handler) list(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, h.listing())
+}
+
+func (h *handler) listing() api.ListResponse {
 	metas, problems := h.sup.Snapshot()
 	resp := api.ListResponse{Processes: make([]api.Process, 0, len(metas)), Problems: problems}
-	for _, m := range metas {
-		resp.Processes = append(resp.Processes, h.process(m, true))
+	for i, live := range h.sup.Live(metas) {
+		resp.Processes = append(resp.Processes, h.process(metas[i], live))
 	}
-	writeJSON(w, http.StatusOK, resp)
+	return resp
+}
+
+// shown is the listing that `tsm list` prints: without the stopped
+// processes unless the request has ?all.
+func (h *handler) shown(r *http.Request) api.ListResponse {
+	resp := h.listing()
+	all := r.URL.Query().Has("all")
+	shown := resp.Processes[:0]
+	for _, p := range resp.Processes {
+		if all || !stopped(p) {
+			shown = append(shown, p)
+		}
+	}
+	resp.Processes = shown
+	return resp
+}
+
+func (h *handler) listRows(w http.ResponseWriter, r *http.Request) {
+	resp := h.shown(r)
+	rows := api.Rows{Rows: make([]api.Row, len(resp.Processes)), Problems: resp.Problems}
+	for i, p := range resp.Processes {
+		rows.Rows[i] = p.Row()
+	}
+	writeJSON(w, http.StatusOK, rows)
+}
+
+// listJSON renders `tsm list --json` here, so that the CLI copies bytes
+// instead of decoding and encoding again 600 bytes per process.
+func (h *handler) listJSON(w http.ResponseWriter, r *http.Request) {
+	resp := h.shown(r)
+	shown := resp.Processes
+	for _, p := range resp.Problems {
+		w.Header().Add(api.ProblemHeader, p)
+	}
+	compact, err := json.Marshal(shown)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	b := appendIndented(make([]byte, 0, len(compact)*3/2), compact) // room for the indent
+	// Sent with its length, so the CLI reads it into a buffer of that size.
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.Write(b)
+}
+
+// stopped is the CLI's test for what a plain `tsm list` hides.
+func stopped(p api.Process) bool {
+	if p.State != "" {
+		return p.State == "stopped"
+	}
+	return p.Status == "stopped"
 }
 
 func (h *handler) info(w http.ResponseWriter, r *http.Request) {
@@ -223,7 +344,7 @@ func (h *handler) info(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	p := h.process(m, true)
+	p := h.process(m, h.sup.Live([]store.Meta{m})[0])
 	// The launch record holds secrets (the environment): only what info
 	// shows is taken from it.
 	if l, err := h.store.ReadLaunch(m.Name); err == nil {
@@ -235,8 +356,8 @@ func (h *handler) info(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, p)
 }
 
-// process turns metadata into the wire form, with live stats if asked.
-func (h *handler) process(m store.Meta, live bool) api.Process {
+// process turns metadata into the wire form, with live stats if known.
+func (h *handler) process(m store.Meta, live supervisor.Live) api.Process {
 	p := api.Process{
 		TsmID: m.TsmID, ID: m.TsmID, Name: m.Name, PID: m.PID, Command: m.Command,
 		Port: "none", Cwd: m.Cwd, Interpreter: m.Interpreter, ProcessType: m.ProcessType,
@@ -244,6 +365,7 @@ func (h *handler) process(m store.Meta, live bool) api.Process {
 		Restarts: m.Restarts, UnstableRestarts: m.UnstableRestarts, RestartPolicy: m.RestartPolicy,
 		ExitCode: m.ExitCode, ExitSignal: m.ExitSignal, StopTime: m.StopTime, NextRestart: m.NextRestart,
 		State: m.State, Pending: m.Pending,
+		ReadyCheck: m.ReadyCheck, MaxMemory: m.MaxMemory, CronRestart: m.CronRestart, Watch: m.Watch, HealthCheck: m.HealthCheck, HealthError: m.HealthError, RestartReason: m.RestartReason,
 		Dir: h.store.Dir(m.Name), OutLog: h.store.OutLog(m.Name), ErrLog: h.store.ErrLog(m.Name),
 		PIDFile: h.store.PIDPath(m.Name),
 	}
@@ -255,11 +377,9 @@ func (h *handler) process(m store.Meta, live bool) api.Process {
 		p.UptimeSeconds = int64(up.Seconds())
 		p.Uptime = humanDuration(up)
 	}
-	if live {
-		if st, ports, ok := h.sup.Live(m); ok {
-			p.CPU, p.Memory, p.Threads, p.ListeningPorts = st.CPUPercent, st.RSSBytes, st.Threads, ports
-			p.Exe = proc.Executable(m.PID)
-		}
+	if live.OK {
+		p.CPU, p.Memory, p.Threads, p.ListeningPorts = live.Stats.CPUPercent, live.Stats.RSSBytes, live.Stats.Threads, live.Ports
+		p.Exe = proc.Executable(m.PID)
 	}
 	return p
 }

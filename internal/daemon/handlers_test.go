@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -88,6 +89,25 @@ func (f *fakeSup) Delete(name string, grace time.Duration) (supervisor.Outcome, 
 	return f.op("deleted", name)
 }
 
+func (f *fakeSup) Signal(name string, sig syscall.Signal, group bool) (supervisor.Outcome, error) {
+	f.record("signal %s %d %v", name, sig, group)
+	return f.op("signalled", name)
+}
+
+func (f *fakeSup) Reload(name string, grace, wait time.Duration, env []string) (supervisor.Outcome, error) {
+	f.record("reload %s %s", name, grace)
+	return f.op("reloaded", name)
+}
+
+func (f *fakeSup) Ports() ([]supervisor.PortUse, map[int]store.Meta, error) {
+	f.record("ports")
+	var uses []supervisor.PortUse
+	for _, m := range f.metas {
+		uses = append(uses, supervisor.PortUse{Meta: m, Bindings: []proc.Binding{{PID: m.PID, Proto: "tcp", Port: int(m.Port) + 1}}})
+	}
+	return uses, nil, nil
+}
+
 func (f *fakeSup) Snapshot() ([]store.Meta, []string) { return f.metas, f.problems }
 
 func (f *fakeSup) Resolve(t string) (store.Meta, error) {
@@ -100,11 +120,14 @@ func (f *fakeSup) ResolveAll(targets []string) ([]string, error) {
 	return targets, f.resolveErr
 }
 
-func (f *fakeSup) Live(m store.Meta) (proc.Stats, []int, bool) {
-	if m.Status != store.StatusOnline {
-		return proc.Stats{}, nil, false
+func (f *fakeSup) Live(ms []store.Meta) []supervisor.Live {
+	out := make([]supervisor.Live, len(ms))
+	for i, m := range ms {
+		if m.Status == store.StatusOnline {
+			out[i] = supervisor.Live{Stats: proc.Stats{CPUPercent: 12.5, RSSBytes: 4096, Threads: 3}, Ports: []int{int(m.Port)}, OK: true}
+		}
 	}
-	return proc.Stats{CPUPercent: 12.5, RSSBytes: 4096, Threads: 3}, []int{int(m.Port)}, true
+	return out
 }
 
 // serveFake runs the handlers over sup and returns the server's URL.
@@ -271,6 +294,9 @@ func TestTargets(t *testing.T) {
 		{api.RouteRestart, `{"targets":["web"]}`, "restart web 0s 0s [] false", "restarted"},
 		{api.RouteRestart, `{"targets":["web"],"timeout_ms":200,"update_env":true,"env":["A=1"]}`, "restart web 200ms 0s [A=1] true", "restarted"},
 		{api.RouteDelete, `{"targets":["web"]}`, "delete web 0s", "deleted"},
+		{api.RouteSignal, `{"targets":["web"],"signal":"HUP"}`, "signal web 1 false", "signalled"},
+		{api.RouteSignal, `{"targets":["web"],"signal":"SIGUSR1","group":true}`, "signal web 10 true", "signalled"},
+		{api.RouteReload, `{"targets":["web"],"timeout_ms":200}`, "reload web 200ms", "reloaded"},
 	}
 	for _, tt := range tests {
 		sup := &fakeSup{metas: []store.Meta{{TsmID: 5, Name: "web", PID: 99, Port: 8080}}}
@@ -301,6 +327,19 @@ func TestTargetsEmpty(t *testing.T) {
 		if len(sup.calls) != 0 {
 			t.Errorf("%s: supervisor called: %q", body, sup.calls)
 		}
+	}
+}
+
+// An unknown signal is a usage error before any target is touched.
+func TestSignalUnknown(t *testing.T) {
+	sup := &fakeSup{metas: []store.Meta{{TsmID: 5, Name: "web"}}}
+	url := serveFake(t, sup)
+	status, got := sendError(t, url, "POST", api.RouteSignal, `{"targets":["web"],"signal":"SIGNOPE"}`)
+	if status != http.StatusBadRequest || got.Code != api.CodeUsage || !strings.Contains(got.Message, `unknown signal "SIGNOPE"`) {
+		t.Errorf("%d %+v, want 400 usage naming the signal", status, got)
+	}
+	if len(sup.calls) != 0 {
+		t.Errorf("supervisor called: %q", sup.calls)
 	}
 }
 

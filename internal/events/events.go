@@ -30,6 +30,15 @@ const (
 	Delete  = "delete"  // removed on request
 	Cleanup = "cleanup" // what a run's main process left behind when it exited was ended
 	Daemon  = "daemon"  // the daemon started or stopped
+	// Unhealthy: a health check failed (and, after the process's retries,
+	// the restart it caused, with the reason); Healthy: it passes again.
+	Unhealthy = "unhealthy"
+	Healthy   = "healthy"
+	// Limit: a limit restarts the process (--max-memory exceeded, a
+	// --cron-restart due), with the reason.
+	Limit = "limit"
+	// Watch: watched files changed, and the process is restarted.
+	Watch = "watch"
 )
 
 // Event is one line of events.jsonl.

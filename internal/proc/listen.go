@@ -3,6 +3,8 @@ package proc
 import (
 	"fmt"
 	"slices"
+	"sync"
+	"time"
 )
 
 // Listener is a process holding a listening TCP socket, for messages such
@@ -43,4 +45,35 @@ func ListeningPorts(pid int) ([]int, error) {
 	}
 	slices.Sort(ports)
 	return slices.Compact(ports), nil
+}
+
+// PortCache answers ListeningPorts for many processes at once, for `tsm
+// list`: on Linux one dump of the listening sockets per call instead of one
+// per process, and each process's descriptors are walked again only when a
+// listening socket appeared since the last walk (a socket it opened shows
+// up as new), when the process is new, or after portTTL. What the cache can
+// miss for up to portTTL: a listening socket passed between processes
+// (SCM_RIGHTS), or a shared one that the process closed while another still
+// holds it. It is safe for concurrent use.
+type PortCache struct {
+	mu sync.Mutex
+	c  portCache // guarded by mu
+}
+
+// NewPortCache returns an empty cache.
+func NewPortCache() *PortCache { return &PortCache{c: newPortCache()} }
+
+// Ports returns, for each process of ids in order, the TCP ports it
+// listens on, sorted and without duplicates; nil for a process that has
+// none or that could not be read (gone, another user's). The identities are
+// not verified: the caller has just done so.
+func (p *PortCache) Ports(ids []Identity) [][]int {
+	p.mu.Lock()
+	out := p.c.ports(ids, time.Now())
+	p.mu.Unlock()
+	for i, ports := range out {
+		slices.Sort(ports)
+		out[i] = slices.Compact(ports)
+	}
+	return out
 }

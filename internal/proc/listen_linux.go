@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -265,6 +266,12 @@ func scanListening(dir string, fn func(port int, inode uint64)) error {
 //
 // Addresses are hex with the port after the last ':'.
 func parseTCPTable(b []byte, fn func(port int, inode uint64)) {
+	parseSockTable(b, tcpListenHex, fn)
+}
+
+// parseSockTable reads /proc/net/{tcp,tcp6,udp,udp6}, calling fn for the
+// sockets in state (hex, as the file prints it).
+func parseSockTable(b []byte, state string, fn func(port int, inode uint64)) {
 	_, b, _ = bytes.Cut(b, []byte{'\n'}) // header
 	for len(b) > 0 {
 		var line []byte
@@ -281,7 +288,7 @@ func parseTCPTable(b []byte, fn func(port int, inode uint64)) {
 			case 1:
 				local = tok
 			case 3:
-				listening = string(tok) == tcpListenHex
+				listening = string(tok) == state
 			case 9:
 				inode = tok
 			}
@@ -336,4 +343,87 @@ func commandLine(pid int) string {
 		}
 	}
 	return string(b)
+}
+
+// portTTL bounds how long a process's listening sockets are taken from
+// the cache while no new listening socket appears (see PortCache).
+const portTTL = 5 * time.Second
+
+type portCache struct {
+	known map[uint64]bool // the listening sockets of the previous call
+	procs map[int]portEntry
+	names []string // scratch for socketInodes
+}
+
+// portEntry is what one walk of a process's descriptors found.
+type portEntry struct {
+	id      Identity
+	walked  time.Time
+	inodes  []uint64 // the listening sockets it held
+	foreign bool     // in another network namespace: read per call
+}
+
+func newPortCache() portCache {
+	return portCache{known: map[uint64]bool{}, procs: map[int]portEntry{}}
+}
+
+func (c *portCache) ports(ids []Identity, now time.Time) [][]int {
+	out := make([][]int, len(ids))
+	listening := make(map[uint64]int)
+	var found []listenSock
+	if err := diagListening(&found); err != nil {
+		// No netlink here: each process reads its own table, uncached.
+		for i, id := range ids {
+			out[i], _ = listeningPorts(id.PID)
+		}
+		return out
+	}
+	fresh := true
+	for _, s := range found {
+		listening[s.inode] = s.port
+		fresh = fresh && c.known[s.inode]
+	}
+	for i, id := range ids {
+		e, ok := c.procs[id.PID]
+		if !ok || e.id != id || !fresh || now.Sub(e.walked) > portTTL {
+			e = c.walk(id, listening, now)
+			c.procs[id.PID] = e
+		}
+		if e.foreign {
+			out[i], _ = listeningPorts(id.PID)
+			continue
+		}
+		for _, inode := range e.inodes {
+			if port, ok := listening[inode]; ok {
+				out[i] = append(out[i], port)
+			}
+		}
+	}
+	c.known = make(map[uint64]bool, len(listening))
+	for inode := range listening {
+		c.known[inode] = true
+	}
+	// Forget processes nobody asked about for a while (gone, most likely).
+	for pid, e := range c.procs {
+		if now.Sub(e.walked) > 4*portTTL {
+			delete(c.procs, pid)
+		}
+	}
+	return out
+}
+
+// walk finds which of the listening sockets the process holds.
+func (c *portCache) walk(id Identity, listening map[uint64]int, now time.Time) portEntry {
+	e := portEntry{id: id, walked: now}
+	if !sameNetNS(procPath(id.PID, "net")) {
+		e.foreign = true
+		return e
+	}
+	c.names, _ = socketInodes(id.PID, c.names, func(inode uint64) bool {
+		if _, ok := listening[inode]; ok {
+			e.inodes = append(e.inodes, inode)
+		}
+		return true
+	})
+	return e
 }

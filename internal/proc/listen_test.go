@@ -138,3 +138,59 @@ func BenchmarkListeningPorts(b *testing.B) {
 		}
 	}
 }
+
+// TestPortCacheSeesChanges checks that the cache never hides a socket that
+// was opened or closed since the previous call.
+func TestPortCacheSeesChanges(t *testing.T) {
+	self, err := Identify(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd, out := startProc(t, procOpts{env: []string{helperEnv + "=listen"}, stdout: true}, helperArgv(t)...)
+	helperPort := readInt(t, out)
+	helper, err := Identify(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewPortCache()
+	ids := []Identity{self, helper}
+	got := c.Ports(ids)
+	if len(got) != 2 || !slices.Equal(got[1], []int{helperPort}) {
+		t.Fatalf("Ports = %v, want the helper's [%d] second", got, helperPort)
+	}
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Skip(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	if got := c.Ports(ids); !slices.Contains(got[0], port) {
+		t.Errorf("after listening on %d, Ports(self) = %v", port, got[0])
+	}
+	ln.Close()
+	if got := c.Ports(ids); slices.Contains(got[0], port) {
+		t.Errorf("after closing %d, Ports(self) = %v still has it", port, got[0])
+	}
+	if got := c.Ports(ids); !slices.Equal(got[1], []int{helperPort}) {
+		t.Errorf("Ports(helper) = %v, want [%d]", got[1], helperPort)
+	}
+}
+
+func BenchmarkPortCache100(b *testing.B) {
+	self, err := Identify(os.Getpid())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids := slices.Repeat([]Identity{self}, 100)
+	c := NewPortCache()
+	for b.Loop() {
+		c.Ports(ids)
+	}
+}
+
+func BenchmarkListeningPorts100(b *testing.B) {
+	for b.Loop() {
+		for range 100 {
+			ListeningPorts(os.Getpid())
+		}
+	}
+}

@@ -27,6 +27,13 @@ type usage struct {
 // otherwise show 0% or 200% for a process using 100%.
 const minWindow = 200 * time.Millisecond
 
+// statsTTL is how long a sample is served again instead of reading /proc
+// anew: `tsm list` of 100 processes would otherwise spend most of its time
+// in the kernel rendering /proc/<pid>/stat, for figures that a terminal
+// refreshes once a second anyway. Forget (called when the process exits)
+// drops the sample at once, so a dead process is not shown alive.
+const statsTTL = time.Second
+
 // Sampler turns cumulative CPU time into a percentage over the time since
 // the previous sample of the same process. It is safe for concurrent use.
 type Sampler struct {
@@ -36,10 +43,12 @@ type Sampler struct {
 
 // cpuMark is the baseline for the next sample of one PID.
 type cpuMark struct {
-	start   uint64 // Identity.StartTime: a new incarnation must not inherit the baseline
+	id      Identity // a new incarnation must not inherit the baseline
 	at      time.Time
 	cpu     time.Duration
 	percent float64
+	last    Stats     // the latest sample, served again until read+statsTTL
+	read    time.Time // when last was read
 }
 
 // NewSampler returns an empty sampler; the first sample of each process
@@ -50,8 +59,15 @@ func NewSampler() *Sampler {
 
 // Sample reads the current stats of the process. It fails (wrapping
 // ErrNoProcess) when the process is gone or its PID now belongs to another
-// process; the PID's baseline is then dropped.
+// process; the PID's baseline is then dropped. A sample of the same process
+// less than statsTTL old is returned again without reading anything.
 func (s *Sampler) Sample(id Identity) (Stats, error) {
+	s.mu.Lock()
+	prev, ok := s.last[id.PID]
+	s.mu.Unlock()
+	if ok && prev.id == id && time.Since(prev.read) < statsTTL {
+		return prev.last, nil
+	}
 	u, err := readUsage(id)
 	if errors.Is(err, ErrNoProcess) {
 		s.Forget(id.PID)
@@ -63,20 +79,24 @@ func (s *Sampler) Sample(id Identity) (Stats, error) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	prev, ok := s.last[id.PID]
-	if ok && prev.start == id.StartTime {
+	prev, ok = s.last[id.PID]
+	if ok && prev.id == id {
 		window := u.at.Sub(prev.at)
 		// A short window is noise, and a negative one is a concurrent
 		// caller that read earlier but locked later: keep the baseline.
 		if window < minWindow {
 			st.CPUPercent = prev.percent
+			if u.at.After(prev.read) {
+				prev.last, prev.read = st, u.at
+				s.last[id.PID] = prev
+			}
 			return st, nil
 		}
 		st.CPUPercent = percent(u.cpu-prev.cpu, window)
 	} else {
 		st.CPUPercent = percent(u.cpu, u.age)
 	}
-	s.last[id.PID] = cpuMark{start: id.StartTime, at: u.at, cpu: u.cpu, percent: st.CPUPercent}
+	s.last[id.PID] = cpuMark{id: id, at: u.at, cpu: u.cpu, percent: st.CPUPercent, last: st, read: u.at}
 	return st, nil
 }
 

@@ -144,21 +144,8 @@ const MarkersVisible = true
 
 func findMarked(want map[string]bool) (map[string][]Member, error) {
 	found := make(map[string][]Member)
-	self := os.Getpid()
-	euid := uint32(os.Geteuid())
-	var missed error
-	var env []byte
-	err := scanProcs(euid != 0, &missed, func(e procEntry) {
-		if e.kernel || e.PID <= 1 || e.PID == self || (euid != 0 && e.uid != euid) {
-			return
-		}
-		b, err := readProcFile(procPath(e.PID, "environ"), env)
-		if err != nil {
-			noteMissed(&missed, e.PID, err)
-			return
-		}
-		env = b
-		if m, ok := oneEnvEntry(b, want); ok {
+	missed, err := scanEnvirons(func(e procEntry, env []byte) {
+		if m, ok := oneEnvEntry(env, want); ok {
 			found[m] = append(found[m], e.Member)
 		}
 	})
@@ -169,6 +156,30 @@ func findMarked(want map[string]bool) (map[string][]Member, error) {
 		sortMembers(ms)
 	}
 	return found, missed
+}
+
+// scanEnvirons hands visit the environment of every process of our
+// effective UID (any, as root) but kernel threads, PID 1 and the calling
+// process. The environment is scratch space, reused for the next process.
+// The first error is about a process that could not be read (the result
+// is incomplete); the second stops the scan.
+func scanEnvirons(visit func(e procEntry, env []byte)) (missed, err error) {
+	self := os.Getpid()
+	euid := uint32(os.Geteuid())
+	var env []byte
+	err = scanProcs(euid != 0, &missed, func(e procEntry) {
+		if e.kernel || e.PID <= 1 || e.PID == self || (euid != 0 && e.uid != euid) {
+			return
+		}
+		b, err := readProcFile(procPath(e.PID, "environ"), env)
+		if err != nil {
+			noteMissed(&missed, e.PID, err)
+			return
+		}
+		env = b
+		visit(e, b)
+	})
+	return missed, err
 }
 
 // allPIDs lists the thread-group leaders in /proc; threads live under

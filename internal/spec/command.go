@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // command is the resolved command before port, name and pre-hook.
@@ -195,22 +196,28 @@ func lookCommand(name, pathEnv string, sys System) (string, error) {
 	return path, nil
 }
 
+// Regular expressions are compiled on first use, not at package init:
+// every CLI call would otherwise pay for them, `tsm list` included.
 var (
-	pythonName = regexp.MustCompile(`^python[0-9.]*$`)
-	luaName    = regexp.MustCompile(`^(lua|luajit|lua5\.[0-9]+)$`)
+	pythonName = lazyRegexp(`^python[0-9.]*$`)
+	luaName    = lazyRegexp(`^(lua|luajit|lua5\.[0-9]+)$`)
 )
+
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
+}
 
 // typeOf implements rule 3's detection by the basename of argv[0]. Only the
 // interpreters themselves count: nodemon, npm or ./server are commands.
 func typeOf(base string) string {
 	switch {
-	case pythonName.MatchString(base):
+	case pythonName().MatchString(base):
 		return "python"
 	case base == "node" || base == "nodejs":
 		return "node"
 	case base == "bash" || base == "sh":
 		return "bash"
-	case luaName.MatchString(base):
+	case luaName().MatchString(base):
 		return "lua"
 	case base == "go":
 		return "go"

@@ -2,7 +2,6 @@ package spec
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -116,10 +115,10 @@ var (
 	// colonPort finds host:port forms such as 0.0.0.0:8000 or
 	// http://localhost:8000/; like a bare number it needs 4-5 digits, so a
 	// time like 12:30 is not taken for a port.
-	colonPort = regexp.MustCompile(`:([0-9]{4,5})(?:[^0-9]|$)`)
+	colonPort = lazyRegexp(`:([0-9]{4,5})(?:[^0-9]|$)`)
 	// scriptPortLine finds the PORT assignment of rung (d).
-	scriptPortLine = regexp.MustCompile(`\bPORT\b\s*=`)
-	standaloneNum  = regexp.MustCompile(`\b[0-9]{4,5}\b`)
+	scriptPortLine = lazyRegexp(`\bPORT\b\s*=`)
+	standaloneNum  = lazyRegexp(`\b[0-9]{4,5}\b`)
 )
 
 // commandPort implements rung (c): a port written in the command words.
@@ -136,8 +135,8 @@ func commandPort(words []string, standalone bool) int {
 			candidate = strings.TrimPrefix(w, "--port=")
 		case strings.HasPrefix(w, "PORT="):
 			candidate = strings.TrimPrefix(w, "PORT=")
-		case colonPort.MatchString(w):
-			candidate = colonPort.FindStringSubmatch(w)[1]
+		case colonPort().MatchString(w):
+			candidate = colonPort().FindStringSubmatch(w)[1]
 		case standalone && len(w) >= 4 && (i == 0 || !strings.HasPrefix(words[i-1], "-")):
 			candidate = w
 		}
@@ -157,11 +156,11 @@ func scriptPort(path string, sys System) int {
 		return 0
 	}
 	for line := range strings.Lines(string(data)) {
-		loc := scriptPortLine.FindStringIndex(line)
+		loc := scriptPortLine().FindStringIndex(line)
 		if loc == nil || strings.HasPrefix(line[loc[1]:], "=") { // PORT == x compares
 			continue
 		}
-		n, _ := parsePort(standaloneNum.FindString(line[loc[1]:]))
+		n, _ := parsePort(standaloneNum().FindString(line[loc[1]:]))
 		return n
 	}
 	return 0

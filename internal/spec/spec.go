@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unique"
 
 	"github.com/tetra/tsm/internal/envfile"
 )
@@ -232,10 +233,14 @@ func envMap(env []string) map[string]string {
 	return m
 }
 
+// envList renders the environment of a process. Its entries are interned:
+// processes started from one shell share them, where the daemon would
+// otherwise keep 1-4 KB of identical strings per process for as long as
+// each runs.
 func envList(m map[string]string) []string {
 	env := make([]string, 0, len(m))
 	for _, k := range slices.Sorted(maps.Keys(m)) {
-		env = append(env, k+"="+m[k])
+		env = append(env, unique.Make(k+"="+m[k]).Value())
 	}
 	return env
 }

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unique"
 
 	"github.com/tetra/tsm/internal/execctx"
 	"github.com/tetra/tsm/internal/paths"
@@ -37,12 +38,15 @@ func New(root string) (*Store, error) {
 	return s, nil
 }
 
+// The files in a process's directory are joined by hand: Dir is clean and
+// their names are fixed, and `tsm list` builds three per process per call.
+
 func (s *Store) ProcessesDir() string        { return paths.Processes(s.Root) }
 func (s *Store) Dir(name string) string      { return filepath.Join(s.ProcessesDir(), name) }
-func (s *Store) MetaPath(name string) string { return filepath.Join(s.Dir(name), "meta.json") }
+func (s *Store) MetaPath(name string) string { return s.Dir(name) + "/meta.json" }
 func (s *Store) PIDPath(name string) string  { return filepath.Join(s.Dir(name), name+".pid") }
-func (s *Store) OutLog(name string) string   { return filepath.Join(s.Dir(name), "current.out") }
-func (s *Store) ErrLog(name string) string   { return filepath.Join(s.Dir(name), "current.err") }
+func (s *Store) OutLog(name string) string   { return s.Dir(name) + "/current.out" }
+func (s *Store) ErrLog(name string) string   { return s.Dir(name) + "/current.err" }
 
 // LaunchPath holds the captured environment, argv and cwd of a process:
 // secrets live there (mode 0600), never in meta.json.
@@ -170,6 +174,34 @@ type Meta struct {
 	StopSignal    string `json:"stop_signal,omitempty"`
 	KillSignal    string `json:"kill_signal,omitempty"`
 	KillTimeoutMS int64  `json:"kill_timeout_ms,omitempty"`
+	// ReloadSignal is what `tsm reload` sends the main process (e.g.
+	// SIGHUP for gunicorn or nginx); "" means reload restarts it.
+	ReloadSignal string `json:"reload_signal,omitempty"`
+	// ReadyCheck is when a new run counts as up (--ready: tcp, tcp:PORT,
+	// http://…, exec:CMD, log:REGEX); "" means the port accepts
+	// connections, or the run survived the settle window without a port.
+	ReadyCheck string `json:"ready_check,omitempty"`
+	// HealthCheck is the process's health probe (tcp, tcp:PORT, http://…,
+	// exec:CMD; "" for none), run every HealthIntervalMS with a timeout of
+	// HealthTimeoutMS; HealthRetries failures in a row restart it (0s: the
+	// defaults, 10 s, 5 s and 3).
+	HealthCheck      string `json:"health_check,omitempty"`
+	HealthIntervalMS int64  `json:"health_interval_ms,omitempty"`
+	HealthTimeoutMS  int64  `json:"health_timeout_ms,omitempty"`
+	HealthRetries    int    `json:"health_retries,omitempty"`
+	// HealthError is why the last health check failed, while the run is
+	// unhealthy; RestartReason why tsm last restarted the process by itself
+	// for a reason other than an exit (a failing health check).
+	HealthError   string `json:"health_error,omitempty"`
+	RestartReason string `json:"restart_reason,omitempty"`
+	// MaxMemory (bytes) restarts the process when its whole tree uses more;
+	// CronRestart restarts it on a cron schedule (five fields or @daily).
+	MaxMemory   int64  `json:"max_memory,omitempty"`
+	CronRestart string `json:"cron_restart,omitempty"`
+	// Watch lists the absolute paths whose changes restart the process
+	// (--watch); WatchIgnore the patterns added to the default ignores.
+	Watch       []string `json:"watch,omitempty"`
+	WatchIgnore []string `json:"watch_ignore,omitempty"`
 	// LogMaxSize (bytes; 0: never rotate) and LogKeep override the state
 	// directory's log rotation limits (config.toml) for this process.
 	LogMaxSize *int64 `json:"log_max_size,omitempty"`
@@ -356,6 +388,10 @@ func (s *Store) ReadLaunch(name string) (Launch, error) {
 	if err := json.Unmarshal(b, &l); err != nil {
 		return l, fmt.Errorf("corrupt %s: %w", s.LaunchPath(name), err)
 	}
+	// Shared between processes, as spec interns them at start.
+	for i, e := range l.Env {
+		l.Env[i] = unique.Make(e).Value()
+	}
 	return l, nil
 }
 
@@ -406,16 +442,28 @@ func (s *Store) Remove(name string) error {
 	return os.RemoveAll(s.Dir(name))
 }
 
-// WritePorts rewrites the ports registry: one name:port line per process
-// that has a port, in ID order.
-func (s *Store) WritePorts(metas []Meta) error {
+// PortsContent is the ports registry (TSM_PORTS_FILE) for metas: one
+// name:port line per process that has a port, in the order of metas.
+func PortsContent(metas []Meta) string {
 	var b strings.Builder
 	for _, m := range metas {
 		if m.Port > 0 {
 			fmt.Fprintf(&b, "%s:%d\n", m.Name, m.Port)
 		}
 	}
-	return WriteFileAtomic(s.PortsFile(), []byte(b.String()), 0o644)
+	return b.String()
+}
+
+// WritePorts replaces the ports registry with content (see PortsContent).
+func (s *Store) WritePorts(content string) error {
+	return WriteFileAtomic(s.PortsFile(), []byte(content), 0o644)
+}
+
+// WriteDaemonPID records the daemon's PID, atomically but without fsync:
+// it describes a live process, which a power loss would end too, and the
+// fsyncs were a millisecond of every cold start.
+func (s *Store) WriteDaemonPID(pid int) error {
+	return writeFile(s.DaemonPIDPath(), []byte(strconv.Itoa(pid)+"\n"), 0o644, false)
 }
 
 // WriteFileAtomic replaces path with data so that readers see either the old

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tetra/tsm/internal/events"
+	"github.com/tetra/tsm/internal/health"
 	"github.com/tetra/tsm/internal/logs"
 	"github.com/tetra/tsm/internal/proc"
 	"github.com/tetra/tsm/internal/store"
@@ -36,6 +37,7 @@ type process struct {
 	run      *run          // the current run, nil when there is none
 	history  RunState      // restart history the backoff decides on
 	timer    *restartTimer // the pending automatic restart, in state BackingOff
+	cron     *cronTimer    // the pending --cron-restart, nil without one
 	unstable bool          // the run the timer restarts was unstable
 	ending   *ending       // the run being ended, in state Stopping
 	endFor   *request      // the request the ending serves (nil: an exit)
@@ -60,6 +62,8 @@ type run struct {
 	wait    time.Duration // readiness: how long to wait for the port (0: DefaultWait)
 	exited  chan struct{} // closed when the main process has exited
 	exit    *proc.Exit
+	health  *healthWatch // the run's health check (nil: none)
+	ready   health.Probe // readiness (--ready); nil: the port, or the settle window
 }
 
 // Messages. A *request is an operation asked by a user.
@@ -159,8 +163,21 @@ func (p *process) handle(msg any) (quit bool) {
 		}
 	case watchMsg:
 		p.watched(m)
+	case healthTick:
+		p.healthTick(m)
+	case healthResult:
+		p.healthResult(m)
+	case memTick:
+		p.memTick(m)
+	case memResult:
+		p.memResult(m)
+	case cronTick:
+		p.cronFired(m)
+	case filesChanged:
+		p.filesChanged(m)
 	case recovery:
 		p.recover(m)
+		p.armTriggers()
 	case quitMsg:
 		p.quit()
 		return true
@@ -265,6 +282,11 @@ const DefaultKillTimeout = 10 * time.Second
 // also hurries the ending along), and a restart waits for a start in
 // progress to be ready.
 func (p *process) request(r *request) {
+	if r.kind == opSignal {
+		// A signal is for the run as it is now: never deferred.
+		p.signalOp(r)
+		return
+	}
 	// A restart waits for a restart (or start) in progress to be ready,
 	// rather than cut it short.
 	if p.state == Stopping || (r.kind == opRestart && p.starter != nil) {
@@ -389,10 +411,15 @@ func (p *process) spawnRun(manual bool, wait time.Duration, quick bool) (*run, e
 	m.Run++
 	m.PID, m.PIDStartTicks, m.BootID, m.Cgroup, m.Marker = 0, 0, "", "", marker
 	m.StartTime, m.NextRestart, m.Pending, m.StopDeadline, m.StopSent = time.Now().Unix(), 0, "", 0, 0
+	m.HealthError = "" // a new run is checked afresh
 	if quick {
 		p.publish()
 	} else if err := p.intend(); err != nil {
 		return nil, fmt.Errorf("record the start of %s: %w", m.Name, err)
+	}
+	var logSizes []int64
+	if m.ReadyCheck != "" {
+		logSizes = p.logSizes() // kept off the respawn path of the others
 	}
 	env := withEnv(p.launch.Env,
 		"TSM_ID="+strconv.Itoa(m.TsmID),
@@ -435,6 +462,7 @@ func (p *process) spawnRun(manual bool, wait time.Duration, quick bool) (*run, e
 		r.id = proc.Identity{PID: pid}
 	}
 	p.run = r
+	p.prepareReady(r, logSizes)
 	p.s.track(pid, p)
 	m.PID, m.PIDStartTicks, m.BootID, m.Cgroup = pid, r.id.StartTime, r.id.BootID, cgroup
 	if err := p.save(); err != nil {
@@ -464,7 +492,13 @@ func (p *process) awaitReady(r *run) {
 		ports = treePorts(r.pid, r.marker)
 		return ports
 	}
-	if how := readiness(r.exited, p.s.done, r.port, r.wait, listens); how != "" {
+	how := ""
+	if r.ready != nil {
+		how = probeReadiness(r.exited, p.s.done, r.ready, r.wait)
+	} else {
+		how = readiness(r.exited, p.s.done, r.port, r.wait, listens)
+	}
+	if how != "" {
 		p.inbox.post(readyMsg{r: r, how: how, ports: ports})
 	}
 }
@@ -475,12 +509,8 @@ func (p *process) ready(m readyMsg) {
 	}
 	p.move(Online)
 	p.save()
-	msg := map[string]string{
-		"port":      fmt.Sprintf("port %d accepts connections", p.meta.Port),
-		"settled":   "alive after " + Settle.String(),
-		"timeout":   fmt.Sprintf("alive, but nothing accepts connections on port %d yet", p.meta.Port),
-		"elsewhere": fmt.Sprintf("listening on %s, not on its port %d (it does not read $PORT)", joinInts(m.ports), p.meta.Port),
-	}[m.how]
+	p.watchRun(m.r)
+	msg := readyMessage(p.meta, m.how, time.Since(m.r.started), m.ports)
 	p.event(events.Ready, events.Event{Message: msg})
 	if p.starter != nil {
 		p.starter.done(Outcome{Meta: p.meta, Action: p.starter.action(), Ready: m.how, Listening: m.ports, EnvChanges: p.starter.changes, Notes: p.starter.notes})
@@ -581,7 +611,7 @@ func (p *process) afterExit() {
 		// on disk, and no intent either while the record still says the
 		// previous run is up (where recovery can find its successor by
 		// its marker: not on macOS).
-		p.respawn(d.Unstable, proc.MarkersVisible && (onDisk == Online || onDisk == Starting))
+		p.respawn(d.Unstable, proc.MarkersVisible && (onDisk.up() || onDisk == Starting))
 		return
 	case d.Restart:
 		p.move(BackingOff)
@@ -778,6 +808,7 @@ func (p *process) deleteNow(r *request, res endResult) {
 		return
 	}
 	p.move(Deleted)
+	p.s.files.Remove(p.meta.Name)
 	p.s.unlist(p)
 	p.s.savePorts()
 	p.event(events.Delete, events.Event{Message: stopMessage("deleted", res.descendants, res.forced)})

@@ -80,12 +80,15 @@ func (p *process) watched(m watchMsg) {
 func (p *process) recover(rc recovery) {
 	m := &p.meta
 	switch p.state {
-	case Starting, Online:
+	case Starting, Online, Unhealthy:
 		if p.resume(rc) {
 			p.publish()
 			p.event(events.Adopt, events.Event{})
 			if p.state == Starting {
+				p.prepareReady(p.run, p.logSizes())
 				go p.awaitReady(p.run)
+			} else {
+				p.watchRun(p.run)
 			}
 			return
 		}

@@ -81,6 +81,33 @@ func (r osRunner) Spawn(s proc.SpawnSpec, group string) (int, string, error) {
 	return pid, cgroup, err
 }
 
+// SpawnProbe runs a health check's command as the daemon's child, outside
+// any run's cgroup; its exit is reported like a run's.
+func (r osRunner) SpawnProbe(s proc.SpawnSpec) (int, error) { return r.reaper.Spawn(s) }
+
+// TreeMemory sums the resident memory of the run: its main process and
+// every family member (shared pages count once per process, as RSS does).
+func (r osRunner) TreeMemory(id proc.Identity, marker, cgroup string) (uint64, int, error) {
+	total, err := proc.RSS(id)
+	if err != nil {
+		return 0, 0, err
+	}
+	n := 1
+	fam, err := r.Family(id.PID, marker, id.StartTime, cgroup)
+	for _, m := range fam {
+		if rss, err := proc.RSS(m.Identity); err == nil {
+			total += rss
+			n++
+		}
+	}
+	return total, n, err
+}
+
+// LimitMemory sets memory.high and memory.max on the run's cgroup.
+func (r osRunner) LimitMemory(cgroup string, limit int64) error {
+	return r.cgroups.SetMemory(cgroup, limit)
+}
+
 func (r osRunner) Watch(pid int, same func() (bool, error)) error {
 	return r.watcher.Watch(pid, same)
 }

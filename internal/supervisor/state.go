@@ -20,6 +20,10 @@ const (
 	Starting
 	// Online: the run is up.
 	Online
+	// Unhealthy: the run is up but failed its last health check(s);
+	// after the process's --health-retries failures in a row it is
+	// restarted.
+	Unhealthy
 	// Stopping: the run, or what its main process left behind, is being
 	// ended; meta.json's pending field says what for.
 	Stopping
@@ -41,7 +45,7 @@ const (
 )
 
 var stateNames = [...]string{
-	Stopped: "stopped", Starting: "starting", Online: "online", Stopping: "stopping",
+	Stopped: "stopped", Starting: "starting", Online: "online", Unhealthy: "unhealthy", Stopping: "stopping",
 	BackingOff: "backoff", Exited: "exited", Crashed: "crashed", Errored: "errored", Deleted: "deleted",
 }
 
@@ -68,7 +72,9 @@ var moves = map[State][]State{
 	// says may still run.
 	Stopped:  {Starting, Stopping, Errored, Deleted},
 	Starting: {Online, Stopping, BackingOff, Exited, Crashed, Errored, Starting, Deleted},
-	Online:   {Stopping, Starting, BackingOff, Exited, Crashed, Errored},
+	Online:   {Unhealthy, Stopping, Starting, BackingOff, Exited, Crashed, Errored},
+	// Like online; a passing check makes it online again.
+	Unhealthy: {Online, Stopping, Starting, BackingOff, Exited, Crashed, Errored},
 	// Where a stop leads depends on what it was for (meta.json pending).
 	Stopping:   {Stopped, Deleted, Starting, BackingOff, Exited, Crashed, Errored},
 	BackingOff: {Starting, Stopping, Stopped, Deleted},
@@ -102,15 +108,19 @@ func (e *IllegalMoveError) Error() string {
 // active reports whether the entry holds its name and port: a run exists,
 // is being made or ended, or an automatic restart is due.
 func (s State) active() bool {
-	return s == Starting || s == Online || s == Stopping || s == BackingOff
+	return s == Starting || s.up() || s == Stopping || s == BackingOff
 }
+
+// up reports whether the run is ready: online, or unhealthy (up, but
+// failing its health check).
+func (s State) up() bool { return s == Online || s == Unhealthy }
 
 // status is the seed's word for meta.json's status field, which the bash
 // TSM and its readers understand: online while a main process runs,
 // crashed or errored after a failure, stopped otherwise.
 func (s State) status(pid int) string {
 	switch s {
-	case Starting, Online, Stopping:
+	case Starting, Online, Unhealthy, Stopping:
 		if pid > 0 {
 			return store.StatusOnline
 		}

@@ -25,10 +25,12 @@ import (
 	"time"
 
 	"github.com/tetra/tsm/internal/events"
+	"github.com/tetra/tsm/internal/health"
 	"github.com/tetra/tsm/internal/proc"
 	"github.com/tetra/tsm/internal/spec"
 	"github.com/tetra/tsm/internal/store"
 	"github.com/tetra/tsm/internal/target"
+	"github.com/tetra/tsm/internal/watch"
 )
 
 // Supervisor runs processes and keeps their state on disk.
@@ -36,23 +38,30 @@ type Supervisor struct {
 	store   *store.Store
 	runner  Runner
 	sampler *proc.Sampler
+	ports   *proc.PortCache
 	backoff Backoff
 	sys     spec.System // base, plus the ports of tsm's own processes
 	base    spec.System // the OS, or a test's fake
 	events  *events.Log
 	log     *slog.Logger
 
-	// mu guards the table: procs, pids, early, problems and every
+	// mu guards the table: procs, pids, early, probes, problems and every
 	// process's pub. It is held only for map operations and copies.
 	mu       sync.Mutex
 	procs    map[string]*process
-	pids     map[int]*process  // main PID of every run → its process, for exits
-	early    map[int]earlyExit // exits that arrived before their run was registered
+	pids     map[int]*process       // main PID of every run → its process, for exits
+	early    map[int]earlyExit      // exits that arrived before their run was registered
+	probes   map[int]chan proc.Exit // exec health checks being run, by PID
 	problems []string
 	// unreadable names the process directories whose records could not be
 	// read: a start may not take such a name (its process may run).
 	unreadable map[string]bool
+	files      *watch.Watcher // the one file watcher of --watch
+	// newProbe makes a health check's probe (tests give a fake).
+	newProbe   func(spec string, port int, launch store.Launch) (health.Probe, error)
 	portsMu    sync.Mutex    // orders writes of the ports file
+	portsLast  string        // guarded by portsMu: the content written last
+	portsSaved bool          // guarded by portsMu: portsLast is on disk
 	done       chan struct{} // closed by Close: background waits give up
 	closing    sync.Once
 }
@@ -77,17 +86,21 @@ func New(cfg Config) *Supervisor {
 	s := &Supervisor{
 		store:   cfg.Store,
 		sampler: proc.NewSampler(),
+		ports:   proc.NewPortCache(),
 		backoff: cfg.Backoff,
 		events:  cfg.Events,
 		log:     cfg.Log,
 		procs:   make(map[string]*process),
 		pids:    make(map[int]*process),
 		early:   make(map[int]earlyExit),
+		probes:  make(map[int]chan proc.Exit),
 		done:    make(chan struct{}),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.newProbe = s.realProbe
+	s.files = watch.New(watchDebounce, s.log)
 	if s.backoff == (Backoff{}) {
 		s.backoff = DefaultBackoff
 	}
@@ -144,7 +157,7 @@ func (s *Supervisor) Adopt() error {
 	var markers []string
 	for i, m := range metas {
 		r := recovery{meta: m}
-		if st := stateOf(m); st == Starting || st == Online || st == Stopping {
+		if st := stateOf(m); st == Starting || st.up() || st == Stopping {
 			r.alive, r.unsure = s.verify(m)
 			if !r.alive && r.unsure == nil && m.Marker != "" {
 				markers = append(markers, m.Marker)
@@ -188,7 +201,7 @@ func (s *Supervisor) Adopt() error {
 // Close ends every process's goroutine, leaving the processes themselves
 // and their records as they are (for a daemon that exits, and for tests).
 func (s *Supervisor) Close() {
-	s.closing.Do(func() { close(s.done) })
+	s.closing.Do(func() { close(s.done); s.files.Close() })
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, p := range s.procs {
@@ -220,6 +233,10 @@ func (s *Supervisor) verify(m store.Meta) (bool, error) {
 // the watcher call it; it never waits for anything but the table lock.
 func (s *Supervisor) handleExit(x proc.Exit) {
 	s.mu.Lock()
+	if s.probeExitLocked(x) {
+		s.mu.Unlock()
+		return
+	}
 	p, ok := s.pids[x.PID]
 	if !ok {
 		// The run's process may not have registered its PID yet (it
@@ -395,15 +412,25 @@ func (s *Supervisor) unlist(p *process) {
 	s.mu.Unlock()
 }
 
-// savePorts rewrites the ports registry from the table. The snapshot is
-// taken under portsMu, so the last write is always of the latest table.
+// savePorts rewrites the ports registry from the table, unless it would
+// write what it wrote last (a port-less start or stop changes nothing
+// there, and the durable write is a millisecond of its answer). The
+// snapshot is taken under portsMu, so the last write is always of the
+// latest table.
 func (s *Supervisor) savePorts() {
 	s.portsMu.Lock()
 	defer s.portsMu.Unlock()
 	metas, _ := s.Snapshot()
-	if err := s.store.WritePorts(metas); err != nil {
-		s.log.Error("cannot write the ports file", "err", err)
+	content := store.PortsContent(metas)
+	if s.portsSaved && content == s.portsLast {
+		return
 	}
+	if err := s.store.WritePorts(content); err != nil {
+		s.log.Error("cannot write the ports file", "err", err)
+		s.portsSaved = false
+		return
+	}
+	s.portsLast, s.portsSaved = content, true
 }
 
 // event appends a lifecycle event about the process m.
@@ -433,23 +460,43 @@ func (s *Supervisor) backoffFor(m *store.Meta) Backoff {
 	return b
 }
 
-// Live returns live stats of a running process.
-func (s *Supervisor) Live(m store.Meta) (proc.Stats, []int, bool) {
-	if m.Status != store.StatusOnline || m.PID <= 1 {
-		return proc.Stats{}, nil, false
+// Live is what a running process looks like now.
+type Live struct {
+	Stats proc.Stats
+	Ports []int // the TCP ports it listens on
+	OK    bool  // false: not running, or gone since its metadata was read
+}
+
+// Live returns the live stats of each of ms, in order; the listening ports
+// of all of them come from one look at the socket table (proc.PortCache).
+func (s *Supervisor) Live(ms []store.Meta) []Live {
+	out := make([]Live, len(ms))
+	var ids []proc.Identity
+	var at []int
+	for i, m := range ms {
+		if m.Status != store.StatusOnline || m.PID <= 1 {
+			continue
+		}
+		id := proc.Identity{PID: m.PID, StartTime: m.PIDStartTicks, BootID: m.BootID}
+		st, err := s.sampler.Sample(id)
+		if err != nil {
+			continue
+		}
+		out[i] = Live{Stats: st, OK: true}
+		ids = append(ids, id)
+		at = append(at, i)
 	}
-	id := proc.Identity{PID: m.PID, StartTime: m.PIDStartTicks, BootID: m.BootID}
-	st, err := s.sampler.Sample(id)
-	if err != nil {
-		return proc.Stats{}, nil, false
+	for k, ports := range s.ports.Ports(ids) {
+		out[at[k]].Ports = ports
 	}
-	ports, _ := proc.ListeningPorts(m.PID)
-	if len(ports) == 0 && m.Port > 0 {
-		// npm start, a shell script: the server is a descendant. Walked
-		// only when the main process itself does not listen.
-		ports = treePorts(m.PID, m.Marker)
+	for _, i := range at {
+		if m := ms[i]; len(out[i].Ports) == 0 && m.Port > 0 {
+			// npm start, a shell script: the server is a descendant. Walked
+			// only when the main process itself does not listen.
+			out[i].Ports = treePorts(m.PID, m.Marker)
+		}
 	}
-	return st, ports, true
+	return out
 }
 
 // treePorts returns the ports the process tree of pid (the main process

@@ -37,6 +37,12 @@ that re-adopts them. That is also how a new tsm version takes over.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := a.client.Ping(cmd.Context())
 			if err != nil {
+				// A state directory tsm refuses (another user's, one others
+				// can write) has no daemon of ours, and no command would
+				// start one: say why rather than "any tsm command starts it".
+				if perr := paths.CheckPrivate(a.root); perr != nil {
+					return perr
+				}
 				if asJSON {
 					printJSON(cmd.OutOrStdout(), map[string]any{"running": false, "dir": a.root})
 				} else {

@@ -132,6 +132,16 @@ func (a *App) writeImport(cmd *cobra.Command, im *service.Import, file, stackNam
 		stack = []byte(b.String())
 	}
 	// All or nothing: every name is checked, and every file parsed, first.
+	// Two services of the file may end up with one name (a name given
+	// twice, or two that differ only in characters a name cannot carry):
+	// the second would overwrite the first.
+	seen := map[string]bool{}
+	for _, s := range im.Services {
+		if seen[s.Name] {
+			return &exitError{code: ExitBadData, err: fmt.Errorf("%s: two services would both be named %s; rename one in %s, nothing was written", file, s.Name, file)}
+		}
+		seen[s.Name] = true
+	}
 	var taken []string
 	files := make([]importedFile, 0, len(im.Services))
 	for _, s := range im.Services {

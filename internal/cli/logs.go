@@ -279,6 +279,11 @@ func (s *logSource) checkRemoved() string {
 		return fmt.Sprintf("%s's %s was removed while it runs; showing what it writes through %s. `tsm restart %s` starts a new %s (what is in the removed file is gone once the process ends)",
 			s.proc.Name, name, via, s.proc.Name, name)
 	}
+	if via, target, ok := logs.MovedLog(s.path, s.proc.PID, fd); ok {
+		s.via = via
+		return fmt.Sprintf("%s's %s is not the file it writes (moved, replaced or made a link while it runs, or the program redirected its output); showing the one it writes, %s. `tsm restart %s` starts a new %s",
+			s.proc.Name, name, target, s.proc.Name, name)
+	}
 	if _, err := os.Lstat(s.path); err != nil && s.proc.PID > 0 {
 		return fmt.Sprintf("%s's %s was removed (%v); its output is lost until `tsm restart %s` starts a new one", s.proc.Name, name, err, s.proc.Name)
 	}

@@ -1,12 +1,16 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/tetra/tsm/internal/api"
+	"github.com/tetra/tsm/internal/client"
 	"github.com/tetra/tsm/internal/execctx"
 	"github.com/tetra/tsm/internal/logs"
 )
@@ -66,8 +70,9 @@ leading "-" or "." are refused.
 
 A service (a name from services-available, org/name, or a path to a .tsm
 file) starts from its definition: command, cwd, port, env file, pre-hook
-and exported variables; flags given here override it. --dry-run shows what
-would run without starting anything (see also ` + "`tsm describe`" + `).`,
+and exported variables; flags given here override it, before or after its
+name (tsm start web --dry-run). --dry-run shows what would run without
+starting anything (see also ` + "`tsm describe`" + `).`,
 		Example: `  tsm start python3 -m http.server 8000
   tsm start --name api --port 3000+ node server.js
   tsm start --env local ./run.sh
@@ -78,6 +83,10 @@ would run without starting anything (see also ` + "`tsm describe`" + `).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageError("no command given; usage: tsm start [flags] <command> [args...]")
+			}
+			args, err := a.trailingStartFlags(cmd, args)
+			if err != nil {
+				return err
 			}
 			cwd, err := a.Getwd()
 			if err != nil {
@@ -135,6 +144,7 @@ would run without starting anything (see also ` + "`tsm describe`" + `).`,
 			p, handled, err := a.startArgs(cmd, req, dryRun) // service.go
 			if !handled {
 				p, err = a.client.Start(cmd.Context(), req)
+				err = a.startedBefore(cmd, req.Argv, err)
 			}
 			if err != nil || p.Name == "" {
 				return err
@@ -216,4 +226,70 @@ func portNote(p api.Process) string {
 		return fmt.Sprintf(", port %d", n)
 	}
 	return ""
+}
+
+// trailingStartFlags serves `tsm start web --dry-run`: a service (or .tsm
+// file) followed only by words that are start flags gets those flags, as
+// the README and habit from other tools have it. Left as a command's
+// arguments, they would start `web --dry-run` when web is also a program,
+// the opposite of a dry run. Anything else is returned unchanged: a
+// command's arguments stay the command's.
+func (a *App) trailingStartFlags(cmd *cobra.Command, args []string) ([]string, error) {
+	if len(args) < 2 || !onlyFlags(cmd.Flags(), args[1:]) {
+		return args, nil
+	}
+	if _, isDef, _ := a.loadDefinition(args[0]); !isDef {
+		return args, nil
+	}
+	if err := cmd.Flags().Parse(args[1:]); err != nil {
+		return nil, usageError("%v", err)
+	}
+	return args[:1], nil
+}
+
+// onlyFlags reports whether words are all flags of fs (with their values),
+// in the forms --name, --name=value, --name value, -n value and -n.
+func onlyFlags(fs *pflag.FlagSet, words []string) bool {
+	for i := 0; i < len(words); i++ {
+		w := words[i]
+		var f *pflag.Flag
+		name, _, hasValue := strings.Cut(w, "=")
+		switch {
+		case strings.HasPrefix(w, "--") && len(w) > 2:
+			f = fs.Lookup(name[2:])
+		case strings.HasPrefix(w, "-") && len(name) == 2:
+			f = fs.ShorthandLookup(name[1:])
+		}
+		if f == nil || f.Name == "help" {
+			return false
+		}
+		if !hasValue && f.NoOptDefVal == "" {
+			i++ // its value is the next word
+			if i == len(words) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// startedBefore adds a hint to the failure of `tsm start NAME` when NAME is
+// not a program but a process tsm already knows (PM2's `pm2 start app`
+// restarts one): "command not found in PATH" alone sends the user looking
+// for a program.
+func (a *App) startedBefore(cmd *cobra.Command, argv []string, err error) error {
+	var ae *client.APIError
+	if err == nil || len(argv) != 1 || !errors.As(err, &ae) || ae.Body.Code != api.CodeMissingFile {
+		return err
+	}
+	list, lerr := a.client.List(cmd.Context())
+	if lerr != nil {
+		return err
+	}
+	for _, p := range list.Processes {
+		if p.Name == argv[0] {
+			return fmt.Errorf("%w; %s is the name of process %d (%s): `tsm restart %s` starts it again", err, p.Name, p.TsmID, stateWord(p.Row()), p.Name)
+		}
+	}
+	return err
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tetra/tsm/internal/service"
 )
 
 // passResult is what one pass of startup or patrol did with one service.
@@ -34,6 +36,10 @@ func (a *App) reconcile(ctx context.Context, keepStopped bool) ([]passResult, er
 	}
 	defer unlock()
 	defs, problems := r.Enabled()
+	// A service's TSM_DEPS first: its start waits until it is ready, so the
+	// one that needs it finds it up (a boot that started api before db
+	// would leave api failing or crash-looping until db came).
+	defs = service.DepOrder(defs)
 	var out []passResult
 	for _, p := range problems {
 		out = append(out, passResult{Action: "problem", Error: p.Error()})

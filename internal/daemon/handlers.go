@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -262,12 +263,18 @@ func (h *handler) targets(op func(string, api.TargetsRequest) (supervisor.Outcom
 			}()
 		}
 		wg.Wait()
-		var done []api.Result
+		// `all` means the processes there are: one deleted by another
+		// command since the names were taken is not a failure of this one.
+		everything := slices.Contains(req.Targets, "all")
+		done := []api.Result{}
 		var firstErr error
 		for i, err := range errs {
-			if err == nil {
+			var gone *target.NotFoundError
+			switch {
+			case err == nil:
 				done = append(done, results[i])
-			} else if firstErr == nil {
+			case everything && errors.As(err, &gone):
+			case firstErr == nil:
 				firstErr = err
 			}
 		}
@@ -276,7 +283,7 @@ func (h *handler) targets(op func(string, api.TargetsRequest) (supervisor.Outcom
 			writeErrorWith(w, firstErr, done)
 			return
 		}
-		writeJSON(w, http.StatusOK, results)
+		writeJSON(w, http.StatusOK, done)
 	}
 }
 

@@ -32,6 +32,7 @@ type fakeSup struct {
 	metas      []store.Meta
 	problems   []string
 	resolveErr error            // from Resolve and ResolveAll
+	all        []string         // what ResolveAll makes of "all" (nil: "all" itself)
 	fail       map[string]error // by process name
 	startOut   supervisor.Outcome
 	startErr   error
@@ -117,6 +118,9 @@ func (f *fakeSup) Resolve(t string) (store.Meta, error) {
 
 func (f *fakeSup) ResolveAll(targets []string) ([]string, error) {
 	f.record("resolveall %v", targets)
+	if f.all != nil && slices.Equal(targets, []string{"all"}) {
+		return f.all, f.resolveErr
+	}
 	return targets, f.resolveErr
 }
 
@@ -261,6 +265,26 @@ func TestStart(t *testing.T) {
 
 // Every target is acted on; when one fails, the answer is its error with
 // the results of the ones that were done, so the user knows.
+// A process deleted by another command between the expansion of `all` and
+// the act is not a failure of `stop all` (red team: stop all beside delete
+// all failed with "no process matches p4"); a name given explicitly is.
+func TestTargetsAllSkipsDeleted(t *testing.T) {
+	gone := &target.NotFoundError{Target: "web"}
+	sup := &fakeSup{all: []string{"db", "web", "worker"}, fail: map[string]error{"web": gone},
+		metas: []store.Meta{{TsmID: 0, Name: "db"}, {TsmID: 2, Name: "worker"}}}
+	url := serveFake(t, sup)
+	var got []api.Result
+	if resp := send(t, url, "POST", api.RouteStop, `{"targets":["all"]}`, &got); resp.StatusCode != http.StatusOK {
+		t.Fatalf("stop all: status %d, %+v", resp.StatusCode, got)
+	}
+	if names := []string{got[0].Name, got[1].Name}; len(got) != 2 || !slices.Equal(names, []string{"db", "worker"}) {
+		t.Errorf("stop all = %+v, want db and worker", got)
+	}
+	if status, _ := sendError(t, url, "POST", api.RouteStop, `{"targets":["db","web"]}`); status == http.StatusOK {
+		t.Errorf("stop db web with web gone: status %d, want an error", status)
+	}
+}
+
 func TestTargetsPartialFailure(t *testing.T) {
 	sup := &fakeSup{
 		metas: []store.Meta{{TsmID: 0, Name: "db"}, {TsmID: 1, Name: "web"}, {TsmID: 2, Name: "worker"}},

@@ -75,6 +75,11 @@ type seenLog struct {
 	size, end int64 // when the last checkpoint was noted
 	noted     time.Time
 	looked    int64 // size at the last look
+	// failed is the last rotation failure said in daemon.log: a failure
+	// that persists (a file made unreadable, a directory in its place)
+	// is said once, not at every look, which would grow daemon.log by
+	// ten lines a second.
+	failed string
 }
 
 // checkpointEvery is how often a growing stream gets a time checkpoint: the
@@ -118,9 +123,13 @@ func rotateAll(st *store.Store, cfg logs.Config, seen map[string]*seenLog, polic
 			seen[path].looked = fi.Size()
 			m, err := logs.Rotate(path, pol)
 			if err != nil {
-				log.Warn("log rotation failed", "file", path, "err", err)
+				if s := seen[path]; s.failed != err.Error() {
+					s.failed = err.Error()
+					log.Warn("log rotation failed", "file", path, "err", err)
+				}
 				continue
 			}
+			seen[path].failed = ""
 			if m != "" {
 				rotated = true
 				if m != logs.Collapse {

@@ -117,14 +117,24 @@ func (c Context) normal(base Context) Context {
 	return c
 }
 
-// Lines describes c for `tsm info`, one setting a line: "nofile 1024/524288".
+// Lines describes c for `tsm info`, one setting a line: "umask 0022",
+// "nofile 1024/524288" (soft/hard). Limits with no bound at all are left
+// out and counted ("9 more limits unlimited"): they say nothing.
 func (c Context) Lines() []string {
 	var out []string
-	for _, l := range c.Limits {
-		out = append(out, fmt.Sprintf("%s %s/%s", l.Resource, limitString(l.Soft), limitString(l.Hard)))
-	}
 	if c.Umask != nil {
 		out = append(out, fmt.Sprintf("umask %04o", *c.Umask))
+	}
+	unbounded := 0
+	for _, l := range c.Limits {
+		if l.Soft == Unlimited && l.Hard == Unlimited {
+			unbounded++
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s %s/%s", l.Resource, limitString(l.Soft), limitString(l.Hard)))
+	}
+	if unbounded > 0 {
+		out = append(out, fmt.Sprintf("%d more limits unlimited", unbounded))
 	}
 	if c.Nice != nil {
 		out = append(out, fmt.Sprintf("nice %d", *c.Nice))

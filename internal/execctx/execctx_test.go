@@ -50,8 +50,8 @@ func TestEqualLooksOnlyAtWhatWasCaptured(t *testing.T) {
 
 func TestLines(t *testing.T) {
 	u, n := 0o27, 5
-	got := strings.Join(Context{Limits: []Limit{{"nofile", 1024, Unlimited}}, Umask: &u, Nice: &n}.Lines(), ", ")
-	if got != "nofile 1024/unlimited, umask 0027, nice 5" {
+	got := strings.Join(Context{Limits: []Limit{{"nofile", 1024, Unlimited}, {"as", Unlimited, Unlimited}, {"fsize", Unlimited, Unlimited}}, Umask: &u, Nice: &n}.Lines(), ", ")
+	if got != "umask 0027, nofile 1024/unlimited, 2 more limits unlimited, nice 5" {
 		t.Errorf("Lines = %q", got)
 	}
 }

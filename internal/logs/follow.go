@@ -125,6 +125,10 @@ type followed struct {
 	partial    []byte      // unterminated line read so far, at most lineKeep bytes
 	partialAt  time.Time   // when partial got its first byte
 	partialOff int64       // absolute stream offset of partial's first byte
+	// awaited: the file did not exist when the follow began, and base is
+	// the stream offset it began at; what was written and rotated away
+	// before the first look at the file is read from the rotated files.
+	awaited bool
 }
 
 // start records where each source begins: the end of the file if it exists.
@@ -147,6 +151,8 @@ func (fl Follower) start(sources []Source) (*follow, error) {
 		}
 		if s.file != nil {
 			s.off = lineStart(s.file, s.info.Size())
+		} else {
+			s.base, s.awaited = Base(s.live()), true
 		}
 	}
 	return w, nil
@@ -202,11 +208,15 @@ func (w *follow) poll(ctx context.Context, s *followed, emit func(Line) error) e
 		}
 	}
 	if s.file == nil {
+		base := s.base
 		if err := s.open(); err != nil {
 			return err
 		}
 		if s.file == nil {
 			return nil
+		}
+		if s.awaited {
+			s.base, s.awaited = base, false // read detects a head taken since
 		}
 	}
 	if err := w.read(ctx, s, emit); err != nil {

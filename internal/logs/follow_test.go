@@ -479,3 +479,50 @@ func TestFollowOffsets(t *testing.T) {
 		}
 	}
 }
+
+// A file that did not exist when the follow began, written and rotated
+// before the follower first looks at it: the rotated head is followed too,
+// from the stream's start (before: from the live file's new base, losing
+// what rotation took; TestFollowOffsets failed so under load).
+func TestFollowFileAppearsRotated(t *testing.T) {
+	_, out, _ := paths(t)
+	f, err := Follower{PollInterval: time.Millisecond}.Open([]Source{{Stream: "out", Path: out}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Start(0) != 0 {
+		t.Fatalf("Start = %d, want 0", f.Start(0))
+	}
+	appendFile(t, out, "a\nbb\n"+strings.Repeat("c", 5000)+"\n")
+	if _, err := Rotate(out, Policy{MaxSize: 10, Keep: 1}); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, out, "d\n")
+	var mu sync.Mutex
+	var offs []int64
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- f.Run(ctx, func(l Line) error {
+			mu.Lock()
+			offs = append(offs, l.Off)
+			mu.Unlock()
+			return nil
+		})
+	}()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		mu.Lock()
+		n := len(offs)
+		mu.Unlock()
+		if n >= 4 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	<-done
+	if want := []int64{0, 2, 5, 5006}; !slices.Equal(offs, want) {
+		t.Errorf("offsets %v, want %v", offs, want)
+	}
+}

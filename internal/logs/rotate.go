@@ -43,6 +43,9 @@ const (
 	// refuses to collapse (tmpfs, btrfs, macOS): what the writer appends
 	// between the end of the copy and the truncation is lost.
 	CopyTruncate Method = "copytruncate"
+	// Dropped took the head off without a copy, because the file system
+	// had no room for one: a full disk must not stay full for a log's sake.
+	Dropped Method = "dropped"
 )
 
 // Rotated is the path of the i-th rotated file of the live file path: 1 is
@@ -139,6 +142,9 @@ func RotateVia(path, open string, p Policy) (Method, error) {
 	}
 	removeStaleCopies(path)
 	tmp, err := copyHead(f, path, n)
+	if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) {
+		return dropHead(f, path, n, err)
+	}
 	if err != nil {
 		return "", fmt.Errorf("rotate %s: %w", path, err)
 	}
@@ -174,6 +180,29 @@ func RotateVia(path, open string, p Policy) (Method, error) {
 	}
 	trimTimes(path, base-kept)
 	return method, nil
+}
+
+// dropHead removes the first n bytes of the live file f without keeping
+// them (all of it where the file system cannot collapse a range), after a
+// copy failed for lack of space (why): the copy needs room the live file's
+// head would otherwise go on taking, so the file would stay above its cap
+// and the disk full for good. The error says what was dropped.
+func dropHead(f *os.File, path string, n int64, why error) (Method, error) {
+	if err := collapse(f, n); err != nil {
+		fi, err := f.Stat()
+		if err != nil {
+			return "", fmt.Errorf("rotate %s: %w", path, err)
+		}
+		if err := f.Truncate(0); err != nil {
+			return "", fmt.Errorf("rotate %s: truncate: %w", path, err)
+		}
+		n = fi.Size()
+	}
+	err := fmt.Errorf("rotate %s: no room for a copy (%v): dropped its first %d bytes to keep it within its cap", path, why, n)
+	if serr := setBase(path, Base(path)+n); serr != nil {
+		err = fmt.Errorf("%w; record the offset: %v", err, serr)
+	}
+	return Dropped, err
 }
 
 // Flush empties the log stream at path without stopping its writer: the live
@@ -268,7 +297,7 @@ func lockLive(path string, mode, how int) (*os.File, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, err // it names the file already
 	}
 	if err := unix.Flock(int(f.Fd()), how); err != nil {
 		f.Close()
@@ -429,4 +458,29 @@ func RemovedLog(path string, pid, fd int) (via string, ok bool) {
 	via = "/proc/" + strconv.Itoa(pid) + "/fd/" + strconv.Itoa(fd)
 	target, err := os.Readlink(via)
 	return via, err == nil && target == path+" (deleted)"
+}
+
+// MovedLog returns /proc/PID/fd/FD and the file it leads to when that
+// descriptor of process pid is a regular file other than the one at path:
+// the log was moved (logrotate without copytruncate, a user's mv), replaced
+// by another file or by a link, so reading path would show something else
+// or nothing (logs never follow a link at path). ok is false otherwise, for
+// a removed file (RemovedLog) and where there is no /proc.
+func MovedLog(path string, pid, fd int) (via, target string, ok bool) {
+	if pid <= 0 {
+		return "", "", false
+	}
+	via = "/proc/" + strconv.Itoa(pid) + "/fd/" + strconv.Itoa(fd)
+	target, err := os.Readlink(via)
+	if err != nil || !strings.HasPrefix(target, "/") || strings.HasSuffix(target, " (deleted)") {
+		return "", "", false
+	}
+	held, err := os.Stat(via)
+	if err != nil || !held.Mode().IsRegular() {
+		return "", "", false // a pipe (--log-time), a terminal, /dev/null
+	}
+	if now, err := os.Lstat(path); err == nil && os.SameFile(held, now) {
+		return "", "", false
+	}
+	return via, target, true
 }

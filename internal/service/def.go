@@ -206,6 +206,9 @@ func Parse(path, base string, data []byte, environ []string) (*Definition, error
 	} else if strings.ContainsAny(d.Name, "/ \t\n") || d.Name == "." || d.Name == ".." {
 		return nil, &SyntaxError{Path: path, Line: line, Msg: fmt.Sprintf("TSM_NAME %q must be one word without '/'", d.Name)}
 	}
+	if why := misreadName(d.Name); why != "" {
+		return nil, &SyntaxError{Path: path, Line: line, Msg: fmt.Sprintf("the service name %q %s; set TSM_NAME (or rename the file) to another name, e.g. %s-app", d.Name, why, d.Name)}
+	}
 	d.Port, line = val("TSM_PORT")
 	if d.Port == "none" {
 		d.Port = ""
@@ -276,3 +279,18 @@ func isExportLine(lines []string, n int) bool {
 
 // IsNotExist reports whether err says a definition or stack is missing.
 func IsNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
+
+// misreadName says why a target would misread name as something else, or
+// "": its process would be refused at every start (spec refuses such a
+// --name), so the definition is refused where it is read, with its line.
+func misreadName(name string) string {
+	switch {
+	case strings.Trim(name, "0123456789") == "":
+		return "is all digits, which tsm takes for a process ID"
+	case strings.EqualFold(name, "all"):
+		return "means every process in tsm stop, restart and delete"
+	case strings.HasPrefix(name, "-"):
+		return "starts with \"-\", which reads as a flag"
+	}
+	return ""
+}

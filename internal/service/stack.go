@@ -162,3 +162,33 @@ func (r *Registry) Order(s *Stack) ([]*Definition, error) {
 	}
 	return out, nil
 }
+
+// DepOrder orders defs so that each comes after those of its TSM_DEPS that
+// are among defs (by org/name, or by a bare name in any org), otherwise
+// keeping their order: how startup and patrol start enabled services. A
+// dependency outside defs is not added, and a cycle is broken where it
+// closes (stack start reports cycles; a boot must still start everything).
+func DepOrder(defs []*Definition) []*Definition {
+	out := make([]*Definition, 0, len(defs))
+	state := map[*Definition]int{} // 1 visiting, 2 done
+	var visit func(d *Definition)
+	visit = func(d *Definition) {
+		if state[d] != 0 {
+			return
+		}
+		state[d] = 1
+		for _, dep := range d.Deps {
+			for _, e := range defs {
+				if e != d && (e.ID() == dep || e.fileName() == dep) {
+					visit(e)
+				}
+			}
+		}
+		state[d] = 2
+		out = append(out, d)
+	}
+	for _, d := range defs {
+		visit(d)
+	}
+	return out
+}

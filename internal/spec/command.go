@@ -2,6 +2,7 @@ package spec
 
 import (
 	"bytes"
+	"fmt"
 	"io/fs"
 	"path/filepath"
 	"regexp"
@@ -128,6 +129,9 @@ func resolveScriptCommand(typ string, words []string, cwd, pathEnv string, sys S
 	}
 	c := command{typ: typ, first: words[0], portWords: words[1:], scriptPath: path}
 	if isExecutable(info) && hasShebang(sys, path) {
+		if err := checkShebang(sys, path); err != nil {
+			return command{}, err
+		}
 		c.argv = append([]string{path}, words[1:]...)
 		return c, nil
 	}
@@ -156,7 +160,32 @@ func lookProgram(word, cwd, pathEnv string, sys System) (string, error) {
 	if !isExecutable(info) {
 		return "", errorf(ErrMissingFile, "%s is not an executable file (chmod +x %s)", word, word)
 	}
+	if info.Size() < 1<<20 { // a script; a compiled program is not read
+		if err := checkShebang(sys, path); err != nil {
+			return "", err
+		}
+	}
 	return path, nil
+}
+
+// checkShebang refuses a script whose #! line ends in a carriage return
+// (Windows line endings). The kernel then looks for "/bin/bash\r", and with
+// "#!/usr/bin/env python3\r" env looks for "python3\r": either way the
+// error says a file that exists was not found, after the process started.
+// The message is the one proc gives for the first case when exec fails
+// (exit 1, as then).
+func checkShebang(sys System, path string) error {
+	data, err := sys.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	line, _, _ := bytes.Cut(data, []byte("\n"))
+	interp, ok := bytes.CutPrefix(line, []byte("#!"))
+	if !ok || !bytes.HasSuffix(interp, []byte("\r")) {
+		return nil
+	}
+	return fmt.Errorf("bad interpreter %q: %s has Windows (CRLF) line endings; convert it with dos2unix %s (or sed -i 's/\\r$//' %s)",
+		strings.TrimSpace(string(interp))+"\r", path, path, path)
 }
 
 func lookCommand(name, pathEnv string, sys System) (string, error) {

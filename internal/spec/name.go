@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/tetra/tsm/internal/envfile"
 )
@@ -148,14 +149,17 @@ func trimScriptExt(name string) string {
 	return name
 }
 
-// sanitize makes s safe as a directory name and readable in a shell: runs of
-// other characters become "-", and it never starts or ends with "-" or "."
-// (no hidden directories, no "..").
+// sanitize makes s safe as a directory name and readable in a shell: it
+// keeps what a user-given name may hold (letters and digits of any script,
+// ".", "_", "-"), runs of other characters become "-", and it never starts
+// or ends with "-" or "." (no hidden directories, no ".."). Letters of any
+// script, because a project in ~/проект must not lose its name and collide
+// with every other such project (npm start in each was "start").
 func sanitize(s string) string {
 	var b strings.Builder
 	dash := false
 	for _, r := range s {
-		if 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '.' || r == '_' || r == '-' {
+		if nameRune(r) {
 			b.WriteRune(r)
 			dash = false
 		} else if !dash {
@@ -169,10 +173,14 @@ func sanitize(s string) string {
 	return "tsm"
 }
 
-// shorten cuts a sanitised (ASCII) name to at most n bytes.
+// shorten cuts a sanitised name to at most n bytes, at a character
+// boundary.
 func shorten(name string, n int) string {
 	if len(name) <= n {
 		return name
+	}
+	for n > 0 && !utf8.RuneStart(name[n]) {
+		n--
 	}
 	return strings.TrimRight(name[:n], "-.")
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tetra/tsm/internal/envfile"
@@ -400,6 +401,8 @@ func TestNaming(t *testing.T) {
 		{name: "pnpm script", cwd: "/home/u/shop", argv: []string{"pnpm", "dev"}, want: "shop-dev-5173"},
 		{name: "npx binary", cwd: "/home/u/blog", argv: []string{"npx", "-y", "vite"}, want: "blog-vite-5173"},
 		{name: "sanitised cwd", cwd: "/home/u/my project", argv: []string{"python3", "-m", "http.server", "8000"}, want: "my-project-http-8000"},
+		{name: "cwd in another script", cwd: "/home/u/проект", argv: []string{"python3", "-m", "http.server", "8000"}, want: "проект-http-8000"},
+		{name: "cwd in CJK, sanitised", cwd: "/home/u/我的 项目", argv: []string{"python3", "-m", "http.server", "8000"}, want: "我的-项目-http-8000"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -624,5 +627,18 @@ func TestLauncherAndDefaultPorts(t *testing.T) {
 				t.Errorf("argv %q, want ... %q", s.Argv, tt.wantArgv[1:])
 			}
 		})
+	}
+}
+
+// A long derived name in a script of two-byte letters is cut at a letter,
+// never inside one (a directory name that is not UTF-8).
+func TestDerivedNameCutAtLetter(t *testing.T) {
+	dir := "/home/u/" + strings.Repeat("я", 60) // 120 bytes
+	s, err := resolve(Request{Argv: []string{"python3", "-m", "http.server", "8000"}, Cwd: dir}, newSys())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !utf8.ValidString(s.Name) || len(s.Name) > maxNameLen || !strings.HasSuffix(s.Name, "-8000") {
+		t.Errorf("name %q (%d bytes): want valid UTF-8, at most %d bytes, ending in -8000", s.Name, len(s.Name), maxNameLen)
 	}
 }

@@ -275,8 +275,7 @@ func (s *Supervisor) claim(sp spec.Spec) (*process, bool, error) {
 			return nil, false, &deletingError{p}
 		}
 		if p.pubSt.active() {
-			return nil, false, fmt.Errorf("%s is already running (id %d, pid %d); use `tsm restart %s` or choose another --name",
-				sp.Name, p.pub.TsmID, p.pub.PID, sp.Name)
+			return nil, false, alreadyRunning(p.pub)
 		}
 		return p, false, nil
 	}
@@ -299,6 +298,16 @@ func (s *Supervisor) claim(sp spec.Spec) (*process, bool, error) {
 	return p, true, nil
 }
 
+// alreadyRunning refuses a start of a name whose process is active: with
+// its PID, or, while another start of it has not forked yet, saying so.
+func alreadyRunning(m store.Meta) error {
+	if m.PID <= 0 {
+		return fmt.Errorf("%s is already being started (id %d) by another command; see `tsm list`, or choose another --name", m.Name, m.TsmID)
+	}
+	return fmt.Errorf("%s is already running (id %d, pid %d); use `tsm restart %s` or choose another --name",
+		m.Name, m.TsmID, m.PID, m.Name)
+}
+
 // deletingError: the name belongs to a process being deleted.
 type deletingError struct{ p *process }
 
@@ -310,8 +319,7 @@ func (e *deletingError) Error() string {
 func (p *process) startOp(r *request) {
 	st := r.start
 	if p.state.active() {
-		r.fail(fmt.Errorf("%s is already running (id %d, pid %d); use `tsm restart %s` or choose another --name",
-			p.meta.Name, p.meta.TsmID, p.meta.PID, p.meta.Name))
+		r.fail(alreadyRunning(p.meta))
 		return
 	}
 	p.cancelRestart()
@@ -537,6 +545,9 @@ func (s *Supervisor) describeHolder(port int) string {
 			return fmt.Sprintf("no process listens on it: %s of a server that has exited still hold it (TIME_WAIT and the like; no process owns them). Its server binds without SO_REUSEADDR, so nothing can bind the port until the kernel releases them, within 60 s: run the command again then, or use --port %d+ to take the next free port",
 				plural(n, "closed connection", "closed connections"), port)
 		}
+		if privilegedPort(port) {
+			return fmt.Sprintf("binding it needs privileges this user does not have (ports below 1024 usually do): use a port of 1024 or more, e.g. --port %d+", 8000)
+		}
 		return fmt.Sprintf("no visible process listens on it (another user's?); use --port %d+ to take the next free port", port)
 	}
 	var who []string
@@ -545,6 +556,18 @@ func (s *Supervisor) describeHolder(port int) string {
 	}
 	return fmt.Sprintf("held by %s: stop it (kill %d), or use --port %d+ to take the next free port",
 		strings.Join(who, ", "), ls[0].PID, port)
+}
+
+// privilegedPort reports whether binding port is refused for want of
+// privilege (EACCES: a port below the system's unprivileged start, 1024 by
+// default), not because someone holds it.
+func privilegedPort(port int) bool {
+	l, err := net.Listen("tcp", ":"+strconv.Itoa(port))
+	if err == nil {
+		l.Close()
+		return false
+	}
+	return errors.Is(err, syscall.EACCES)
 }
 
 // updateEnv resolves p's original request again with env as the caller's

@@ -1,0 +1,36 @@
+package supervisor
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/tetra/tsm/internal/store"
+)
+
+// A start that loses to another start of the same name, still before its
+// fork, is told so, not "already running (pid 0)" (red team: six parallel
+// starts of one name).
+func TestAlreadyRunningWhileStarting(t *testing.T) {
+	if msg := alreadyRunning(store.Meta{Name: "web", TsmID: 3}).Error(); strings.Contains(msg, "pid 0") || !strings.Contains(msg, "being started") {
+		t.Errorf("starting: %q", msg)
+	}
+	if msg := alreadyRunning(store.Meta{Name: "web", TsmID: 3, PID: 42}).Error(); !strings.Contains(msg, "pid 42") {
+		t.Errorf("running: %q", msg)
+	}
+}
+
+// A port an unprivileged user may not bind is described as such, not as
+// held by "another user's" process (red team: --port 80 as a user).
+func TestPrivilegedPortDescribed(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root may bind any port; run the tests as a user to check this")
+	}
+	if !privilegedPort(1) {
+		t.Fatal("port 1 bindable by a user: this system has no privileged ports")
+	}
+	s := &Supervisor{procs: map[string]*process{}}
+	if msg := s.describeHolder(1); !strings.Contains(msg, "privileges") {
+		t.Errorf("describeHolder(1) = %q", msg)
+	}
+}

@@ -143,8 +143,11 @@ type StartRequest struct {
 // TargetsRequest names processes by ID, exact name or unique substring; the
 // single target "all" means every process.
 type TargetsRequest struct {
-	Targets       []string `json:"targets"`
-	TimeoutMillis int      `json:"timeout_ms,omitempty"` // stop grace period
+	Targets []string `json:"targets"`
+	// TimeoutMillis is the stop grace period: absent, the process's own
+	// (its --kill-timeout, 10 s unless set); 0, none: the kill signal
+	// follows the stop signal at once.
+	TimeoutMillis *int `json:"timeout_ms,omitempty"`
 	// Env is the caller's environment (restart only): used with UpdateEnv,
 	// which replaces the stored environment with it, and for processes the
 	// bash TSM started, which have none stored.
@@ -210,6 +213,7 @@ type Row struct {
 	// ListeningPorts shows where a process listens when that is not Port.
 	ListeningPorts []int  `json:"listening_ports,omitempty"`
 	HealthError    string `json:"health_error,omitempty"`
+	Unverified     string `json:"unverified,omitempty"`
 }
 
 // Row is p's row of the `tsm list` table.
@@ -218,7 +222,7 @@ func (p Process) Row() Row {
 		TsmID: p.TsmID, Name: p.Name, PID: p.PID, Port: p.Port, Status: p.Status, State: p.State,
 		Pending: p.Pending, ExitCode: p.ExitCode, ExitSignal: p.ExitSignal, NextRestart: p.NextRestart,
 		Restarts: p.Restarts, Uptime: p.Uptime, CPU: p.CPU, Memory: p.Memory,
-		ListeningPorts: p.ListeningPorts, HealthError: p.HealthError,
+		ListeningPorts: p.ListeningPorts, HealthError: p.HealthError, Unverified: p.Unverified,
 	}
 }
 
@@ -247,7 +251,11 @@ type Process struct {
 	State string `json:"state"`
 	// Pending says what a stopping process is being ended for: stop,
 	// kill, restart, delete, or exit (cleaning up after its main process).
-	Pending     string `json:"pending,omitempty"`
+	Pending string `json:"pending,omitempty"`
+	// Unverified says why the live process a record without an identity
+	// (the bash TSM's) names was not taken for the recorded one; tsm
+	// neither adopts nor signals it.
+	Unverified  string `json:"unverified,omitempty"`
 	ExitCode    *int   `json:"exit_code,omitempty"`
 	ExitSignal  string `json:"exit_signal,omitempty"`
 	StopTime    int64  `json:"stop_time,omitempty"`

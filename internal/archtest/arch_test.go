@@ -21,9 +21,9 @@ const module = "github.com/tetra/tsm/"
 var allowed = map[string][]string{
 	"cmd/tsm":             {"internal/cli", "internal/daemon", "internal/execctx"},
 	"internal/cli":        {"internal/api", "internal/client", "internal/events", "internal/logs", "internal/paths", "internal/execctx", "internal/service", "internal/envfile"},
-	"internal/client":     {"internal/api", "internal/paths"},
+	"internal/client":     {"internal/api", "internal/paths", "internal/peer"},
 	"internal/api":        {"internal/execctx"},
-	"internal/daemon":     {"internal/api", "internal/logs", "internal/supervisor", "internal/proc", "internal/store", "internal/spec", "internal/envfile", "internal/target", "internal/events", "internal/paths", "internal/execctx", "internal/health"},
+	"internal/daemon":     {"internal/api", "internal/logs", "internal/supervisor", "internal/proc", "internal/store", "internal/spec", "internal/envfile", "internal/target", "internal/events", "internal/paths", "internal/execctx", "internal/health", "internal/peer"},
 	"internal/supervisor": {"internal/proc", "internal/store", "internal/spec", "internal/logs", "internal/events", "internal/target", "internal/execctx", "internal/health", "internal/watch"},
 	"internal/spec":       {"internal/envfile"},
 	"internal/proc":       {"internal/execctx"},
@@ -36,6 +36,7 @@ var allowed = map[string][]string{
 	"internal/service":    {"internal/envfile", "internal/paths"},
 	"internal/target":     {},
 	"internal/paths":      {},
+	"internal/peer":       {},
 	"internal/execctx":    {},
 	"internal/archtest":   {},
 }

@@ -52,7 +52,7 @@ name, pid, command, port, cwd, ...), plus id, uptime, cpu and memory.`,
 			if asJSON {
 				body, problems, err := a.client.ListJSON(cmd.Context(), all)
 				if err == nil {
-					warnSkipped(cmd, problems)
+					warnProblems(cmd, problems)
 					_, err = cmd.OutOrStdout().Write(body)
 					return err
 				}
@@ -64,7 +64,7 @@ name, pid, command, port, cwd, ...), plus id, uptime, cpu and memory.`,
 				if err != nil && !errors.Is(err, errors.ErrUnsupported) {
 					return err
 				}
-				warnSkipped(cmd, resp.Problems)
+				warnProblems(cmd, resp.Problems)
 				rows, older = resp.Rows, err != nil
 			}
 			if older {
@@ -72,7 +72,7 @@ name, pid, command, port, cwd, ...), plus id, uptime, cpu and memory.`,
 				if err != nil {
 					return err
 				}
-				warnSkipped(cmd, resp.Problems)
+				warnProblems(cmd, resp.Problems)
 				shown := make([]api.Process, 0, len(resp.Processes))
 				for _, p := range resp.Processes {
 					if all || stateWord(p.Row()) != "stopped" {
@@ -118,9 +118,12 @@ name, pid, command, port, cwd, ...), plus id, uptime, cpu and memory.`,
 	return cmd
 }
 
-func warnSkipped(cmd *cobra.Command, problems []string) {
+// warnProblems prints the problems the daemon met reading the state.
+func warnProblems(cmd *cobra.Command, problems []string) {
 	for _, p := range problems {
-		fmt.Fprintf(cmd.ErrOrStderr(), "tsm: warning: skipped %s\n", p)
+		// Each says whether its record was skipped ("skipped x: ...") or
+		// loaded with a note (renumbered, not verified).
+		fmt.Fprintf(cmd.ErrOrStderr(), "tsm: warning: %s\n", p)
 	}
 }
 
@@ -160,6 +163,9 @@ func joinPorts(ports []int) string {
 // stateWord is the lifecycle state, or the seed's status from a daemon
 // that predates states.
 func stateWord(p api.Row) string {
+	if p.Unverified != "" {
+		return "not verified"
+	}
 	if p.State != "" {
 		return p.State
 	}

@@ -22,7 +22,7 @@ func TestListFromOlderDaemon(t *testing.T) {
 				{TsmID: 0, Name: "web", PID: 42, Port: 8000, Status: "online", State: "online", Uptime: "3m", Memory: 3 << 20},
 				{TsmID: 1, Name: "idle", Port: "none", Status: "stopped", State: "stopped"},
 			},
-			Problems: []string{"bad: corrupt meta.json"},
+			Problems: []string{"skipped bad: corrupt meta.json"},
 		})
 	}))
 	for _, c := range []struct {

@@ -33,7 +33,8 @@ says so.`,
 				if timeout < time.Millisecond {
 					return usageError("--timeout must be at least 1ms (e.g. 10s, 500ms)")
 				}
-				req.TimeoutMillis = int(timeout / time.Millisecond)
+				ms := int(timeout / time.Millisecond)
+				req.TimeoutMillis = &ms
 			}
 			results, err := a.client.Reload(cmd.Context(), req)
 			if err != nil {

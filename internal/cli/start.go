@@ -93,6 +93,9 @@ starting anything (see also ` + "`tsm describe`" + `).`,
 				return fmt.Errorf("cannot read the current directory: %w", err)
 			}
 			req.Argv, req.Cwd, req.Env = args, cwd, a.Environ()
+			if wait < 0 || minUptime < 0 {
+				return usageError("--wait and --min-uptime must not be negative (e.g. 10s, 500ms, 0)")
+			}
 			switch req.Stdin {
 			case "pipe":
 				req.Stdin = ""

@@ -47,11 +47,11 @@ func (a *App) newTargetsCmd(use, short, long string, op targetsOp, graceFlag, re
 			req := api.TargetsRequest{Targets: args}
 			// Unset, the daemon applies its own default grace period.
 			if graceFlag && cmd.Flags().Changed("timeout") {
-				if timeout < time.Millisecond {
-					// 0 on the wire means the default, not "no grace".
-					return usageError("--timeout must be at least 1ms (e.g. 10s, 500ms); use kill for no grace period")
+				if timeout < 0 {
+					return usageError("--timeout must not be negative (e.g. 10s, 500ms, or 0 for the kill signal at once)")
 				}
-				req.TimeoutMillis = int(timeout / time.Millisecond)
+				ms := int(timeout / time.Millisecond)
+				req.TimeoutMillis = &ms
 			}
 			if restart {
 				// Needed with --update-env, and for processes the bash TSM
@@ -93,7 +93,7 @@ func (a *App) newTargetsCmd(use, short, long string, op targetsOp, graceFlag, re
 		},
 	}
 	if graceFlag {
-		cmd.Flags().DurationVar(&timeout, "timeout", 0, "grace period between the stop signal and the kill signal (default: the process's --kill-timeout, 10s unless set)")
+		cmd.Flags().DurationVar(&timeout, "timeout", 0, "grace period between the stop signal and the kill signal; 0: none (default: the process's --kill-timeout, 10s unless set)")
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
 	if restart {

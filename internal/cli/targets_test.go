@@ -87,14 +87,20 @@ func TestTimeoutOnlyWhenGiven(t *testing.T) {
 	}
 }
 
-func TestTimeoutTooShort(t *testing.T) {
-	for _, d := range []string{"0", "0s", "-1s", "500us"} {
+// --timeout 0 means no grace period (sent as 0, not left out, which would
+// mean the 10 s default); a negative one is refused before the daemon.
+func TestTimeoutZeroAndNegative(t *testing.T) {
+	for d, want := range map[string]any{"0": float64(0), "0s": float64(0), "500us": float64(0), "-1s": nil, "-5ms": nil} {
 		app, out, got := fakeDaemon(t)
-		if code := app.Main([]string{"stop", "--timeout", d, "web"}); code != ExitUsage {
-			t.Errorf("stop --timeout %s: exit %d, want %d\n%s", d, code, ExitUsage, out)
+		code := app.Main([]string{"stop", "--timeout", d, "web"})
+		if want == nil {
+			if code != ExitUsage || *got != nil || !strings.Contains(out.String(), "must not be negative") {
+				t.Errorf("stop --timeout %s: exit %d, sent %v, want a usage error\n%s", d, code, *got, out)
+			}
+			continue
 		}
-		if *got != nil {
-			t.Errorf("stop --timeout %s reached the daemon: %v", d, *got)
+		if ms, sent := (*got)["timeout_ms"]; code != ExitOK || !sent || ms != want {
+			t.Errorf("stop --timeout %s: exit %d, sent %v, want timeout_ms %v", d, code, *got, want)
 		}
 	}
 }

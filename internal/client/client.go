@@ -11,11 +11,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,11 +25,18 @@ import (
 
 	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/paths"
+	"github.com/tetra/tsm/internal/peer"
 )
 
 // Client talks to the daemon of one state directory.
 type Client struct {
 	Root string
+	// HangCheck is how long a request may go unanswered before the client
+	// asks the daemon, on a second connection, whether it is still there;
+	// a daemon that answers neither is given up on. Long operations (a
+	// stop with a long grace period) go on for as long as the daemon
+	// answers. Zero: 5 s.
+	HangCheck time.Duration
 	// Exe is the tsm binary started as `tsm daemon run` when no daemon
 	// answers. Empty: os.Executable().
 	Exe string
@@ -42,11 +51,61 @@ func New(root string) *Client {
 	sock := paths.Socket(root)
 	c.http = &http.Client{Transport: transport{
 		dial: func(ctx context.Context) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", sock)
+			return dial(ctx, sock)
 		},
 	}}
 	return c
+}
+
+// dial connects to the daemon's socket and makes sure a process of the
+// caller's own user is listening: requests carry the caller's environment,
+// secrets included, and must never reach another user's daemon.
+func dial(ctx context.Context, sock string) (net.Conn, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", sock)
+	if errors.Is(err, syscall.EACCES) {
+		return nil, &WrongUserError{Socket: sock, UID: ownerOf(sock)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	uid, err := peer.UID(conn.(*net.UnixConn))
+	if err == nil && uid != os.Geteuid() {
+		err = &WrongUserError{Socket: sock, UID: uid, Listening: true}
+	}
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+// WrongUserError means the socket at Socket is another user's: either it
+// cannot be connected to (its mode keeps the caller out), or the process
+// listening on it runs as UID (Listening).
+type WrongUserError struct {
+	Socket    string
+	UID       int
+	Listening bool
+}
+
+func (e *WrongUserError) Error() string {
+	if e.Listening {
+		return fmt.Sprintf("the tsm daemon on %s runs as uid %d, not as you (uid %d): tsm sends it nothing (a start would hand it your environment); use a state directory of your own (set TSM_DIR)",
+			e.Socket, e.UID, os.Geteuid())
+	}
+	return fmt.Sprintf("permission denied connecting to %s, which belongs to uid %d, not to you (uid %d): it is another user's tsm daemon; use a state directory of your own (set TSM_DIR)",
+		e.Socket, e.UID, os.Geteuid())
+}
+
+// ownerOf returns the UID that owns path, -1 if unknown.
+func ownerOf(path string) int {
+	if fi, err := os.Lstat(path); err == nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			return int(st.Uid)
+		}
+	}
+	return -1
 }
 
 // APIError wraps an error envelope from the daemon: Body.Code says which
@@ -99,7 +158,8 @@ func (c *Client) Start(ctx context.Context, req api.StartRequest) (api.Process, 
 
 // Stop stops the processes req names: the stop signal (SIGTERM unless the
 // process was started with --signal), then the kill signal after
-// req.TimeoutMillis (0: the process's --kill-timeout, 10 s unless set).
+// req.TimeoutMillis (absent: the process's --kill-timeout, 10 s unless
+// set; 0: at once).
 // The daemon resolves every
 // target first; an unknown or ambiguous one is an *APIError and nothing is
 // touched.
@@ -269,7 +329,63 @@ func notRunning(err error) error {
 	return err
 }
 
+// ErrUnresponsive is wrapped by the error of a request the daemon accepted
+// but stopped answering: neither the request nor a ping on a second
+// connection got an answer.
+var ErrUnresponsive = errors.New("the tsm daemon does not answer")
+
+// hangCheck is HangCheck or its default. It also bounds a ping: the daemon
+// answers one at once, whatever else it is doing.
+func (c *Client) hangCheck() time.Duration {
+	if c.HangCheck > 0 {
+		return c.HangCheck
+	}
+	return 5 * time.Second
+}
+
+// do sends one request. A ping gets hangCheck; any other request as long
+// as the daemon keeps answering pings meanwhile (see HangCheck).
 func (c *Client) do(ctx context.Context, method, route string, in, out any) error {
+	if route == api.RoutePing {
+		ctx, cancel := context.WithTimeout(ctx, c.hangCheck())
+		defer cancel()
+		return c.send(ctx, &c.DaemonBuild, method, route, in, out)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go c.watch(ctx, cancel, route)
+	err := c.send(ctx, &c.DaemonBuild, method, route, in, out)
+	if cause := context.Cause(ctx); errors.Is(cause, ErrUnresponsive) {
+		return cause
+	}
+	return err
+}
+
+// watch pings the daemon every HangCheck while a request is unanswered,
+// and cancels the request when a ping goes unanswered too.
+func (c *Client) watch(ctx context.Context, cancel context.CancelCauseFunc, route string) {
+	every := c.hangCheck()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for waited := every; ; waited += every {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, pcancel := context.WithTimeout(ctx, every)
+		err := c.send(pctx, nil, http.MethodGet, api.RoutePing, nil, nil)
+		pcancel()
+		if err != nil && ctx.Err() == nil {
+			cancel(fmt.Errorf("%w: it took %s request more than %s and then did not answer a ping either (%v); it may be stuck: see %s, and `kill $(cat %s)` to end it (services keep running)",
+				ErrUnresponsive, strings.TrimPrefix(route, "/v1/"), waited, err, paths.DaemonLog(c.Root), paths.DaemonPID(c.Root)))
+			return
+		}
+	}
+}
+
+// send makes one request; build, if not nil, receives the daemon's release.
+func (c *Client) send(ctx context.Context, build *string, method, route string, in, out any) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -287,7 +403,9 @@ func (c *Client) do(ctx context.Context, method, route string, in, out any) erro
 		return err
 	}
 	defer resp.Body.Close()
-	c.DaemonBuild = resp.Header.Get(api.BuildHeader)
+	if build != nil {
+		*build = resp.Header.Get(api.BuildHeader)
+	}
 	if resp.StatusCode >= 300 {
 		var eb api.ErrorBody
 		if err := json.NewDecoder(resp.Body).Decode(&eb); err != nil || eb.Error.Message == "" {
@@ -339,7 +457,12 @@ func (c *Client) StartDaemon(ctx context.Context) error {
 	if err := paths.CheckPrivate(c.Root); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(c.Root, 0o755); err != nil {
+	// Private from the first instant: the daemon would close it, but
+	// daemon.log is created before the daemon runs.
+	if err := os.MkdirAll(filepath.Dir(c.Root), 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", c.Root, err)
+	}
+	if err := os.Mkdir(c.Root, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("create %s: %w", c.Root, err)
 	}
 	logPath := paths.DaemonLog(c.Root)
@@ -361,7 +484,7 @@ func (c *Client) StartDaemon(ctx context.Context) error {
 	cmd := &exec.Cmd{
 		Path:        exe,
 		Args:        []string{"tsm", "daemon", "run"},
-		Env:         append(os.Environ(), "TSM_DIR="+c.Root, api.ReadyFDEnv+"=3"),
+		Env:         append(paths.DaemonEnv(os.Environ(), c.Root), api.ReadyFDEnv+"=3"),
 		Stdout:      logf,
 		Stderr:      logf,
 		ExtraFiles:  []*os.File{readyW}, // fd 3

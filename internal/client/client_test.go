@@ -82,7 +82,7 @@ func recorder(t *testing.T, status int, body any) (http.Handler, *request) {
 
 func TestMethods(t *testing.T) {
 	ctx := context.Background()
-	targets := api.TargetsRequest{Targets: []string{"web", "3"}, TimeoutMillis: 1500}
+	targets := api.TargetsRequest{Targets: []string{"web", "3"}, TimeoutMillis: new(1500)}
 	results := []api.Result{{ID: 3, Name: "web-8000", Action: "stopped", Port: 8000}}
 	process := api.Process{TsmID: 3, ID: 3, Name: "web-8000", PID: 42, Port: float64(8000), Status: "online"}
 	tests := []struct {

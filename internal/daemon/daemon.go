@@ -28,6 +28,7 @@ import (
 	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/events"
 	"github.com/tetra/tsm/internal/paths"
+	"github.com/tetra/tsm/internal/peer"
 	"github.com/tetra/tsm/internal/proc"
 	"github.com/tetra/tsm/internal/store"
 	"github.com/tetra/tsm/internal/supervisor"
@@ -59,6 +60,7 @@ func Run(root string, log *slog.Logger) error {
 		// or listings at 100 processes 2 MB lower (15.5 -> 13.3 MiB).
 		debug.SetGCPercent(50)
 	}
+	scrubEnv(root)
 	if err := paths.CheckPrivate(root); err != nil {
 		return err
 	}
@@ -69,7 +71,7 @@ func Run(root string, log *slog.Logger) error {
 	if n := len(st.SocketPath()); n > maxSocketPath {
 		return fmt.Errorf("socket path %s is %d bytes, more than the %d a Unix socket allows; set TSM_DIR to a shorter directory", st.SocketPath(), n, maxSocketPath)
 	}
-	lock, err := os.OpenFile(st.LockPath(), os.O_RDWR|os.O_CREATE, 0o600)
+	lock, err := os.OpenFile(st.LockPath(), os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return fmt.Errorf("open daemon lock: %w", err)
 	}
@@ -206,6 +208,19 @@ func readyPipe() *os.File {
 	return os.NewFile(uintptr(fd), "ready")
 }
 
+// scrubEnv leaves the daemon only paths.DaemonEnv of its environment,
+// also when it was started by hand (`tsm daemon run`) rather than by a CLI
+// that already scrubbed it: no process's launch may ever be built from the
+// secrets of whoever started the daemon.
+func scrubEnv(root string) {
+	env := paths.DaemonEnv(os.Environ(), root)
+	os.Clearenv()
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		os.Setenv(k, v)
+	}
+}
+
 // drainLimit bounds how long a stopping daemon waits for operations in
 // flight: a stop's grace period is the longest of them in practice.
 const drainLimit = 5 * time.Minute
@@ -296,7 +311,7 @@ func (l sameUser) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		uid, err := peerUID(c)
+		uid, err := peer.UID(c)
 		if err == nil && uid == os.Getuid() {
 			return c, nil
 		}

@@ -100,10 +100,17 @@ func versioned(next http.Handler) http.Handler {
 	})
 }
 
-// grace is the grace period a stop asks for; 0 leaves it to the process
-// (its --kill-timeout, 10 s unless set).
+// grace is the grace period a stop asks for, as the supervisor takes it:
+// 0 leaves it to the process (its --kill-timeout, 10 s unless set),
+// supervisor.NoGrace is none.
 func grace(r api.TargetsRequest) time.Duration {
-	return time.Duration(r.TimeoutMillis) * time.Millisecond
+	switch {
+	case r.TimeoutMillis == nil:
+		return 0
+	case *r.TimeoutMillis <= 0:
+		return supervisor.NoGrace
+	}
+	return time.Duration(*r.TimeoutMillis) * time.Millisecond
 }
 
 func (h *handler) ping(w http.ResponseWriter, r *http.Request) {
@@ -337,8 +344,12 @@ func (h *handler) listJSON(w http.ResponseWriter, r *http.Request) {
 	w.Write(b)
 }
 
-// stopped is the CLI's test for what a plain `tsm list` hides.
+// stopped is the CLI's test for what a plain `tsm list` hides; a record
+// whose process was not verified is shown.
 func stopped(p api.Process) bool {
+	if p.Unverified != "" {
+		return false
+	}
 	if p.State != "" {
 		return p.State == "stopped"
 	}
@@ -364,14 +375,15 @@ func (h *handler) info(w http.ResponseWriter, r *http.Request) {
 }
 
 // process turns metadata into the wire form, with live stats if known.
+// Secret-looking values in the command and pre-hook are redacted.
 func (h *handler) process(m store.Meta, live supervisor.Live) api.Process {
 	p := api.Process{
-		TsmID: m.TsmID, ID: m.TsmID, Name: m.Name, PID: m.PID, Command: m.Command,
+		TsmID: m.TsmID, ID: m.TsmID, Name: m.Name, PID: m.PID, Command: redact(m.Command),
 		Port: "none", Cwd: m.Cwd, Interpreter: m.Interpreter, ProcessType: m.ProcessType,
-		EnvFile: m.EnvFile, Prehook: m.Prehook, StartTime: m.StartTime, Status: m.Status,
+		EnvFile: m.EnvFile, Prehook: redact(m.Prehook), StartTime: m.StartTime, Status: m.Status,
 		Restarts: m.Restarts, UnstableRestarts: m.UnstableRestarts, RestartPolicy: m.RestartPolicy,
 		ExitCode: m.ExitCode, ExitSignal: m.ExitSignal, StopTime: m.StopTime, NextRestart: m.NextRestart,
-		State: m.State, Pending: m.Pending,
+		State: m.State, Pending: m.Pending, Unverified: m.Unverified,
 		ReadyCheck: m.ReadyCheck, MaxMemory: m.MaxMemory, CronRestart: m.CronRestart, Watch: m.Watch, HealthCheck: m.HealthCheck, HealthError: m.HealthError, RestartReason: m.RestartReason,
 		Dir: h.store.Dir(m.Name), OutLog: h.store.OutLog(m.Name), ErrLog: h.store.ErrLog(m.Name),
 		PIDFile: h.store.PIDPath(m.Name),

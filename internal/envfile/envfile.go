@@ -8,9 +8,12 @@
 package envfile
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
+	"syscall"
 )
 
 // Var is one assignment, in file order. A key assigned twice appears twice;
@@ -34,11 +37,66 @@ func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("%s:%d: %s", e.Path, e.Line, e.Msg)
 }
 
+// MaxSize is the largest file, in bytes, that ReadFile and Parse take: far
+// above any real env or .tsm file, far below what would take the daemon's
+// memory or time (a 256 MiB env file once took 58 s and 7 GiB).
+const MaxSize = 1 << 20
+
+// ErrTooLarge is wrapped by the error of a file or input over MaxSize.
+var ErrTooLarge = errors.New("larger than 1 MiB, the most tsm reads from an env or .tsm file")
+
+// ReadFile reads a file a user named (an env file, a .tsm file). Only a
+// regular file is read, at most MaxSize bytes of it: a FIFO, a device
+// (/dev/zero) or a directory is an error at once, without blocking or
+// reading, and so is a larger file.
+func ReadFile(path string) ([]byte, error) {
+	// O_NONBLOCK: opening a FIFO for reading would wait for a writer.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is %s, not a regular file; name a file", path, kind(fi.Mode()))
+	}
+	if fi.Size() > MaxSize {
+		return nil, fmt.Errorf("%s is %d bytes: %w", path, fi.Size(), ErrTooLarge)
+	}
+	return readAtMost(f, path)
+}
+
+// kind names the type of a file that is not a regular one.
+func kind(m os.FileMode) string {
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	}
+	return "special"
+}
+
+func readAtMost(r io.Reader, what string) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxSize+1))
+	if err == nil && len(data) > MaxSize {
+		err = fmt.Errorf("%s: %w", what, ErrTooLarge)
+	}
+	return data, err
+}
+
 // Parse reads KEY=value assignments. $VAR/${VAR} expand first from earlier
 // vars in the file, then from lookup (may be nil); undefined variables expand
-// to "".
+// to "". Input over MaxSize is an error wrapping ErrTooLarge.
 func Parse(r io.Reader, lookup func(string) (string, bool)) ([]Var, error) {
-	data, err := io.ReadAll(r)
+	data, err := readAtMost(r, "env file")
 	if err != nil {
 		return nil, err
 	}

@@ -2,8 +2,12 @@ package envfile
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -117,7 +121,7 @@ func TestParseErrors(t *testing.T) {
 		{"ansi-c quoting", `A=$'x'`, 1, "quoting is not supported"},
 		{"error line counts multi-line values", "A='x\ny'\nB=$(z)", 3, "command substitution"},
 		{"error line counts CRLF", "A=1\r\n\r\nB=`x`", 3, "command substitution"},
-		{"deep nesting", "A=" + strings.Repeat(`"${A:-`, 1_000_000), 1, "nested more than 32 deep"},
+		{"deep nesting", "A=" + strings.Repeat(`"${A:-`, 100_000), 1, "nested more than 32 deep"},
 		{"exponential expansion", "A=x\n" + strings.Repeat("A=$A${A}\n", 30), 21, "more than 1048576 bytes"},
 	}
 	for _, tt := range tests {
@@ -175,7 +179,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in string) {
 		vars, err := Parse(strings.NewReader(in), callerEnv)
 		if err != nil {
-			if _, ok := errors.AsType[*SyntaxError](err); !ok {
+			if _, ok := errors.AsType[*SyntaxError](err); !ok && !(errors.Is(err, ErrTooLarge) && len(in) > MaxSize) {
 				t.Fatalf("Parse(%q) returned %T, want *SyntaxError", in, err)
 			}
 			return
@@ -201,4 +205,40 @@ func validKey(k string) bool {
 		}
 	}
 	return true
+}
+
+// A file named by the user is read only if it is a regular file of at most
+// MaxSize bytes; anything else is an error at once, never a hang (FIFO) or
+// an endless read (/dev/zero).
+func TestReadFileGuards(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.env")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(dir, "big.env")
+	os.WriteFile(big, []byte("A="+strings.Repeat("x", MaxSize)+"\n"), 0o600)
+	edge := filepath.Join(dir, "edge.env")
+	os.WriteFile(edge, []byte("A="+strings.Repeat("x", MaxSize-3)+"\n"), 0o600)
+	for path, want := range map[string]string{
+		fifo: "not a regular file", "/dev/zero": "not a regular file", dir: "not a regular file",
+		big: "larger than 1 MiB", filepath.Join(dir, "missing"): "no such file",
+	} {
+		done := make(chan error, 1)
+		go func() { _, err := ReadFile(path); done <- err }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("ReadFile(%s) = %v, want %q", path, err, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("ReadFile(%s) blocks", path)
+		}
+	}
+	if b, err := ReadFile(edge); err != nil || len(b) != MaxSize {
+		t.Errorf("a file of exactly MaxSize: %d bytes, %v", len(b), err)
+	}
+	if _, err := Parse(strings.NewReader("A="+strings.Repeat("x", MaxSize)), nil); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("Parse over MaxSize: %v", err)
+	}
 }

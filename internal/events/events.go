@@ -6,14 +6,18 @@ package events
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
+	"unicode/utf8"
 )
 
 // Types of events.
@@ -59,6 +63,12 @@ type Event struct {
 // never grows without bound.
 const MaxSize = 10 << 20
 
+// MaxLine bounds one line of the log, newline included: Append trims an
+// event's message to fit (saying so), so that every reader, `tsm events -f`
+// among them, takes every line whole. A start of a 1 MB command line would
+// otherwise write a 1 MB line.
+const MaxLine = 16 << 10
+
 // Log appends events to a file. It is safe for concurrent use.
 type Log struct {
 	path string
@@ -66,13 +76,49 @@ type Log struct {
 	f    *os.File
 }
 
-// Open opens (creating) the event log at path for appending.
+// Open opens (creating) the event log at path for appending. The log is
+// private to the user (0600), and a symbolic link at path is refused, never
+// followed: appending through one would write wherever it points.
 func Open(path string) (*Log, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	f, err := openAppend(path)
 	if err != nil {
 		return nil, fmt.Errorf("open event log: %w", err)
 	}
 	return &Log{path: path, f: f}, nil
+}
+
+func openAppend(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_NOFOLLOW, 0o600)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("%s is a symbolic link, which tsm does not follow; remove it", path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	// An older tsm made it 0644.
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// encode renders e as one line of at most MaxLine bytes.
+func encode(e Event) ([]byte, error) {
+	b, err := json.Marshal(e)
+	msg, note := e.Message, fmt.Sprintf("… (trimmed from %d bytes)", len(e.Message))
+	// JSON escaping can grow a message sixfold: trim by what the encoded
+	// line must lose, and again if that was not enough.
+	for err == nil && len(b) >= MaxLine && msg != "" {
+		cut := max(len(msg)-(len(b)-MaxLine)-len(note), 0)
+		for cut > 0 && !utf8.RuneStart(msg[cut]) {
+			cut--
+		}
+		msg = msg[:cut]
+		e.Message = msg + note
+		b, err = json.Marshal(e)
+	}
+	return append(b, '\n'), err
 }
 
 // Append writes e with one write(2), so concurrent readers never see half a
@@ -85,11 +131,10 @@ func (l *Log) Append(e Event) error {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
-	b, err := json.Marshal(e)
+	b, err := encode(e)
 	if err != nil {
 		return err
 	}
-	b = append(b, '\n')
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if fi, err := l.f.Stat(); err == nil && fi.Size()+int64(len(b)) > MaxSize {
@@ -104,7 +149,7 @@ func (l *Log) rotate() {
 	if err := os.Rename(l.path, l.path+".1"); err != nil {
 		return
 	}
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	f, err := openAppend(l.path)
 	if err != nil {
 		return
 	}
@@ -124,9 +169,11 @@ func (l *Log) Close() error {
 
 // Read returns the last n events (all when n <= 0) for which keep is true
 // (all when keep is nil), oldest first. Lines that do not parse are skipped:
-// a torn or foreign line must not hide the rest.
+// a torn or foreign line must not hide the rest, however long it is (one
+// longer than maxRead is skipped without being held in memory).
 func Read(path string, n int, keep func(Event) bool) ([]Event, error) {
-	f, err := os.Open(path)
+	// Non-blocking: a FIFO put in its place must not hang the reader.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -134,11 +181,20 @@ func Read(path string, n int, keep func(Event) bool) ([]Event, error) {
 		return nil, err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file; remove it (the daemon makes a new one)", path)
+	}
 	var out []Event
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		e, ok := Parse(sc.Text())
+	r := bufio.NewReaderSize(f, 64<<10)
+	for {
+		line, err := readLine(r)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		e, ok := Parse(string(line))
 		if !ok || (keep != nil && !keep(e)) {
 			continue
 		}
@@ -150,7 +206,35 @@ func Read(path string, n int, keep func(Event) bool) ([]Event, error) {
 	if n > 0 && len(out) > n {
 		out = out[len(out)-n:]
 	}
-	return out, sc.Err()
+	return out, nil
+}
+
+// maxRead is the longest line Read parses: far above MaxLine, for lines
+// an older tsm wrote untrimmed.
+const maxRead = 4 << 20
+
+// readLine returns the next line without its newline; a line longer than
+// maxRead comes back empty (it does not parse), read past but not kept.
+func readLine(r *bufio.Reader) ([]byte, error) {
+	var line []byte
+	long := false
+	for {
+		chunk, err := r.ReadSlice('\n')
+		long = long || len(line)+len(chunk) > maxRead
+		if !long {
+			line = append(line, chunk...)
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil && (err != io.EOF || (len(line) == 0 && !long)) {
+			return nil, err
+		}
+		if long {
+			return nil, nil
+		}
+		return bytes.TrimSuffix(line, []byte("\n")), nil
+	}
 }
 
 // Parse decodes one line.

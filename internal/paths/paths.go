@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Root returns the state directory: $TSM_DIR, else $TETRA_DIR/tsm, else
@@ -74,3 +75,23 @@ func ServicesLock(root string) string { return filepath.Join(root, "services.loc
 // definition as it was then (<process>.json), so that a restart that
 // re-reads the file can say what changed.
 func ServicesStarted(root string) string { return filepath.Join(root, "services-started") }
+
+// DaemonEnv is the environment a daemon starts with, taken from environ
+// (the environment of whichever command started it): only what locates
+// the user and their programs, never tokens or passwords. Each process's
+// own environment is the one its `tsm start` sent, kept in its launch
+// record; a daemon holding the first caller's secrets for weeks would leak
+// them to every process it ever rebuilds a launch for.
+func DaemonEnv(environ []string, root string) []string {
+	env := []string{"TSM_DIR=" + root}
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		switch {
+		case k == "TSM_DIR":
+		case k == "PATH", k == "HOME", k == "USER", k == "LOGNAME", k == "LANG", k == "TZ", k == "TMPDIR",
+			strings.HasPrefix(k, "LC_"), strings.HasPrefix(k, "TSM_"): // tsm's own settings
+			env = append(env, kv)
+		}
+	}
+	return env
+}

@@ -107,3 +107,8 @@ func readUsage(id Identity) (usage, error) {
 		threads: threads,
 	}, nil
 }
+
+// startedAt is when the process id names started, by the wall clock.
+func startedAt(id Identity) (time.Time, error) {
+	return time.UnixMicro(int64(id.StartTime)), nil
+}

@@ -293,3 +293,12 @@ func readUsage(id Identity) (usage, error) {
 		threads: st.threads,
 	}, nil
 }
+
+// startedAt is when the process id names started, by the wall clock.
+func startedAt(id Identity) (time.Time, error) {
+	up, err := sinceBoot()
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.Now().Add(ticks(id.StartTime) - up), nil
+}

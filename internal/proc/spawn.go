@@ -169,14 +169,16 @@ func checkProgram(path string) error {
 	return nil
 }
 
+// openLog opens a log for appending: private to the user (what a service
+// prints may be secret), and never through a symbolic link planted there.
 func openLog(path string) (*os.File, error) {
 	// A named pipe (--log-time) is held for reading too, so it never loses
 	// its last reader: a daemon that reads it may die, the writer must not
 	// get SIGPIPE for it.
 	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeNamedPipe != 0 {
-		return os.OpenFile(path, os.O_RDWR, 0)
+		return os.OpenFile(path, os.O_RDWR|syscall.O_NOFOLLOW, 0)
 	}
-	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_NOFOLLOW, 0o600)
 }
 
 // lookPath resolves a bare command name against the PATH of the service's

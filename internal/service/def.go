@@ -13,9 +13,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -28,7 +26,7 @@ import (
 // MaxFileSize bounds a .tsm or .stack file (bytes): a definition is a few
 // hundred bytes, and a link to a device or a huge file must be refused
 // rather than read.
-const MaxFileSize = 1 << 20
+const MaxFileSize = envfile.MaxSize
 
 // Definition is one parsed .tsm file.
 type Definition struct {
@@ -102,29 +100,9 @@ func Load(path, base string, environ []string) (*Definition, error) {
 }
 
 // ReadFile reads a user-named file: a regular file (after links) of at
-// most MaxFileSize bytes.
-func ReadFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > MaxFileSize {
-		return nil, fmt.Errorf("%s is larger than %d bytes, more than tsm reads from a file like it", path, MaxFileSize)
-	}
-	return data, nil
-}
+// most MaxFileSize bytes, refused at once otherwise (a FIFO is never
+// waited on). It is envfile.ReadFile: one guard for every file a user names.
+func ReadFile(path string) ([]byte, error) { return envfile.ReadFile(path) }
 
 // fields are the TSM_* variables a definition sets. Any other variable,
 // TSM_* or not, is the service's environment when exported (as with bash:

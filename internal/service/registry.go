@@ -283,7 +283,9 @@ func writeNew(dir, name, ext string, content []byte, force bool) (string, error)
 	if !validName(name) {
 		return "", fmt.Errorf("%q is not a valid name: use letters, digits, '.', '_' and '-'", name)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// Private, as the rest of the state: a definition holds a command, a
+	// pre-command and exports, any of which may carry a secret.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
 	path := filepath.Join(dir, name+ext)
@@ -300,7 +302,7 @@ func writeNew(dir, name, ext string, content []byte, force bool) (string, error)
 		tmp.Close()
 		return "", err
 	}
-	if err := tmp.Chmod(0o644); err != nil {
+	if err := tmp.Chmod(0o600); err != nil {
 		tmp.Close()
 		return "", err
 	}

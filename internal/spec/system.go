@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/tetra/tsm/internal/envfile"
 )
 
 // System is everything Resolve needs from the machine.
@@ -45,7 +47,10 @@ func (osSystem) LookPath(file, pathEnv string) (string, error) {
 	return "", fmt.Errorf("%s: executable file not found in PATH: %w", file, fs.ErrNotExist)
 }
 
-func (osSystem) ReadFile(path string) ([]byte, error) { return os.ReadFile(path) }
+// ReadFile reads only a regular file of at most envfile.MaxSize bytes: a
+// FIFO named as an env file must not block a start, nor /dev/zero or a huge
+// script exhaust the daemon's memory.
+func (osSystem) ReadFile(path string) ([]byte, error) { return envfile.ReadFile(path) }
 
 func (osSystem) Stat(path string) (fs.FileInfo, error) { return os.Stat(path) }
 

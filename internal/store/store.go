@@ -29,11 +29,18 @@ type Store struct {
 	Root string
 }
 
-// New prepares the directory layout under root.
+// New prepares the directory layout under root: root, runtime and
+// runtime/processes, each private to the caller (0700) whatever the umask,
+// also when an older tsm made them 0755.
 func New(root string) (*Store, error) {
 	s := &Store{Root: root}
-	if err := os.MkdirAll(s.ProcessesDir(), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(root), 0o755); err != nil {
 		return nil, fmt.Errorf("create state directory: %w", err)
+	}
+	for _, dir := range []string{root, filepath.Dir(s.ProcessesDir()), s.ProcessesDir()} {
+		if err := private(dir); err != nil {
+			return nil, fmt.Errorf("state directory: %w", err)
+		}
 	}
 	return s, nil
 }
@@ -148,6 +155,10 @@ type Meta struct {
 	Marker  string `json:"marker,omitempty"`
 	RunBase string `json:"run_base,omitempty"`
 	Run     int    `json:"run,omitempty"`
+	// Unverified, set by the daemon (never read as a fact), says why the
+	// process a record without an identity names was not taken for the
+	// recorded one: that process is neither adopted nor ever signalled.
+	Unverified string `json:"unverified,omitempty"`
 	// Cgroup is the cgroup v2 directory of the current run, when there is
 	// one: everything the process forks stays in it.
 	Cgroup string `json:"cgroup,omitempty"`
@@ -251,16 +262,21 @@ type Launch struct {
 	Stdin string `json:"stdin,omitempty"`
 }
 
-// Problem is a process directory that could not be read.
+// Problem is a process directory that could not be read, or, with Loaded,
+// one that was read but had to be mended (a duplicate ID renumbered).
 type Problem struct {
-	Name string
-	Err  error
+	Name   string
+	Err    error
+	Loaded bool
 }
 
 func (p Problem) Error() string { return fmt.Sprintf("%s: %v", p.Name, p.Err) }
 
 // LoadAll reads every process's meta.json. A directory whose meta.json is
-// missing or corrupt is reported as a Problem and skipped.
+// missing or corrupt, or that is a symbolic link, is reported as a Problem
+// and skipped. A record whose tsm_id another record already has (sorted
+// by name, the first keeps it) gets the lowest free ID and a Problem with
+// Loaded set; the new ID reaches the disk with the record's next write.
 func (s *Store) LoadAll() ([]Meta, []Problem, error) {
 	entries, err := os.ReadDir(s.ProcessesDir())
 	if err != nil {
@@ -272,7 +288,19 @@ func (s *Store) LoadAll() ([]Meta, []Problem, error) {
 	var metas []Meta
 	var problems []Problem
 	for _, e := range entries {
-		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		if e.Type()&fs.ModeSymlink != 0 {
+			// Never followed: whatever it points to is not tsm's.
+			problems = append(problems, Problem{Name: e.Name(), Err: fmt.Errorf("%s is a symbolic link, which tsm never follows in its state directory; remove it", s.Dir(e.Name()))})
+			continue
+		}
+		if !e.IsDir() {
+			continue
+		}
+		if err := private(s.Dir(e.Name())); err != nil {
+			problems = append(problems, Problem{Name: e.Name(), Err: err})
 			continue
 		}
 		m, err := s.ReadMeta(e.Name())
@@ -288,8 +316,37 @@ func (s *Store) LoadAll() ([]Meta, []Problem, error) {
 		}
 		metas = append(metas, m)
 	}
+	problems = append(problems, renumber(metas)...)
 	sort.Slice(metas, func(i, j int) bool { return metas[i].TsmID < metas[j].TsmID })
 	return metas, problems, nil
+}
+
+// renumber gives every record whose tsm_id an earlier one (in name order,
+// which is metas' order) has the lowest ID no record uses, so that an ID
+// names one process only.
+func renumber(metas []Meta) []Problem {
+	used := make(map[int]bool, len(metas))
+	var dups []int
+	for i, m := range metas {
+		if used[m.TsmID] {
+			dups = append(dups, i)
+			continue
+		}
+		used[m.TsmID] = true
+	}
+	var problems []Problem
+	free := 0
+	for _, i := range dups {
+		for used[free] {
+			free++
+		}
+		used[free] = true
+		m := &metas[i]
+		problems = append(problems, Problem{Name: m.Name, Loaded: true,
+			Err: fmt.Errorf("tsm_id %d is also another process's; renumbered to %d", m.TsmID, free)})
+		m.TsmID = free
+	}
+	return problems
 }
 
 // unwritten reports whether a process directory holds nothing but the
@@ -310,7 +367,7 @@ func (s *Store) unwritten(name string) bool {
 // ReadMeta reads one process's meta.json.
 func (s *Store) ReadMeta(name string) (Meta, error) {
 	var m Meta
-	b, err := os.ReadFile(s.MetaPath(name))
+	b, err := readRecord(s.MetaPath(name), maxMeta)
 	if err != nil {
 		return m, err
 	}
@@ -341,7 +398,7 @@ func (s *Store) WriteMeta(m Meta) error { return s.writeMeta(m, true) }
 func (s *Store) WriteIntent(m Meta) error { return s.writeMeta(m, false) }
 
 func (s *Store) writeMeta(m Meta, durable bool) error {
-	if err := os.MkdirAll(s.Dir(m.Name), 0o755); err != nil {
+	if err := s.procDir(m.Name); err != nil {
 		return err
 	}
 	b, err := json.MarshalIndent(m, "", "  ")
@@ -352,7 +409,7 @@ func (s *Store) writeMeta(m Meta, durable bool) error {
 		// An intent about a live run (a stop) leaves the pid file as the
 		// run's start wrote it.
 		if durable {
-			err = writeOwned(s.PIDPath(m.Name), []byte(strconv.Itoa(m.PID)+"\n"), 0o644, durable)
+			err = writeOwned(s.PIDPath(m.Name), []byte(strconv.Itoa(m.PID)+"\n"), fileMode, durable)
 		}
 	} else if err = os.Remove(s.PIDPath(m.Name)); errors.Is(err, fs.ErrNotExist) {
 		err = nil
@@ -360,33 +417,50 @@ func (s *Store) writeMeta(m Meta, durable bool) error {
 	if err != nil {
 		return fmt.Errorf("write the pid file of %s: %w", m.Name, err)
 	}
-	if err := writeOwned(s.MetaPath(m.Name), append(b, '\n'), 0o644, durable); err != nil {
+	if err := writeOwned(s.MetaPath(m.Name), append(b, '\n'), fileMode, durable); err != nil {
 		return fmt.Errorf("write meta.json of %s: %w", m.Name, err)
 	}
 	return nil
 }
 
+// procDir makes sure the directory of process name is a private directory
+// of the caller's, never a link to somewhere else.
+func (s *Store) procDir(name string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	return private(s.Dir(name))
+}
+
 // WriteLaunch stores the launch record with mode 0600.
 func (s *Store) WriteLaunch(name string, l Launch) error {
-	if err := os.MkdirAll(s.Dir(name), 0o755); err != nil {
+	if err := s.procDir(name); err != nil {
 		return err
 	}
 	b, err := json.Marshal(l)
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(s.LaunchPath(name), b, 0o600)
+	return WriteFileAtomic(s.LaunchPath(name), b, fileMode)
 }
 
-// ReadLaunch reads the launch record.
+// ReadLaunch reads the launch record. A missing one is an error wrapping
+// fs.ErrNotExist (the bash TSM wrote none); any other error means the
+// record is there but unusable, and how to run the process is unknown.
 func (s *Store) ReadLaunch(name string) (Launch, error) {
 	var l Launch
-	b, err := os.ReadFile(s.LaunchPath(name))
-	if err != nil {
+	b, err := readRecord(s.LaunchPath(name), maxLaunch)
+	if errors.Is(err, fs.ErrNotExist) {
 		return l, err
 	}
-	if err := json.Unmarshal(b, &l); err != nil {
-		return l, fmt.Errorf("corrupt %s: %w", s.LaunchPath(name), err)
+	if err == nil {
+		err = json.Unmarshal(b, &l)
+		if err == nil && len(l.Argv) == 0 {
+			err = errors.New("no argv")
+		}
+	}
+	if err != nil {
+		return Launch{}, fmt.Errorf("corrupt launch.json (%v); fix or delete %s", err, s.LaunchPath(name))
 	}
 	// Shared between processes, as spec interns them at start.
 	for i, e := range l.Env {
@@ -456,14 +530,14 @@ func PortsContent(metas []Meta) string {
 
 // WritePorts replaces the ports registry with content (see PortsContent).
 func (s *Store) WritePorts(content string) error {
-	return WriteFileAtomic(s.PortsFile(), []byte(content), 0o644)
+	return WriteFileAtomic(s.PortsFile(), []byte(content), fileMode)
 }
 
 // WriteDaemonPID records the daemon's PID, atomically but without fsync:
 // it describes a live process, which a power loss would end too, and the
 // fsyncs were a millisecond of every cold start.
 func (s *Store) WriteDaemonPID(pid int) error {
-	return writeFile(s.DaemonPIDPath(), []byte(strconv.Itoa(pid)+"\n"), 0o644, false)
+	return writeFile(s.DaemonPIDPath(), []byte(strconv.Itoa(pid)+"\n"), fileMode, false)
 }
 
 // WriteFileAtomic replaces path with data so that readers see either the old

@@ -2,9 +2,13 @@ package store
 
 import (
 	"encoding/json"
+	"errors"
+	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -176,6 +180,148 @@ func TestLoadAllUnwrittenFirstRecord(t *testing.T) {
 	if _, err := os.Stat(s.OutLog("logsonly")); err != nil {
 		t.Errorf("logs were removed: %v", err)
 	}
+}
+
+// Everything is private whatever the umask, and directories an older tsm
+// made 0755 are closed on load.
+func TestPrivateWhateverTheUmask(t *testing.T) {
+	old := syscall.Umask(0)
+	defer syscall.Umask(old)
+	root := filepath.Join(t.TempDir(), "tsm")
+	os.MkdirAll(filepath.Join(root, "runtime", "processes", "old"), 0o777)
+	os.WriteFile(filepath.Join(root, "runtime", "processes", "old", "current.out"), nil, 0o666)
+	s, err := New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := Meta{TsmID: 1, Name: "web", PID: 42, Status: StatusOnline, Prehook: "export PASSWORD=x"}
+	if err := s.WriteMeta(m); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WriteLaunch("web", Launch{Argv: []string{"/bin/true"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WritePorts(PortsContent([]Meta{{Name: "web", Port: 8000}})); err != nil {
+		t.Fatal(err)
+	}
+	s.LoadAll()
+	for path, want := range map[string]os.FileMode{
+		root: 0o700, filepath.Join(root, "runtime"): 0o700, s.ProcessesDir(): 0o700, s.Dir("web"): 0o700, s.Dir("old"): 0o700,
+		s.MetaPath("web"): 0o600, s.PIDPath("web"): 0o600, s.LaunchPath("web"): 0o600, s.PortsFile(): 0o600,
+	} {
+		if fi, err := os.Stat(path); err != nil {
+			t.Error(err)
+		} else if fi.Mode().Perm() != want {
+			t.Errorf("%s: %v; want %v", path, fi.Mode(), want)
+		}
+	}
+}
+
+// A process directory that is a link is reported, and nothing is written
+// through it: not meta.json, not launch.json with the environment.
+func TestSymlinkedProcessDir(t *testing.T) {
+	s, _ := New(t.TempDir())
+	elsewhere := t.TempDir()
+	if err := os.Symlink(elsewhere, s.Dir("evil")); err != nil {
+		t.Fatal(err)
+	}
+	_, problems, err := s.LoadAll()
+	if err != nil || len(problems) != 1 || problems[0].Name != "evil" || !strings.Contains(problems[0].Err.Error(), "symbolic link") {
+		t.Errorf("problems %v, %v; want evil reported as a link", problems, err)
+	}
+	if err := s.WriteMeta(Meta{Name: "evil", Status: StatusStopped}); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("WriteMeta through a link: %v", err)
+	}
+	if err := s.WriteLaunch("evil", Launch{Argv: []string{"x"}, Env: []string{"API_TOKEN=s3cret"}}); err == nil {
+		t.Error("WriteLaunch through a link succeeded")
+	}
+	if entries, _ := os.ReadDir(elsewhere); len(entries) != 0 {
+		t.Errorf("written through the link: %v", entries)
+	}
+}
+
+// Records are read only if they are what tsm writes: a link, a FIFO (which
+// would block the daemon for good) or a huge file is an error, at once.
+func TestReadRecordGuards(t *testing.T) {
+	s, _ := New(t.TempDir())
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte(`{"name":"a"}`), 0o600)
+	os.Mkdir(s.Dir("a"), 0o700)
+	os.Symlink(secret, s.MetaPath("a"))
+	os.Mkdir(s.Dir("b"), 0o700)
+	if err := syscall.Mkfifo(s.MetaPath("b"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Mkdir(s.Dir("c"), 0o700)
+	os.WriteFile(s.MetaPath("c"), []byte(`{"name":"c","command":"`+strings.Repeat("x", maxMeta)+`"}`), 0o600)
+	for name, want := range map[string]string{"a": "symbolic link", "b": "not a regular file", "c": "more than"} {
+		if _, err := s.ReadMeta(name); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ReadMeta(%s) = %v, want %q", name, err, want)
+		}
+	}
+}
+
+// Two records with one tsm_id are both loaded, the second renumbered to
+// the lowest free ID and reported; an ID then names one process.
+func TestLoadAllRenumbersDuplicateIDs(t *testing.T) {
+	s, _ := New(t.TempDir())
+	for name, id := range map[string]int{"a": 0, "b": 2, "c": 2, "d": 2} {
+		if err := s.WriteMeta(Meta{TsmID: id, Name: name, Status: StatusStopped}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	metas, problems, err := s.LoadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]int{}
+	for _, m := range metas {
+		ids[m.Name] = m.TsmID
+	}
+	if want := map[string]int{"a": 0, "b": 2, "c": 1, "d": 3}; !maps.Equal(ids, want) {
+		t.Errorf("ids %v, want %v", ids, want)
+	}
+	if len(problems) != 2 || !problems[0].Loaded || !strings.Contains(problems[0].Err.Error(), "renumbered to 1") {
+		t.Errorf("problems %v", problems)
+	}
+}
+
+// A launch.json that cannot be used is an error that says so, never an
+// empty record that would make a restart guess.
+func TestReadLaunchCorrupt(t *testing.T) {
+	s, _ := New(t.TempDir())
+	if _, err := s.ReadLaunch("none"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing launch.json: %v", err)
+	}
+	for _, body := range []string{`{"argv": ["/bin/sl`, `{}`, `[]`} {
+		os.MkdirAll(s.Dir("x"), 0o700)
+		os.WriteFile(s.LaunchPath("x"), []byte(body), 0o600)
+		if _, err := s.ReadLaunch("x"); err == nil || errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "corrupt launch.json") {
+			t.Errorf("launch.json %s: %v", body, err)
+		}
+	}
+}
+
+// Whatever meta.json holds, ReadMeta returns a record or an error, never
+// a panic, and a record it returns names its directory.
+func FuzzReadMeta(f *testing.F) {
+	for _, seed := range []string{
+		`{"tsm_id": 1, "name": "x", "pid": 5, "port": "8000", "status": "online"}`,
+		`{"id": 7, "name": "x", "port": null, "started": 1729234999}`,
+		`{"name": "x", "port": {}}`, `{"name": "x", "tsm_id": 1e99}`, `[]`, ``, `{"name": "x"`,
+	} {
+		f.Add([]byte(seed))
+	}
+	s, _ := New(f.TempDir())
+	os.Mkdir(s.Dir("x"), 0o700)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if err := os.WriteFile(s.MetaPath("x"), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if m, err := s.ReadMeta("x"); err == nil && m.Name != "x" {
+			t.Fatalf("ReadMeta(%q) = %+v, a record of another directory", b, m)
+		}
+	})
 }
 
 // Rewriting meta.json many times (a stop writes it three times) leaves one

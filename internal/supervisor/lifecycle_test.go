@@ -287,10 +287,10 @@ func TestRecoveryFinishesStop(t *testing.T) {
 func TestRecoveryAdoptsUnrecordedRun(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFake()
-		marker := markerKey + "=s/0/1"
+		marker := markerKey + "=s/0/1/1"
 		f.alive[5000] = true
 		f.marked = map[string][]proc.Member{marker: {{Identity: proc.Identity{PID: 5000, StartTime: 5000}, PGID: 5000, SID: 5000}}}
-		s := recordAndAdopt(t, f, f, store.Meta{Name: "s", State: "starting", Marker: marker, RestartPolicy: "on-failure"})
+		s := recordAndAdopt(t, f, f, store.Meta{Name: "s", State: "starting", RunBase: "s/0/1", Run: 1, RestartPolicy: "on-failure"})
 		time.Sleep(time.Second)
 		synctest.Wait()
 		m := s.metaOf(t, "s")

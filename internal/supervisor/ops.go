@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"slices"
@@ -336,7 +337,7 @@ func (p *process) startOp(r *request) {
 	h := req.Health
 	m.HealthCheck, m.HealthIntervalMS, m.HealthTimeoutMS, m.HealthRetries = h.Spec, h.Interval.Milliseconds(), h.Timeout.Milliseconds(), h.Retries
 	m.LogMaxSize, m.LogKeep, m.LogTime = req.LogMaxSize, req.LogKeep, req.LogTime
-	p.launch = store.Launch{Argv: sp.Argv, Env: sp.Env, Cwd: sp.Cwd, Request: requestRecord(req.Request), Context: req.Context, Stdin: req.Stdin}
+	p.launch, p.launchErr = store.Launch{Argv: sp.Argv, Env: sp.Env, Cwd: sp.Cwd, Request: requestRecord(req.Request), Context: req.Context, Stdin: req.Stdin}, nil
 	// meta.json first: a directory is never without one, whenever the
 	// daemon dies (the next one drops a start that got no further).
 	err := p.move(Starting)
@@ -406,9 +407,13 @@ func (p *process) prepareLaunch(r *request) error {
 	return nil
 }
 
+// NoGrace, as the grace of Stop, Restart or Delete, sends the kill signal
+// right after the stop signal.
+const NoGrace time.Duration = -1
+
 // Stop ends a process gracefully: the stop signal to its group and
 // descendants, then the kill signal after grace (0: the process's own kill
-// timeout, 10 s unless set).
+// timeout, 10 s unless set; NoGrace: at once).
 func (s *Supervisor) Stop(name string, grace time.Duration) (Outcome, error) {
 	return s.send(name, &request{kind: opStop, grace: grace})
 }
@@ -629,6 +634,19 @@ func portWord(p int) string {
 // recorded port.
 func (p *process) commandLaunch(env []string, ctx *execctx.Context) error {
 	m := &p.meta
+	if p.launchErr != nil {
+		// Read again: the user may have mended or removed it since.
+		l, err := p.s.store.ReadLaunch(m.Name)
+		switch {
+		case err == nil:
+			p.launch, p.launchErr = l, nil
+			return nil
+		case !errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("%v: tsm will not guess how %s was run; mend that file, or remove it to run meta.json's command in your environment (`tsm restart %s`), or `tsm delete %s` and start it anew",
+				err, m.Name, m.Name, m.Name)
+		}
+		p.launchErr = nil
+	}
 	if strings.TrimSpace(m.Command) == "" {
 		return fmt.Errorf("%s has neither a launch record nor a command in meta.json; start it again with `tsm start`", m.Name)
 	}

@@ -31,18 +31,21 @@ type process struct {
 	pubSt State
 
 	// Everything below is owned by loop: nothing else reads or writes it.
-	state    State
-	meta     store.Meta
-	launch   store.Launch
-	run      *run          // the current run, nil when there is none
-	history  RunState      // restart history the backoff decides on
-	timer    *restartTimer // the pending automatic restart, in state BackingOff
-	cron     *cronTimer    // the pending --cron-restart, nil without one
-	unstable bool          // the run the timer restarts was unstable
-	ending   *ending       // the run being ended, in state Stopping
-	endFor   *request      // the request the ending serves (nil: an exit)
-	starter  *request      // a start or restart waiting for the run to be ready
-	deferred []*request    // requests that arrived during a stop, in order
+	state  State
+	meta   store.Meta
+	launch store.Launch
+	// launchErr: launch.json is there but unusable; how to run the
+	// process is unknown, and no restart guesses it.
+	launchErr error
+	run       *run          // the current run, nil when there is none
+	history   RunState      // restart history the backoff decides on
+	timer     *restartTimer // the pending automatic restart, in state BackingOff
+	cron      *cronTimer    // the pending --cron-restart, nil without one
+	unstable  bool          // the run the timer restarts was unstable
+	ending    *ending       // the run being ended, in state Stopping
+	endFor    *request      // the request the ending serves (nil: an exit)
+	starter   *request      // a start or restart waiting for the run to be ready
+	deferred  []*request    // requests that arrived during a stop, in order
 	// leftBehind is how many processes the last run's main process left
 	// running when it exited (and were ended with it).
 	leftBehind int
@@ -88,6 +91,7 @@ type (
 	recovery struct {
 		meta       store.Meta
 		launch     store.Launch
+		launchErr  error         // launch.json is there but unusable
 		alive      bool          // the recorded main process is the very one
 		unsure     error         // its identity could not be checked
 		carriers   []proc.Member // live processes with the record's marker
@@ -409,7 +413,7 @@ func (p *process) spawnRun(manual bool, wait time.Duration, quick bool) (*run, e
 	}
 	marker := nextMarker(*m)
 	m.Run++
-	m.PID, m.PIDStartTicks, m.BootID, m.Cgroup, m.Marker = 0, 0, "", "", marker
+	m.PID, m.PIDStartTicks, m.BootID, m.Cgroup, m.Marker, m.Unverified = 0, 0, "", "", marker, ""
 	m.StartTime, m.NextRestart, m.Pending, m.StopDeadline, m.StopSent = time.Now().Unix(), 0, "", 0, 0
 	m.HealthError = "" // a new run is checked afresh
 	if quick {
@@ -688,8 +692,8 @@ func (p *process) beginEnding(r *request, pending string) {
 	}
 	run := p.run
 	grace := p.killTimeout()
-	if r != nil && r.grace > 0 {
-		grace = r.grace
+	if r != nil && r.grace != 0 {
+		grace = max(r.grace, 0)
 	}
 	if pending == "kill" {
 		grace = 0

@@ -27,6 +27,15 @@ func nextMarker(m store.Meta) string {
 	return fmt.Sprintf("%s=%s/%d", markerKey, m.RunBase, m.Run+1)
 }
 
+// runMarker is the marker of m's recorded run, as spawn made it; "" for a
+// record without a run of the daemon's (the bash TSM's).
+func runMarker(m store.Meta) string {
+	if m.RunBase == "" || m.Run < 1 {
+		return ""
+	}
+	return fmt.Sprintf("%s=%s/%d", markerKey, m.RunBase, m.Run)
+}
+
 // adopt watches a live main process this daemon did not spawn.
 func (p *process) adopt(pid int, id proc.Identity, started time.Time) *run {
 	r := &run{pid: pid, id: id, cgroup: p.meta.Cgroup, marker: p.meta.Marker, started: started,

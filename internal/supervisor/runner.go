@@ -3,6 +3,7 @@ package supervisor
 import (
 	"log/slog"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -22,6 +23,10 @@ type Runner interface {
 	// means "cannot tell", never "gone".
 	Watch(pid int, same func() (bool, error)) error
 	Identify(pid int) (proc.Identity, error)
+	// VerifyLegacy is proc.VerifyLegacy: the identity of pid if it started
+	// at started and runs command; ErrNoProcess, ErrNotVerified, or cannot
+	// tell.
+	VerifyLegacy(pid int, started time.Time, command string) (proc.Identity, error)
 	// Check is Identity.Check: alive, gone (false, nil), or cannot tell.
 	Check(id proc.Identity) (bool, error)
 	// Family lists the processes of a run besides its main process root
@@ -111,8 +116,11 @@ func (r osRunner) LimitMemory(cgroup string, limit int64) error {
 func (r osRunner) Watch(pid int, same func() (bool, error)) error {
 	return r.watcher.Watch(pid, same)
 }
-func (osRunner) Identify(pid int) (proc.Identity, error)      { return proc.Identify(pid) }
-func (osRunner) Check(id proc.Identity) (bool, error)         { return id.Check() }
+func (osRunner) Identify(pid int) (proc.Identity, error) { return proc.Identify(pid) }
+func (osRunner) Check(id proc.Identity) (bool, error)    { return id.Check() }
+func (osRunner) VerifyLegacy(pid int, started time.Time, command string) (proc.Identity, error) {
+	return proc.VerifyLegacy(pid, started, command)
+}
 func (osRunner) Signal(pid int, sig syscall.Signal) error     { return proc.Signal(pid, sig) }
 func (osRunner) SignalGroup(pg int, sig syscall.Signal) error { return proc.SignalGroup(pg, sig) }
 func (osRunner) Children() ([]int, bool)                      { return proc.Children() }

@@ -15,6 +15,8 @@ package supervisor
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
 	"log/slog"
 	"slices"
 	"sort"
@@ -155,10 +157,27 @@ func (s *Supervisor) Adopt() error {
 	go s.store.PurgeTombstones()
 	recs := make([]recovery, len(metas))
 	var markers []string
+	var unverified []string
 	for i, m := range metas {
+		// The marker that finds a run's processes is the daemon's own
+		// derivation, never the marker field of a file: a planted one
+		// (PATH=/usr/bin) would match every process of the user.
+		if !ownRunBase(m) {
+			m.RunBase, m.Run = "", 0
+		}
+		m.Marker, m.Unverified = runMarker(m), ""
 		r := recovery{meta: m}
 		if st := stateOf(m); st == Starting || st.up() || st == Stopping {
-			r.alive, r.unsure = s.verify(m)
+			var stranger error
+			r.alive, stranger, r.unsure = s.verify(&r.meta)
+			if stranger != nil {
+				// Never adopted, never signalled, never restarted over.
+				r.meta.PID, r.meta.State, r.meta.Status, r.meta.Pending = 0, Stopped.String(), store.StatusStopped, ""
+				r.meta.Unverified = stranger.Error()
+				unverified = append(unverified, fmt.Sprintf("%s: not verified: %v; tsm neither adopts nor signals it. Check that process yourself, then `tsm start %s` or `tsm delete %s`",
+					m.Name, stranger, m.Name, m.Name))
+			}
+			m = r.meta
 			if !r.alive && r.unsure == nil && m.Marker != "" {
 				markers = append(markers, m.Marker)
 			}
@@ -166,8 +185,14 @@ func (s *Supervisor) Adopt() error {
 				markers = append(markers, nextMarker(m))
 			}
 		}
-		if l, err := s.store.ReadLaunch(m.Name); err == nil {
-			r.launch = l
+		r.launch, r.launchErr = s.store.ReadLaunch(m.Name)
+		if errors.Is(r.launchErr, fs.ErrNotExist) {
+			// The bash TSM kept none: a restart rebuilds it from the
+			// command line, as documented.
+			r.launchErr = nil
+		}
+		if r.launchErr != nil {
+			problems = append(problems, store.Problem{Name: m.Name, Err: r.launchErr, Loaded: true})
 		}
 		recs[i] = r
 	}
@@ -181,16 +206,21 @@ func (s *Supervisor) Adopt() error {
 	defer s.mu.Unlock()
 	s.unreadable = make(map[string]bool, len(problems))
 	for _, p := range problems {
-		s.problems = append(s.problems, p.Error())
+		if p.Loaded {
+			s.problems = append(s.problems, p.Error())
+			continue
+		}
+		s.problems = append(s.problems, "skipped "+p.Error())
 		s.unreadable[p.Name] = true
 	}
+	s.problems = append(s.problems, unverified...)
 	for _, r := range recs {
 		r.carriers = found[r.meta.Marker]
 		if r.meta.RunBase != "" {
 			r.successors = found[nextMarker(r.meta)]
 		}
 		p := newProcess(s, r.meta, stateOf(r.meta))
-		p.launch = r.launch
+		p.launch, p.launchErr = r.launch, r.launchErr
 		s.procs[r.meta.Name] = p
 		p.inbox.post(r)
 		go p.loop()
@@ -210,23 +240,53 @@ func (s *Supervisor) Close() {
 }
 
 // verify checks the main process a record names: alive (the very process),
-// gone, or cannot tell (err).
-func (s *Supervisor) verify(m store.Meta) (bool, error) {
+// gone, or cannot tell (err). A record without an identity (the bash TSM's)
+// proves nothing by its PID: its process must have started when the record
+// says and run what it says (proc.VerifyLegacy), and is then pinned by its
+// identity in m. One that lives but fails or escapes that check is a
+// stranger (unverified): not ours to adopt or signal.
+func (s *Supervisor) verify(m *store.Meta) (alive bool, unverified, err error) {
 	if m.PID <= 1 {
-		return false, nil
+		return false, nil, nil
 	}
-	if m.PIDStartTicks == 0 {
-		// Written by bash TSM: no start time to check, the PID is all we have.
-		_, err := s.runner.Identify(m.PID)
-		if err == nil {
-			return true, nil
-		}
-		if errors.Is(err, proc.ErrNoProcess) {
-			return false, nil
-		}
-		return false, err
+	if m.PIDStartTicks != 0 {
+		alive, err = s.runner.Check(proc.Identity{PID: m.PID, StartTime: m.PIDStartTicks, BootID: m.BootID})
+		return alive, nil, err
 	}
-	return s.runner.Check(proc.Identity{PID: m.PID, StartTime: m.PIDStartTicks, BootID: m.BootID})
+	id, err := s.runner.VerifyLegacy(m.PID, time.Unix(m.StartTime, 0), m.Command)
+	switch {
+	case err == nil:
+		m.PIDStartTicks, m.BootID = id.StartTime, id.BootID
+		return true, nil, nil
+	case errors.Is(err, proc.ErrNoProcess):
+		return false, nil, nil
+	case errors.Is(err, proc.ErrNotVerified):
+		return false, err, nil
+	}
+	// Cannot tell now. A record with an identity would be watched as
+	// alive; this one has nothing to watch it by.
+	return false, fmt.Errorf("pid %d could not be checked (%v): %w", m.PID, err, proc.ErrNotVerified), nil
+}
+
+// ownRunBase reports whether m's run_base has the shape the daemon gives
+// it (<name>/<tsm_id>/<nanoseconds>, made at the entry's first spawn), so
+// that the markers derived from it are this entry's.
+func ownRunBase(m store.Meta) bool {
+	rest, ok := strings.CutPrefix(m.RunBase, m.Name+"/")
+	if !ok || m.Run < 0 {
+		return false
+	}
+	id, nanos, ok := strings.Cut(rest, "/")
+	return ok && allDigits(id) && allDigits(nanos)
+}
+
+func allDigits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // handleExit hands a main process's exit to its process. The reaper and

@@ -20,14 +20,15 @@ import (
 type fakeRunner struct {
 	onExit func(proc.Exit)
 
-	mu       sync.Mutex
-	next     int
-	alive    map[int]bool
-	ignoreTE map[int]bool // ignores SIGTERM
-	spawns   []int
-	signals  map[int][]syscall.Signal // every signal each PID received
-	marked   map[string][]proc.Member // what FindMarked finds
-	onSpawn  func(pid int)            // runs after each spawn (tests sabotage here)
+	mu        sync.Mutex
+	next      int
+	alive     map[int]bool
+	ignoreTE  map[int]bool // ignores SIGTERM
+	spawns    []int
+	signals   map[int][]syscall.Signal // every signal each PID received
+	marked    map[string][]proc.Member // what FindMarked finds
+	strangers map[int]bool             // live PIDs that fail VerifyLegacy
+	onSpawn   func(pid int)            // runs after each spawn (tests sabotage here)
 }
 
 func newFake() *fakeRunner {
@@ -94,6 +95,17 @@ func (f *fakeRunner) Identify(pid int) (proc.Identity, error) {
 		return proc.Identity{}, proc.ErrNoProcess
 	}
 	return proc.Identity{PID: pid, StartTime: uint64(pid)}, nil
+}
+
+// VerifyLegacy: a live PID passes unless it is one of strangers.
+func (f *fakeRunner) VerifyLegacy(pid int, _ time.Time, _ string) (proc.Identity, error) {
+	id, err := f.Identify(pid)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err == nil && f.strangers[pid] {
+		return proc.Identity{}, fmt.Errorf("pid %d: %w", pid, proc.ErrNotVerified)
+	}
+	return id, err
 }
 
 func (f *fakeRunner) Signal(pid int, sig syscall.Signal) error {

@@ -50,23 +50,48 @@ var ErrTooLarge = errors.New("larger than 1 MiB, the most tsm reads from an env 
 // (/dev/zero) or a directory is an error at once, without blocking or
 // reading, and so is a larger file.
 func ReadFile(path string) ([]byte, error) {
+	f, err := openRegular(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, err
+	} else if fi.Size() > MaxSize {
+		return nil, fmt.Errorf("%s is %d bytes: %w", path, fi.Size(), ErrTooLarge)
+	}
+	return readAtMost(f, path)
+}
+
+// ReadHead reads the first n bytes at most of a regular file a user named
+// (fewer if it is shorter), whatever its size: what a #! line check needs,
+// without reading a large script whole. Other files are refused as by
+// ReadFile.
+func ReadHead(path string, n int) ([]byte, error) {
+	f, err := openRegular(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, int64(n)))
+}
+
+// openRegular opens path for reading if it is a regular file.
+func openRegular(path string) (*os.File, error) {
 	// O_NONBLOCK: opening a FIFO for reading would wait for a writer.
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
 	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("%s is %s, not a regular file; name a file", path, kind(fi.Mode()))
+	}
 	if err != nil {
+		f.Close()
 		return nil, err
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is %s, not a regular file; name a file", path, kind(fi.Mode()))
-	}
-	if fi.Size() > MaxSize {
-		return nil, fmt.Errorf("%s is %d bytes: %w", path, fi.Size(), ErrTooLarge)
-	}
-	return readAtMost(f, path)
+	return f, nil
 }
 
 // kind names the type of a file that is not a regular one.

@@ -242,3 +242,28 @@ func TestReadFileGuards(t *testing.T) {
 		t.Errorf("Parse over MaxSize: %v", err)
 	}
 }
+
+// ReadHead reads the start of a file of any size (a #! line of a script
+// over MaxSize is still checked) and refuses what ReadFile refuses, at once.
+func TestReadHead(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.sh")
+	os.WriteFile(big, []byte("#!/bin/bash\r\n"+strings.Repeat("echo x\n", 2*MaxSize/7)), 0o700)
+	if b, err := ReadHead(big, 256); err != nil || len(b) != 256 || !strings.HasPrefix(string(b), "#!/bin/bash\r\n") {
+		t.Errorf("ReadHead(big) = %q…, %v", b[:min(len(b), 16)], err)
+	}
+	fifo := filepath.Join(dir, "fifo.sh")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := ReadHead(fifo, 256); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("ReadHead(fifo) = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("ReadHead(fifo) blocks")
+	}
+}

@@ -175,7 +175,7 @@ func lookProgram(word, cwd, pathEnv string, sys System) (string, error) {
 // The message is the one proc gives for the first case when exec fails
 // (exit 1, as then).
 func checkShebang(sys System, path string) error {
-	data, err := sys.ReadFile(path)
+	data, err := sys.ReadHead(path, shebangMax)
 	if err != nil {
 		return nil
 	}
@@ -284,7 +284,11 @@ func isExecutable(info fs.FileInfo) bool {
 	return info.Mode().IsRegular() && info.Mode().Perm()&0o111 != 0
 }
 
+// shebangMax is as much of a script as a #! line check reads: the kernel
+// reads no more of it either (BINPRM_BUF_SIZE).
+const shebangMax = 256
+
 func hasShebang(sys System, path string) bool {
-	data, err := sys.ReadFile(path)
+	data, err := sys.ReadHead(path, shebangMax)
 	return err == nil && bytes.HasPrefix(data, []byte("#!"))
 }

@@ -31,7 +31,11 @@ func (f fakeSys) LookPath(file, pathEnv string) (string, error) {
 	return "", fs.ErrNotExist
 }
 
-func (f fakeSys) ReadFile(path string) ([]byte, error)  { return fs.ReadFile(f.files, rel(path)) }
+func (f fakeSys) ReadFile(path string) ([]byte, error) { return fs.ReadFile(f.files, rel(path)) }
+func (f fakeSys) ReadHead(path string, n int) ([]byte, error) {
+	data, err := f.ReadFile(path)
+	return data[:min(n, len(data))], err
+}
 func (f fakeSys) Stat(path string) (fs.FileInfo, error) { return fs.Stat(f.files, rel(path)) }
 func (f fakeSys) PortFree(port int) bool                { return !f.busy[port] }
 

@@ -19,6 +19,8 @@ type System interface {
 	// "/" are the caller's to resolve.
 	LookPath(file, pathEnv string) (string, error)
 	ReadFile(path string) ([]byte, error)
+	// ReadHead returns at most the first n bytes of a regular file.
+	ReadHead(path string, n int) ([]byte, error)
 	Stat(path string) (fs.FileInfo, error)
 	// PortFree reports whether the TCP port is free to use; the supervisor's
 	// implementation also refuses ports tsm has reserved.
@@ -51,6 +53,8 @@ func (osSystem) LookPath(file, pathEnv string) (string, error) {
 // FIFO named as an env file must not block a start, nor /dev/zero or a huge
 // script exhaust the daemon's memory.
 func (osSystem) ReadFile(path string) ([]byte, error) { return envfile.ReadFile(path) }
+
+func (osSystem) ReadHead(path string, n int) ([]byte, error) { return envfile.ReadHead(path, n) }
 
 func (osSystem) Stat(path string) (fs.FileInfo, error) { return os.Stat(path) }
 

@@ -144,6 +144,9 @@ State lives in $TSM_DIR, else $TETRA_DIR/tsm, else ~/tetra/tsm.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Name() == "version" {
+				return nil // needs no state directory, so works whatever it is
+			}
 			return a.init()
 		},
 	}

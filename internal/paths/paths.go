@@ -4,6 +4,7 @@ package paths
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,11 +13,18 @@ import (
 // Root returns the state directory: $TSM_DIR, else $TETRA_DIR/tsm, else
 // ~/tetra/tsm (the bash TSM's locations, so existing state is found).
 func Root(getenv func(string) string) (string, error) {
+	// A relative directory would name another state directory (and
+	// daemon) in every working directory: refused, not resolved.
+	for _, v := range []string{"TSM_DIR", "TETRA_DIR"} {
+		if d := getenv(v); d != "" && !filepath.IsAbs(d) {
+			return "", fmt.Errorf("%s=%s is a relative path, which would mean another state directory in every directory you run tsm from; set it to an absolute path, e.g. export %s=\"$PWD/%s\"", v, d, v, d)
+		}
+	}
 	if d := getenv("TSM_DIR"); d != "" {
-		return filepath.Abs(d)
+		return filepath.Clean(d), nil
 	}
 	if d := getenv("TETRA_DIR"); d != "" {
-		return filepath.Abs(filepath.Join(d, "tsm"))
+		return filepath.Join(d, "tsm"), nil
 	}
 	home := getenv("HOME")
 	if home == "" {

@@ -2,6 +2,7 @@ package paths
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -13,11 +14,23 @@ func TestRoot(t *testing.T) {
 		{map[string]string{"TSM_DIR": "/x/tsm", "TETRA_DIR": "/t", "HOME": "/h"}, "/x/tsm"},
 		{map[string]string{"TETRA_DIR": "/t", "HOME": "/h"}, "/t/tsm"},
 		{map[string]string{"HOME": "/h"}, "/h/tetra/tsm"},
+		{map[string]string{"TSM_DIR": "/x//tsm/"}, "/x/tsm"},
 	}
 	for _, tt := range tests {
 		got, err := Root(func(k string) string { return tt.env[k] })
 		if err != nil || got != tt.want {
 			t.Errorf("Root(%v) = %q, %v; want %q", tt.env, got, err, tt.want)
+		}
+	}
+}
+
+// A relative TSM_DIR or TETRA_DIR is refused with the fix (red team: each
+// working directory got its own state directory and daemon).
+func TestRootRelative(t *testing.T) {
+	for _, env := range []map[string]string{{"TSM_DIR": "rel"}, {"TETRA_DIR": "./t", "HOME": "/h"}, {"TSM_DIR": "../x", "TETRA_DIR": "/t"}} {
+		got, err := Root(func(k string) string { return env[k] })
+		if err == nil || !strings.Contains(err.Error(), "absolute path") {
+			t.Errorf("Root(%v) = %q, %v; want a refusal", env, got, err)
 		}
 	}
 }

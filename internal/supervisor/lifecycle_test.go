@@ -300,6 +300,19 @@ func TestRecoveryAdoptsUnrecordedRun(t *testing.T) {
 	})
 }
 
+// A recorded PID that is not the run's any more is never published, not
+// even in the instant before the recovery has handled it.
+func TestRecoveryNeverPublishesADeadPID(t *testing.T) {
+	for range 20 {
+		f := newFake()
+		s := recordAndAdopt(t, f, f, store.Meta{Name: "svc", PID: 4000, PIDStartTicks: 4000, Status: store.StatusOnline, State: "online", RestartPolicy: "never"})
+		metas, _ := s.Snapshot()
+		if len(metas) != 1 || metas[0].PID == 4000 {
+			t.Fatalf("right after Adopt: %+v; want the dead PID hidden", metas)
+		}
+	}
+}
+
 // A recorded process whose identity cannot be checked (EMFILE, EACCES) is
 // not taken for dead: no "lost", no restart.
 func TestRecoveryCannotTellIsNotDead(t *testing.T) {

@@ -220,6 +220,13 @@ func (s *Supervisor) Adopt() error {
 			r.successors = found[nextMarker(r.meta)]
 		}
 		p := newProcess(s, r.meta, stateOf(r.meta))
+		if !r.alive && r.unsure == nil {
+			// The recorded PID is not the run's (gone, or another
+			// process's now): until the recovery below has said what
+			// became of the run, a listing must not show it (red team:
+			// `tsm list` showed an impostor's PID online).
+			p.pub.PID = 0
+		}
 		p.launch, p.launchErr = r.launch, r.launchErr
 		s.procs[r.meta.Name] = p
 		p.inbox.post(r)

@@ -52,6 +52,7 @@ func Run(root string, log *slog.Logger) error {
 	ready := readyPipe()
 	defer ready.Close() // a failure before listening: the CLI reads EOF
 	proc.CloseInherited()
+	defer startProfile()()
 	if os.Getenv("GOGC") == "" {
 		// The live heap is a few MB, so a collection costs ~0.2 ms; at 50
 		// the heap may grow by half of it between collections instead of

@@ -142,11 +142,9 @@ func (p *process) handle(msg any) (quit bool) {
 	}()
 	switch m := msg.(type) {
 	case *request:
-		if len(p.deferred) > 0 && m.kind != opSignal {
+		if len(p.deferred) > 0 && m.kind != opSignal && m.kind != opKill {
 			// Behind those already waiting; drain serves them in order.
-			if m.kind == opKill && p.ending != nil {
-				p.ending.hurry()
-			}
+			// (A kill is not kept waiting: request hurries or serves it.)
 			p.deferred = append(p.deferred, m)
 			break
 		}
@@ -292,8 +290,8 @@ const DefaultKillTimeout = 10 * time.Second
 // request handles an operation. Operations are served one at a time, in
 // the order they arrived: one that arrives while a run is being ended
 // waits for that to finish (a kill also hurries the ending along), a
-// restart waits for a start in progress to be ready, and anything that
-// arrives while others wait queues behind them.
+// restart waits for a start in progress to be ready, and anything but a
+// kill or a signal that arrives while others wait queues behind them.
 func (p *process) request(r *request) {
 	if r.kind == opSignal {
 		// A signal is for the run as it is now: never deferred.

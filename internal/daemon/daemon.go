@@ -53,6 +53,7 @@ func Run(root string, log *slog.Logger) error {
 	ready := readyPipe()
 	defer ready.Close() // a failure before listening: the CLI reads EOF
 	proc.CloseInherited()
+	defer startProfile()()
 	if os.Getenv("GOGC") == "" {
 		// The live heap is a few MB, so a collection costs ~0.2 ms; at 50
 		// the heap may grow by half of it between collections instead of
@@ -159,6 +160,9 @@ func Run(root string, log *slog.Logger) error {
 	// Listening: connections wait in the backlog until Serve takes them.
 	ready.Write([]byte{1})
 	ready.Close()
+	// Start-up's code is done with: its pages need not wait for the
+	// first idle trim (a burst of starts may keep the daemon busy).
+	proc.DropCodePages()
 	log.Info("daemon started", "pid", os.Getpid(), "dir", root, "processes", sup.Count())
 
 	sigs := make(chan os.Signal, 1)
@@ -292,11 +296,21 @@ const idleTrim = 2 * time.Second
 // for weeks beside the services it watches.
 func trimWhenIdle(next http.Handler) http.Handler {
 	// The first trim follows start-up and re-adoption.
-	t := time.AfterFunc(idleTrim, debug.FreeOSMemory)
+	t := time.AfterFunc(idleTrim, trim)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(w, r)
 		t.Reset(idleTrim)
 	})
+}
+
+// trim returns the free heap to the kernel and unmaps the program's code
+// pages (proc.DropCodePages): of a 14 MB resident daemon at 100 processes,
+// 8 MB were the executable's text and read-only data, mostly of code that
+// ran once (package initialisation, start-up, the CLI's half of the
+// binary); what the daemon runs comes back on its next use.
+func trim() {
+	debug.FreeOSMemory()
+	proc.DropCodePages()
 }
 
 // sameUser accepts only connections from processes of the daemon's own UID.

@@ -288,22 +288,29 @@ func (h *handler) targets(op func(string, api.TargetsRequest) (supervisor.Outcom
 }
 
 func (h *handler) list(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, h.listing())
+	writeJSON(w, http.StatusOK, h.listing(true))
 }
 
-func (h *handler) listing() api.ListResponse {
+// listing is every process in wire form; with exe, the program each live
+// one runs (a readlink per process, which the table's rows do not show:
+// a tenth of a 100-process `tsm list` went there).
+func (h *handler) listing(exe bool) api.ListResponse {
 	metas, problems := h.sup.Snapshot()
 	resp := api.ListResponse{Processes: make([]api.Process, 0, len(metas)), Problems: problems}
 	for i, live := range h.sup.Live(metas) {
-		resp.Processes = append(resp.Processes, h.process(metas[i], live))
+		p := h.process(metas[i], live)
+		if exe && live.OK {
+			p.Exe = proc.Executable(p.PID)
+		}
+		resp.Processes = append(resp.Processes, p)
 	}
 	return resp
 }
 
 // shown is the listing that `tsm list` prints: without the stopped
 // processes unless the request has ?all.
-func (h *handler) shown(r *http.Request) api.ListResponse {
-	resp := h.listing()
+func (h *handler) shown(r *http.Request, exe bool) api.ListResponse {
+	resp := h.listing(exe)
 	all := r.URL.Query().Has("all")
 	shown := resp.Processes[:0]
 	for _, p := range resp.Processes {
@@ -316,7 +323,7 @@ func (h *handler) shown(r *http.Request) api.ListResponse {
 }
 
 func (h *handler) listRows(w http.ResponseWriter, r *http.Request) {
-	resp := h.shown(r)
+	resp := h.shown(r, false)
 	rows := api.Rows{Rows: make([]api.Row, len(resp.Processes)), Problems: resp.Problems}
 	for i, p := range resp.Processes {
 		rows.Rows[i] = p.Row()
@@ -327,7 +334,7 @@ func (h *handler) listRows(w http.ResponseWriter, r *http.Request) {
 // listJSON renders `tsm list --json` here, so that the CLI copies bytes
 // instead of decoding and encoding again 600 bytes per process.
 func (h *handler) listJSON(w http.ResponseWriter, r *http.Request) {
-	resp := h.shown(r)
+	resp := h.shown(r, true)
 	shown := resp.Processes
 	for _, p := range resp.Problems {
 		w.Header().Add(api.ProblemHeader, p)
@@ -362,7 +369,11 @@ func (h *handler) info(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	p := h.process(m, h.sup.Live([]store.Meta{m})[0])
+	live := h.sup.Live([]store.Meta{m})[0]
+	p := h.process(m, live)
+	if live.OK {
+		p.Exe = proc.Executable(m.PID)
+	}
 	// The launch record holds secrets (the environment): only what info
 	// shows is taken from it.
 	if l, err := h.store.ReadLaunch(m.Name); err == nil {
@@ -374,8 +385,9 @@ func (h *handler) info(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, p)
 }
 
-// process turns metadata into the wire form, with live stats if known.
-// Secret-looking values in the command and pre-hook are redacted.
+// process turns metadata into the wire form, with live stats if known
+// (but not Exe: see listing). Secret-looking values in the command and
+// pre-hook are redacted.
 func (h *handler) process(m store.Meta, live supervisor.Live) api.Process {
 	p := api.Process{
 		TsmID: m.TsmID, ID: m.TsmID, Name: m.Name, PID: m.PID, Command: redact(m.Command),
@@ -398,7 +410,6 @@ func (h *handler) process(m store.Meta, live supervisor.Live) api.Process {
 	}
 	if live.OK {
 		p.CPU, p.Memory, p.Threads, p.ListeningPorts = live.Stats.CPUPercent, live.Stats.RSSBytes, live.Stats.Threads, live.Ports
-		p.Exe = proc.Executable(m.PID)
 	}
 	return p
 }

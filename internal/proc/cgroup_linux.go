@@ -391,6 +391,34 @@ func (c *Cgroups) Members(path string) ([]int, error) {
 	return slices.Compact(pids), nil
 }
 
+// Populated reports whether the cgroup at path or any cgroup below it has
+// a live process, from the kernel's own count (cgroup.events): one read,
+// however deep the tree, where Members reads every cgroup's list. A
+// missing directory is not populated; an error means "cannot tell".
+func (c *Cgroups) Populated(path string) (bool, error) {
+	if c == nil {
+		return false, nil
+	}
+	p, err := c.inside(path)
+	if err != nil {
+		return false, err
+	}
+	var buf [128]byte
+	b, err := readProcFile(filepath.Join(p, "cgroup.events"), buf[:0])
+	if errors.Is(err, unix.ENOENT) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("cgroup %s: %w", p, err)
+	}
+	for line := range bytes.Lines(b) {
+		if v, ok := bytes.CutPrefix(bytes.TrimSpace(line), []byte("populated ")); ok {
+			return string(v) != "0", nil
+		}
+	}
+	return false, fmt.Errorf("cgroup %s: no populated line in cgroup.events", p)
+}
+
 // collectMembers appends the processes of dir and of the cgroups below it.
 // A cgroup removed during the walk has no members.
 func collectMembers(dir string, pids *[]int) error {
@@ -563,6 +591,17 @@ func (c *Cgroups) Remove(path string) error {
 }
 
 func removeCgroupTree(dir string) error {
+	// Not os.Remove: cgroupfs removes a cgroup's interface files with the
+	// directory, and os.Remove would try unlink first. A run's cgroup
+	// rarely has cgroups below it: the directory is tried first, and
+	// listed only when the kernel refuses (EBUSY: members or children).
+	switch err := unix.Rmdir(dir); err {
+	case nil, unix.ENOENT:
+		return nil
+	case unix.EBUSY:
+	default:
+		return &fs.PathError{Op: "remove cgroup", Path: dir, Err: err}
+	}
 	subs, err := subCgroups(dir)
 	if err != nil {
 		return err
@@ -572,8 +611,6 @@ func removeCgroupTree(dir string) error {
 			return err
 		}
 	}
-	// Not os.Remove: cgroupfs removes a cgroup's interface files with the
-	// directory, and os.Remove would try unlink first.
 	if err := unix.Rmdir(dir); err != nil && err != unix.ENOENT {
 		return &fs.PathError{Op: "remove cgroup", Path: dir, Err: err}
 	}

@@ -172,6 +172,9 @@ func TestCgroupDoubleFork(t *testing.T) {
 		if !slices.IsSorted(members) {
 			t.Errorf("Members = %v, not sorted", members)
 		}
+		if full, err := c.Populated(path); !full || err != nil {
+			t.Errorf("Populated = %v, %v with three members", full, err)
+		}
 
 		// The premise: nothing but the cgroup ties the escapee to the service.
 		escapee := byCmd["sleep 301"]
@@ -191,6 +194,9 @@ func TestCgroupDoubleFork(t *testing.T) {
 		// Kill returns once the cgroup is empty: no polling here.
 		if left, err := c.Members(path); err != nil || len(left) != 0 {
 			t.Errorf("after Kill, Members = %v, %v", left, err)
+		}
+		if full, err := c.Populated(path); full || err != nil {
+			t.Errorf("after Kill, Populated = %v, %v", full, err)
 		}
 		for _, id := range ids {
 			if id.Alive() {

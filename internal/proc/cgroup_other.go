@@ -29,6 +29,9 @@ func (c *Cgroups) Prepare(service string) (fd int, path string, err error) {
 // Members returns nil, nil.
 func (c *Cgroups) Members(path string) ([]int, error) { return nil, nil }
 
+// Populated returns false, nil.
+func (c *Cgroups) Populated(path string) (bool, error) { return false, nil }
+
 // Kill does nothing.
 func (c *Cgroups) Kill(path string) error { return nil }
 

@@ -26,18 +26,11 @@ func writeSwap(path string, data []byte, perm fs.FileMode, durable bool) error {
 	if err != nil {
 		return err
 	}
-	f := os.NewFile(uintptr(fd), spare)
-	err = f.Truncate(0)
-	if err == nil {
-		err = f.Chmod(perm)
-	}
-	if err == nil {
-		_, err = f.Write(data)
-	}
+	err = overwrite(fd, data, uint32(perm), durable)
 	if err == nil && durable {
-		err = f.Sync()
+		err = unix.Fsync(fd)
 	}
-	if cerr := f.Close(); err == nil {
+	if cerr := unix.Close(fd); err == nil {
 		err = cerr
 	}
 	if err != nil {
@@ -55,4 +48,45 @@ func writeSwap(path string, data []byte, perm fs.FileMode, durable bool) error {
 		return err
 	}
 	return syncDir(filepath.Dir(path))
+}
+
+// overwrite makes the open file fd hold data with mode perm. A durable
+// write (fsync follows, before the exchange) writes the bytes over the old
+// ones in place and cuts the file only where it was longer: on ext4,
+// cutting a file to zero and writing it again frees and allocates its
+// block and journals both. A write that is not synced cuts the file to
+// zero first all the same: ext4 then allocates the new block when the file
+// is closed (auto_da_alloc), so that the exchange, once on disk after a
+// power loss, names the new bytes and never a mix of old and new. Either
+// way fchmod runs only when the mode is not already perm.
+func overwrite(fd int, data []byte, perm uint32, durable bool) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	if !durable && st.Size > 0 {
+		if err := unix.Ftruncate(fd, 0); err != nil {
+			return err
+		}
+		st.Size = 0
+	}
+	for off := 0; off < len(data); {
+		n, err := unix.Pwrite(fd, data[off:], int64(off))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		off += n
+	}
+	if st.Size > int64(len(data)) {
+		if err := unix.Ftruncate(fd, int64(len(data))); err != nil {
+			return err
+		}
+	}
+	if st.Mode&0o7777 != perm {
+		return unix.Fchmod(fd, perm)
+	}
+	return nil
 }

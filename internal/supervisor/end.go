@@ -3,6 +3,7 @@ package supervisor
 import (
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -29,11 +30,16 @@ type ending struct {
 	// resumed: a new daemon finishes a stop the last one began, whose
 	// stop signal already went out: none is sent again.
 	resumed bool
-	// sent is called once the stop signal has gone out.
+	// sent is called once the stop signal has gone out and the run
+	// outlived a poll interval (see end).
 	sent func()
 
 	hurryOnce sync.Once
 	hurried   chan struct{} // closed by hurry
+
+	// over is set when the ending has returned, before its result is
+	// posted: a stop-sent record still queued behind it is moot.
+	over atomic.Bool
 }
 
 // hurry makes the kill signal go out now (a kill during a stop).
@@ -148,13 +154,30 @@ func (s *Supervisor) end(e *ending) endResult {
 	deadline := time.Now().Add(e.grace)
 	settled := false // everything was gone, and checked for late arrivals
 	if e.grace > 0 {
-		if !e.resumed {
-			signal(members, e.stopSig, true)
-			if e.sent != nil {
+		// The record that the stop signal went out (so that a new daemon
+		// does not send it again) is made only for a run still going
+		// after a poll interval, and before the kill signal: most runs end
+		// sooner, and then the record that they ended is the only write.
+		// A daemon that dies within that interval leaves a stop that the
+		// next one repeats, as it would if it died before the record.
+		var sentAt time.Time
+		noteSent := func() {
+			if !sentAt.IsZero() && e.sent != nil {
 				e.sent()
 			}
+			sentAt = time.Time{}
 		}
-		tick := time.NewTicker(pollEvery)
+		if !e.resumed {
+			signal(members, e.stopSig, true)
+			sentAt = time.Now()
+		}
+		// The main process's exit is the usual sign that the run is over:
+		// it is checked at once, not at the next poll. The polls that
+		// remain (members outside the main process, late arrivals) start
+		// at 1 ms and slow down to pollEvery, as readiness's do.
+		exited := e.exited
+		begun := time.Now()
+		tick := time.NewTimer(pollInterval(0))
 	wait:
 		for {
 			if mainDone() && len(alive()) == 0 {
@@ -174,6 +197,8 @@ func (s *Supervisor) end(e *ending) endResult {
 				}
 			}
 			select {
+			case <-exited:
+				exited = nil // closed: checked once, then by mainDone
 			case <-e.hurried:
 				break wait
 			case <-s.done:
@@ -182,9 +207,17 @@ func (s *Supervisor) end(e *ending) endResult {
 				if !time.Now().Before(deadline) {
 					break wait
 				}
+				if !sentAt.IsZero() && time.Since(sentAt) >= pollEvery {
+					noteSent()
+				}
+				// Never past the deadline: the kill signal is due then.
+				tick.Reset(min(pollInterval(time.Since(begun)), pollEvery, time.Until(deadline)))
 			}
 		}
 		tick.Stop()
+		if !settled {
+			noteSent()
+		}
 	}
 	if e.grace > 0 && !settled {
 		find() // the last late arrivals
@@ -224,7 +257,7 @@ func (s *Supervisor) end(e *ending) endResult {
 // a walk of the process table decides.
 func (s *Supervisor) mayRemain(pid int, cgroup string, child bool) bool {
 	r := s.runner
-	if cgroup != "" && len(r.CgroupMembers(cgroup)) > 0 {
+	if r.CgroupPopulated(cgroup) {
 		return true
 	}
 	if ok, err := r.GroupExists(pid); ok || err != nil {

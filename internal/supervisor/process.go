@@ -146,6 +146,12 @@ func (p *process) handle(msg any) (quit bool) {
 	}()
 	switch m := msg.(type) {
 	case *request:
+		if len(p.deferred) > 0 && m.kind != opSignal && m.kind != opKill {
+			// Behind those already waiting; drain serves them in order.
+			// (A kill is not kept waiting: request hurries or serves it.)
+			p.deferred = append(p.deferred, m)
+			break
+		}
 		p.request(m)
 	case exitMsg:
 		p.exited(m.x)
@@ -161,7 +167,11 @@ func (p *process) handle(msg any) (quit bool) {
 			p.ended(m.res)
 		}
 	case sentMsg:
-		if m.e == p.ending && p.state == Stopping {
+		// Recorded so that a new daemon does not send the stop signal
+		// twice; when the ending is already over (a process that quits
+		// at once), the record that it ended follows in the inbox and
+		// this write would only cost a stop of 100 another 100 writes.
+		if m.e == p.ending && p.state == Stopping && !m.e.over.Load() {
 			p.meta.StopSent = time.Now().UnixMilli()
 			p.intend()
 		}
@@ -281,10 +291,11 @@ func (p *process) killTimeout() time.Duration {
 // kill signal when neither the command nor the process sets one.
 const DefaultKillTimeout = 10 * time.Second
 
-// request handles an operation. Operations are served one at a time: one
-// that arrives while a run is being ended waits for that to finish (a kill
-// also hurries the ending along), and a restart waits for a start in
-// progress to be ready.
+// request handles an operation. Operations are served one at a time, in
+// the order they arrived: one that arrives while a run is being ended
+// waits for that to finish (a kill also hurries the ending along), a
+// restart waits for a start in progress to be ready, and anything but a
+// kill or a signal that arrives while others wait queues behind them.
 func (p *process) request(r *request) {
 	if r.kind == opSignal {
 		// A signal is for the run as it is now: never deferred.
@@ -715,7 +726,11 @@ func (p *process) beginEnding(r *request, pending string) {
 func (p *process) startEnding(e *ending, r *request) {
 	p.ending, p.endFor = e, r
 	e.sent = func() { p.inbox.post(sentMsg{e}) }
-	go func() { p.inbox.post(endedMsg{e: e, res: p.s.end(e)}) }()
+	go func() {
+		res := p.s.end(e)
+		e.over.Store(true)
+		p.inbox.post(endedMsg{e: e, res: res})
+	}()
 }
 
 var pastTense = map[string]string{"stop": "stopped", "kill": "killed", "restart": "restarted", "delete": "deleted", "exit": "ended"}

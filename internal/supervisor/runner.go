@@ -46,6 +46,9 @@ type Runner interface {
 	SignalGroup(pgid int, sig syscall.Signal) error
 	// CgroupMembers lists the processes in a run's cgroup ("" → none).
 	CgroupMembers(cgroup string) []int
+	// CgroupPopulated reports whether anything lives in a run's cgroup
+	// or below it; true when it cannot tell ("" → false).
+	CgroupPopulated(cgroup string) bool
 	// KillCgroup SIGKILLs everything in a run's cgroup.
 	KillCgroup(cgroup string)
 	// RemoveCgroup deletes a run's (empty) cgroup.
@@ -165,6 +168,14 @@ func (r osRunner) CgroupMembers(cgroup string) []int {
 	}
 	pids, _ := r.cgroups.Members(cgroup)
 	return pids
+}
+
+func (r osRunner) CgroupPopulated(cgroup string) bool {
+	if cgroup == "" {
+		return false
+	}
+	ok, err := r.cgroups.Populated(cgroup)
+	return ok || err != nil
 }
 
 func (r osRunner) KillCgroup(cgroup string) {

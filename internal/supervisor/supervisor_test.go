@@ -49,9 +49,10 @@ func (f *fakeRunner) Spawn(proc.SpawnSpec, string) (int, string, error) {
 	return pid, "", nil
 }
 
-func (f *fakeRunner) CgroupMembers(string) []int { return nil }
-func (f *fakeRunner) KillCgroup(string)          {}
-func (f *fakeRunner) RemoveCgroup(string)        {}
+func (f *fakeRunner) CgroupMembers(string) []int  { return nil }
+func (f *fakeRunner) CgroupPopulated(string) bool { return false }
+func (f *fakeRunner) KillCgroup(string)           {}
+func (f *fakeRunner) RemoveCgroup(string)         {}
 
 func (f *fakeRunner) Watch(pid int, same func() (bool, error)) error { return nil }
 

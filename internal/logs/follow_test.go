@@ -474,7 +474,7 @@ func TestFollowOffsets(t *testing.T) {
 	if !slices.Equal(offs, want) {
 		t.Errorf("offsets %v, want %v", offs, want)
 	}
-	tail, _ := TailStream(out, 4, -1)
+	tail, _ := TailStream(out, "", 4, -1)
 	for i, l := range tail {
 		if l.Off != want[i] {
 			t.Errorf("TailStream line %d at %d, want %d", i, l.Off, want[i])

@@ -77,7 +77,7 @@ func (t *EnvToml) errorf(section, key, format string, a ...any) error {
 // `key = some words` must become `key = "some words"`). Values are strings,
 // numbers or booleans; errors are *SyntaxError with the line.
 func LoadEnvToml(path, tetraOrg string) (*EnvToml, error) {
-	data, err := ReadFile(path)
+	data, err := envfile.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -340,7 +340,7 @@ func (t *EnvToml) SecretsFile(tetraDir string) string {
 
 // LoadSecrets parses path; a missing file gives no variables.
 func LoadSecrets(path string) ([]envfile.Var, error) {
-	data, err := ReadFile(path)
+	data, err := envfile.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}

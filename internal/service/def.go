@@ -92,17 +92,12 @@ func (e *SyntaxError) Error() string {
 // anything but a regular file of at most MaxFileSize bytes. Errors:
 // fs.ErrNotExist (wrapped) for a missing file, *SyntaxError for bad content.
 func Load(path, base string, environ []string) (*Definition, error) {
-	data, err := ReadFile(path)
+	data, err := envfile.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	return Parse(path, base, data, environ)
 }
-
-// ReadFile reads a user-named file: a regular file (after links) of at
-// most MaxFileSize bytes, refused at once otherwise (a FIFO is never
-// waited on). It is envfile.ReadFile: one guard for every file a user names.
-func ReadFile(path string) ([]byte, error) { return envfile.ReadFile(path) }
 
 // fields are the TSM_* variables a definition sets. Any other variable,
 // TSM_* or not, is the service's environment when exported (as with bash:

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/tetra/tsm/internal/envfile"
 	"github.com/tetra/tsm/internal/paths"
 )
 
@@ -24,7 +25,7 @@ func (s *Stack) ID() string { return idOf(s.Org, s.Name) }
 
 // LoadStack reads a stack file (a regular file of at most MaxFileSize).
 func LoadStack(path string) (*Stack, error) {
-	data, err := ReadFile(path)
+	data, err := envfile.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}

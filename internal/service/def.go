@@ -23,11 +23,6 @@ import (
 	"github.com/tetra/tsm/internal/envfile"
 )
 
-// MaxFileSize bounds a .tsm or .stack file (bytes): a definition is a few
-// hundred bytes, and a link to a device or a huge file must be refused
-// rather than read.
-const MaxFileSize = envfile.MaxSize
-
 // Definition is one parsed .tsm file.
 type Definition struct {
 	// Name is TSM_NAME, else the file's base name without .tsm. A process
@@ -89,7 +84,9 @@ func (e *SyntaxError) Error() string {
 }
 
 // Load reads and parses the definition at path (see Parse). It refuses
-// anything but a regular file of at most MaxFileSize bytes. Errors:
+// anything but a regular file of at most envfile.MaxSize bytes (a
+// definition is a few hundred; a link to a device or a huge file must be
+// refused rather than read). Errors:
 // fs.ErrNotExist (wrapped) for a missing file, *SyntaxError for bad content.
 func Load(path, base string, environ []string) (*Definition, error) {
 	data, err := envfile.ReadFile(path)

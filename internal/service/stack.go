@@ -23,7 +23,7 @@ type Stack struct {
 // ID is name, or org/name for an org's stack.
 func (s *Stack) ID() string { return idOf(s.Org, s.Name) }
 
-// loadStack reads a stack file (a regular file of at most MaxFileSize).
+// loadStack reads a stack file (a regular file of at most envfile.MaxSize bytes).
 func loadStack(path string) (*Stack, error) {
 	data, err := envfile.ReadFile(path)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tetra/tsm/internal/envfile"
 	"github.com/tetra/tsm/internal/paths"
 	"github.com/tetra/tsm/internal/service"
 )
@@ -171,7 +172,7 @@ never replaced.`,
 				files, _ := filepath.Glob(filepath.Join(cwd, "tsm", "*.tsm"))
 				var built []string
 				for _, f := range files {
-					if data, err := service.ReadFile(f); err == nil && service.IsBuilt(data) {
+					if data, err := envfile.ReadFile(f); err == nil && service.IsBuilt(data) {
 						built = append(built, f)
 					}
 				}
@@ -180,7 +181,7 @@ never replaced.`,
 				}
 				path = built[0]
 			}
-			data, err := service.ReadFile(path)
+			data, err := envfile.ReadFile(path)
 			if err != nil {
 				return serviceError(err)
 			}

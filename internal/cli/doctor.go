@@ -42,15 +42,20 @@ tracks); declared ports held by someone else.
   tsm doctor clean
   tsm doctor env env/local.env --json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+	}
+	// withLocal runs the CLI's own checks, then the daemon's named only
+	// ("" for all of them).
+	withLocal := func(only string) func(*cobra.Command, []string) error {
+		return func(cmd *cobra.Command, args []string) error {
 			checks := a.localChecks(cmd)
-			rep, err := a.client.Doctor(cmd.Context(), "")
+			rep, err := a.client.Doctor(cmd.Context(), only)
 			if err != nil {
 				return err
 			}
 			return report(cmd.OutOrStdout(), append(checks, rep.Checks...), asJSON)
-		},
+		}
 	}
+	cmd.RunE = withLocal("")
 	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print the checks as JSON")
 	daemonCheck := func(use, only, short string) *cobra.Command {
 		return &cobra.Command{
@@ -67,14 +72,7 @@ tracks); declared ports held by someone else.
 	health := &cobra.Command{
 		Use: "health", Aliases: []string{"healthcheck"}, Args: cobra.NoArgs,
 		Short: "The quick checks: state directory, daemon, sessions, records",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			checks := a.localChecks(cmd)
-			rep, err := a.client.Doctor(cmd.Context(), "records")
-			if err != nil {
-				return err
-			}
-			return report(cmd.OutOrStdout(), append(checks, rep.Checks...), asJSON)
-		},
+		RunE:  withLocal("records"),
 	}
 	port := &cobra.Command{
 		Use: "port N", Args: cobra.ExactArgs(1),

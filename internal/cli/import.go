@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tetra/tsm/internal/envfile"
 	"github.com/tetra/tsm/internal/service"
 )
 
@@ -63,7 +64,7 @@ Then: tsm stack start <name> (or tsm start <service>).`,
 				if data, err = evalWithNode(cmd.Context(), path); err != nil {
 					return err
 				}
-			} else if data, err = service.ReadFile(path); err != nil {
+			} else if data, err = envfile.ReadFile(path); err != nil {
 				return serviceError(err)
 			}
 			var im *service.Import

@@ -46,11 +46,7 @@ threads), the ports it listens on, and how its last run ended.`,
 				row("cpu", fmt.Sprintf("%.1f%%", p.CPU))
 				row("memory", humanBytes(p.Memory))
 				row("threads", fmt.Sprint(p.Threads))
-				ports := make([]string, len(p.ListeningPorts))
-				for i, n := range p.ListeningPorts {
-					ports[i] = fmt.Sprint(n)
-				}
-				row("listening", strings.Join(ports, ", "))
+				row("listening", joinPorts(p.ListeningPorts))
 			}
 			row("port", actualPort(p.Row()))
 			row("command", p.Command)

@@ -248,7 +248,7 @@ func (s logSource) tail(n int, limit int64, f lineFilter) ([]logs.StreamLine, er
 	if f.active() && n > 0 {
 		search = max(n, manyLines)
 	}
-	lines, err := logs.TailStreamVia(s.path, s.via, search, limit)
+	lines, err := logs.TailStream(s.path, s.via, search, limit)
 	if err != nil || !f.active() {
 		return lines, err
 	}

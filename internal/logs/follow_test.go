@@ -82,21 +82,52 @@ func (c *collector) waitFor(t *testing.T, want map[string][]string) {
 	}
 }
 
+// waitCount waits until at least n lines were emitted (or waitLimit
+// passed) and returns the lines emitted so far.
+func (c *collector) waitCount(n int) []Line {
+	deadline := time.After(waitLimit)
+	for {
+		c.mu.Lock()
+		lines := slices.Clone(c.lines)
+		c.mu.Unlock()
+		if len(lines) >= n {
+			return lines
+		}
+		select {
+		case <-c.notify:
+		case <-deadline:
+			return lines
+		}
+	}
+}
+
+// offsets returns the offsets of lines.
+func offsets(lines []Line) []int64 {
+	var offs []int64
+	for _, l := range lines {
+		offs = append(offs, l.Off)
+	}
+	return offs
+}
+
 // startFollow takes the starting point of a Follow synchronously, so a test
 // knows which writes come after it, then runs it until the test ends.
 func startFollow(t *testing.T, fl Follower, sources ...Source) *collector {
 	t.Helper()
-	c := newCollector()
-	w, err := fl.start(sources)
+	f, err := fl.Open(sources)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return runFollowing(t, f)
+}
+
+// runFollowing runs f until the test ends, collecting its lines.
+func runFollowing(t *testing.T, f *Following) *collector {
+	t.Helper()
+	c := newCollector()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() {
-		defer w.close()
-		done <- w.run(ctx, c.emit)
-	}()
+	go func() { done <- f.Run(ctx, c.emit) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -184,10 +215,7 @@ func TestFollowAcrossRotation(t *testing.T) {
 			}
 		}
 	}
-	deadline := time.Now().Add(waitLimit)
-	for len(c.byStream()["out"]) < len(want) && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	c.waitCount(len(want))
 	got := c.byStream()["out"]
 	if !slices.Equal(got, want) {
 		i := 0
@@ -434,49 +462,25 @@ func TestFollowPartialLineMemoryIsBounded(t *testing.T) {
 // rotation, the same as TailStream gives.
 func TestFollowOffsets(t *testing.T) {
 	_, out, _ := paths(t)
-	var mu sync.Mutex
-	var offs []int64
-	f, err := Follower{PollInterval: time.Millisecond}.Open([]Source{{Stream: "out", Path: out}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- f.Run(ctx, func(l Line) error {
-			mu.Lock()
-			offs = append(offs, l.Off)
-			mu.Unlock()
-			return nil
-		})
-	}()
+	c := startFollow(t, Follower{PollInterval: time.Millisecond}, Source{Stream: "out", Path: out})
 	appendFile(t, out, "a\nbb")
 	appendFile(t, out, "b\n"+strings.Repeat("c", 5000)+"\n")
 	if _, err := Rotate(out, Policy{MaxSize: 10, Keep: 1}); err != nil {
 		t.Fatal(err)
 	}
 	appendFile(t, out, "d\n")
-	deadline := time.Now().Add(waitLimit)
-	for {
-		mu.Lock()
-		n := len(offs)
-		mu.Unlock()
-		if n >= 4 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
-	cancel()
-	<-done
+	offs := offsets(c.waitCount(4))
 	want := []int64{0, 2, 6, 5007}
 	if !slices.Equal(offs, want) {
 		t.Errorf("offsets %v, want %v", offs, want)
 	}
-	tail, _ := TailStream(out, 4, -1)
-	for i, l := range tail {
-		if l.Off != want[i] {
-			t.Errorf("TailStream line %d at %d, want %d", i, l.Off, want[i])
-		}
+	tail, err := TailStream(out, "", 4, -1)
+	var tailOffs []int64
+	for _, l := range tail {
+		tailOffs = append(tailOffs, l.Off)
+	}
+	if err != nil || !slices.Equal(tailOffs, want) {
+		t.Errorf("TailStream offsets %v, %v; want %v", tailOffs, err, want)
 	}
 }
 
@@ -498,30 +502,7 @@ func TestFollowFileAppearsRotated(t *testing.T) {
 		t.Fatal(err)
 	}
 	appendFile(t, out, "d\n")
-	var mu sync.Mutex
-	var offs []int64
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- f.Run(ctx, func(l Line) error {
-			mu.Lock()
-			offs = append(offs, l.Off)
-			mu.Unlock()
-			return nil
-		})
-	}()
-	deadline := time.Now().Add(waitLimit)
-	for {
-		mu.Lock()
-		n := len(offs)
-		mu.Unlock()
-		if n >= 4 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
-	cancel()
-	<-done
+	offs := offsets(runFollowing(t, f).waitCount(4))
 	if want := []int64{0, 2, 5, 5006}; !slices.Equal(offs, want) {
 		t.Errorf("offsets %v, want %v", offs, want)
 	}

@@ -144,7 +144,7 @@ func TestTailStreamAcrossRotations(t *testing.T) {
 		t.Fatalf("rotated %q; the test needs several", RotatedFiles(path))
 	}
 	live, _ := os.Stat(path)
-	got, err := TailStream(path, 2000, -1)
+	got, err := TailStream(path, "", 2000, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func TestTailStreamAcrossRotations(t *testing.T) {
 			t.Fatalf("line %d = %q at %d; want %q at its offset", i, l.Text, l.Off, want)
 		}
 	}
-	cut, err := TailStream(path, 1, got[10].Off)
+	cut, err := TailStream(path, "", 1, got[10].Off)
 	if err != nil || len(cut) != 1 || cut[0].Text != got[9].Text {
 		t.Errorf("TailStream up to line 10's offset = %v, %v; want line 9", cut, err)
 	}

@@ -30,8 +30,8 @@ type RunMark struct {
 // runsKeep bounds the runs file: a crash loop must not grow it without end.
 const runsKeep = 200
 
-// RunsPath is the file of run marks of the process whose stdout log is out.
-func RunsPath(out string) string { return filepath.Join(filepath.Dir(out), "runs.jsonl") }
+// runsPath is the file of run marks of the process whose stdout log is out.
+func runsPath(out string) string { return filepath.Join(filepath.Dir(out), "runs.jsonl") }
 
 // MarkRun appends m to the run marks of the process whose stdout log is out:
 // one append, no fsync (a mark lost in a crash only hides a boundary). Take
@@ -41,7 +41,7 @@ func MarkRun(out string, m RunMark) error {
 	if err != nil {
 		return err
 	}
-	path := RunsPath(out)
+	path := runsPath(out)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return fmt.Errorf("mark run: %w", err)
@@ -78,7 +78,7 @@ func End(path string) int64 {
 // ReadRuns returns the run marks of the process whose stdout log is out,
 // oldest first; lines that do not parse are skipped.
 func ReadRuns(out string) ([]RunMark, error) {
-	f, err := os.Open(RunsPath(out))
+	f, err := os.Open(runsPath(out))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

@@ -188,14 +188,9 @@ type StreamLine struct {
 // cut (a Following's start). A line that began in a rotated file and ended in
 // the next one is whole. It holds a shared flock on the live file, so a
 // rotation waits until it is done. Its cost depends on the length of the
-// lines returned, not of the files.
-func TailStream(path string, n int, limit int64) ([]StreamLine, error) {
-	return TailStreamVia(path, "", n, limit)
-}
-
-// TailStreamVia is TailStream with the live file read through via (see
-// RemovedLog) when via is not "".
-func TailStreamVia(path, via string, n int, limit int64) ([]StreamLine, error) {
+// lines returned, not of the files. When via is not "", the live file is
+// read through via (see RemovedLog).
+func TailStream(path, via string, n int, limit int64) ([]StreamLine, error) {
 	if n <= 0 {
 		return nil, nil
 	}

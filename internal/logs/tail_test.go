@@ -362,7 +362,7 @@ func BenchmarkTail1GB(b *testing.B) {
 			f.Close()
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := TailStream(path, 50, -1); err != nil {
+				if _, err := TailStream(path, "", 50, -1); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -32,8 +32,10 @@ const timesMax = 256 << 10
 
 // Note appends a checkpoint for the stream whose live file is path. Past
 // timesMax it drops every other checkpoint of the older half, so that a
-// stream that grows a little every second for months keeps a file of a few
-// dozen KiB, precise to a second for recent lines and coarser for old ones.
+// stream that grows a little every second for months keeps a file of at
+// most about timesMax (a checkpoint line is some 25 bytes: about three
+// hours of them), precise to a second for recent lines and coarser for old
+// ones.
 func Note(path string, end int64, at time.Time) error {
 	f, err := os.OpenFile(timesPath(path), os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {

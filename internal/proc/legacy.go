@@ -21,7 +21,7 @@ const LegacyTolerance = 5 * time.Second
 
 // VerifyLegacy checks that pid is the process a record without an identity
 // describes: it started within LegacyTolerance of started, and its command
-// line is command (see SameCommand). It returns the process's identity,
+// line is command (see sameCommand). It returns the process's identity,
 // from which on it is watched like any other. The error wraps ErrNoProcess
 // when pid is gone, ErrNotVerified when it is another process, and neither
 // when it could not be looked at (cannot tell).
@@ -43,7 +43,7 @@ func VerifyLegacy(pid int, started time.Time, command string) (Identity, error) 
 		// Unreadable (another user's process on macOS) is not a match.
 		return Identity{}, fmt.Errorf("pid %d: its command line cannot be read: %w", pid, ErrNotVerified)
 	}
-	if !SameCommand(cmd, command) {
+	if !sameCommand(cmd, command) {
 		return Identity{}, fmt.Errorf("pid %d runs %q, not the recorded %q: %w", pid, clip(cmd), clip(command), ErrNotVerified)
 	}
 	// The process may have exited and its PID been reused between the
@@ -57,12 +57,12 @@ func VerifyLegacy(pid int, started time.Time, command string) (Identity, error) 
 	return id, nil
 }
 
-// SameCommand reports whether a process command line (arguments joined by
+// sameCommand reports whether a process command line (arguments joined by
 // spaces) runs recorded, a command as the bash TSM recorded it: the same
 // words, the first compared by base name (a PATH lookup may or may not
 // show), or those words after a shell's -c (setsid bash -c "command", how
 // the bash TSM launched).
-func SameCommand(cmdline, recorded string) bool {
+func sameCommand(cmdline, recorded string) bool {
 	have, want := strings.Fields(cmdline), strings.Fields(recorded)
 	if len(want) == 0 || len(have) < len(want) {
 		return false

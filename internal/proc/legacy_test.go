@@ -60,8 +60,8 @@ func TestSameCommand(t *testing.T) {
 		{"sshd: root", "sshd: root@pts/0", false},
 		{"anything", "", false},
 	} {
-		if got := SameCommand(tt.cmdline, tt.recorded); got != tt.want {
-			t.Errorf("SameCommand(%q, %q) = %v", tt.cmdline, tt.recorded, got)
+		if got := sameCommand(tt.cmdline, tt.recorded); got != tt.want {
+			t.Errorf("sameCommand(%q, %q) = %v", tt.cmdline, tt.recorded, got)
 		}
 	}
 }

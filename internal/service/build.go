@@ -39,8 +39,8 @@ type EnvToml struct {
 	src         []string // lines, for line numbers of errors
 }
 
-// EnvNames lists the environment sections.
-func (t *EnvToml) EnvNames() []string {
+// envNames lists the environment sections.
+func (t *EnvToml) envNames() []string {
 	names := make([]string, 0, len(t.envs))
 	for n := range t.envs {
 		names = append(names, n)
@@ -77,7 +77,7 @@ func (t *EnvToml) errorf(section, key, format string, a ...any) error {
 // `key = some words` must become `key = "some words"`). Values are strings,
 // numbers or booleans; errors are *SyntaxError with the line.
 func LoadEnvToml(path, tetraOrg string) (*EnvToml, error) {
-	data, err := ReadFile(path)
+	data, err := envfile.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +163,7 @@ func LoadEnvToml(path, tetraOrg string) (*EnvToml, error) {
 // local for any other name.
 func (t *EnvToml) Chain(env string) ([]string, error) {
 	if _, ok := t.envs[env]; !ok {
-		return nil, fmt.Errorf("%s has no [%s] section (it has: %s)", t.Path, env, strings.Join(t.EnvNames(), ", "))
+		return nil, fmt.Errorf("%s has no [%s] section (it has: %s)", t.Path, env, strings.Join(t.envNames(), ", "))
 	}
 	var rev []string
 	seen := map[string]bool{}
@@ -308,18 +308,18 @@ func (t *EnvToml) Build(env string, secretVars []envfile.Var, environ []string) 
 		var w bytes.Buffer
 		fmt.Fprintf(&w, "#!/usr/bin/env bash\n# %s (env: %s) by tsm build; edit env.toml, not this file.\n", BuiltMarker, env)
 		fmt.Fprintf(&w, "# Regenerate: tsm build %s\n# Source: %s\n# Inheritance: %s\n", env, t.Path, strings.Join(chain, " → "))
-		fmt.Fprintf(&w, "TSM_NAME=%s\nTSM_COMMAND=%s\nTSM_PORT=%s\nTSM_CWD=%s\n", Quote(t.Name+"-"+env), QuoteExpand(command), port, QuoteExpand(cwd))
+		fmt.Fprintf(&w, "TSM_NAME=%s\nTSM_COMMAND=%s\nTSM_PORT=%s\nTSM_CWD=%s\n", quote(t.Name+"-"+env), quoteExpand(command), port, quoteExpand(cwd))
 		if t.Description != "" {
-			fmt.Fprintf(&w, "TSM_DESCRIPTION=%s\n", QuoteExpand(t.Description))
+			fmt.Fprintf(&w, "TSM_DESCRIPTION=%s\n", quoteExpand(t.Description))
 		}
 		for _, k := range keys {
-			v := QuoteExpand(merged[k])
+			v := quoteExpand(merged[k])
 			switch {
 			case hide && secretKeys[k]:
 				v = Redacted
 			case secretKeys[k]:
 				// A resolved secret is literal: a $ in it is not a variable.
-				v = Quote(merged[k])
+				v = quote(merged[k])
 			}
 			fmt.Fprintf(&w, "export %s=%s\n", k, v)
 		}
@@ -340,7 +340,7 @@ func (t *EnvToml) SecretsFile(tetraDir string) string {
 
 // LoadSecrets parses path; a missing file gives no variables.
 func LoadSecrets(path string) ([]envfile.Var, error) {
-	data, err := ReadFile(path)
+	data, err := envfile.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}

@@ -23,11 +23,6 @@ import (
 	"github.com/tetra/tsm/internal/envfile"
 )
 
-// MaxFileSize bounds a .tsm or .stack file (bytes): a definition is a few
-// hundred bytes, and a link to a device or a huge file must be refused
-// rather than read.
-const MaxFileSize = envfile.MaxSize
-
 // Definition is one parsed .tsm file.
 type Definition struct {
 	// Name is TSM_NAME, else the file's base name without .tsm. A process
@@ -89,20 +84,17 @@ func (e *SyntaxError) Error() string {
 }
 
 // Load reads and parses the definition at path (see Parse). It refuses
-// anything but a regular file of at most MaxFileSize bytes. Errors:
+// anything but a regular file of at most envfile.MaxSize bytes (a
+// definition is a few hundred; a link to a device or a huge file must be
+// refused rather than read). Errors:
 // fs.ErrNotExist (wrapped) for a missing file, *SyntaxError for bad content.
 func Load(path, base string, environ []string) (*Definition, error) {
-	data, err := ReadFile(path)
+	data, err := envfile.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	return Parse(path, base, data, environ)
 }
-
-// ReadFile reads a user-named file: a regular file (after links) of at
-// most MaxFileSize bytes, refused at once otherwise (a FIFO is never
-// waited on). It is envfile.ReadFile: one guard for every file a user names.
-func ReadFile(path string) ([]byte, error) { return envfile.ReadFile(path) }
 
 // fields are the TSM_* variables a definition sets. Any other variable,
 // TSM_* or not, is the service's environment when exported (as with bash:

@@ -35,7 +35,7 @@ func (d *Definition) EnvFileVars(environ []string) ([]envfile.Var, error) {
 	if path == "" {
 		return nil, nil
 	}
-	data, err := ReadFile(path)
+	data, err := envfile.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}

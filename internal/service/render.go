@@ -16,18 +16,18 @@ func Render(origin string, fields, env []Assignment) []byte {
 	fmt.Fprintf(&b, "#!/usr/bin/env bash\n# tsm service definition, %s.\n# Parsed by tsm, never executed: KEY=\"value\" and export KEY=\"value\" lines only.\n", strings.ReplaceAll(origin, "\n", " "))
 	for _, f := range fields {
 		if f.Value != "" {
-			fmt.Fprintf(&b, "%s=%s\n", f.Key, Quote(f.Value))
+			fmt.Fprintf(&b, "%s=%s\n", f.Key, quote(f.Value))
 		}
 	}
 	for _, e := range env {
-		fmt.Fprintf(&b, "export %s=%s\n", e.Key, Quote(e.Value))
+		fmt.Fprintf(&b, "export %s=%s\n", e.Key, quote(e.Value))
 	}
 	return []byte(b.String())
 }
 
-// Quote quotes s for a definition: double quotes when nothing in it is
+// quote quotes s for a definition: double quotes when nothing in it is
 // special there, else single quotes (a ' written as '\”).
-func Quote(s string) string {
+func quote(s string) string {
 	if !strings.ContainsAny(s, "$`\"\\!\n") {
 		return `"` + s + `"`
 	}
@@ -43,9 +43,9 @@ func Pairs(kv ...string) []Assignment {
 	return out
 }
 
-// QuoteExpand double-quotes s, keeping $VAR for expansion when the file
+// quoteExpand double-quotes s, keeping $VAR for expansion when the file
 // is read (as the bash TSM's built files did with $HOME): only \, " and `
 // are escaped.
-func QuoteExpand(s string) string {
+func quoteExpand(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "`", "\\`").Replace(s) + `"`
 }

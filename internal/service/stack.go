@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/tetra/tsm/internal/envfile"
 	"github.com/tetra/tsm/internal/paths"
 )
 
@@ -22,9 +23,9 @@ type Stack struct {
 // ID is name, or org/name for an org's stack.
 func (s *Stack) ID() string { return idOf(s.Org, s.Name) }
 
-// LoadStack reads a stack file (a regular file of at most MaxFileSize).
-func LoadStack(path string) (*Stack, error) {
-	data, err := ReadFile(path)
+// loadStack reads a stack file (a regular file of at most envfile.MaxSize bytes).
+func loadStack(path string) (*Stack, error) {
+	data, err := envfile.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +62,7 @@ func (r *Registry) Stacks() (stacks []*Stack, problems []error) {
 	for _, p := range r.stackPlaces() {
 		files, _ := filepath.Glob(filepath.Join(p.dir, "*.stack"))
 		for _, f := range files {
-			s, err := LoadStack(f)
+			s, err := loadStack(f)
 			if err != nil {
 				problems = append(problems, err)
 				continue
@@ -77,7 +78,7 @@ func (r *Registry) Stacks() (stacks []*Stack, problems []error) {
 // .stack file. Errors as for Find.
 func (r *Registry) FindStack(id string) (*Stack, error) {
 	if strings.HasSuffix(id, ".stack") {
-		return LoadStack(id)
+		return loadStack(id)
 	}
 	org, name, hasOrg := strings.Cut(id, "/")
 	if !hasOrg {

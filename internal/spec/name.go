@@ -84,18 +84,7 @@ func nameRune(r rune) bool {
 // suggestName turns name into one checkUserName accepts: refused runs
 // become "-", like a derived name, but letters of any script stay.
 func suggestName(name string) string {
-	var b strings.Builder
-	dash := false
-	for _, r := range name {
-		if nameRune(r) {
-			b.WriteRune(r)
-			dash = false
-		} else if !dash {
-			b.WriteByte('-')
-			dash = true
-		}
-	}
-	if s := strings.Trim(b.String(), "-."); s != "" && strings.Trim(s, "0123456789") != "" {
+	if s := dashRuns(name); s != "" && strings.Trim(s, "0123456789") != "" {
 		return s
 	}
 	return "app"
@@ -156,6 +145,15 @@ func trimScriptExt(name string) string {
 // script, because a project in ~/проект must not lose its name and collide
 // with every other such project (npm start in each was "start").
 func sanitize(s string) string {
+	if name := dashRuns(s); name != "" {
+		return name
+	}
+	return "tsm"
+}
+
+// dashRuns keeps the runes of s that nameRune accepts, turns each run of
+// other runes into one "-", and trims "-" and "." from both ends.
+func dashRuns(s string) string {
 	var b strings.Builder
 	dash := false
 	for _, r := range s {
@@ -167,10 +165,7 @@ func sanitize(s string) string {
 			dash = true
 		}
 	}
-	if name := strings.Trim(b.String(), "-."); name != "" {
-		return name
-	}
-	return "tsm"
+	return strings.Trim(b.String(), "-.")
 }
 
 // shorten cuts a sanitised name to at most n bytes, at a character

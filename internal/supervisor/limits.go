@@ -133,9 +133,9 @@ func (p *process) cronFired(m cronTick) {
 	p.beginEnding(nil, "restart")
 }
 
-// ParseCron checks a --cron-restart schedule: five fields (minute hour
+// parseCron checks a --cron-restart schedule: five fields (minute hour
 // day-of-month month day-of-week) or a descriptor such as @daily.
-func ParseCron(spec string) error {
+func parseCron(spec string) error {
 	if _, err := cron.ParseStandard(spec); err != nil {
 		return fmt.Errorf("--cron-restart %q: %v; use five fields (minute hour day month weekday), e.g. \"0 3 * * *\" for 03:00 daily, or @daily, @hourly, @every 6h", spec, err)
 	}

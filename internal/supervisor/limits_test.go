@@ -90,7 +90,7 @@ func TestCronRestart(t *testing.T) {
 		if got := s.metaOf(t, "nightly"); got.State != "stopped" || f.spawnCount() != 2 {
 			t.Errorf("a stopped process: %s, %d spawns", got.State, f.spawnCount())
 		}
-		if err := ParseCron("61 * * * *"); err == nil || !strings.Contains(err.Error(), "five fields") {
+		if err := parseCron("61 * * * *"); err == nil || !strings.Contains(err.Error(), "five fields") {
 			t.Errorf("bad schedule: %v", err)
 		}
 	})

@@ -226,7 +226,7 @@ func (s *Supervisor) Start(req StartRequest) (Outcome, error) {
 		}
 	}
 	if req.CronRestart != "" {
-		if err := ParseCron(req.CronRestart); err != nil {
+		if err := parseCron(req.CronRestart); err != nil {
 			return Outcome{}, fmt.Errorf("%w: %v", spec.ErrUsage, err)
 		}
 	}

@@ -118,13 +118,6 @@ func (w *Watcher) Remove(key string) {
 	}
 }
 
-// Watches reports how many directories (and single files) are watched.
-func (w *Watcher) Watches() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.dirs)
-}
-
 // Close ends the watcher and every subscription; Add fails afterwards.
 func (w *Watcher) Close() {
 	w.mu.Lock()

@@ -61,7 +61,7 @@ func TestWatch(t *testing.T) {
 	if err := w.Add("app", []string{root}, DefaultIgnore, c.fn); err != nil {
 		t.Fatal(err)
 	}
-	if got := w.Watches(); got != 2 {
+	if got := w.watches(); got != 2 {
 		t.Errorf("%d directories watched, want 2 (root and src; node_modules ignored)", got)
 	}
 	for i := 0; i < 20; i++ {
@@ -82,7 +82,7 @@ func TestWatch(t *testing.T) {
 	eventually(t, "a file in the new directory", func() bool { return c.n() == 3 })
 
 	w.Remove("app")
-	if got := w.Watches(); got != 0 {
+	if got := w.watches(); got != 0 {
 		t.Errorf("%d watches left after Remove", got)
 	}
 	w.Close()
@@ -106,7 +106,7 @@ func TestWatchShared(t *testing.T) {
 	if err := w.Add("b", []string{conf}, nil, b.fn); err != nil {
 		t.Fatal(err)
 	}
-	if got := w.Watches(); got != 1 {
+	if got := w.watches(); got != 1 {
 		t.Errorf("%d watches, want 1 shared", got)
 	}
 	write(t, filepath.Join(root, "other"), "x")
@@ -117,7 +117,7 @@ func TestWatchShared(t *testing.T) {
 		t.Errorf("b got %v", got)
 	}
 	w.Remove("a")
-	if got := w.Watches(); got != 1 {
+	if got := w.watches(); got != 1 {
 		t.Errorf("%d watches after removing a, want b's 1", got)
 	}
 	if err := w.Add("c", []string{filepath.Join(root, "missing")}, nil, a.fn); err == nil {
@@ -140,4 +140,11 @@ func TestIgnored(t *testing.T) {
 			t.Errorf("ignored(%s) = %v", tt.path, got)
 		}
 	}
+}
+
+// watches reports how many directories (and single files) are watched.
+func (w *Watcher) watches() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.dirs)
 }

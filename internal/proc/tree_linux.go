@@ -203,17 +203,6 @@ func allPIDs() ([]int, error) {
 	return pids, nil
 }
 
-// hasEnvEntry reports whether the NUL-separated environment block env holds
-// exactly entry: "K=v" must not match "K=v2" or "XK=v".
-func hasEnvEntry(env, entry []byte) bool {
-	for e := range envEntries(env) {
-		if bytes.Equal(e, entry) {
-			return true
-		}
-	}
-	return false
-}
-
 // oneEnvEntry returns the one entry of want that env holds, and false when
 // it holds none or several (an entry repeated counts once).
 func oneEnvEntry(env []byte, want map[string]bool) (string, bool) {

@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"bytes"
 	"os"
 	"slices"
 	"strings"
@@ -64,4 +65,15 @@ func TestFindMarked(t *testing.T) {
 			}
 		}
 	}
+}
+
+// hasEnvEntry reports whether the NUL-separated environment block env holds
+// exactly entry: "K=v" must not match "K=v2" or "XK=v".
+func hasEnvEntry(env, entry []byte) bool {
+	for e := range envEntries(env) {
+		if bytes.Equal(e, entry) {
+			return true
+		}
+	}
+	return false
 }

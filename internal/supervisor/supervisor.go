@@ -41,6 +41,7 @@ type Supervisor struct {
 	runner  Runner
 	sampler *proc.Sampler
 	ports   *proc.PortCache
+	trees   treePortCache // ports of runs whose server is a descendant
 	backoff Backoff
 	sys     spec.System // base, plus the ports of tsm's own processes
 	base    spec.System // the OS, or a test's fake
@@ -556,14 +557,54 @@ func (s *Supervisor) Live(ms []store.Meta) []Live {
 	for k, ports := range s.ports.Ports(ids) {
 		out[at[k]].Ports = ports
 	}
-	for _, i := range at {
+	for k, i := range at {
 		if m := ms[i]; len(out[i].Ports) == 0 && m.Port > 0 {
 			// npm start, a shell script: the server is a descendant. Walked
 			// only when the main process itself does not listen.
-			out[i].Ports = treePorts(m.PID, m.Marker)
+			out[i].Ports = s.trees.ports(ids[k], m.Marker)
 		}
 	}
 	return out
+}
+
+// treePortCache keeps what treePorts found for a run for treePortTTL: a
+// walk of the process table per such run at every `tsm list` would make
+// list cost grow with the machine.
+type treePortCache struct {
+	mu   sync.Mutex
+	runs map[proc.Identity]treePortsAt
+}
+
+type treePortsAt struct {
+	ports []int
+	at    time.Time
+}
+
+// treePortTTL bounds how stale the listening ports of a run whose server
+// is a descendant may be in a listing (seconds are fine for a display).
+const treePortTTL = 2 * time.Second
+
+func (c *treePortCache) ports(id proc.Identity, marker string) []int {
+	now := time.Now()
+	c.mu.Lock()
+	if e, ok := c.runs[id]; ok && now.Sub(e.at) < treePortTTL {
+		c.mu.Unlock()
+		return e.ports
+	}
+	c.mu.Unlock()
+	ports := treePorts(id.PID, marker)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.runs == nil {
+		c.runs = map[proc.Identity]treePortsAt{}
+	}
+	for k, e := range c.runs {
+		if now.Sub(e.at) >= treePortTTL {
+			delete(c.runs, k) // ended runs go too
+		}
+	}
+	c.runs[id] = treePortsAt{ports, now}
+	return ports
 }
 
 // treePorts returns the ports the process tree of pid (the main process

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -177,13 +178,13 @@ func portChecks(port int, resp api.PortsResponse) []api.Check {
 
 func envCheck(path string) api.Check {
 	c := api.Check{Name: "env file"}
-	f, err := os.Open(path)
+	// As start reads it: a FIFO or a device is refused, never waited on.
+	b, err := envfile.ReadFile(path)
 	if err != nil {
 		c.Level, c.Message, c.Fix = api.CheckError, err.Error(), "check the path (`tsm start --env NAME` reads ./env/NAME.env)"
 		return c
 	}
-	defer f.Close()
-	vars, err := envfile.Parse(f, nil)
+	vars, err := envfile.Parse(bytes.NewReader(b), nil)
 	var syn *envfile.SyntaxError
 	switch {
 	case errors.As(err, &syn):

@@ -106,6 +106,9 @@ nothing visible holds the port.`,
 				return err
 			}
 			if asJSON {
+				if resp.Holders == nil {
+					resp.Holders = []api.PortHolder{} // [], not null: a list is a list
+				}
 				if err := printJSON(cmd.OutOrStdout(), resp.Holders); err != nil {
 					return err
 				}

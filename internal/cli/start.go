@@ -139,6 +139,13 @@ starting anything (see also ` + "`tsm describe`" + `).`,
 				}
 				req.MaxMemory = n
 			}
+			// 0 or less would silently mean the default (WithDefaults).
+			if healthInterval < time.Millisecond || healthTimeout < time.Millisecond {
+				return usageError("--health-interval and --health-timeout must be at least 1ms (e.g. 10s, 500ms)")
+			}
+			if req.HealthRetries < 1 {
+				return usageError("--health-retries must be 1 or more (failed checks in a row before a restart)")
+			}
 			req.HealthIntervalMillis = int(healthInterval / time.Millisecond)
 			req.HealthTimeoutMillis = int(healthTimeout / time.Millisecond)
 			p, handled, err := a.startArgs(cmd, req, dryRun) // service.go

@@ -147,8 +147,9 @@ type probeSpawner interface {
 }
 
 // runProbeCommand runs an exec: check under /bin/sh in the process's
-// directory and environment, and ends its session when ctx is done. Its
-// exit comes through the daemon's one reaper (see awaitProbe).
+// directory and environment, and ends its process group when it exits
+// or when ctx is done. Its exit comes through the daemon's one reaper
+// (see awaitProbe).
 func (s *Supervisor) runProbeCommand(ctx context.Context, cmd string, launch store.Launch) error {
 	ps, ok := s.runner.(probeSpawner)
 	if !ok {
@@ -165,6 +166,10 @@ func (s *Supervisor) runProbeCommand(ctx context.Context, cmd string, launch sto
 	ch := s.awaitProbe(pid)
 	select {
 	case x := <-ch:
+		// What the check left running in its group (cmd &) ends with it:
+		// else every check leaks one. The group's ID stays unreused while
+		// any member lives, so this reaches only the check's own.
+		proc.SignalGroup(pid, syscall.SIGKILL)
 		if x.Known && x.Code == 0 && x.Signal == 0 {
 			return nil
 		}

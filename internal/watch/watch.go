@@ -99,6 +99,12 @@ func (w *Watcher) Add(key string, roots, ignore []string, fn func(changed []stri
 			}
 			continue
 		}
+		// Its parent too: a root removed and made again (a build that
+		// cleans dist/) is then seen coming back, and watched again.
+		if err := w.addDirLocked(s, filepath.Dir(root)); err != nil {
+			w.dropLocked(s)
+			return err
+		}
 		if err := w.addTreeLocked(s, root); err != nil {
 			w.dropLocked(s)
 			return err
@@ -183,6 +189,20 @@ func (w *Watcher) dropLocked(s *sub) {
 	s.dirs = nil
 }
 
+// forgetLocked drops a watched directory that was removed or moved away:
+// the kernel ended its watch, and one made again at the same path must
+// be watched anew (addDirLocked skips a directory it still counts).
+func (w *Watcher) forgetLocked(dir string) {
+	if _, ok := w.dirs[dir]; !ok {
+		return
+	}
+	delete(w.dirs, dir)
+	w.fsw.Remove(dir) // gone already, or moved: either way not ours now
+	for _, s := range w.subs {
+		s.dirs = slices.DeleteFunc(s.dirs, func(d string) bool { return d == dir })
+	}
+}
+
 // explain turns the kernel's "no more watches" into what to do about it.
 func explain(err error) error {
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EMFILE) {
@@ -217,6 +237,9 @@ func (w *Watcher) handle(ev fsnotify.Event) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if ev.Op.Has(fsnotify.Remove) || ev.Op.Has(fsnotify.Rename) {
+		w.forgetLocked(ev.Name)
+	}
 	for _, s := range w.subs {
 		root := s.rootOf(ev.Name)
 		if root == "" || ignored(ev.Name, root, s.ignore) {

@@ -61,8 +61,8 @@ func TestWatch(t *testing.T) {
 	if err := w.Add("app", []string{root}, DefaultIgnore, c.fn); err != nil {
 		t.Fatal(err)
 	}
-	if got := w.watches(); got != 2 {
-		t.Errorf("%d directories watched, want 2 (root and src; node_modules ignored)", got)
+	if got := w.watches(); got != 3 {
+		t.Errorf("%d directories watched, want 3 (root's parent, root and src; node_modules ignored)", got)
 	}
 	for i := 0; i < 20; i++ {
 		write(t, filepath.Join(root, "src", "main.go"), string(rune('a'+i)))
@@ -106,8 +106,8 @@ func TestWatchShared(t *testing.T) {
 	if err := w.Add("b", []string{conf}, nil, b.fn); err != nil {
 		t.Fatal(err)
 	}
-	if got := w.watches(); got != 1 {
-		t.Errorf("%d watches, want 1 shared", got)
+	if got := w.watches(); got != 2 {
+		t.Errorf("%d watches, want 2: root shared, and a's root's parent", got)
 	}
 	write(t, filepath.Join(root, "other"), "x")
 	eventually(t, "a hears of other", func() bool { return a.n() == 1 })
@@ -147,4 +147,39 @@ func (w *Watcher) watches() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return len(w.dirs)
+}
+
+// A directory deleted and made again — a subdirectory (git checkout) or
+// the watched root itself (a build that cleans dist/) — is watched again:
+// edits inside the new one are still reported.
+func TestWatchRecreated(t *testing.T) {
+	parent := t.TempDir()
+	root := filepath.Join(parent, "dist")
+	src := filepath.Join(root, "src")
+	os.MkdirAll(src, 0o755)
+	w := New(50*time.Millisecond, nil)
+	defer w.Close()
+	var c calls
+	if err := w.Add("app", []string{root}, nil, c.fn); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	changed := func(what string, act func()) {
+		t.Helper()
+		act()
+		n++
+		eventually(t, what, func() bool { return c.n() >= n })
+		time.Sleep(150 * time.Millisecond) // quiet: the next act is a call of its own
+		n = c.n()
+	}
+	changed("src removed and made again", func() {
+		os.RemoveAll(src)
+		os.Mkdir(src, 0o755)
+	})
+	changed("an edit in the new src", func() { write(t, filepath.Join(src, "a.js"), "a") })
+	changed("the root removed and made again", func() {
+		os.RemoveAll(root)
+		os.Mkdir(root, 0o755)
+	})
+	changed("an edit in the new root", func() { write(t, filepath.Join(root, "b.js"), "b") })
 }

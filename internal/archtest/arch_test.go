@@ -39,6 +39,7 @@ var allowed = map[string][]string{
 	"internal/peer":       {},
 	"internal/execctx":    {},
 	"internal/archtest":   {},
+	"internal/testutil":   {},
 }
 
 func TestImportDirection(t *testing.T) {

@@ -8,16 +8,15 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/paths"
+	"github.com/tetra/tsm/internal/testutil"
 )
 
 // A daemon that accepts a request and never answers it (nor a ping) does
@@ -91,12 +90,6 @@ func TestOtherUsersSocket(t *testing.T) {
 	}
 	defer os.RemoveAll(dir)
 	os.Chmod(dir, 0o755)
-	exe := filepath.Join(dir, "client.test")
-	b, err := os.ReadFile(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(exe, b, 0o755)
 	for mode, want := range map[os.FileMode]string{
 		0o600: "permission denied connecting to .* which belongs to uid 0, not to you \\(uid 65534\\)",
 		0o666: "the tsm daemon on .* runs as uid 0, not as you \\(uid 65534\\): tsm sends it nothing",
@@ -114,10 +107,7 @@ func TestOtherUsersSocket(t *testing.T) {
 		})}
 		go srv.Serve(ln)
 		defer srv.Close()
-		cmd := exec.Command(exe, "-test.run=^TestOtherUserHelper$")
-		cmd.Env = append(os.Environ(), "TSM_TEST_ROOT="+root)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-		out, _ := cmd.CombinedOutput()
+		out := testutil.RunAs(t, testutil.Nobody, "TestOtherUserHelper", "TSM_TEST_ROOT="+root)
 		if !regexp.MustCompile(want).MatchString(string(out)) {
 			t.Errorf("socket mode %o: got\n%s\nwant %q", mode, out, want)
 		}

@@ -221,11 +221,13 @@ func (s *Supervisor) Adopt() error {
 			r.successors = found[nextMarker(r.meta)]
 		}
 		p := newProcess(s, r.meta, stateOf(r.meta))
-		if !r.alive && r.unsure == nil {
-			// The recorded PID is not the run's (gone, or another
-			// process's now): until the recovery below has said what
-			// became of the run, a listing must not show it (red team:
-			// `tsm list` showed an impostor's PID online).
+		if !r.alive && r.unsure == nil && stateOf(r.meta).up() {
+			// Recorded as running, but the PID is not the run's (gone,
+			// or another process's now): until the recovery below has
+			// moved it on (and published that), a listing must not show
+			// that PID online (`tsm list` showed an impostor's). Only
+			// then: a run in backoff stays in backoff, published as is,
+			// and must go on agreeing with its meta.json.
 			p.pub.PID = 0
 		}
 		p.launch, p.launchErr = r.launch, r.launchErr

@@ -24,6 +24,9 @@ var BootArgs = []string{"startup", "run"}
 //
 // KillMode=process: stopping the unit stops the daemon only; services run
 // in their own sessions and outlive it, as they outlive a `tsm daemon stop`.
+// Delegate=yes hands the unit's cgroup subtree to the daemon, which puts
+// each service in a cgroup of its own below it; without it systemd treats
+// those cgroups as its own and may move or remove them.
 // Restart=on-failure brings back a daemon that crashed; a daemon that finds
 // another one serving root exits 0 and is left alone.
 func SystemdUnit(exe, root string) string {
@@ -40,6 +43,7 @@ Type=simple
 Environment=%s
 ExecStart=%s
 KillMode=process
+Delegate=yes
 Restart=on-failure
 RestartSec=5
 

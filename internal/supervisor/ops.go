@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tetra/tsm/internal/watch"
 	"io/fs"
 	"net"
 	"os"
@@ -228,6 +229,11 @@ func (s *Supervisor) Start(req StartRequest) (Outcome, error) {
 	if req.CronRestart != "" {
 		if err := parseCron(req.CronRestart); err != nil {
 			return Outcome{}, fmt.Errorf("%w: %v", spec.ErrUsage, err)
+		}
+	}
+	for _, p := range req.WatchIgnore {
+		if err := watch.CheckPattern(p); err != nil {
+			return Outcome{}, fmt.Errorf("%w: --watch-ignore %v", spec.ErrUsage, err)
 		}
 	}
 	if len(req.Watch) > 0 {

@@ -287,6 +287,19 @@ func (s *sub) rootOf(path string) string {
 	return ""
 }
 
+// CheckPattern reports a malformed ignore pattern (an unclosed [ or a
+// trailing \): matching would treat it as never matching, so a typo would
+// silently ignore nothing.
+func CheckPattern(p string) error {
+	if filepath.IsAbs(p) {
+		return nil // a path prefix, not a pattern
+	}
+	if _, err := filepath.Match(p, ""); err != nil {
+		return fmt.Errorf("%q is not a valid pattern (%v); patterns use *, ? and [a-z] as in shell globs", p, err)
+	}
+	return nil
+}
+
 // ignored reports whether path (below root) matches an ignore pattern: an
 // absolute pattern is a path prefix, any other is matched against each
 // name below root.

@@ -186,6 +186,13 @@ func (a *App) recordStarted(name string, d *service.Definition) {
 	}
 }
 
+// forgetStarted drops what recordStarted kept for a deleted process, so a
+// later process of that name is not compared with a definition it never
+// ran from.
+func (a *App) forgetStarted(name string) {
+	os.Remove(filepath.Join(paths.ServicesStarted(a.root), name+".json"))
+}
+
 // startedAs returns the definition process name was last started from.
 func (a *App) startedAs(name string) (*service.Definition, bool) {
 	data, err := os.ReadFile(filepath.Join(paths.ServicesStarted(a.root), name+".json"))
@@ -268,7 +275,7 @@ func (a *App) restartService(cmd *cobra.Command, d *service.Definition) error {
 	if running && p.Name != old.Name {
 		// A new port renamed it; the old entry would linger as stopped.
 		if _, err := a.client.Delete(ctx, api.TargetsRequest{Targets: []string{strconv.Itoa(old.TsmID)}}); err == nil {
-			os.Remove(filepath.Join(paths.ServicesStarted(a.root), old.Name+".json"))
+			a.forgetStarted(old.Name)
 		}
 	}
 	fmt.Fprintf(out, "✔ restarted %s as %s  (id %d, pid %d%s)\n", d.ID(), p.Name, p.TsmID, p.PID, portNote(p))

@@ -71,6 +71,11 @@ func (a *App) newTargetsCmd(use, short, long string, op targetsOp, graceFlag, re
 			} else if err != nil {
 				return err
 			}
+			for _, r := range results {
+				if r.Action == "deleted" {
+					a.forgetStarted(r.Name)
+				}
+			}
 			if asJSON {
 				if perr := printJSON(cmd.OutOrStdout(), results); perr != nil {
 					return perr

@@ -534,12 +534,24 @@ func waitReady(ctx context.Context, ready *os.File) bool {
 	return n == 1
 }
 
-// lastLine returns the last non-empty line of a small log file.
+// lastLine returns the last non-empty line of the daemon's log, read from
+// its last 4 KiB: the log keeps every earlier daemon's lines too.
 func lastLine(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil || len(strings.TrimSpace(string(b))) == 0 {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
 		return "see " + path
 	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	return strings.TrimPrefix(lines[len(lines)-1], "tsm: ")
+	defer f.Close()
+	var b []byte
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		const tail = 4 << 10
+		b = make([]byte, tail)
+		n, _ := f.ReadAt(b, max(0, fi.Size()-tail))
+		b = b[:n]
+	}
+	text := strings.TrimSpace(string(b))
+	if text == "" {
+		return "see " + path
+	}
+	return strings.TrimPrefix(text[strings.LastIndexByte(text, '\n')+1:], "tsm: ")
 }

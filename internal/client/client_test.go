@@ -4,14 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -284,5 +287,35 @@ func TestCancelledRequest(t *testing.T) {
 	defer cancel()
 	if _, err := c.List(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("List: err = %v, want DeadlineExceeded", err)
+	}
+}
+
+func TestLastLine(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "daemon.log")
+	var b strings.Builder
+	for i := 0; i < 100000; i++ {
+		fmt.Fprintf(&b, "tsm: line %d of an earlier daemon\n", i)
+	}
+	b.WriteString("tsm: cannot listen: address in use\n\n")
+	if err := os.WriteFile(big, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := lastLine(big); got != "cannot listen: address in use" {
+		t.Errorf("lastLine(big) = %q", got)
+	}
+	one := filepath.Join(dir, "one.log")
+	os.WriteFile(one, []byte("only line"), 0o600)
+	if got := lastLine(one); got != "only line" {
+		t.Errorf("lastLine(one) = %q", got)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{fifo, filepath.Join(dir, "missing"), dir} {
+		if got := lastLine(p); got != "see "+p {
+			t.Errorf("lastLine(%s) = %q, want a pointer to the file", p, got)
+		}
 	}
 }

@@ -183,7 +183,7 @@ starting anything (see also ` + "`tsm describe`" + `).`,
 					joinPorts(p.ListeningPorts), p.Port, p.Port, joinPorts(p.ListeningPorts[:1]))
 			}
 			if p.Ready == "timeout" && req.Ready != "" {
-				fmt.Fprintf(cmd.ErrOrStderr(), "tsm: note: --ready %s has not passed yet (waited %s); see `tsm logs %d`\n", req.Ready, wait, p.TsmID)
+				fmt.Fprintf(cmd.ErrOrStderr(), "tsm: note: --ready %s has not passed yet (waited %s); it stays starting until it does (asked every second), see `tsm logs %d`\n", req.Ready, wait, p.TsmID)
 			} else if p.Ready == "timeout" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "tsm: note: nothing accepts connections on port %v yet (waited %s); see `tsm logs %d`\n", p.Port, wait, p.TsmID)
 			}

@@ -68,7 +68,7 @@ func (p *process) armMemory(r *run) {
 // memTick measures beside the owner (a family walk reads the process
 // table); one measurement at a time, like health checks.
 func (p *process) memTick(m memTick) {
-	if m.r != p.run || m.r.exit != nil || !p.state.up() {
+	if m.r != p.run || m.r.exit != nil || !p.live() {
 		return
 	}
 	mr := p.s.runner.(memoryRunner)
@@ -82,7 +82,7 @@ func (p *process) memTick(m memTick) {
 // memResult restarts the process gracefully once its tree exceeds the
 // limit, recording why.
 func (p *process) memResult(m memResult) {
-	if m.r != p.run || m.r.exit != nil || !p.state.up() {
+	if m.r != p.run || m.r.exit != nil || !p.live() {
 		return
 	}
 	if int64(m.bytes) <= p.meta.MaxMemory {
@@ -124,7 +124,7 @@ func (p *process) cronFired(m cronTick) {
 	}
 	p.cron = nil
 	defer p.armCron()
-	if !p.state.up() {
+	if !p.live() {
 		return
 	}
 	reason := "scheduled restart (--cron-restart " + p.meta.CronRestart + ")"

@@ -95,3 +95,25 @@ func TestCronRestart(t *testing.T) {
 		}
 	})
 }
+
+// A run whose --ready check has not passed within --wait stays starting,
+// and --max-memory still covers it: a leak while it waits is restarted
+// like one while it is online.
+func TestMaxMemoryWhileNotReady(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, f := newMemSupervisor(t)
+		f.bytes.Store(100 << 20)
+		m := startFake(t, s, "slowpoke", func(r *StartRequest) {
+			r.MaxMemory, r.Ready, r.Wait = 256<<20, "log:never printed", time.Second
+		})
+		step(10 * time.Second)
+		if got := s.metaOf(t, "slowpoke"); got.State != "starting" || f.spawnCount() != 1 {
+			t.Fatalf("state %s, %d spawns; want starting, 1", got.State, f.spawnCount())
+		}
+		f.bytes.Store(300 << 20)
+		step(memEvery)
+		if sig := f.signalsOf(m.PID); len(sig) == 0 || sig[0] != sigTerm {
+			t.Fatalf("signals %v, want a graceful SIGTERM", sig)
+		}
+	})
+}

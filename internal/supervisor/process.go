@@ -67,6 +67,10 @@ type run struct {
 	exit    *proc.Exit
 	health  *healthWatch // the run's health check (nil: none)
 	ready   health.Probe // readiness (--ready); nil: the port, or the settle window
+	// unready: its --ready check had not passed within --wait; the start
+	// was answered, and the run stays starting while the check is asked
+	// again (lateReadyEvery) — see process.live.
+	unready bool
 }
 
 // Messages. A *request is an operation asked by a user.
@@ -510,6 +514,13 @@ func (p *process) awaitReady(r *run) {
 	how := ""
 	if r.ready != nil {
 		how = probeReadiness(r.exited, p.s.done, r.ready, r.wait)
+		if how == "timeout" {
+			// The user said what ready means: the run is not online until
+			// it passes, however long that takes (Kubernetes' startup
+			// probe, without its kill).
+			p.inbox.post(readyMsg{r: r, how: how})
+			how = probeLate(r.exited, p.s.done, r.ready)
+		}
 	} else {
 		how = readiness(r.exited, p.s.done, r.port, r.wait, listens)
 	}
@@ -522,15 +533,40 @@ func (p *process) ready(m readyMsg) {
 	if m.r != p.run || p.state != Starting {
 		return
 	}
+	msg := readyMessage(p.meta, m.how, time.Since(m.r.started), m.ports)
+	if m.how == "timeout" && m.r.ready != nil {
+		// Not ready within --wait: the start is answered, the run stays
+		// starting and its check is asked again; --max-memory, --watch
+		// and --cron-restart cover it meanwhile (health checks begin once
+		// it is ready).
+		m.r.unready = true
+		p.watchMemory(m.r)
+		p.event(events.Ready, events.Event{Message: msg})
+		if p.starter != nil {
+			p.starter.done(Outcome{Meta: p.meta, Action: p.starter.action(), Ready: m.how, EnvChanges: p.starter.changes, Notes: p.starter.notes})
+			p.starter = nil
+		}
+		return
+	}
 	p.move(Online)
 	p.save()
-	p.watchRun(m.r)
-	msg := readyMessage(p.meta, m.how, time.Since(m.r.started), m.ports)
+	if m.r.unready {
+		p.watchHealth(m.r) // its memory is watched already
+	} else {
+		p.watchRun(m.r)
+	}
 	p.event(events.Ready, events.Event{Message: msg})
 	if p.starter != nil {
 		p.starter.done(Outcome{Meta: p.meta, Action: p.starter.action(), Ready: m.how, Listening: m.ports, EnvChanges: p.starter.changes, Notes: p.starter.notes})
 		p.starter = nil
 	}
+}
+
+// live reports whether the process runs as far as restarts on a limit, a
+// schedule or a file change are concerned: up, or started and still
+// waiting for its --ready check past --wait.
+func (p *process) live() bool {
+	return p.state.up() || (p.state == Starting && p.run != nil && p.run.unready)
 }
 
 // exited handles the end of a run's main process.

@@ -87,6 +87,32 @@ func probeReadiness(exited, quit <-chan struct{}, probe health.Probe, wait time.
 	}
 }
 
+// lateReadyEvery is how often a --ready check that did not pass within
+// --wait is asked again; each ask may take as long.
+const lateReadyEvery = time.Second
+
+// probeLate asks probe, after --wait ran out, until it passes ("check") or
+// the run exits or quit closes ("").
+func probeLate(exited, quit <-chan struct{}, probe health.Probe) string {
+	tick := time.NewTicker(lateReadyEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-exited:
+			return ""
+		case <-quit:
+			return ""
+		case <-tick.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), lateReadyEvery)
+		err := probe.Check(ctx)
+		cancel()
+		if err == nil {
+			return "check"
+		}
+	}
+}
+
 // readyMessage is the ready event's message: how the run became ready and
 // how long it took from its spawn.
 func readyMessage(m store.Meta, how string, took time.Duration, ports []int) string {
@@ -100,7 +126,7 @@ func readyMessage(m store.Meta, how string, took time.Duration, ports []int) str
 		return fmt.Sprintf("ready (%s passed)%s", m.ReadyCheck, after)
 	case "timeout":
 		if m.ReadyCheck != "" {
-			return fmt.Sprintf("alive, but %s has not passed yet%s", m.ReadyCheck, after)
+			return fmt.Sprintf("alive, but %s has not passed yet%s; still starting, asked again every %s", m.ReadyCheck, after, lateReadyEvery)
 		}
 		return fmt.Sprintf("alive, but nothing accepts connections on port %d yet%s", m.Port, after)
 	}

@@ -59,10 +59,11 @@ func (p *process) watchFiles() {
 }
 
 // filesChanged restarts a running process through the normal restart
-// path; a process that is not up (stopped, starting, being ended) is left
-// alone.
+// path; a process that is not running (stopped, being started or ended) is
+// left alone — but one still waiting for its --ready check past --wait is
+// restarted: the edit may be what it needs.
 func (p *process) filesChanged(m filesChanged) {
-	if !p.state.up() {
+	if !p.live() {
 		return
 	}
 	what := m.paths[0]

@@ -124,9 +124,8 @@ func (p *process) healthResult(m healthResult) {
 		return
 	}
 	reason := fmt.Sprintf("%d health checks failed in a row: %v", h.fails, m.err)
-	p.meta.RestartReason = reason
 	p.event(events.Unhealthy, events.Event{Message: reason + "; restarting"})
-	p.beginEnding(nil, "restart")
+	p.restartFor(reason)
 }
 
 // realProbe makes the probe of a health spec (Supervisor.newProbe; tests

@@ -90,9 +90,8 @@ func (p *process) memResult(m memResult) {
 		return
 	}
 	reason := fmt.Sprintf("memory %s (%d processes) exceeds --max-memory %s", sizeString(int64(m.bytes)), m.procs, sizeString(p.meta.MaxMemory))
-	p.meta.RestartReason = reason
 	p.event(events.Limit, events.Event{Message: reason + "; restarting"})
-	p.beginEnding(nil, "restart")
+	p.restartFor(reason)
 }
 
 // armCron schedules the next cron restart of the process (--cron-restart),
@@ -128,9 +127,8 @@ func (p *process) cronFired(m cronTick) {
 		return
 	}
 	reason := "scheduled restart (--cron-restart " + p.meta.CronRestart + ")"
-	p.meta.RestartReason = reason
 	p.event(events.Limit, events.Event{Message: reason})
-	p.beginEnding(nil, "restart")
+	p.restartFor(reason)
 }
 
 // parseCron checks a --cron-restart schedule: five fields (minute hour

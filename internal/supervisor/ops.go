@@ -153,6 +153,9 @@ type request struct {
 	notes     []string         // restart --update-env: see Outcome.Notes
 	reply     chan result
 	detached  bool // nobody waits for the answer (a stop a previous daemon began)
+	// restart asked by tsm itself (health, memory, schedule, files): why,
+	// for the restart event
+	reason string
 	// signal: what to send, and whether to the whole run
 	sig   syscall.Signal
 	group bool

@@ -872,6 +872,14 @@ func (p *process) deleteNow(r *request, res endResult) {
 	}
 }
 
+// restartFor restarts the run gracefully for a reason of tsm's own (a
+// failed health check, a memory limit, a schedule, changed files): the
+// reason is recorded in meta.json and in the restart event.
+func (p *process) restartFor(reason string) {
+	p.meta.RestartReason = reason
+	p.beginEnding(&request{kind: opRestart, reply: make(chan result, 1), detached: true, reason: reason}, "restart")
+}
+
 // restartNow starts a run for a restart request once no run is left.
 func (p *process) restartNow(r *request) {
 	m := &p.meta
@@ -894,6 +902,9 @@ func (p *process) restartNow(r *request) {
 		return
 	}
 	msg := "on request"
+	if r.reason != "" {
+		msg = "automatic: " + r.reason
+	}
 	if r.updateEnv {
 		msg += fmt.Sprintf(", with the caller's environment (%d variables changed)", len(r.changes))
 	}

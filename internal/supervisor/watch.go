@@ -71,7 +71,6 @@ func (p *process) filesChanged(m filesChanged) {
 		what += fmt.Sprintf(" and %d more", len(m.paths)-1)
 	}
 	reason := "files changed: " + what
-	p.meta.RestartReason = reason
 	p.event(events.Watch, events.Event{Message: reason + "; restarting"})
-	p.beginEnding(nil, "restart")
+	p.restartFor(reason)
 }

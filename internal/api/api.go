@@ -34,13 +34,15 @@ const ProblemHeader = "Tsm-Problem"
 
 // Routes. All bodies are JSON.
 const (
-	RoutePing    = "/v1/ping"    // GET  → Ping
-	RouteStart   = "/v1/start"   // POST StartRequest → Process
-	RouteStop    = "/v1/stop"    // POST TargetsRequest → []Result
-	RouteKill    = "/v1/kill"    // POST TargetsRequest → []Result
-	RouteRestart = "/v1/restart" // POST TargetsRequest → []Result
-	RouteDelete  = "/v1/delete"  // POST TargetsRequest → []Result
-	RouteList    = "/v1/list"    // GET  → ListResponse
+	RoutePing  = "/v1/ping"  // GET  → Ping
+	RouteStart = "/v1/start" // POST StartRequest → Process
+	// RoutePlan resolves a start without making it (start --dry-run).
+	RoutePlan    = "/v1/start/plan" // POST StartRequest → Plan
+	RouteStop    = "/v1/stop"       // POST TargetsRequest → []Result
+	RouteKill    = "/v1/kill"       // POST TargetsRequest → []Result
+	RouteRestart = "/v1/restart"    // POST TargetsRequest → []Result
+	RouteDelete  = "/v1/delete"     // POST TargetsRequest → []Result
+	RouteList    = "/v1/list"       // GET  → ListResponse
 	// RouteListJSON answers GET ?all=1 with the bytes `tsm list --json`
 	// prints: an indented array of Process, without the stopped ones unless
 	// all is given; the problems of ListResponse come in ProblemHeader.
@@ -422,4 +424,18 @@ type Error struct {
 type Candidate struct {
 	ID   int    `json:"id"`
 	Name string `json:"name"`
+}
+
+// Plan is how the daemon would start a command now (`start --dry-run`):
+// what a start resolves before it claims the name and port.
+type Plan struct {
+	Name       string `json:"name"`
+	Program    string `json:"program"` // the executable that would run (with a pre-hook: bash, which runs the hook, then the command)
+	Command    string `json:"command"` // as shown by list, secrets redacted
+	Cwd        string `json:"cwd"`
+	Port       int    `json:"port"`                  // 0: none
+	PortSource string `json:"port_source,omitempty"` // flag, env file, command, caller env, package.json, script, default
+	EnvFile    string `json:"env_file,omitempty"`
+	PreHook    string `json:"pre_hook,omitempty"` // secrets redacted
+	Type       string `json:"type"`               // python, node, bash, lua, go, command
 }

@@ -445,22 +445,24 @@ func overlay(cmd *cobra.Command, req *api.StartRequest, flags api.StartRequest) 
 }
 
 // dryRun prints what a start would run. For a definition that is its
-// description; for a command, the request as it stands before the daemon
-// resolves it.
+// description; for a command, what the daemon resolves it to now (name,
+// port, program), as a start would, starting nothing.
 func (a *App) dryRun(cmd *cobra.Command, d *service.Definition, req api.StartRequest, asJSON bool) error {
 	if d == nil {
-		d = &service.Definition{Name: req.Name, Command: strings.Join(req.Argv, " "), Cwd: req.Cwd, Port: req.Port, Env: req.EnvFile, PreCommand: req.PreHook}
-		if req.WorkDir != "" {
-			d.Cwd = req.WorkDir
-			if !filepath.IsAbs(d.Cwd) {
-				d.Cwd = filepath.Join(req.Cwd, d.Cwd)
-			}
+		plan, err := a.client.Plan(cmd.Context(), req)
+		if err != nil {
+			return err
 		}
-	} else {
-		d.Name, d.Port, d.PreCommand = req.Name, req.Port, req.PreHook
-		if req.EnvFile != d.EnvFilePath() {
-			d.Env = req.EnvFile
+		if asJSON {
+			return printJSON(cmd.OutOrStdout(), plan)
 		}
+		printPlan(cmd.OutOrStdout(), plan)
+		fmt.Fprintln(cmd.OutOrStdout(), "dry run: nothing was started")
+		return nil
+	}
+	d.Name, d.Port, d.PreCommand = req.Name, req.Port, req.PreHook
+	if req.EnvFile != d.EnvFilePath() {
+		d.Env = req.EnvFile
 	}
 	v := a.describe(cmd.Context(), d)
 	if asJSON {
@@ -471,6 +473,27 @@ func (a *App) dryRun(cmd *cobra.Command, d *service.Definition, req api.StartReq
 	}
 	fmt.Fprintln(cmd.OutOrStdout(), "dry run: nothing was started")
 	return nil
+}
+
+// printPlan shows how a command would start, as describe shows a service.
+func printPlan(w io.Writer, p api.Plan) {
+	port := "none"
+	if p.Port > 0 {
+		port = strconv.Itoa(p.Port)
+		if p.PortSource != "" {
+			port += " (from " + p.PortSource + ")"
+		}
+	}
+	rows := [][2]string{{"name", p.Name}, {"command", p.Command}, {"program", p.Program}, {"type", p.Type}, {"cwd", p.Cwd}, {"port", port}}
+	if p.EnvFile != "" {
+		rows = append(rows, [2]string{"env file", p.EnvFile})
+	}
+	if p.PreHook != "" {
+		rows = append(rows, [2]string{"pre-hook", p.PreHook})
+	}
+	for _, r := range rows {
+		fmt.Fprintf(w, "%-9s %s\n", r[0], r[1])
+	}
 }
 
 // sortedIDs is for messages listing definitions.

@@ -156,6 +156,13 @@ func (c *Client) Start(ctx context.Context, req api.StartRequest) (api.Process, 
 	return p, err
 }
 
+// Plan asks how the daemon would start req now, starting nothing.
+func (c *Client) Plan(ctx context.Context, req api.StartRequest) (api.Plan, error) {
+	var p api.Plan
+	err := c.call(ctx, http.MethodPost, api.RoutePlan, req, &p)
+	return p, err
+}
+
 // Stop stops the processes req names: the stop signal (SIGTERM unless the
 // process was started with --signal), then the kill signal after
 // req.TimeoutMillis (absent: the process's --kill-timeout, 10 s unless

@@ -30,6 +30,7 @@ import (
 // give them a fake. Errors are mapped to the wire by writeErrorWith.
 type supervisorOps interface {
 	Start(supervisor.StartRequest) (supervisor.Outcome, error)
+	Plan(supervisor.StartRequest) (spec.Spec, error)
 	Stop(name string, grace time.Duration) (supervisor.Outcome, error)
 	Kill(name string) (supervisor.Outcome, error)
 	Restart(name string, grace, wait time.Duration, env []string, updateEnv bool, ctx *execctx.Context) (supervisor.Outcome, error)
@@ -61,6 +62,7 @@ func (h *handler) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+api.RoutePing, h.ping)
 	mux.HandleFunc("POST "+api.RouteStart, h.start)
+	mux.HandleFunc("POST "+api.RoutePlan, h.plan)
 	mux.HandleFunc("POST "+api.RouteStop, h.targets(func(name string, r api.TargetsRequest) (supervisor.Outcome, error) {
 		return h.sup.Stop(name, grace(r))
 	}))
@@ -148,7 +150,42 @@ func (h *handler) start(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
-	out, err := h.sup.Start(supervisor.StartRequest{
+	out, err := h.sup.Start(startRequest(req))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	p := h.process(out.Meta, supervisor.Live{})
+	p.Ready, p.Restarting = out.Ready, out.Restarting
+	if out.Ready == "elsewhere" {
+		p.ListeningPorts = out.Listening
+	}
+	if out.Ready == "exited" {
+		p.LeftBehind = out.Descendants
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+// plan answers start --dry-run: the start resolved, nothing started.
+func (h *handler) plan(w http.ResponseWriter, r *http.Request) {
+	var req api.StartRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	sp, err := h.sup.Plan(startRequest(req))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.Plan{
+		Name: sp.Name, Program: sp.Argv[0], Command: redact(sp.Command), Cwd: sp.Cwd, Port: sp.Port,
+		PortSource: sp.PortSource, EnvFile: sp.EnvFile, PreHook: redact(sp.PreHook), Type: sp.ProcessType,
+	})
+}
+
+// startRequest is the supervisor's form of a start request.
+func startRequest(req api.StartRequest) supervisor.StartRequest {
+	return supervisor.StartRequest{
 		Request: spec.Request{
 			Argv: req.Argv, Cwd: req.Cwd, Env: req.Env, Name: req.Name, Port: req.Port,
 			EnvFile: req.EnvFile, WorkDir: req.WorkDir, PreHook: req.PreHook,
@@ -178,20 +215,7 @@ func (h *handler) start(w http.ResponseWriter, r *http.Request) {
 		LogMaxSize: req.LogMaxSize,
 		LogKeep:    req.LogKeep,
 		LogTime:    req.LogTime,
-	})
-	if err != nil {
-		writeError(w, err)
-		return
 	}
-	p := h.process(out.Meta, supervisor.Live{})
-	p.Ready, p.Restarting = out.Ready, out.Restarting
-	if out.Ready == "elsewhere" {
-		p.ListeningPorts = out.Listening
-	}
-	if out.Ready == "exited" {
-		p.LeftBehind = out.Descendants
-	}
-	writeJSON(w, http.StatusOK, p)
 }
 
 // signal checks the signal's name before any target is touched, then

@@ -64,6 +64,12 @@ func (f *fakeSup) op(action, name string) (supervisor.Outcome, error) {
 	return supervisor.Outcome{Meta: f.meta(name), Action: action}, nil
 }
 
+func (f *fakeSup) Plan(r supervisor.StartRequest) (spec.Spec, error) {
+	f.record("plan")
+	f.startReq = r
+	return spec.Spec{Name: r.Name, Argv: r.Argv, Command: strings.Join(r.Argv, " "), Cwd: r.Cwd}, f.startErr
+}
+
 func (f *fakeSup) Start(r supervisor.StartRequest) (supervisor.Outcome, error) {
 	f.record("start")
 	f.startReq = r

@@ -204,52 +204,9 @@ type startSpec struct {
 
 // Start resolves and starts a new process and waits until it is up.
 func (s *Supervisor) Start(req StartRequest) (Outcome, error) {
-	policy, err := ParsePolicy(req.Restart)
+	sp, req, policy, err := s.plan(req)
 	if err != nil {
-		return Outcome{}, fmt.Errorf("%w: %v", spec.ErrUsage, err)
-	}
-	for _, sig := range []string{req.StopSignal, req.KillSignal, req.ReloadSignal} {
-		if _, ok := ParseSignal(sig); sig != "" && !ok {
-			return Outcome{}, fmt.Errorf("%w: unknown signal %q: use a name such as SIGTERM, SIGINT, SIGQUIT, SIGHUP or SIGKILL", spec.ErrUsage, sig)
-		}
-	}
-	// Resolved without the table lock: this reads env files and probes
-	// ports. The port it picks is claimed below, under the lock.
-	sp, err := spec.Resolve(req.Request, s.sys)
-	if err != nil {
-		var busy *spec.PortBusyError
-		if errors.As(err, &busy) {
-			err = fmt.Errorf("%w; %s", err, s.describeHolder(busy.Port))
-		}
 		return Outcome{}, err
-	}
-	// Checked with the resolved port: a bare "tcp" needs one.
-	if req.Health.Spec != "" {
-		if _, err := health.Parse(req.Health.Spec, sp.Port, noExec); err != nil {
-			return Outcome{}, fmt.Errorf("%w: %v", spec.ErrUsage, err)
-		}
-	}
-	if req.CronRestart != "" {
-		if err := parseCron(req.CronRestart); err != nil {
-			return Outcome{}, fmt.Errorf("%w: %v", spec.ErrUsage, err)
-		}
-	}
-	for _, p := range req.WatchIgnore {
-		if err := watch.CheckPattern(p); err != nil {
-			return Outcome{}, fmt.Errorf("%w: --watch-ignore %v", spec.ErrUsage, err)
-		}
-	}
-	if len(req.Watch) > 0 {
-		abs, err := watchRoots(req.Watch, sp.Cwd)
-		if err != nil {
-			return Outcome{}, err
-		}
-		req.Watch = abs
-	}
-	if req.Ready != "" {
-		if _, err := health.ParseReady(req.Ready, sp.Port, noExec, nil, nil); err != nil {
-			return Outcome{}, fmt.Errorf("%w: %v", spec.ErrUsage, err)
-		}
 	}
 	p, isNew, err := s.claim(sp)
 	var deleting *deletingError
@@ -270,6 +227,69 @@ func (s *Supervisor) Start(req StartRequest) (Outcome, error) {
 		s.savePorts()
 	}
 	return out, err
+}
+
+// Plan resolves a start as Start would — name, port, command, working
+// directory, environment — and checks its settings, without starting
+// anything or claiming the name or port (a start right after may resolve
+// differently if another takes them meanwhile). Errors are Start's.
+func (s *Supervisor) Plan(req StartRequest) (spec.Spec, error) {
+	sp, _, _, err := s.plan(req)
+	return sp, err
+}
+
+// plan is Start's resolution and checks; it returns req with its watch
+// roots made absolute, and the restart policy.
+func (s *Supervisor) plan(req StartRequest) (spec.Spec, StartRequest, Policy, error) {
+	var sp spec.Spec
+	policy, err := ParsePolicy(req.Restart)
+	if err != nil {
+		return sp, req, "", fmt.Errorf("%w: %v", spec.ErrUsage, err)
+	}
+	for _, sig := range []string{req.StopSignal, req.KillSignal, req.ReloadSignal} {
+		if _, ok := ParseSignal(sig); sig != "" && !ok {
+			return sp, req, "", fmt.Errorf("%w: unknown signal %q: use a name such as SIGTERM, SIGINT, SIGQUIT, SIGHUP or SIGKILL", spec.ErrUsage, sig)
+		}
+	}
+	// Resolved without the table lock: this reads env files and probes
+	// ports. The port it picks is claimed by Start (claim), under the lock.
+	sp, err = spec.Resolve(req.Request, s.sys)
+	if err != nil {
+		var busy *spec.PortBusyError
+		if errors.As(err, &busy) {
+			err = fmt.Errorf("%w; %s", err, s.describeHolder(busy.Port))
+		}
+		return sp, req, "", err
+	}
+	// Checked with the resolved port: a bare "tcp" needs one.
+	if req.Health.Spec != "" {
+		if _, err := health.Parse(req.Health.Spec, sp.Port, noExec); err != nil {
+			return sp, req, "", fmt.Errorf("%w: %v", spec.ErrUsage, err)
+		}
+	}
+	if req.CronRestart != "" {
+		if err := parseCron(req.CronRestart); err != nil {
+			return sp, req, "", fmt.Errorf("%w: %v", spec.ErrUsage, err)
+		}
+	}
+	for _, p := range req.WatchIgnore {
+		if err := watch.CheckPattern(p); err != nil {
+			return sp, req, "", fmt.Errorf("%w: --watch-ignore %v", spec.ErrUsage, err)
+		}
+	}
+	if len(req.Watch) > 0 {
+		abs, err := watchRoots(req.Watch, sp.Cwd)
+		if err != nil {
+			return sp, req, "", err
+		}
+		req.Watch = abs
+	}
+	if req.Ready != "" {
+		if _, err := health.ParseReady(req.Ready, sp.Port, noExec, nil, nil); err != nil {
+			return sp, req, "", fmt.Errorf("%w: %v", spec.ErrUsage, err)
+		}
+	}
+	return sp, req, policy, nil
 }
 
 // claim returns the process a start of sp will use: a new one with the

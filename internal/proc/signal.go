@@ -42,6 +42,30 @@ func GroupExists(pgid int) (bool, error) {
 	}
 }
 
+// SignalIdentity sends sig to the very process id names, never to another
+// that has its PID now (see Identity). sent is false, with a nil error,
+// when that process is gone; an error means the signal could not be sent
+// or the identity not checked. PIDs <= 1 are refused, as in Signal.
+func SignalIdentity(id Identity, sig syscall.Signal) (sent bool, err error) {
+	if id.PID <= 1 {
+		return false, errors.New("refusing to signal pid <= 1")
+	}
+	return signalIdentity(id, sig)
+}
+
+func checkThenKill(id Identity, sig syscall.Signal) (bool, error) {
+	if ok, err := id.Check(); !ok || err != nil {
+		return false, err
+	}
+	if err := syscall.Kill(id.PID, sig); err != nil {
+		if errors.Is(err, syscall.ESRCH) {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
+}
+
 func ignoreESRCH(err error) error {
 	if errors.Is(err, syscall.ESRCH) {
 		return nil

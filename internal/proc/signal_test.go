@@ -80,3 +80,32 @@ func probeGroupHelper() {
 	}
 	fmt.Printf("eperm=%d\nexists=%d\n", eperm, exists)
 }
+
+// SignalIdentity reaches the process an identity names, and nothing once
+// that process is gone — not even a process that has its PID now (here:
+// an identity whose start time is not the running process's).
+func TestSignalIdentity(t *testing.T) {
+	cmd, _ := startProc(t, procOpts{}, "sleep", "60")
+	id, err := Identify(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger := id
+	stranger.StartTime++ // the same PID, another incarnation
+	if sent, err := SignalIdentity(stranger, syscall.SIGKILL); sent || err != nil {
+		t.Fatalf("SignalIdentity(another incarnation) = %v, %v; want nothing sent", sent, err)
+	}
+	if !id.Alive() {
+		t.Fatal("the process was signalled through an identity that is not its own")
+	}
+	if sent, err := SignalIdentity(id, syscall.SIGTERM); !sent || err != nil {
+		t.Fatalf("SignalIdentity(its own) = %v, %v", sent, err)
+	}
+	cmd.Wait()
+	if sent, err := SignalIdentity(id, syscall.SIGTERM); sent || err != nil {
+		t.Errorf("SignalIdentity(gone) = %v, %v; want false, nil", sent, err)
+	}
+	if _, err := SignalIdentity(Identity{PID: 1}, syscall.SIGTERM); err == nil {
+		t.Error("SignalIdentity(pid 1) was not refused")
+	}
+}

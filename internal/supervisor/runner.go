@@ -43,6 +43,9 @@ type Runner interface {
 	// Pgid returns the process group of pid.
 	Pgid(pid int) (int, error)
 	Signal(pid int, sig syscall.Signal) error
+	// SignalIdentity is proc.SignalIdentity: sig to the very process id
+	// names (false, nil: it is gone), never to a recycled PID.
+	SignalIdentity(id proc.Identity, sig syscall.Signal) (bool, error)
 	SignalGroup(pgid int, sig syscall.Signal) error
 	// CgroupMembers lists the processes in a run's cgroup ("" → none).
 	CgroupMembers(cgroup string) []int
@@ -126,6 +129,9 @@ func (osRunner) VerifyLegacy(pid int, started time.Time, command string) (proc.I
 }
 func (osRunner) Signal(pid int, sig syscall.Signal) error     { return proc.Signal(pid, sig) }
 func (osRunner) SignalGroup(pg int, sig syscall.Signal) error { return proc.SignalGroup(pg, sig) }
+func (osRunner) SignalIdentity(id proc.Identity, sig syscall.Signal) (bool, error) {
+	return proc.SignalIdentity(id, sig)
+}
 func (osRunner) Children() ([]int, bool)                      { return proc.Children() }
 func (osRunner) GroupExists(pgid int) (bool, error)           { return proc.GroupExists(pgid) }
 func (osRunner) Pgid(pid int) (int, error)                    { return unix.Getpgid(pid) }

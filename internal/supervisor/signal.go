@@ -65,26 +65,36 @@ func (p *process) signalOp(r *request) {
 	go func() {
 		// The main process is pinned by identity: a recycled PID never
 		// gets the signal.
-		if ok, err := rn.Check(id); !ok || err != nil {
-			r.fail(fmt.Errorf("%s (id %d): its main process %d is gone; see `tsm info %s`", meta.Name, meta.TsmID, id.PID, meta.Name))
-			return
-		}
+		gone := fmt.Errorf("%s (id %d): its main process %d is gone; see `tsm info %s`", meta.Name, meta.TsmID, id.PID, meta.Name)
 		out := Outcome{Meta: meta, Action: "signalled"}
 		if !group {
-			if err := rn.Signal(id.PID, sig); err != nil {
+			sent, err := rn.SignalIdentity(id, sig)
+			switch {
+			case err != nil:
 				r.fail(fmt.Errorf("signal %s (pid %d): %w", meta.Name, id.PID, err))
-				return
+			case !sent:
+				r.fail(gone)
+			default:
+				r.done(out)
 			}
-			r.done(out)
+			return
+		}
+		if ok, err := rn.Check(id); !ok || err != nil {
+			r.fail(gone)
 			return
 		}
 		fam, _ := rn.Family(id.PID, marker, id.StartTime, cgroup)
 		pg, err := rn.Pgid(id.PID)
 		led := err == nil && pg == id.PID
 		if led {
+			// The group's number is its leader's PID, checked above: while
+			// the leader lives, no other group can have it.
 			err = rn.SignalGroup(id.PID, sig)
-		} else {
-			err = rn.Signal(id.PID, sig)
+		} else if sent, serr := rn.SignalIdentity(id, sig); serr != nil {
+			err = serr
+		} else if !sent {
+			r.fail(gone)
+			return
 		}
 		if err != nil {
 			r.fail(fmt.Errorf("signal %s (pid %d): %w", meta.Name, id.PID, err))
@@ -95,7 +105,7 @@ func (p *process) signalOp(r *request) {
 				out.Descendants++ // the group signal reached it
 				continue
 			}
-			if ok, _ := rn.Check(m.Identity); ok && rn.Signal(m.PID, sig) == nil {
+			if sent, _ := rn.SignalIdentity(m.Identity, sig); sent {
 				out.Descendants++
 			}
 		}

@@ -109,6 +109,13 @@ func (f *fakeRunner) VerifyLegacy(pid int, _ time.Time, _ string) (proc.Identity
 	return id, err
 }
 
+func (f *fakeRunner) SignalIdentity(id proc.Identity, sig syscall.Signal) (bool, error) {
+	if ok, _ := f.Check(id); !ok {
+		return false, nil
+	}
+	return true, f.Signal(id.PID, sig)
+}
+
 func (f *fakeRunner) Signal(pid int, sig syscall.Signal) error {
 	f.mu.Lock()
 	if f.alive[pid] {

@@ -263,11 +263,14 @@ type Launch struct {
 }
 
 // Problem is a process directory that could not be read, or, with Loaded,
-// one that was read but had to be mended (a duplicate ID renumbered).
+// one that was read but has a problem (an unusable launch.json), or, with
+// Mended too, one that LoadAll mended in memory (a duplicate ID
+// renumbered): the record must be written back, and then all is well.
 type Problem struct {
 	Name   string
 	Err    error
 	Loaded bool
+	Mended bool
 }
 
 func (p Problem) Error() string { return fmt.Sprintf("%s: %v", p.Name, p.Err) }
@@ -276,7 +279,7 @@ func (p Problem) Error() string { return fmt.Sprintf("%s: %v", p.Name, p.Err) }
 // missing or corrupt, or that is a symbolic link, is reported as a Problem
 // and skipped. A record whose tsm_id another record already has (sorted
 // by name, the first keeps it) gets the lowest free ID and a Problem with
-// Loaded set; the new ID reaches the disk with the record's next write.
+// Loaded and Mended set; the caller writes the record back.
 func (s *Store) LoadAll() ([]Meta, []Problem, error) {
 	entries, err := os.ReadDir(s.ProcessesDir())
 	if err != nil {
@@ -342,7 +345,7 @@ func renumber(metas []Meta) []Problem {
 		}
 		used[free] = true
 		m := &metas[i]
-		problems = append(problems, Problem{Name: m.Name, Loaded: true,
+		problems = append(problems, Problem{Name: m.Name, Loaded: true, Mended: true,
 			Err: fmt.Errorf("tsm_id %d is also another process's; renumbered to %d", m.TsmID, free)})
 		m.TsmID = free
 	}

@@ -100,6 +100,7 @@ type (
 		unsure     error         // its identity could not be checked
 		carriers   []proc.Member // live processes with the record's marker
 		successors []proc.Member // live processes with the next run's marker
+		mended     string        // what loading mended in the record (written back at once)
 	}
 )
 

@@ -88,6 +88,10 @@ func (p *process) watched(m watchMsg) {
 // recover resumes from the record a previous daemon left.
 func (p *process) recover(rc recovery) {
 	m := &p.meta
+	if rc.mended != "" {
+		p.save()
+		p.event(events.Adopt, events.Event{Message: rc.mended})
+	}
 	switch p.state {
 	case Starting, Online, Unhealthy:
 		if p.resume(rc) {

@@ -206,7 +206,15 @@ func (s *Supervisor) Adopt() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.unreadable = make(map[string]bool, len(problems))
+	mended := map[string]string{}
 	for _, p := range problems {
+		if p.Mended {
+			// Written back by its recovery, and said once in the events
+			// and the daemon's log, not in every listing from now on.
+			mended[p.Name] = p.Err.Error()
+			s.log.Warn("mended a process record", "name", p.Name, "what", p.Err)
+			continue
+		}
 		if p.Loaded {
 			s.problems = append(s.problems, p.Error())
 			continue
@@ -216,6 +224,7 @@ func (s *Supervisor) Adopt() error {
 	}
 	s.problems = append(s.problems, unverified...)
 	for _, r := range recs {
+		r.mended = mended[r.meta.Name]
 		r.carriers = found[r.meta.Marker]
 		if r.meta.RunBase != "" {
 			r.successors = found[nextMarker(r.meta)]

@@ -92,6 +92,10 @@ func (a *App) newTargetsCmd(use, short, long string, op targetsOp, graceFlag, re
 					for _, n := range r.Notes {
 						fmt.Fprintln(cmd.OutOrStdout(), "  "+n)
 					}
+					continue
+				}
+				for _, n := range r.Notes {
+					fmt.Fprintf(cmd.ErrOrStderr(), "tsm: note: %s: %s\n", r.Name, n)
 				}
 			}
 			return err

@@ -123,7 +123,8 @@ type Outcome struct {
 	EnvChanges []string
 	// Notes, after restart --update-env: what was derived again and
 	// changed (the port) or what stays fixed although its inputs changed
-	// (the name), in words for the user.
+	// (the name); after a restart whose run was not ready within the
+	// wait, that it is not. In words for the user.
 	Notes []string
 }
 

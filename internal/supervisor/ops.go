@@ -59,7 +59,8 @@ type StartRequest struct {
 	CronRestart string
 	// Watch (paths, relative to the process's directory) restarts the
 	// process when files under them change; WatchIgnore adds patterns to
-	// watch.DefaultIgnore.
+	// watch.DefaultIgnore (one with a separator is a path, relative to the
+	// process's directory: see watch.AbsPattern).
 	Watch, WatchIgnore []string
 	// LogMaxSize and LogKeep override the state directory's log rotation
 	// limits for this process (nil: those).
@@ -285,10 +286,12 @@ func (s *Supervisor) plan(req StartRequest) (spec.Spec, StartRequest, Policy, er
 			return sp, req, "", fmt.Errorf("%w: %v", spec.ErrUsage, err)
 		}
 	}
-	for _, p := range req.WatchIgnore {
+	req.WatchIgnore = slices.Clone(req.WatchIgnore)
+	for i, p := range req.WatchIgnore {
 		if err := watch.CheckPattern(p); err != nil {
 			return sp, req, "", fmt.Errorf("%w: --watch-ignore %v", spec.ErrUsage, err)
 		}
+		req.WatchIgnore[i] = watch.AbsPattern(p, sp.Cwd)
 	}
 	if len(req.Watch) > 0 {
 		abs, err := watchRoots(req.Watch, sp.Cwd)

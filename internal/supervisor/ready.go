@@ -73,14 +73,7 @@ func probeReadiness(exited, quit <-chan struct{}, probe health.Probe, wait time.
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	go func() {
-		select {
-		case <-exited:
-		case <-quit:
-		case <-ctx.Done():
-		}
-		cancel()
-	}()
+	cancelOnEnd(ctx, cancel, exited, quit)
 	tick := time.NewTicker(readyEvery)
 	defer tick.Stop()
 	for {
@@ -104,6 +97,19 @@ func probeReadiness(exited, quit <-chan struct{}, probe health.Probe, wait time.
 	}
 }
 
+// cancelOnEnd cancels ctx (with its cancel) once the run exits or quit
+// closes, so that a readiness ask in flight ends with the run.
+func cancelOnEnd(ctx context.Context, cancel context.CancelFunc, exited, quit <-chan struct{}) {
+	go func() {
+		select {
+		case <-exited:
+		case <-quit:
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
+}
+
 // lateReadyEvery is how often a --ready check that did not pass within
 // --wait is asked again. Each ask may take up to lateReadyTimeout: a check
 // slower than the interval (a health endpoint that takes 2 s) must still
@@ -119,14 +125,7 @@ func probeLate(exited, quit <-chan struct{}, probe health.Probe) string {
 	// An ask in flight when the run ends is cut short with it.
 	runCtx, stop := context.WithCancel(context.Background())
 	defer stop()
-	go func() {
-		select {
-		case <-exited:
-		case <-quit:
-		case <-runCtx.Done():
-		}
-		stop()
-	}()
+	cancelOnEnd(runCtx, stop, exited, quit)
 	tick := time.NewTicker(lateReadyEvery)
 	defer tick.Stop()
 	for {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -94,9 +95,7 @@ func (a *App) newTargetsCmd(use, short, long string, op targetsOp, graceFlag, re
 					}
 					continue
 				}
-				for _, n := range r.Notes {
-					fmt.Fprintf(cmd.ErrOrStderr(), "tsm: note: %s: %s\n", r.Name, n)
-				}
+				printNotes(cmd.ErrOrStderr(), r)
 			}
 			return err
 		},
@@ -137,6 +136,14 @@ func describeEnvChanges(changes []string) string {
 		}
 	}
 	return s
+}
+
+// printNotes shows what the daemon noted about r (a restarted run not
+// ready yet), as start's notes are shown.
+func printNotes(w io.Writer, r api.Result) {
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "tsm: note: %s: %s\n", r.Name, n)
+	}
 }
 
 func describeResult(r api.Result) string {

@@ -178,8 +178,10 @@ type Result struct {
 	// EnvChanges lists the variables restart --update-env changed, as
 	// "+KEY", "-KEY" or "~KEY" (added, removed, changed); never values.
 	EnvChanges []string `json:"env_changes,omitempty"`
-	// Notes (restart --update-env): what was derived again and changed,
-	// such as the port, or what stays fixed and why, such as the name.
+	// Notes (restart): with --update-env, what was derived again and
+	// changed, such as the port, or what stays fixed and why, such as the
+	// name; a run not ready within the wait (its --ready check has not
+	// passed, or nothing accepts connections on its port) says so.
 	Notes []string `json:"notes,omitempty"`
 }
 

@@ -49,6 +49,7 @@ says so.`,
 					continue
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s (no --reload-signal declared, so it was restarted)\n", describeResult(r))
+				printNotes(cmd.ErrOrStderr(), r)
 			}
 			return nil
 		},

@@ -450,6 +450,9 @@ func overlay(cmd *cobra.Command, req *api.StartRequest, flags api.StartRequest) 
 func (a *App) dryRun(cmd *cobra.Command, d *service.Definition, req api.StartRequest, asJSON bool) error {
 	if d == nil {
 		plan, err := a.client.Plan(cmd.Context(), req)
+		if errors.Is(err, errors.ErrUnsupported) {
+			return fmt.Errorf("the running daemon predates start --dry-run (%v), so nothing was started; `tsm daemon stop` (services keep running) lets the next command start this version's daemon", err)
+		}
 		if err != nil {
 			return err
 		}

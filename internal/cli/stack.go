@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -88,7 +89,7 @@ stack does not list them.
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print status or list as JSON")
-	cmd.Flags().DurationVar(&healthTimeout, "health-timeout", 30*time.Second, "how long a service's health check may take to pass")
+	cmd.Flags().DurationVar(&healthTimeout, "health-timeout", 30*time.Second, "how long a service's health check may take to pass, and a running one may stay starting (its --ready check not passed)")
 	return cmd
 }
 
@@ -126,7 +127,11 @@ func (a *App) stackStart(cmd *cobra.Command, s *service.Stack, defs []*service.D
 	for _, d := range defs {
 		if p, ok := runningOf(d, list.Processes); ok {
 			// Running is not yet ready: one started a moment ago may not
-			// listen yet, and what comes next depends on it.
+			// listen yet, or its --ready check may not have passed, and
+			// what comes next depends on it.
+			if err := a.waitOnline(ctx, p, healthTimeout); err != nil {
+				return a.stackFailed(cmd, s, d, err, started)
+			}
 			if err := a.waitReady(ctx, d, p, healthTimeout); err != nil {
 				return a.stackFailed(cmd, s, d, err, started)
 			}
@@ -167,6 +172,40 @@ func (a *App) stackFailed(cmd *cobra.Command, s *service.Stack, d *service.Defin
 	}
 	return fmt.Errorf("stack %s stopped at %s: %w; the %s started before it keep running (`tsm stack stop %s` stops them)",
 		s.ID(), d.ID(), err, plural(started, "service", "services"), s.ID())
+}
+
+// waitOnline waits, up to limit, until p is no longer starting (its
+// --ready check, or its port, has not answered yet), or an error saying
+// that it still is, or what it became if it no longer runs.
+func (a *App) waitOnline(ctx context.Context, p api.Process, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for stateWord(p.Row()) == "starting" {
+		if time.Now().After(deadline) {
+			why := "nothing accepts connections on its port yet"
+			if p.ReadyCheck != "" {
+				why = "its --ready check " + p.ReadyCheck + " has not passed yet"
+			}
+			return fmt.Errorf("%s (id %d) is still starting after %s: %s (see `tsm logs %d`; --health-timeout waits longer)", p.Name, p.TsmID, limit, why, p.TsmID)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		list, err := a.client.List(ctx)
+		if err != nil {
+			return err
+		}
+		i := slices.IndexFunc(list.Processes, func(q api.Process) bool { return q.TsmID == p.TsmID && q.Name == p.Name })
+		if i < 0 {
+			return fmt.Errorf("%s (id %d) was deleted while the stack waited for it", p.Name, p.TsmID)
+		}
+		p = list.Processes[i]
+	}
+	if !active(p) {
+		return fmt.Errorf("%s (id %d) is %s, not running (see `tsm logs %d`)", p.Name, p.TsmID, stateWord(p.Row()), p.TsmID)
+	}
+	return nil
 }
 
 // waitReady waits until d's health check passes, if it has one.

@@ -211,7 +211,7 @@ starting anything (see also ` + "`tsm describe`" + `).`,
 	f.StringVar(&req.CronRestart, "cron-restart", "", "restart on a cron schedule: \"0 3 * * *\" (03:00 daily), @hourly, @every 6h")
 	f.StringSliceVar(&req.Watch, "watch", nil, "restart when files change: --watch alone watches the working directory, --watch=src,lib those paths (debounced; .git, node_modules, __pycache__ ignored)")
 	f.Lookup("watch").NoOptDefVal = "."
-	f.StringSliceVar(&req.WatchIgnore, "watch-ignore", nil, "more names or patterns --watch ignores (e.g. dist, '*.log')")
+	f.StringSliceVar(&req.WatchIgnore, "watch-ignore", nil, "more names or patterns --watch ignores (e.g. dist, '*.log'); one with a / is a path from the working directory (out/gen, 'dist/*.map')")
 	f.StringVar(&req.Ready, "ready", "", "when the process is up: tcp, tcp:PORT, http://HOST:PORT/PATH (2xx/3xx), exec:COMMAND (exits 0) or log:REGEX (a new line of its output matches); default: its port accepts connections")
 	f.StringVar(&req.Health, "health", "", "health check: http://127.0.0.1:PORT/PATH (2xx/3xx), tcp (the port accepts), tcp:PORT, or exec:COMMAND (exits 0)")
 	f.DurationVar(&healthInterval, "health-interval", 10*time.Second, "time between health checks")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -92,7 +93,9 @@ func (a *App) newTargetsCmd(use, short, long string, op targetsOp, graceFlag, re
 					for _, n := range r.Notes {
 						fmt.Fprintln(cmd.OutOrStdout(), "  "+n)
 					}
+					continue
 				}
+				printNotes(cmd.ErrOrStderr(), r)
 			}
 			return err
 		},
@@ -133,6 +136,14 @@ func describeEnvChanges(changes []string) string {
 		}
 	}
 	return s
+}
+
+// printNotes shows what the daemon noted about r (a restarted run not
+// ready yet), as start's notes are shown.
+func printNotes(w io.Writer, r api.Result) {
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "tsm: note: %s: %s\n", r.Name, n)
+	}
 }
 
 func describeResult(r api.Result) string {

@@ -59,7 +59,8 @@ type StartRequest struct {
 	CronRestart string
 	// Watch (paths, relative to the process's directory) restarts the
 	// process when files under them change; WatchIgnore adds patterns to
-	// watch.DefaultIgnore.
+	// watch.DefaultIgnore (one with a separator is a path, relative to the
+	// process's directory: see watch.AbsPattern).
 	Watch, WatchIgnore []string
 	// LogMaxSize and LogKeep override the state directory's log rotation
 	// limits for this process (nil: those).
@@ -123,7 +124,8 @@ type Outcome struct {
 	EnvChanges []string
 	// Notes, after restart --update-env: what was derived again and
 	// changed (the port) or what stays fixed although its inputs changed
-	// (the name), in words for the user.
+	// (the name); after a restart whose run was not ready within the
+	// wait, that it is not. In words for the user.
 	Notes []string
 }
 
@@ -232,10 +234,22 @@ func (s *Supervisor) Start(req StartRequest) (Outcome, error) {
 // Plan resolves a start as Start would — name, port, command, working
 // directory, environment — and checks its settings, without starting
 // anything or claiming the name or port (a start right after may resolve
-// differently if another takes them meanwhile). Errors are Start's.
+// differently if another takes them meanwhile). Errors are Start's, a
+// name that is running included.
 func (s *Supervisor) Plan(req StartRequest) (spec.Spec, error) {
 	sp, _, _, err := s.plan(req)
-	return sp, err
+	if err != nil {
+		return sp, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.claimableLocked(sp); err != nil {
+		var deleting *deletingError
+		if !errors.As(err, &deleting) { // a start waits for that delete
+			return sp, err
+		}
+	}
+	return sp, nil
 }
 
 // plan is Start's resolution and checks; it returns req with its watch
@@ -272,10 +286,12 @@ func (s *Supervisor) plan(req StartRequest) (spec.Spec, StartRequest, Policy, er
 			return sp, req, "", fmt.Errorf("%w: %v", spec.ErrUsage, err)
 		}
 	}
-	for _, p := range req.WatchIgnore {
+	req.WatchIgnore = slices.Clone(req.WatchIgnore)
+	for i, p := range req.WatchIgnore {
 		if err := watch.CheckPattern(p); err != nil {
 			return sp, req, "", fmt.Errorf("%w: --watch-ignore %v", spec.ErrUsage, err)
 		}
+		req.WatchIgnore[i] = watch.AbsPattern(p, sp.Cwd)
 	}
 	if len(req.Watch) > 0 {
 		abs, err := watchRoots(req.Watch, sp.Cwd)
@@ -299,24 +315,8 @@ func (s *Supervisor) plan(req StartRequest) (spec.Spec, StartRequest, Policy, er
 func (s *Supervisor) claim(sp spec.Spec) (*process, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if p, ok := s.procs[sp.Name]; ok {
-		if p.pubSt == Stopping && p.pub.Pending == "delete" {
-			return nil, false, &deletingError{p}
-		}
-		if p.pubSt.active() {
-			return nil, false, alreadyRunning(p.pub)
-		}
-		return p, false, nil
-	}
-	if s.unreadable[sp.Name] {
-		return nil, false, fmt.Errorf("%s: its directory %s holds a record tsm cannot read (see `tsm list`), and its process may still run; fix or remove that directory first, or choose another --name",
-			sp.Name, s.store.Dir(sp.Name))
-	}
-	if sp.Port > 0 {
-		if h := s.portHolderLocked(sp.Port); h != nil {
-			// Another start claimed the port since it was resolved.
-			return nil, false, fmt.Errorf("port %d was just taken by tsm process %s (id %d); try again, or use --port %d+", sp.Port, h.pub.Name, h.pub.TsmID, sp.Port)
-		}
+	if p, err := s.claimableLocked(sp); p != nil || err != nil {
+		return p, false, err
 	}
 	m := store.Meta{TsmID: s.lowestFreeIDLocked(), Name: sp.Name, Port: store.Port(sp.Port)}
 	p := newProcess(s, m, Stopped)
@@ -325,6 +325,32 @@ func (s *Supervisor) claim(sp spec.Spec) (*process, bool, error) {
 	s.procs[sp.Name] = p
 	go p.loop()
 	return p, true, nil
+}
+
+// claimableLocked checks that a start of sp may take its name and port:
+// it returns the stopped process of that name to reuse, nil for a new
+// name, or why not (a *deletingError while a delete of it finishes).
+func (s *Supervisor) claimableLocked(sp spec.Spec) (*process, error) {
+	if p, ok := s.procs[sp.Name]; ok {
+		if p.pubSt == Stopping && p.pub.Pending == "delete" {
+			return nil, &deletingError{p}
+		}
+		if p.pubSt.active() {
+			return nil, alreadyRunning(p.pub)
+		}
+		return p, nil
+	}
+	if s.unreadable[sp.Name] {
+		return nil, fmt.Errorf("%s: its directory %s holds a record tsm cannot read (see `tsm list`), and its process may still run; fix or remove that directory first, or choose another --name",
+			sp.Name, s.store.Dir(sp.Name))
+	}
+	if sp.Port > 0 {
+		if h := s.portHolderLocked(sp.Port); h != nil {
+			// Another start claimed the port since it was resolved.
+			return nil, fmt.Errorf("port %d was just taken by tsm process %s (id %d); try again, or use --port %d+", sp.Port, h.pub.Name, h.pub.TsmID, sp.Port)
+		}
+	}
+	return nil, nil
 }
 
 // alreadyRunning refuses a start of a name whose process is active: with

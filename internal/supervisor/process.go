@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"time"
 
@@ -544,7 +545,7 @@ func (p *process) ready(m readyMsg) {
 		p.watchMemory(m.r)
 		p.event(events.Ready, events.Event{Message: msg})
 		if p.starter != nil {
-			p.starter.done(Outcome{Meta: p.meta, Action: p.starter.action(), Ready: m.how, EnvChanges: p.starter.changes, Notes: p.starter.notes})
+			p.starter.done(Outcome{Meta: p.meta, Action: p.starter.action(), Ready: m.how, EnvChanges: p.starter.changes, Notes: p.starterNotes(m)})
 			p.starter = nil
 		}
 		return
@@ -558,9 +559,26 @@ func (p *process) ready(m readyMsg) {
 	}
 	p.event(events.Ready, events.Event{Message: msg})
 	if p.starter != nil {
-		p.starter.done(Outcome{Meta: p.meta, Action: p.starter.action(), Ready: m.how, Listening: m.ports, EnvChanges: p.starter.changes, Notes: p.starter.notes})
+		p.starter.done(Outcome{Meta: p.meta, Action: p.starter.action(), Ready: m.how, Listening: m.ports, EnvChanges: p.starter.changes, Notes: p.starterNotes(m)})
 		p.starter = nil
 	}
+}
+
+// starterNotes are the notes of the answer to the start or restart waiting
+// for m: those of restart --update-env, and for a restart whose run was
+// not ready within the wait, that it is not (start's CLI says so itself,
+// from the Ready of its answer).
+func (p *process) starterNotes(m readyMsg) []string {
+	notes := p.starter.notes
+	if m.how != "timeout" || p.starter.kind != opRestart {
+		return notes
+	}
+	wait := cmp.Or(m.r.wait, DefaultWait)
+	note := fmt.Sprintf("nothing accepts connections on port %d yet (waited %s); see `tsm logs %d`", p.meta.Port, wait, p.meta.TsmID)
+	if m.r.ready != nil {
+		note = fmt.Sprintf("--ready %s has not passed yet (waited %s); it stays starting until it does (asked every %s), see `tsm logs %d`", p.meta.ReadyCheck, wait, lateReadyEvery, p.meta.TsmID)
+	}
+	return append(slices.Clip(notes), note)
 }
 
 // live reports whether the process runs as far as restarts on a limit, a

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tetra/tsm/internal/events"
 	"github.com/tetra/tsm/internal/health"
+	"github.com/tetra/tsm/internal/logs"
 	"github.com/tetra/tsm/internal/store"
 )
 
@@ -26,6 +27,22 @@ func (p *process) logSizes() []int64 {
 		sizes = append(sizes, n)
 	}
 	return sizes
+}
+
+// runLogOffsets returns where the current run's output begins in the
+// process's live logs, from the run marks spawn wrote, so that a daemon
+// adopting a run still starting reads the lines the run printed while no
+// daemon watched (its ready line among them); without a mark, the sizes
+// now. A start rotated away since is read from the live file's beginning.
+func (p *process) runLogOffsets() []int64 {
+	out, errLog := p.s.store.OutLog(p.meta.Name), p.s.store.ErrLog(p.meta.Name)
+	runs, _ := logs.ReadRuns(out)
+	for i := len(runs) - 1; i >= 0; i-- {
+		if runs[i].Run == p.meta.Run {
+			return []int64{max(runs[i].Out-logs.Base(out), 0), max(runs[i].Err-logs.Base(errLog), 0)}
+		}
+	}
+	return p.logSizes()
 }
 
 // prepareReady gives r the process's readiness probe (--ready), if it has
@@ -56,14 +73,7 @@ func probeReadiness(exited, quit <-chan struct{}, probe health.Probe, wait time.
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	go func() {
-		select {
-		case <-exited:
-		case <-quit:
-		case <-ctx.Done():
-		}
-		cancel()
-	}()
+	cancelOnEnd(ctx, cancel, exited, quit)
 	tick := time.NewTicker(readyEvery)
 	defer tick.Stop()
 	for {
@@ -87,13 +97,35 @@ func probeReadiness(exited, quit <-chan struct{}, probe health.Probe, wait time.
 	}
 }
 
+// cancelOnEnd cancels ctx (with its cancel) once the run exits or quit
+// closes, so that a readiness ask in flight ends with the run.
+func cancelOnEnd(ctx context.Context, cancel context.CancelFunc, exited, quit <-chan struct{}) {
+	go func() {
+		select {
+		case <-exited:
+		case <-quit:
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
+}
+
 // lateReadyEvery is how often a --ready check that did not pass within
-// --wait is asked again; each ask may take as long.
-const lateReadyEvery = time.Second
+// --wait is asked again. Each ask may take up to lateReadyTimeout: a check
+// slower than the interval (a health endpoint that takes 2 s) must still
+// be able to pass.
+const (
+	lateReadyEvery   = time.Second
+	lateReadyTimeout = DefaultWait
+)
 
 // probeLate asks probe, after --wait ran out, until it passes ("check") or
 // the run exits or quit closes ("").
 func probeLate(exited, quit <-chan struct{}, probe health.Probe) string {
+	// An ask in flight when the run ends is cut short with it.
+	runCtx, stop := context.WithCancel(context.Background())
+	defer stop()
+	cancelOnEnd(runCtx, stop, exited, quit)
 	tick := time.NewTicker(lateReadyEvery)
 	defer tick.Stop()
 	for {
@@ -104,7 +136,7 @@ func probeLate(exited, quit <-chan struct{}, probe health.Probe) string {
 			return ""
 		case <-tick.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), lateReadyEvery)
+		ctx, cancel := context.WithTimeout(runCtx, lateReadyTimeout)
 		err := probe.Check(ctx)
 		cancel()
 		if err == nil {

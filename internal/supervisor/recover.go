@@ -98,7 +98,7 @@ func (p *process) recover(rc recovery) {
 			p.publish()
 			p.event(events.Adopt, events.Event{})
 			if p.state == Starting {
-				p.prepareReady(p.run, p.logSizes())
+				p.prepareReady(p.run, p.runLogOffsets())
 				go p.awaitReady(p.run)
 			} else {
 				p.watchRun(p.run)

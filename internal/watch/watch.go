@@ -291,7 +291,7 @@ func (s *sub) rootOf(path string) string {
 // trailing \): matching would treat it as never matching, so a typo would
 // silently ignore nothing.
 func CheckPattern(p string) error {
-	if filepath.IsAbs(p) {
+	if filepath.IsAbs(p) && !strings.ContainsAny(p, "*?[") {
 		return nil // a path prefix, not a pattern
 	}
 	if _, err := filepath.Match(p, ""); err != nil {
@@ -300,9 +300,23 @@ func CheckPattern(p string) error {
 	return nil
 }
 
+// AbsPattern makes an ignore pattern that names a path — it holds a
+// separator: out/gen, ./build, dist/*.map — absolute against dir (the
+// process's working directory), as --watch paths are: a relative pattern
+// is matched against single names, which a path never equals, so it would
+// silently ignore nothing. Others are returned as they are.
+func AbsPattern(p, dir string) string {
+	if filepath.IsAbs(p) || !strings.ContainsRune(p, filepath.Separator) {
+		return p
+	}
+	return filepath.Join(dir, p)
+}
+
 // ignored reports whether path (below root) matches an ignore pattern: an
-// absolute pattern is a path prefix, any other is matched against each
-// name below root.
+// absolute pattern is a path prefix, or, with *, ? or [, a glob matched
+// against path and each directory above it (so what a matching directory
+// holds is ignored too); any other is matched against each name below
+// root.
 func ignored(path, root string, patterns []string) bool {
 	rel, err := filepath.Rel(root, path)
 	if err != nil {
@@ -314,6 +328,13 @@ func ignored(path, root string, patterns []string) bool {
 			p = filepath.Clean(p)
 			if path == p || strings.HasPrefix(path, p+string(filepath.Separator)) {
 				return true
+			}
+			if strings.ContainsAny(p, "*?[") {
+				for q := path; q != filepath.Dir(q); q = filepath.Dir(q) {
+					if ok, _ := filepath.Match(p, q); ok {
+						return true
+					}
+				}
 			}
 			continue
 		}

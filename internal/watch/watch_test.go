@@ -135,8 +135,19 @@ func TestIgnored(t *testing.T) {
 		{"/p/web/node_modules/x/y.js", true},
 		{"/p/app.log", true},
 		{"/p/logs/out", true},
+		// Path patterns (made absolute by AbsPattern), globs included.
+		{"/p/out/gen/x.go", true},
+		{"/p/src/out/gen/x.go", false},
+		{"/p/dist/app.js.map", true},
+		{"/p/dist/app.js", false},
+		{"/p/build-1/deep/f", true},
+		{"/p/build/f", false},
 	} {
-		if got := ignored(tt.path, "/p", []string{".git", "node_modules", "*.log", "/p/logs"}); got != tt.want {
+		patterns := []string{".git", "node_modules", "*.log", "/p/logs"}
+		for _, p := range []string{"out/gen", "./dist/*.map", "build-[0-9]/"} {
+			patterns = append(patterns, AbsPattern(p, "/p"))
+		}
+		if got := ignored(tt.path, "/p", patterns); got != tt.want {
 			t.Errorf("ignored(%s) = %v", tt.path, got)
 		}
 	}

@@ -221,7 +221,7 @@ starting anything (see also ` + "`tsm describe`" + `).`,
 	f.IntVar(&logKeep, "log-keep", 0, "rotated files kept per log stream (default from config.toml, 5)")
 	f.BoolVar(&req.LogTime, "log-time", false, "prefix each log line with its arrival time (the daemon then relays the output; see README)")
 	f.BoolVar(&asJSON, "json", false, "print the started process as JSON")
-	f.BoolVar(&dryRun, "dry-run", false, "show what would run (command, cwd, port, environment with secrets hidden) and start nothing")
+	f.BoolVar(&dryRun, "dry-run", false, "show what would run (name, port, program, cwd; a service's environment too; secrets hidden) and start nothing")
 	return cmd
 }
 

@@ -221,8 +221,12 @@ func pm2Note(k string, v any) string {
 	case "max_restarts", "min_uptime", "kill_timeout":
 		flag := strings.ReplaceAll(k, "_", "-")
 		return fmt.Sprintf("%s=%s: give `tsm start --%s` (definitions carry no restart settings)", k, scalar(v), flag)
-	case "watch":
-		return "watch: tsm does not restart on file changes; run a watcher (nodemon, watchexec) as the command"
+	case "max_memory_restart":
+		return fmt.Sprintf("%s=%s: give `tsm start --max-memory %s` (definitions carry no limits)", k, scalar(v), scalar(v))
+	case "cron_restart":
+		return fmt.Sprintf("%s=%s: give `tsm start --cron-restart '%s'` (definitions carry no schedules)", k, scalar(v), scalar(v))
+	case "watch", "ignore_watch":
+		return k + ": definitions carry no watch settings; give `tsm start --watch[=PATHS] --watch-ignore PATTERN`"
 	case "out_file", "error_file", "log_file", "merge_logs", "log_date_format", "combine_logs", "pid_file":
 		return k + ": tsm keeps logs in the process directory (`tsm logs`)"
 	}

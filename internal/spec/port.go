@@ -112,10 +112,12 @@ func parsePort(s string) (int, bool) {
 }
 
 var (
-	// colonPort finds host:port forms such as 0.0.0.0:8000 or
-	// http://localhost:8000/; like a bare number it needs 4-5 digits, so a
-	// time like 12:30 is not taken for a port.
-	colonPort = lazyRegexp(`:([0-9]{4,5})(?:[^0-9]|$)`)
+	// colonPort finds host:port forms such as 0.0.0.0:8000, [::1]:8000,
+	// :8000 or http://localhost:8000/: the colon starts the word or follows
+	// a host's last character (not another colon: b[::4096] is a slice).
+	// Like a bare number it needs 4-5 digits, so a time like 12:30 is not
+	// taken for a port.
+	colonPort = lazyRegexp(`(?:^|[A-Za-z0-9.\]*]):([0-9]{4,5})(?:[^0-9]|$)`)
 	// scriptPortLine finds the PORT assignment of rung (d).
 	scriptPortLine = lazyRegexp(`\bPORT\b\s*=`)
 	standaloneNum  = lazyRegexp(`\b[0-9]{4,5}\b`)

@@ -527,16 +527,17 @@ func (a *App) startArgs(cmd *cobra.Command, flags api.StartRequest, dryRun bool)
 	}
 	req := a.startRequest(d)
 	overlay(cmd, &req, flags)
-	if dryRun {
-		return p, true, a.dryRun(cmd, d, req, asJSON)
-	}
 	list, err := a.client.List(cmd.Context())
 	if err != nil {
 		return p, true, err
 	}
 	if old, ok := runningOf(d, list.Processes); ok {
+		// A dry run fails as the start would.
 		return p, true, fmt.Errorf("service %s is already running as %s (id %d, pid %d); `tsm restart %s` re-reads its definition",
 			d.ID(), old.Name, old.TsmID, old.PID, d.ID())
+	}
+	if dryRun {
+		return p, true, a.dryRun(cmd, d, req, asJSON)
 	}
 	p, err = a.startDefinition(cmd.Context(), d, req)
 	return p, true, err

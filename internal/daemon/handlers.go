@@ -183,7 +183,7 @@ func (h *handler) start(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	p := h.process(out.Meta, supervisor.Live{})
+	p := h.process(out.Meta, supervisor.Live{}, true)
 	p.Ready, p.Restarting = out.Ready, out.Restarting
 	if out.Ready == "elsewhere" {
 		p.ListeningPorts = out.Listening
@@ -291,15 +291,16 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, h.listing(true))
 }
 
-// listing is every process in wire form; with exe, the program each live
-// one runs (a readlink per process, which the table's rows do not show:
-// a tenth of a 100-process `tsm list` went there).
-func (h *handler) listing(exe bool) api.ListResponse {
+// listing is every process in wire form. Without full, only what the
+// table's rows show is filled in: no program (a readlink per process),
+// command or pre-hook (redacted: regular expressions) and no paths — at
+// 100 processes those were most of the daemon's time in a `tsm list`.
+func (h *handler) listing(full bool) api.ListResponse {
 	metas, problems := h.sup.Snapshot()
 	resp := api.ListResponse{Processes: make([]api.Process, 0, len(metas)), Problems: problems}
 	for i, live := range h.sup.Live(metas) {
-		p := h.process(metas[i], live)
-		if exe && live.OK {
+		p := h.process(metas[i], live, full)
+		if full && live.OK {
 			p.Exe = proc.Executable(p.PID)
 		}
 		resp.Processes = append(resp.Processes, p)
@@ -309,8 +310,8 @@ func (h *handler) listing(exe bool) api.ListResponse {
 
 // shown is the listing that `tsm list` prints: without the stopped
 // processes unless the request has ?all.
-func (h *handler) shown(r *http.Request, exe bool) api.ListResponse {
-	resp := h.listing(exe)
+func (h *handler) shown(r *http.Request, full bool) api.ListResponse {
+	resp := h.listing(full)
 	all := r.URL.Query().Has("all")
 	shown := resp.Processes[:0]
 	for _, p := range resp.Processes {
@@ -370,7 +371,7 @@ func (h *handler) info(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	live := h.sup.Live([]store.Meta{m})[0]
-	p := h.process(m, live)
+	p := h.process(m, live, true)
 	if live.OK {
 		p.Exe = proc.Executable(m.PID)
 	}
@@ -386,19 +387,21 @@ func (h *handler) info(w http.ResponseWriter, r *http.Request) {
 }
 
 // process turns metadata into the wire form, with live stats if known
-// (but not Exe: see listing). Secret-looking values in the command and
-// pre-hook are redacted.
-func (h *handler) process(m store.Meta, live supervisor.Live) api.Process {
+// (but not Exe: see listing). With full, the command and pre-hook, with
+// their secret-looking values redacted, and the process's paths too.
+func (h *handler) process(m store.Meta, live supervisor.Live, full bool) api.Process {
 	p := api.Process{
-		TsmID: m.TsmID, ID: m.TsmID, Name: m.Name, PID: m.PID, Command: redact(m.Command),
+		TsmID: m.TsmID, ID: m.TsmID, Name: m.Name, PID: m.PID,
 		Port: "none", Cwd: m.Cwd, Interpreter: m.Interpreter, ProcessType: m.ProcessType,
-		EnvFile: m.EnvFile, Prehook: redact(m.Prehook), StartTime: m.StartTime, Status: m.Status,
+		EnvFile: m.EnvFile, StartTime: m.StartTime, Status: m.Status,
 		Restarts: m.Restarts, UnstableRestarts: m.UnstableRestarts, RestartPolicy: m.RestartPolicy,
 		ExitCode: m.ExitCode, ExitSignal: m.ExitSignal, StopTime: m.StopTime, NextRestart: m.NextRestart,
 		State: m.State, Pending: m.Pending, Unverified: m.Unverified,
 		ReadyCheck: m.ReadyCheck, MaxMemory: m.MaxMemory, CronRestart: m.CronRestart, Watch: m.Watch, HealthCheck: m.HealthCheck, HealthError: m.HealthError, RestartReason: m.RestartReason,
-		Dir: h.store.Dir(m.Name), OutLog: h.store.OutLog(m.Name), ErrLog: h.store.ErrLog(m.Name),
-		PIDFile: h.store.PIDPath(m.Name),
+	}
+	if full {
+		p.Command, p.Prehook = redact(m.Command), redact(m.Prehook)
+		p.Dir, p.OutLog, p.ErrLog, p.PIDFile = h.store.Dir(m.Name), h.store.OutLog(m.Name), h.store.ErrLog(m.Name), h.store.PIDPath(m.Name)
 	}
 	if m.Port > 0 {
 		p.Port = int(m.Port)

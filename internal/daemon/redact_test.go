@@ -31,7 +31,7 @@ func TestRedactHints(t *testing.T) {
 		"python3 -m http.server 8000", "sleep 100000", "X=1 ./run",
 		"TOKEN=abc ./run", "MyApiKey=abc", "--PASSWD x", "app -Auth x",
 		"HTTP://u:p@h", "BEARER abc", "basic abc",
-		"api\u212aey=abc",    // the Kelvin sign folds to k under (?i)
+		"api\u212aey=abc",   // the Kelvin sign folds to k under (?i)
 		"pa\u017fsword=abc", // so does the long s to s
 		"na\u00efve --port 3000",
 	} {

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -33,7 +34,7 @@ func (a *App) saveDefinition(cmd *cobra.Command, name string, content []byte, fo
 	return nil
 }
 
-var portName = regexp.MustCompile(`-[0-9]{1,5}$`)
+var portName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`-[0-9]{1,5}$`) })
 
 func (a *App) newSaveCmd() *cobra.Command {
 	var port, env, cwd, preHook string
@@ -69,7 +70,7 @@ An existing definition is never replaced without --force.`,
 					if err != nil {
 						return fmt.Errorf("%w (to save a command, name it first: tsm save <name> <command>)", err)
 					}
-					name := portName.ReplaceAllString(p.Name, "")
+					name := portName().ReplaceAllString(p.Name, "")
 					if len(args) == 2 {
 						name = args[1]
 					}

@@ -2,8 +2,10 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -33,84 +35,14 @@ name, pid, command, port, cwd, ...), plus id, uptime, cpu and memory.`,
 		Args:      cobra.MaximumNArgs(1),
 		ValidArgs: []string{"running", "all", "available", "enabled"},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			all := allFlag
+			filter := ""
 			if len(args) == 1 {
-				switch args[0] {
-				case "all":
-					all = true
-				case "running":
-				case "available", "enabled":
-					return a.listServices(cmd, args[0], asJSON) // service_cmds.go
-				default:
-					return usageError("unknown list filter %q: use running, all, available or enabled", args[0])
-				}
+				filter = args[0]
 			}
-			// The daemon renders what is shown (filtered; --json as it is
-			// printed); one older than that is asked for the whole listing.
-			var rows []api.Row
-			older := true
-			if asJSON {
-				body, problems, err := a.client.ListJSON(cmd.Context(), all)
-				if err == nil {
-					warnProblems(cmd, problems)
-					_, err = cmd.OutOrStdout().Write(body)
-					return err
-				}
-				if !errors.Is(err, errors.ErrUnsupported) {
-					return err
-				}
-			} else {
-				resp, err := a.client.ListRows(cmd.Context(), all)
-				if err != nil && !errors.Is(err, errors.ErrUnsupported) {
-					return err
-				}
-				warnProblems(cmd, resp.Problems)
-				rows, older = resp.Rows, err != nil
+			if filter == "available" || filter == "enabled" {
+				return a.listServices(cmd, filter, asJSON) // service_cmds.go
 			}
-			if older {
-				resp, err := a.client.List(cmd.Context())
-				if err != nil {
-					return err
-				}
-				warnProblems(cmd, resp.Problems)
-				shown := make([]api.Process, 0, len(resp.Processes))
-				for _, p := range resp.Processes {
-					if all || stateWord(p.Row()) != "stopped" {
-						shown = append(shown, p)
-						rows = append(rows, p.Row())
-					}
-				}
-				if asJSON {
-					return printJSON(cmd.OutOrStdout(), shown)
-				}
-			}
-			if len(rows) == 0 {
-				if all {
-					fmt.Fprintln(cmd.OutOrStdout(), "no processes (start one with `tsm start <command>`)")
-				} else {
-					fmt.Fprintln(cmd.OutOrStdout(), "no running processes (start one with `tsm start <command>`; `tsm list all` shows stopped ones)")
-				}
-				return nil
-			}
-			c := a.colors(cmd.OutOrStdout())
-			// Buffered: tabwriter writes each cell padding apart, a system
-			// call each without it.
-			out := bufio.NewWriterSize(cmd.OutOrStdout(), 64<<10)
-			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAME\tPID\tPORT\tSTATUS\tUPTIME\t↺\tCPU\tMEM")
-			for _, p := range rows {
-				pid, up, cpu := "-", "-", "-"
-				if p.Status == "online" {
-					pid, up, cpu = strconv.Itoa(p.PID), p.Uptime, fmt.Sprintf("%.1f%%", p.CPU)
-				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n",
-					p.TsmID, truncate(p.Name, 40), pid, actualPort(p), c.status(statusNote(p)), up,
-					p.Restarts, cpu, humanBytes(p.Memory))
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			return out.Flush()
+			return a.list(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), listArgs{filter: filter, json: asJSON, all: allFlag})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print processes as a JSON array")
@@ -118,12 +50,98 @@ name, pid, command, port, cwd, ...), plus id, uptime, cpu and memory.`,
 	return cmd
 }
 
+// listArgs is what `tsm list` was asked: the filter argument ("", running
+// or all), --json and --all.
+type listArgs struct {
+	filter    string
+	json, all bool
+}
+
+// list prints the process listing, a table or (json) the JSON array. Both
+// the cobra command and the fast path of Main (listFast) run it.
+func (a *App) list(ctx context.Context, stdout, stderr io.Writer, l listArgs) error {
+	all := l.all
+	switch l.filter {
+	case "all":
+		all = true
+	case "running", "":
+	default:
+		return usageError("unknown list filter %q: use running, all, available or enabled", l.filter)
+	}
+	// The daemon renders what is shown (filtered; --json as it is
+	// printed); one older than that is asked for the whole listing.
+	var rows []api.Row
+	older := true
+	if l.json {
+		body, problems, err := a.client.ListJSON(ctx, all)
+		if err == nil {
+			warnProblems(stderr, problems)
+			_, err = stdout.Write(body)
+			return err
+		}
+		if !errors.Is(err, errors.ErrUnsupported) {
+			return err
+		}
+	} else {
+		resp, err := a.client.ListRows(ctx, all)
+		if err != nil && !errors.Is(err, errors.ErrUnsupported) {
+			return err
+		}
+		warnProblems(stderr, resp.Problems)
+		rows, older = resp.Rows, err != nil
+	}
+	if older {
+		resp, err := a.client.List(ctx)
+		if err != nil {
+			return err
+		}
+		warnProblems(stderr, resp.Problems)
+		shown := make([]api.Process, 0, len(resp.Processes))
+		for _, p := range resp.Processes {
+			if all || stateWord(p.Row()) != "stopped" {
+				shown = append(shown, p)
+				rows = append(rows, p.Row())
+			}
+		}
+		if l.json {
+			return printJSON(stdout, shown)
+		}
+	}
+	if len(rows) == 0 {
+		if all {
+			fmt.Fprintln(stdout, "no processes (start one with `tsm start <command>`)")
+		} else {
+			fmt.Fprintln(stdout, "no running processes (start one with `tsm start <command>`; `tsm list all` shows stopped ones)")
+		}
+		return nil
+	}
+	c := a.colors(stdout)
+	// Buffered: tabwriter writes each cell padding apart, a system
+	// call each without it.
+	out := bufio.NewWriterSize(stdout, 64<<10)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tPID\tPORT\tSTATUS\tUPTIME\t↺\tCPU\tMEM")
+	for _, p := range rows {
+		pid, up, cpu := "-", "-", "-"
+		if p.Status == "online" {
+			pid, up, cpu = strconv.Itoa(p.PID), p.Uptime, fmt.Sprintf("%.1f%%", p.CPU)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n",
+			p.TsmID, truncate(p.Name, 40), pid, actualPort(p), c.status(statusNote(p)), up,
+			p.Restarts, cpu, humanBytes(p.Memory))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return out.Flush()
+}
+
 // warnProblems prints the problems the daemon met reading the state.
-func warnProblems(cmd *cobra.Command, problems []string) {
+func warnProblems(w io.Writer, problems []string) {
 	for _, p := range problems {
 		// Each says whether its record was skipped ("skipped x: ...") or
 		// loaded with a note (renumbered, not verified).
-		fmt.Fprintf(cmd.ErrOrStderr(), "tsm: warning: %s\n", p)
+		fmt.Fprintf(w, "tsm: warning: %s\n", p)
 	}
 }
 

@@ -1,15 +1,11 @@
 package cli
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
-	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -68,72 +64,47 @@ func (a *App) list(ctx context.Context, stdout, stderr io.Writer, l listArgs) er
 	default:
 		return usageError("unknown list filter %q: use running, all, available or enabled", l.filter)
 	}
-	// The daemon renders what is shown (filtered; --json as it is
-	// printed); one older than that is asked for the whole listing.
-	var rows []api.Row
-	older := true
+	// The daemon renders what is printed; one older than that is asked for
+	// the whole listing, filtered and rendered here.
+	color := a.colors(stdout).on
+	var body []byte
+	var problems []string
+	var err error
 	if l.json {
-		body, problems, err := a.client.ListJSON(ctx, all)
-		if err == nil {
-			warnProblems(stderr, problems)
-			_, err = stdout.Write(body)
-			return err
-		}
-		if !errors.Is(err, errors.ErrUnsupported) {
-			return err
-		}
+		body, problems, err = a.client.ListJSON(ctx, all)
 	} else {
-		resp, err := a.client.ListRows(ctx, all)
-		if err != nil && !errors.Is(err, errors.ErrUnsupported) {
-			return err
-		}
-		warnProblems(stderr, resp.Problems)
-		rows, older = resp.Rows, err != nil
+		body, problems, err = a.client.ListTable(ctx, all, color)
 	}
-	if older {
-		resp, err := a.client.List(ctx)
-		if err != nil {
-			return err
-		}
-		warnProblems(stderr, resp.Problems)
-		shown := make([]api.Process, 0, len(resp.Processes))
-		for _, p := range resp.Processes {
-			if all || stateWord(p.Row()) != "stopped" {
-				shown = append(shown, p)
-				rows = append(rows, p.Row())
-			}
-		}
-		if l.json {
-			return printJSON(stdout, shown)
-		}
-	}
-	if len(rows) == 0 {
-		if all {
-			fmt.Fprintln(stdout, "no processes (start one with `tsm start <command>`)")
-		} else {
-			fmt.Fprintln(stdout, "no running processes (start one with `tsm start <command>`; `tsm list all` shows stopped ones)")
-		}
-		return nil
-	}
-	c := a.colors(stdout)
-	// Buffered: tabwriter writes each cell padding apart, a system
-	// call each without it.
-	out := bufio.NewWriterSize(stdout, 64<<10)
-	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tPID\tPORT\tSTATUS\tUPTIME\t↺\tCPU\tMEM")
-	for _, p := range rows {
-		pid, up, cpu := "-", "-", "-"
-		if p.Status == "online" {
-			pid, up, cpu = strconv.Itoa(p.PID), p.Uptime, fmt.Sprintf("%.1f%%", p.CPU)
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n",
-			p.TsmID, truncate(p.Name, 40), pid, actualPort(p), c.status(statusNote(p)), up,
-			p.Restarts, cpu, humanBytes(p.Memory))
-	}
-	if err := tw.Flush(); err != nil {
+	if err == nil {
+		warnProblems(stderr, problems)
+		_, err = stdout.Write(body)
 		return err
 	}
-	return out.Flush()
+	if !errors.Is(err, errors.ErrUnsupported) {
+		return err
+	}
+	resp, err := a.client.List(ctx)
+	if err != nil {
+		return err
+	}
+	warnProblems(stderr, resp.Problems)
+	var rows []api.Row
+	shown := make([]api.Process, 0, len(resp.Processes))
+	for _, p := range resp.Processes {
+		if all || p.Row().StateWord() != "stopped" {
+			shown = append(shown, p)
+			rows = append(rows, p.Row())
+		}
+	}
+	if l.json {
+		return printJSON(stdout, shown)
+	}
+	var b bytes.Buffer
+	if err := api.WriteTable(&b, rows, all, color); err != nil {
+		return err
+	}
+	_, err = stdout.Write(b.Bytes())
+	return err
 }
 
 // warnProblems prints the problems the daemon met reading the state.
@@ -143,86 +114,4 @@ func warnProblems(w io.Writer, problems []string) {
 		// loaded with a note (renumbered, not verified).
 		fmt.Fprintf(w, "tsm: warning: %s\n", p)
 	}
-}
-
-func portString(port any) string {
-	switch v := port.(type) {
-	case float64:
-		return strconv.Itoa(int(v))
-	case int:
-		return strconv.Itoa(v)
-	}
-	return "-"
-}
-
-// actualPort is the port column: the process's port, or, when it listens
-// but not there (it ignores $PORT), where it does listen: "5000 (not 18104)".
-func actualPort(p api.Row) string {
-	declared := portString(p.Port)
-	if declared == "-" || len(p.ListeningPorts) == 0 {
-		return declared
-	}
-	for _, l := range p.ListeningPorts {
-		if strconv.Itoa(l) == declared {
-			return declared
-		}
-	}
-	return joinPorts(p.ListeningPorts) + " (not " + declared + ")"
-}
-
-func joinPorts(ports []int) string {
-	s := make([]string, len(ports))
-	for i, n := range ports {
-		s[i] = strconv.Itoa(n)
-	}
-	return strings.Join(s, ", ")
-}
-
-// stateWord is the lifecycle state, or the seed's status from a daemon
-// that predates states.
-func stateWord(p api.Row) string {
-	if p.Unverified != "" {
-		return "not verified"
-	}
-	if p.State != "" {
-		return p.State
-	}
-	return p.Status
-}
-
-// statusNote renders the state with what explains it: the last exit and
-// the next retry ("crashed (exit 1, retry in 1.6s)"), or what a stop is
-// for ("stopping (restart)").
-func statusNote(p api.Row) string {
-	word := stateWord(p)
-	switch word {
-	case "online", "stopped", "starting":
-		// A stop the user asked for needs no explanation.
-		return word
-	case "stopping":
-		if p.Pending != "" && p.Pending != "stop" {
-			return word + " (" + p.Pending + ")"
-		}
-		return word
-	case "backoff":
-		word = "crashed"
-	case "unhealthy":
-		// Up, failing its health check: why, not the last exit.
-		return word + " (" + truncate(p.HealthError, 60) + ")"
-	}
-	var notes []string
-	switch {
-	case p.ExitSignal != "":
-		notes = append(notes, p.ExitSignal)
-	case p.ExitCode != nil:
-		notes = append(notes, fmt.Sprintf("exit %d", *p.ExitCode))
-	}
-	if p.NextRestart > 0 {
-		wait := max(time.Until(time.UnixMilli(p.NextRestart)), 0).Round(100 * time.Millisecond)
-		notes = append(notes, "retry in "+wait.String())
-	}
-	if len(notes) == 0 {
-		return word
-	}
-	return word + " (" + strings.Join(notes, ", ") + ")"
 }

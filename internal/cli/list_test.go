@@ -61,13 +61,13 @@ func TestListFastSameAsCobra(t *testing.T) {
 	app, out := serveApp(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		all := r.URL.Query().Has("all")
 		switch r.URL.Path {
-		case api.RouteListRows:
-			rows := api.Rows{Rows: []api.Row{{TsmID: 0, Name: "web", PID: 42, Port: 8000.0, Status: "online", State: "online", Uptime: "3m", CPU: 1.5, Memory: 3 << 20}},
-				Problems: []string{"skipped bad: corrupt meta.json"}}
+		case api.RouteListTable:
+			rows := []api.Row{{TsmID: 0, Name: "web", PID: 42, Port: 8000, Status: "online", State: "online", Uptime: "3m", CPU: 1.5, Memory: 3 << 20}}
 			if all {
-				rows.Rows = append(rows.Rows, api.Row{TsmID: 1, Name: "idle", Status: "stopped", State: "crashed", ExitCode: &code})
+				rows = append(rows, api.Row{TsmID: 1, Name: "idle", Status: "stopped", State: "crashed", ExitCode: &code})
 			}
-			json.NewEncoder(w).Encode(rows)
+			w.Header().Add(api.ProblemHeader, "skipped bad: corrupt meta.json")
+			api.WriteTable(w, rows, all, r.URL.Query().Has("color"))
 		case api.RouteListJSON:
 			w.Header().Add(api.ProblemHeader, "skipped bad: corrupt meta.json")
 			fmt.Fprintf(w, "[{\"name\": \"web\", \"all\": %v}]\n", all)

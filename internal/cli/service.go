@@ -151,7 +151,7 @@ func processesOf(d *service.Definition, procs []api.Process) []api.Process {
 // active reports whether a process is running or about to: nothing should
 // start another copy of it.
 func active(p api.Process) bool {
-	switch stateWord(p.Row()) {
+	switch p.Row().StateWord() {
 	case "online", "starting", "stopping", "backoff":
 		return true
 	}

@@ -75,7 +75,7 @@ An existing definition is never replaced without --force.`,
 						name = args[1]
 					}
 					port := ""
-					if n := portString(p.Port); n != "-" {
+					if n := api.PortString(p.Port); n != "-" {
 						port = n
 					}
 					return a.saveDefinition(cmd, name, service.Render("saved from process "+p.Name+" on "+time.Now().Format("2006-01-02"), service.Pairs(
@@ -261,7 +261,7 @@ func (a *App) listServices(cmd *cobra.Command, which string, asJSON bool) error 
 			ps = []api.Process{p}
 		}
 		if len(ps) > 0 {
-			row.Process, row.State = ps[0].Name, statusNote(ps[0].Row())
+			row.Process, row.State = ps[0].Name, ps[0].Row().StatusNote()
 		}
 		rows = append(rows, row)
 	}
@@ -284,7 +284,7 @@ func (a *App) listServices(cmd *cobra.Command, which string, asJSON bool) error 
 		if proc == "" {
 			proc = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", row.Service, row.Port, yesNo(row.Enabled), c.status(row.State), proc, truncate(row.Command, 50))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", row.Service, row.Port, yesNo(row.Enabled), c.status(row.State), proc, api.Truncate(row.Command, 50))
 	}
 	return tw.Flush()
 }

@@ -47,7 +47,7 @@ const (
 	// all is given; the problems of ListResponse come in ProblemHeader.
 	RouteListJSON = "/v1/list/json"
 	// RouteListRows answers GET ?all=1 with Rows: what the `tsm list` table
-	// shows, a fifth of the bytes of ListResponse to send and decode.
+	// shows. CLIs from before RouteListTable ask for it.
 	RouteListRows = "/v1/list/rows"
 	// RouteListTable answers GET ?all=1&color=1 with the bytes `tsm list`
 	// prints (WriteTable; color: status words painted for a terminal), the

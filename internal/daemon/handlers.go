@@ -55,6 +55,7 @@ type handler struct {
 	doc      doctorOps       // for `tsm doctor` (nil: no doctor routes)
 	// cgroups is why runs get no cgroup of their own, "" when they do.
 	cgroups string
+	exes    exeCache // the programs of live processes, for listings
 }
 
 func (h *handler) routes() http.Handler {
@@ -293,14 +294,15 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 }
 
 // listing is every process in wire form, with the program each live one
-// runs.
+// runs (read at most exeTTL ago).
 func (h *handler) listing() api.ListResponse {
 	metas, problems := h.sup.Snapshot()
 	resp := api.ListResponse{Processes: make([]api.Process, 0, len(metas)), Problems: problems}
 	for i, live := range h.sup.Live(metas) {
-		p := h.process(metas[i], live, true)
+		m := metas[i]
+		p := h.process(m, live, true)
 		if live.OK {
-			p.Exe = proc.Executable(p.PID)
+			p.Exe = h.exes.get(proc.Identity{PID: m.PID, StartTime: m.PIDStartTicks, BootID: m.BootID})
 		}
 		resp.Processes = append(resp.Processes, p)
 	}

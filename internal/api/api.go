@@ -1,7 +1,8 @@
 // Package api holds the wire contract between the tsm CLI and its daemon:
 // request and response bodies, route paths, error codes and the protocol
-// version. It contains no logic and imports only the standard library and
-// the value types of execctx.
+// version, and the rendering of the `tsm list` table (table.go), which the
+// daemon sends ready to print. It imports only the standard library and the
+// value types of execctx.
 package api
 
 import "github.com/tetra/tsm/internal/execctx"
@@ -48,15 +49,19 @@ const (
 	// all is given; the problems of ListResponse come in ProblemHeader.
 	RouteListJSON = "/v1/list/json"
 	// RouteListRows answers GET ?all=1 with Rows: what the `tsm list` table
-	// shows, a fifth of the bytes of ListResponse to send and decode.
+	// shows. CLIs from before RouteListTable ask for it.
 	RouteListRows = "/v1/list/rows"
-	RouteInfo     = "/v1/info"         // GET ?target=X → Process
-	RouteShutdown = "/v1/daemon/stop"  // POST → Ping; the daemon exits, services keep running
-	RouteSignal   = "/v1/signal"       // POST TargetsRequest (Signal, Group) → []Result
-	RouteReload   = "/v1/reload"       // POST TargetsRequest → []Result
-	RoutePorts    = "/v1/ports"        // GET [?port=N] → PortsResponse
-	RouteDoctor   = "/v1/doctor"       // GET [?only=cgroups|orphans|records|ports] → DoctorReport
-	RouteClean    = "/v1/doctor/clean" // POST CleanRequest → []CleanResult
+	// RouteListTable answers GET ?all=1&color=1 with the bytes `tsm list`
+	// prints (WriteTable; color: status words painted for a terminal), the
+	// problems in ProblemHeader: the CLI decodes nothing.
+	RouteListTable = "/v1/list/table"
+	RouteInfo      = "/v1/info"         // GET ?target=X → Process
+	RouteShutdown  = "/v1/daemon/stop"  // POST → Ping; the daemon exits, services keep running
+	RouteSignal    = "/v1/signal"       // POST TargetsRequest (Signal, Group) → []Result
+	RouteReload    = "/v1/reload"       // POST TargetsRequest → []Result
+	RoutePorts     = "/v1/ports"        // GET [?port=N] → PortsResponse
+	RouteDoctor    = "/v1/doctor"       // GET [?only=cgroups|orphans|records|ports] → DoctorReport
+	RouteClean     = "/v1/doctor/clean" // POST CleanRequest → []CleanResult
 )
 
 // Ping describes the daemon.

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/logs"
 )
 
@@ -47,7 +48,7 @@ valid: what was dropped is counted in current.out.base / current.err.base.`,
 				freed := "nothing to free"
 				switch {
 				case r.Freed >= 1<<10:
-					freed = humanBytes(uint64(r.Freed)) + " freed"
+					freed = api.HumanBytes(uint64(r.Freed)) + " freed"
 				case r.Freed > 0:
 					freed = fmt.Sprintf("%d bytes freed", r.Freed)
 				}

@@ -39,16 +39,16 @@ threads), the ports it listens on, and how its last run ended.`,
 			}
 			row("name", p.Name)
 			row("id", fmt.Sprint(p.TsmID))
-			row("status", c.status(statusNote(p.Row())))
+			row("status", c.status(p.Row().StatusNote()))
 			if p.Status == "online" {
 				row("pid", fmt.Sprint(p.PID))
 				row("uptime", p.Uptime)
 				row("cpu", fmt.Sprintf("%.1f%%", p.CPU))
-				row("memory", humanBytes(p.Memory))
+				row("memory", api.HumanBytes(p.Memory))
 				row("threads", fmt.Sprint(p.Threads))
-				row("listening", joinPorts(p.ListeningPorts))
+				row("listening", api.JoinPorts(p.ListeningPorts))
 			}
-			row("port", actualPort(p.Row()))
+			row("port", p.Row().ActualPort())
 			row("command", p.Command)
 			row("executable", p.Exe)
 			row("cwd", p.Cwd)
@@ -75,7 +75,7 @@ threads), the ports it listens on, and how its last run ended.`,
 			}
 			row("ready check", p.ReadyCheck)
 			if p.MaxMemory > 0 {
-				row("max memory", humanBytes(uint64(p.MaxMemory)))
+				row("max memory", api.HumanBytes(uint64(p.MaxMemory)))
 			}
 			row("cron restart", p.CronRestart)
 			row("watch", strings.Join(p.Watch, ", "))

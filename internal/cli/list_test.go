@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -48,6 +49,57 @@ func TestListFromOlderDaemon(t *testing.T) {
 			if strings.Contains(out.String(), n) {
 				t.Errorf("%v: output has %q:\n%s", c.args, n, out)
 			}
+		}
+	}
+}
+
+// The plain forms of `tsm list` skip cobra (listFast); they must print
+// exactly what the same request spelled so that cobra parses it prints,
+// exit code and warnings included.
+func TestListFastSameAsCobra(t *testing.T) {
+	code := 1
+	app, out := serveApp(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		all := r.URL.Query().Has("all")
+		switch r.URL.Path {
+		case api.RouteListTable:
+			rows := []api.Row{{TsmID: 0, Name: "web", PID: 42, Port: 8000, Status: "online", State: "online", Uptime: "3m", CPU: 1.5, Memory: 3 << 20}}
+			if all {
+				rows = append(rows, api.Row{TsmID: 1, Name: "idle", Status: "stopped", State: "crashed", ExitCode: &code})
+			}
+			w.Header().Add(api.ProblemHeader, "skipped bad: corrupt meta.json")
+			api.WriteTable(w, rows, all, r.URL.Query().Has("color"))
+		case api.RouteListJSON:
+			w.Header().Add(api.ProblemHeader, "skipped bad: corrupt meta.json")
+			fmt.Fprintf(w, "[{\"name\": \"web\", \"all\": %v}]\n", all)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	for _, c := range []struct{ fast, cobra []string }{
+		{[]string{"list"}, []string{"list", "--json=false"}},
+		{[]string{"ls", "-a"}, []string{"list", "--all=true"}},
+		{[]string{"list", "all"}, []string{"list", "all", "--"}},
+		{[]string{"list", "running", "--all"}, []string{"list", "--all=true", "running"}},
+		{[]string{"ls", "--json"}, []string{"list", "--json=true"}},
+		{[]string{"list", "--json", "all"}, []string{"list", "--json=true", "--", "all"}},
+	} {
+		if _, ok := listFast(c.cobra); ok {
+			t.Fatalf("%v takes the fast path; the test needs a form that does not", c.cobra)
+		}
+		out.Reset()
+		fastCode := app.Main(c.fast)
+		fast := out.String()
+		out.Reset()
+		if cobraCode := app.Main(c.cobra); fastCode != cobraCode || fast != out.String() {
+			t.Errorf("%v: exit %d:\n%s\n%v: exit %d:\n%s", c.fast, fastCode, fast, c.cobra, cobraCode, out)
+		}
+		if !strings.Contains(fast, "skipped bad") && fastCode == 0 {
+			t.Errorf("%v: no warning:\n%s", c.fast, fast)
+		}
+	}
+	for _, args := range [][]string{{"list", "--help"}, {"ls", "-h"}, {"list", "available"}, {"list", "all", "running"}, {"list", "-aj"}, {"lis"}} {
+		if _, ok := listFast(args); ok {
+			t.Errorf("listFast(%v) took it; cobra must", args)
 		}
 	}
 }

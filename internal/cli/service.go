@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -111,7 +112,7 @@ func (a *App) startRequest(d *service.Definition) api.StartRequest {
 	}
 }
 
-var assignWord = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*=[^ \t]*$`)
+var assignWord = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*=[^ \t]*$`) })
 
 // splitAssignments moves leading VAR=value words of a plain command (as in
 // built files' "PORT=8410 node server.js") into the environment, which is
@@ -123,7 +124,7 @@ func splitAssignments(command string) (string, []string) {
 	}
 	words := strings.Fields(command)
 	i := 0
-	for i < len(words) && assignWord.MatchString(words[i]) {
+	for i < len(words) && assignWord().MatchString(words[i]) {
 		i++
 	}
 	if i == 0 || i == len(words) {
@@ -133,14 +134,14 @@ func splitAssignments(command string) (string, []string) {
 }
 
 // portSuffix matches the "-PORT" the daemon appends to a base name.
-var portSuffix = regexp.MustCompile(`^-[0-9]{1,5}$`)
+var portSuffix = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^-[0-9]{1,5}$`) })
 
 // processesOf returns the processes started from d: named d.Name, or
 // d.Name-PORT (the daemon's naming of a process with a port).
 func processesOf(d *service.Definition, procs []api.Process) []api.Process {
 	var out []api.Process
 	for _, p := range procs {
-		if p.Name == d.Name || strings.HasPrefix(p.Name, d.Name) && portSuffix.MatchString(p.Name[len(d.Name):]) {
+		if p.Name == d.Name || strings.HasPrefix(p.Name, d.Name) && portSuffix().MatchString(p.Name[len(d.Name):]) {
 			out = append(out, p)
 		}
 	}
@@ -150,7 +151,7 @@ func processesOf(d *service.Definition, procs []api.Process) []api.Process {
 // active reports whether a process is running or about to: nothing should
 // start another copy of it.
 func active(p api.Process) bool {
-	switch stateWord(p.Row()) {
+	switch p.Row().StateWord() {
 	case "online", "starting", "stopping", "backoff":
 		return true
 	}

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -33,7 +34,7 @@ func (a *App) saveDefinition(cmd *cobra.Command, name string, content []byte, fo
 	return nil
 }
 
-var portName = regexp.MustCompile(`-[0-9]{1,5}$`)
+var portName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`-[0-9]{1,5}$`) })
 
 func (a *App) newSaveCmd() *cobra.Command {
 	var port, env, cwd, preHook string
@@ -69,12 +70,12 @@ An existing definition is never replaced without --force.`,
 					if err != nil {
 						return fmt.Errorf("%w (to save a command, name it first: tsm save <name> <command>)", err)
 					}
-					name := portName.ReplaceAllString(p.Name, "")
+					name := portName().ReplaceAllString(p.Name, "")
 					if len(args) == 2 {
 						name = args[1]
 					}
 					port := ""
-					if n := portString(p.Port); n != "-" {
+					if n := api.PortString(p.Port); n != "-" {
 						port = n
 					}
 					return a.saveDefinition(cmd, name, service.Render("saved from process "+p.Name+" on "+time.Now().Format("2006-01-02"), service.Pairs(
@@ -260,7 +261,7 @@ func (a *App) listServices(cmd *cobra.Command, which string, asJSON bool) error 
 			ps = []api.Process{p}
 		}
 		if len(ps) > 0 {
-			row.Process, row.State = ps[0].Name, statusNote(ps[0].Row())
+			row.Process, row.State = ps[0].Name, ps[0].Row().StatusNote()
 		}
 		rows = append(rows, row)
 	}
@@ -283,7 +284,7 @@ func (a *App) listServices(cmd *cobra.Command, which string, asJSON bool) error 
 		if proc == "" {
 			proc = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", row.Service, row.Port, yesNo(row.Enabled), c.status(row.State), proc, truncate(row.Command, 50))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", row.Service, row.Port, yesNo(row.Enabled), c.status(row.State), proc, api.Truncate(row.Command, 50))
 	}
 	return tw.Flush()
 }

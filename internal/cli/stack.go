@@ -146,9 +146,9 @@ func (a *App) stackStart(cmd *cobra.Command, s *service.Stack, defs []*service.D
 		how := "stayed up past the settle window"
 		switch p.Ready {
 		case "timeout":
-			return a.stackFailed(cmd, s, d, fmt.Errorf("started as %s, but nothing accepts connections on port %s (see `tsm logs %d`)", p.Name, portString(p.Port), p.TsmID), started)
+			return a.stackFailed(cmd, s, d, fmt.Errorf("started as %s, but nothing accepts connections on port %s (see `tsm logs %d`)", p.Name, api.PortString(p.Port), p.TsmID), started)
 		case "port":
-			how = "port " + portString(p.Port) + " accepts connections"
+			how = "port " + api.PortString(p.Port) + " accepts connections"
 		case "exited":
 			how = "finished with exit code 0"
 		}
@@ -179,7 +179,7 @@ func (a *App) stackFailed(cmd *cobra.Command, s *service.Stack, d *service.Defin
 // that it still is, or what it became if it no longer runs.
 func (a *App) waitOnline(ctx context.Context, p api.Process, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
-	for stateWord(p.Row()) == "starting" {
+	for p.Row().StateWord() == "starting" {
 		if time.Now().After(deadline) {
 			why := "nothing accepts connections on its port yet"
 			if p.ReadyCheck != "" {
@@ -203,7 +203,7 @@ func (a *App) waitOnline(ctx context.Context, p api.Process, limit time.Duration
 		p = list.Processes[i]
 	}
 	if !active(p) {
-		return fmt.Errorf("%s (id %d) is %s, not running (see `tsm logs %d`)", p.Name, p.TsmID, stateWord(p.Row()), p.TsmID)
+		return fmt.Errorf("%s (id %d) is %s, not running (see `tsm logs %d`)", p.Name, p.TsmID, p.Row().StateWord(), p.TsmID)
 	}
 	return nil
 }
@@ -253,7 +253,7 @@ func (a *App) healthCheck(ctx context.Context, d *service.Definition, p api.Proc
 	c := exec.CommandContext(ctx, "bash", "-c", hc)
 	c.Dir = d.Cwd
 	c.Env = a.Environ()
-	if port := portString(p.Port); port != "-" {
+	if port := api.PortString(p.Port); port != "-" {
 		c.Env = append(c.Env, "PORT="+port, "TSM_PORT="+port)
 	}
 	if out, err := c.CombinedOutput(); err != nil {
@@ -324,7 +324,7 @@ func (a *App) stackStatus(cmd *cobra.Command, s *service.Stack, defs []*service.
 		}
 		if len(ps) > 0 {
 			p := ps[0]
-			row.State, row.Process, row.ID, row.Port = stateWord(p.Row()), p.Name, &p.TsmID, p.Port
+			row.State, row.Process, row.ID, row.Port = p.Row().StateWord(), p.Name, &p.TsmID, p.Port
 			if p.Status == "online" {
 				row.PID = p.PID
 				up++
@@ -346,7 +346,7 @@ func (a *App) stackStatus(cmd *cobra.Command, s *service.Stack, defs []*service.
 		if r.PID > 0 {
 			pid = strconv.Itoa(r.PID)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Service, c.status(r.State), proc, portString(r.Port), pid)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Service, c.status(r.State), proc, api.PortString(r.Port), pid)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

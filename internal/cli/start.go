@@ -180,7 +180,7 @@ starting anything (see also ` + "`tsm describe`" + `).`,
 			fmt.Fprintf(cmd.OutOrStdout(), "✔ started %s  (id %d, pid %d%s)\n", p.Name, p.TsmID, p.PID, portNote(p))
 			if p.Ready == "elsewhere" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "tsm: note: it is listening on %s, not %v: it does not read $PORT. Pass the port the way the program takes it (e.g. --port %v after the command), or start it with --port %s\n",
-					joinPorts(p.ListeningPorts), p.Port, p.Port, joinPorts(p.ListeningPorts[:1]))
+					api.JoinPorts(p.ListeningPorts), p.Port, p.Port, api.JoinPorts(p.ListeningPorts[:1]))
 			}
 			if p.Ready == "timeout" && req.Ready != "" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "tsm: note: --ready %s has not passed yet (waited %s); it stays starting until it does (asked every second), see `tsm logs %d`\n", req.Ready, wait, p.TsmID)
@@ -295,7 +295,7 @@ func (a *App) startedBefore(cmd *cobra.Command, argv []string, err error) error 
 	}
 	for _, p := range list.Processes {
 		if p.Name == argv[0] {
-			return fmt.Errorf("%w; %s is the name of process %d (%s): `tsm restart %s` starts it again", err, p.Name, p.TsmID, stateWord(p.Row()), p.Name)
+			return fmt.Errorf("%w; %s is the name of process %d (%s): `tsm restart %s` starts it again", err, p.Name, p.TsmID, p.Row().StateWord(), p.Name)
 		}
 	}
 	return err

@@ -58,7 +58,7 @@ func (a *App) reconcile(ctx context.Context, keepStopped bool) ([]passResult, er
 			out = append(out, res)
 			continue
 		}
-		if ps := processesOf(d, list.Processes); keepStopped && len(ps) > 0 && stateWord(ps[0].Row()) == "stopped" {
+		if ps := processesOf(d, list.Processes); keepStopped && len(ps) > 0 && ps[0].Row().StateWord() == "stopped" {
 			res.Action, res.Process, res.ID = "stopped", ps[0].Name, &ps[0].TsmID
 			out = append(out, res)
 			continue

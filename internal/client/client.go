@@ -258,26 +258,32 @@ func (c *Client) List(ctx context.Context) (api.ListResponse, error) {
 // too) as the daemon rendered it, and the entries it skipped as corrupt.
 // Against a daemon older than that route, the error wraps ErrUnsupported.
 func (c *Client) ListJSON(ctx context.Context, all bool) (body []byte, problems []string, err error) {
-	route := api.RouteListJSON
+	return c.rendered(ctx, api.RouteListJSON, all, false)
+}
+
+// ListTable returns the table `tsm list` prints (all: stopped processes
+// too; color: status words painted for a terminal) as the daemon rendered
+// it, and the entries it skipped as corrupt. Against a daemon older than
+// that route, the error wraps ErrUnsupported.
+func (c *Client) ListTable(ctx context.Context, all, color bool) (body []byte, problems []string, err error) {
+	return c.rendered(ctx, api.RouteListTable, all, color)
+}
+
+// rendered asks route for an answer to print as it comes.
+func (c *Client) rendered(ctx context.Context, route string, all, color bool) (body []byte, problems []string, err error) {
+	q := url.Values{}
 	if all {
-		route += "?all=1"
+		q.Set("all", "1")
+	}
+	if color {
+		q.Set("color", "1")
+	}
+	if len(q) > 0 {
+		route += "?" + q.Encode()
 	}
 	var raw rawAnswer
 	err = c.call(ctx, http.MethodGet, route, nil, &raw)
 	return raw.body.Bytes(), raw.header.Values(api.ProblemHeader), err
-}
-
-// ListRows returns what the `tsm list` table shows (all: stopped processes
-// too). Against a daemon older than that route, the error wraps
-// ErrUnsupported.
-func (c *Client) ListRows(ctx context.Context, all bool) (api.Rows, error) {
-	route := api.RouteListRows
-	if all {
-		route += "?all=1"
-	}
-	var rows api.Rows
-	err := c.call(ctx, http.MethodGet, route, nil, &rows)
-	return rows, err
 }
 
 // rawAnswer receives an answer as it came, for do.

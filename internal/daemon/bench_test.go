@@ -16,7 +16,7 @@ import (
 // wire form, JSON encoding) at 100 and 1000 processes; the live /proc
 // reads are proc's BenchmarkSample and BenchmarkListeningPorts.
 func BenchmarkListHandler(b *testing.B) {
-	for _, route := range []string{api.RouteList, api.RouteListJSON, api.RouteListRows} {
+	for _, route := range []string{api.RouteList, api.RouteListJSON, api.RouteListRows, api.RouteListTable} {
 		for _, n := range []int{100, 1000} {
 			b.Run(fmt.Sprintf("%s/procs=%d", route, n), func(b *testing.B) {
 				sup := &fakeSup{}

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -410,6 +411,36 @@ func TestListAndInfo(t *testing.T) {
 	send(t, url, "GET", api.RouteInfo+"?target=web", "", &p)
 	if p.Name != "web" || p.CPU != 12.5 || p.PIDFile != "/state/runtime/processes/web/web.pid" {
 		t.Errorf("info %+v", p)
+	}
+}
+
+// The table the daemon renders for `tsm list` is the table of what the
+// rows route sends (the stopped process only with ?all), with the problems
+// in headers and, with ?color, painted status words.
+func TestListTable(t *testing.T) {
+	online := store.Meta{TsmID: 0, Name: "web", PID: 42, Port: 8000, Command: "app --token s3cret", Status: store.StatusOnline, StartTime: time.Now().Add(-90 * time.Second).Unix()}
+	stopped := store.Meta{TsmID: 1, Name: "job", Status: store.StatusStopped}
+	url := serveFake(t, &fakeSup{metas: []store.Meta{online, stopped}, problems: []string{"x: bad meta.json"}})
+	for _, q := range []string{"", "?all=1", "?color=1", "?all=1&color=1"} {
+		var rows api.Rows
+		send(t, url, "GET", api.RouteListRows+q, "", &rows)
+		var want bytes.Buffer
+		api.WriteTable(&want, rows.Rows, strings.Contains(q, "all"), strings.Contains(q, "color"))
+		resp, err := http.Get(url + api.RouteListTable + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(got) != want.String() || !strings.Contains(string(got), "web") || strings.Contains(string(got), "job") != strings.Contains(q, "all") {
+			t.Errorf("table%s:\n%s\nwant\n%s", q, got, want.String())
+		}
+		if strings.Contains(string(got), "\x1b[32monline") != strings.Contains(q, "color") {
+			t.Errorf("table%s colors:\n%q", q, got)
+		}
+		if p := resp.Header.Values(api.ProblemHeader); !reflect.DeepEqual(p, []string{"x: bad meta.json"}) {
+			t.Errorf("table%s problems %q", q, p)
+		}
 	}
 }
 

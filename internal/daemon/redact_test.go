@@ -23,3 +23,27 @@ func TestRedact(t *testing.T) {
 		}
 	}
 }
+
+// TestRedactHints checks the shortcut of redact against the patterns
+// alone: a string the hints pass over must be one they leave unchanged.
+func TestRedactHints(t *testing.T) {
+	for _, in := range []string{
+		"python3 -m http.server 8000", "sleep 100000", "X=1 ./run",
+		"TOKEN=abc ./run", "MyApiKey=abc", "--PASSWD x", "app -Auth x",
+		"HTTP://u:p@h", "BEARER abc", "basic abc",
+		"api\u212aey=abc",   // the Kelvin sign folds to k under (?i)
+		"pa\u017fsword=abc", // so does the long s to s
+		"na\u00efve --port 3000",
+	} {
+		slow := in
+		for _, re := range secretPatterns() {
+			slow = re.ReplaceAllString(slow, "${1}***${3}")
+		}
+		if got := redact(in); got != slow {
+			t.Errorf("redact(%q) = %q, the patterns alone give %q", in, got, slow)
+		}
+		if !maySecret(in) && slow != in {
+			t.Errorf("maySecret(%q) = false, but the patterns change it to %q", in, slow)
+		}
+	}
+}

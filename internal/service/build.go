@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/BurntSushi/toml"
 
@@ -54,7 +55,7 @@ func (t *EnvToml) lineOf(section, key string) int {
 	cur := ""
 	assign := regexp.MustCompile(`^\s*"?` + regexp.QuoteMeta(key) + `"?\s*=`)
 	for i, l := range t.src {
-		if m := sectionRe.FindStringSubmatch(l); m != nil {
+		if m := sectionRe().FindStringSubmatch(l); m != nil {
 			cur = m[1]
 			if key == "" && cur == section {
 				return i + 1
@@ -216,11 +217,13 @@ type Built struct {
 }
 
 var (
-	sectionRe = regexp.MustCompile(`^\s*\[\s*([^\]\s]+)\s*\]`)
-	varName   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	sectionRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\s*\[\s*([^\]\s]+)\s*\]`) })
+	varName   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 )
 
-var varRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)`)
+var varRef = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)`)
+})
 
 // Build renders env. [shared], then the chain oldest first, then [secrets]
 // (each "$VAR" in them from secrets.env vars, then environ; a missing one is
@@ -255,7 +258,7 @@ func (t *EnvToml) Build(env string, secretVars []envfile.Var, environ []string) 
 	secretKeys := map[string]bool{}
 	for k, v := range t.secrets {
 		var missing []string
-		val := varRef.ReplaceAllStringFunc(v, func(ref string) string {
+		val := varRef().ReplaceAllStringFunc(v, func(ref string) string {
 			name := strings.Trim(ref, "${}")
 			x, ok := lookup[name]
 			if !ok {
@@ -285,7 +288,7 @@ func (t *EnvToml) Build(env string, secretVars []envfile.Var, environ []string) 
 		cwd = c
 		delete(merged, "cwd")
 	}
-	command := varRef.ReplaceAllStringFunc(t.Command, func(ref string) string {
+	command := varRef().ReplaceAllStringFunc(t.Command, func(ref string) string {
 		if v, ok := merged[strings.Trim(ref, "${}")]; ok {
 			return v
 		}
@@ -297,7 +300,7 @@ func (t *EnvToml) Build(env string, secretVars []envfile.Var, environ []string) 
 	}
 	keys := make([]string, 0, len(merged))
 	for k := range merged {
-		if !varName.MatchString(k) {
+		if !varName().MatchString(k) {
 			return nil, t.errorf(env, k, "%s is not a variable name (letters, digits and _)", k)
 		}
 		keys = append(keys, k)

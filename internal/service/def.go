@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/tetra/tsm/internal/envfile"
 )
@@ -108,10 +109,14 @@ var fields = []string{"TSM_NAME", "TSM_COMMAND", "TSM_CWD", "TSM_PORT", "TSM_ENV
 	"TSM_RESTART_ON_FAILURE", "TSM_ENV_FILES"}
 
 var (
-	portRe    = regexp.MustCompile(`^[0-9]{1,5}\+?$`)
-	exportRe  = regexp.MustCompile(`^[ \t]*export[ \t]`)
-	markRe    = regexp.MustCompile(`^[ \t]*export[ \t]+([A-Za-z_][A-Za-z0-9_]*)[ \t]*(#.*)?$`)
-	depNameRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)?$`)
+	portRe   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]{1,5}\+?$`) })
+	exportRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[ \t]*export[ \t]`) })
+	markRe   = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^[ \t]*export[ \t]+([A-Za-z_][A-Za-z0-9_]*)[ \t]*(#.*)?$`)
+	})
+	depNameRe = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)?$`)
+	})
 )
 
 // Parse parses the content of the .tsm file at path. A missing or relative
@@ -151,7 +156,7 @@ func Parse(path, base string, data []byte, environ []string) (*Definition, error
 	lines := strings.Split(strings.ReplaceAll(string(data), "\r\n", "\n"), "\n")
 	exported := map[string]bool{} // keys marked by a bare `export KEY`
 	for _, l := range lines {
-		if m := markRe.FindStringSubmatch(l); m != nil {
+		if m := markRe().FindStringSubmatch(l); m != nil {
 			exported[m[1]] = true
 		}
 	}
@@ -207,7 +212,7 @@ func Parse(path, base string, data []byte, environ []string) (*Definition, error
 	}
 	if d.Port != "" {
 		n, _ := strconv.Atoi(strings.TrimSuffix(d.Port, "+"))
-		if !portRe.MatchString(d.Port) || n < 1 || n > 65535 {
+		if !portRe().MatchString(d.Port) || n < 1 || n > 65535 {
 			return nil, &SyntaxError{Path: path, Line: line, Msg: fmt.Sprintf("TSM_PORT %q is not a port: write N (1-65535, must be free), N+ (first free port from N) or none", d.Port)}
 		}
 		if strings.HasSuffix(d.Port, "+") && strings.Contains(d.Command, d.Port) {
@@ -242,7 +247,7 @@ func Parse(path, base string, data []byte, environ []string) (*Definition, error
 	d.HealthCheck, _ = val("TSM_HEALTH_CHECK")
 	deps, line := val("TSM_DEPS")
 	for _, dep := range strings.FieldsFunc(deps, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' }) {
-		if !depNameRe.MatchString(dep) {
+		if !depNameRe().MatchString(dep) {
 			return nil, &SyntaxError{Path: path, Line: line, Msg: fmt.Sprintf("TSM_DEPS: %q is not a service name", dep)}
 		}
 		d.Deps = append(d.Deps, dep)
@@ -266,7 +271,7 @@ func Parse(path, base string, data []byte, environ []string) (*Definition, error
 // isExportLine reports whether the assignment on 1-based line n is written
 // `export KEY=...`.
 func isExportLine(lines []string, n int) bool {
-	return n >= 1 && n <= len(lines) && exportRe.MatchString(lines[n-1])
+	return n >= 1 && n <= len(lines) && exportRe().MatchString(lines[n-1])
 }
 
 // IsNotExist reports whether err says a definition or stack is missing.

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/tetra/tsm/internal/envfile"
 )
@@ -53,7 +54,9 @@ func (d *Definition) EnvFileVars(environ []string) ([]envfile.Var, error) {
 }
 
 // secretKey matches variable names whose values must not be shown.
-var secretKey = regexp.MustCompile(`(?i)(pass|secret|token|key|auth|credential|private|cookie|session|dsn|signature|salt|cert)`)
+var secretKey = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?i)(pass|secret|token|key|auth|credential|private|cookie|session|dsn|signature|salt|cert)`)
+})
 
 // Redacted is what a secret value is shown as.
 const Redacted = "********"
@@ -64,7 +67,7 @@ func Redact(key, value string) string {
 	if value == "" {
 		return value
 	}
-	if secretKey.MatchString(key) {
+	if secretKey().MatchString(key) {
 		return Redacted
 	}
 	if u, err := url.Parse(value); err == nil && u.User != nil {
@@ -77,9 +80,9 @@ func Redact(key, value string) string {
 }
 
 // urlPassword matches the password of a URL's user info (scheme://user:pw@).
-var urlPassword = regexp.MustCompile(`(://[^:/@\s]*:)[^@\s]+@`)
+var urlPassword = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(://[^:/@\s]*:)[^@\s]+@`) })
 
 // RedactText hides URL passwords in free text such as a command line.
 func RedactText(s string) string {
-	return urlPassword.ReplaceAllString(s, "${1}"+Redacted+"@")
+	return urlPassword().ReplaceAllString(s, "${1}"+Redacted+"@")
 }

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/goccy/go-yaml"
 )
@@ -47,12 +48,12 @@ func FormatOf(path string) string {
 	return ""
 }
 
-var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
+var unsafeName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^A-Za-z0-9_.-]+`) })
 
 // serviceName makes a definition name of s: the characters a file name and
 // a process name can carry.
 func serviceName(s string) string {
-	s = strings.Trim(unsafeName.ReplaceAllString(s, "-"), "-.")
+	s = strings.Trim(unsafeName().ReplaceAllString(s, "-"), "-.")
 	if s == "" {
 		return "app"
 	}

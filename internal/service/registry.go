@@ -109,7 +109,7 @@ func idOf(org, name string) string {
 }
 
 func validName(s string) bool {
-	return s != "" && s != "." && s != ".." && depNameRe.MatchString(s) && !strings.Contains(s, "/")
+	return s != "" && s != "." && s != ".." && depNameRe().MatchString(s) && !strings.Contains(s, "/")
 }
 
 func (r *Registry) load(p place, path string) (*Definition, error) {

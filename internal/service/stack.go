@@ -36,7 +36,7 @@ func loadStack(path string) (*Stack, error) {
 			continue
 		}
 		word := strings.Fields(l)[0]
-		if !depNameRe.MatchString(word) {
+		if !depNameRe().MatchString(word) {
 			return nil, &SyntaxError{Path: path, Line: i + 1, Msg: fmt.Sprintf("%q is not a service name (one name or org/name a line)", word)}
 		}
 		s.Services = append(s.Services, word)

@@ -32,13 +32,26 @@ const minWindow = 200 * time.Millisecond
 // in the kernel rendering /proc/<pid>/stat, for figures that a terminal
 // refreshes once a second anyway. Forget (called when the process exits)
 // drops the sample at once, so a dead process is not shown alive.
-const statsTTL = time.Second
+//
+// A sample older than statsTTL but younger than staleTTL is served too,
+// and read anew in the background for the next caller: a listing
+// refreshed every second or two (watch tsm list, a dashboard) never waits
+// for /proc, and shows figures at most staleTTL old. An older sample is
+// read before it is served.
+const (
+	statsTTL = time.Second
+	staleTTL = 3 * time.Second
+)
 
 // Sampler turns cumulative CPU time into a percentage over the time since
 // the previous sample of the same process. It is safe for concurrent use.
 type Sampler struct {
 	mu   sync.Mutex
 	last map[int]cpuMark // guarded by mu; keyed by PID
+	// due: stale samples to read anew, by the one refresh goroutine that
+	// runs while refreshing is set; guarded by mu.
+	due        map[int]Identity
+	refreshing bool
 }
 
 // cpuMark is the baseline for the next sample of one PID.
@@ -64,10 +77,53 @@ func NewSampler() *Sampler {
 func (s *Sampler) Sample(id Identity) (Stats, error) {
 	s.mu.Lock()
 	prev, ok := s.last[id.PID]
-	s.mu.Unlock()
-	if ok && prev.id == id && time.Since(prev.read) < statsTTL {
-		return prev.last, nil
+	if ok && prev.id == id {
+		switch age := time.Since(prev.read); {
+		case age < statsTTL:
+			s.mu.Unlock()
+			return prev.last, nil
+		case age < staleTTL:
+			s.refreshLocked(id)
+			s.mu.Unlock()
+			return prev.last, nil
+		}
 	}
+	s.mu.Unlock()
+	return s.read(id, false)
+}
+
+// refreshLocked has id's sample read anew in the background.
+func (s *Sampler) refreshLocked(id Identity) {
+	if s.due == nil {
+		s.due = make(map[int]Identity)
+	}
+	s.due[id.PID] = id
+	if s.refreshing {
+		return
+	}
+	s.refreshing = true
+	go func() {
+		for {
+			s.mu.Lock()
+			due := s.due
+			s.due = nil
+			if len(due) == 0 {
+				s.refreshing = false
+				s.mu.Unlock()
+				return
+			}
+			s.mu.Unlock()
+			for _, id := range due {
+				s.read(id, true)
+			}
+		}
+	}()
+}
+
+// read reads id's usage now and records it as its latest sample; known:
+// only while it still has one (a background refresh must not bring back
+// the baseline of a process forgotten meanwhile).
+func (s *Sampler) read(id Identity, known bool) (Stats, error) {
 	u, err := readUsage(id)
 	if errors.Is(err, ErrNoProcess) {
 		s.Forget(id.PID)
@@ -79,7 +135,10 @@ func (s *Sampler) Sample(id Identity) (Stats, error) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	prev, ok = s.last[id.PID]
+	prev, ok := s.last[id.PID]
+	if known && (!ok || prev.id != id) {
+		return st, nil
+	}
 	if ok && prev.id == id {
 		window := u.at.Sub(prev.at)
 		// A short window is noise, and a negative one is a concurrent
@@ -104,6 +163,7 @@ func (s *Sampler) Sample(id Identity) (Stats, error) {
 func (s *Sampler) Forget(pid int) {
 	s.mu.Lock()
 	delete(s.last, pid)
+	delete(s.due, pid)
 	s.mu.Unlock()
 }
 

@@ -5,6 +5,8 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"testing/synctest"
+	"time"
 )
 
 func TestSamplerBusyChild(t *testing.T) {
@@ -84,4 +86,56 @@ func BenchmarkSample(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// A sample past statsTTL but within staleTTL is served at once and read
+// anew in the background; an older one is read before it is served; a
+// forgotten process's baseline is not brought back by a refresh.
+func TestSamplerServesStaleAndRefreshes(t *testing.T) {
+	cmd, _ := startProc(t, procOpts{}, "sleep", "60")
+	id, err := Identify(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	synctest.Test(t, func(t *testing.T) {
+		s := NewSampler()
+		readAt := func() time.Time {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return s.last[id.PID].read
+		}
+		if _, err := s.Sample(id); err != nil {
+			t.Fatal(err)
+		}
+		first := readAt()
+		time.Sleep(statsTTL + statsTTL/2)
+		if _, err := s.Sample(id); err != nil {
+			t.Fatal(err)
+		}
+		if readAt() != first {
+			t.Fatal("a stale sample was read before it was served")
+		}
+		synctest.Wait() // the background refresh
+		refreshed := readAt()
+		if !refreshed.After(first) {
+			t.Fatal("a stale sample was not read anew in the background")
+		}
+		time.Sleep(staleTTL + time.Second)
+		if _, err := s.Sample(id); err != nil {
+			t.Fatal(err)
+		}
+		if !readAt().After(refreshed) {
+			t.Fatal("a sample older than staleTTL was served without reading")
+		}
+		time.Sleep(statsTTL + statsTTL/2)
+		s.Sample(id) // stale: a refresh is started
+		s.Forget(id.PID)
+		synctest.Wait()
+		s.mu.Lock()
+		_, kept := s.last[id.PID]
+		s.mu.Unlock()
+		if kept {
+			t.Error("a refresh brought back the baseline of a forgotten process")
+		}
+	})
 }

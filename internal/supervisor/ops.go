@@ -294,7 +294,6 @@ func (s *Supervisor) claim(sp spec.Spec) (*process, bool, error) {
 	// Shown as starting at once: the name and port are taken.
 	p.pubSt = Starting
 	s.procs[sp.Name] = p
-	go p.loop()
 	return p, true, nil
 }
 

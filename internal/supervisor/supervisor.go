@@ -5,9 +5,9 @@
 // writer of runtime state on disk (through store). It must not import cli,
 // client or daemon.
 //
-// Ownership: each process has one goroutine (process.loop) that alone
-// reads and changes its state, metadata and run; everything else talks to
-// it through its mailbox. The table (Supervisor.mu) only maps names, IDs
+// Ownership: each process has one owner (process.loop, a goroutine that
+// runs while its mailbox has messages) that alone reads and changes its
+// state, metadata and run; everything else talks to it through its mailbox. The table (Supervisor.mu) only maps names, IDs
 // and PIDs to processes and holds a published copy of each one's metadata
 // for listings; nothing slow (disk, fork/exec, /proc scans, port probes)
 // happens under it.
@@ -233,7 +233,6 @@ func (s *Supervisor) Adopt() error {
 		p.launch, p.launchErr = r.launch, r.launchErr
 		s.procs[r.meta.Name] = p
 		p.inbox.post(r)
-		go p.loop()
 	}
 	return nil
 }

@@ -60,6 +60,7 @@ type Supervisor struct {
 	// read: a start may not take such a name (its process may run).
 	unreadable map[string]bool
 	files      *watch.Watcher // the one file watcher of --watch
+	shared     launchShare    // environments and contexts processes share
 	// newProbe makes a health check's probe (tests give a fake).
 	newProbe   func(spec string, port int, launch store.Launch) (health.Probe, error)
 	portsMu    sync.Mutex    // orders writes of the ports file
@@ -230,7 +231,7 @@ func (s *Supervisor) Adopt() error {
 			// and must go on agreeing with its meta.json.
 			p.pub.PID = 0
 		}
-		p.launch, p.launchErr = r.launch, r.launchErr
+		p.launch, p.launchErr = s.shared.share(r.launch), r.launchErr
 		s.procs[r.meta.Name] = p
 		p.inbox.post(r)
 	}

@@ -56,11 +56,11 @@ func rotateLogs(ctx context.Context, st *store.Store, log *slog.Logger) {
 		case err != nil && !cfgMod.IsZero():
 			cfg, cfgMod = logs.DefaultConfig(), time.Time{} // removed
 		}
-		busy, live := rot.all(cfg)
+		busy, stamped := rot.all(cfg)
 		if busy {
 			hotUntil = time.Now().Add(rotateHot)
 		}
-		relays.attach(ctx, live, log)
+		relays.attach(ctx, stamped, log)
 		if time.Now().Before(hotUntil) {
 			t.Reset(rotateBusy)
 		} else {
@@ -104,6 +104,10 @@ type rotator struct {
 	procs map[string]*procLogs // by process name
 	look  uint64
 	live  []string // reused from look to look
+	// stamped is the log files that may have a --log-time pipe: of the
+	// processes whose meta.json says log_time, or could not be read. Only
+	// those are looked for a pipe (two stats a process a second otherwise).
+	stamped []string
 }
 
 func newRotator(st *store.Store, log *slog.Logger) *rotator {
@@ -113,14 +117,14 @@ func newRotator(st *store.Store, log *slog.Logger) *rotator {
 // all rotates every log file above its cap, notes time checkpoints, and
 // then trims the state directory to its total; it reports whether a file
 // was rotated or is growing fast (and should be looked at again soon), and
-// the log files of every process (valid until the next call).
-func (r *rotator) all(cfg logs.Config) (busy bool, live []string) {
+// the log files that may have a --log-time pipe (valid until the next call).
+func (r *rotator) all(cfg logs.Config) (busy bool, stamped []string) {
 	entries, err := os.ReadDir(r.st.ProcessesDir())
 	if err != nil {
 		return false, nil
 	}
 	r.look++
-	live = r.live[:0]
+	live, stamped := r.live[:0], r.stamped[:0]
 	rotated, hot := false, false
 	for _, e := range entries {
 		// Tombstones of deletes in flight start with a dot.
@@ -133,10 +137,13 @@ func (r *rotator) all(cfg logs.Config) (busy bool, live []string) {
 			r.procs[e.Name()] = p
 		}
 		p.look = r.look
-		pol, pid := p.pol.policy(r.st, e.Name(), cfg.Policy)
+		pol, pid, logTime := p.pol.policy(r.st, e.Name(), cfg.Policy)
 		for i := range p.streams {
 			s := &p.streams[i]
 			live = append(live, s.path)
+			if logTime {
+				stamped = append(stamped, s.path)
+			}
 			// unix.Lstat, not os.Lstat: no FileInfo to collect, two a
 			// process a second.
 			var fi unix.Stat_t
@@ -182,7 +189,7 @@ func (r *rotator) all(cfg logs.Config) (busy bool, live []string) {
 			delete(r.procs, name)
 		}
 	}
-	r.live = live
+	r.live, r.stamped = live, stamped
 	if rotated {
 		if gone, err := logs.TrimTotal(live, cfg.TotalMaxSize); err != nil {
 			r.log.Warn("trimming rotated logs failed", "err", err)
@@ -190,33 +197,36 @@ func (r *rotator) all(cfg logs.Config) (busy bool, live []string) {
 			r.log.Info("deleted the oldest rotated logs to keep the state directory under its cap", "files", len(gone))
 		}
 	}
-	return rotated || hot, live
+	return rotated || hot, stamped
 }
 
 // policyCache is a process's rotation limits as its meta.json said when
 // it had modification time mod, over the default def.
 type policyCache struct {
 	mod      unix.Timespec
-	read     bool // mod, def, pol and pid are set
+	read     bool // mod, def, pol, pid and logTime are set
 	def, pol logs.Policy
 	pid      int
+	logTime  bool // log_time, or meta.json could not be read
 }
 
 // policy returns the rotation limits of process name: the state
 // directory's, overridden by its own (start --log-max-size/--log-keep), and
-// the PID of its run. Its meta.json is read again only when it changed: one
+// the PID of its run, and whether it may write through --log-time pipes
+// (log_time, or a meta.json that cannot be read: a pipe nobody relays would
+// block the process). Its meta.json is read again only when it changed: one
 // stat a look.
-func (c *policyCache) policy(st *store.Store, name string, def logs.Policy) (logs.Policy, int) {
+func (c *policyCache) policy(st *store.Store, name string, def logs.Policy) (logs.Policy, int, bool) {
 	var fi unix.Stat_t
 	if err := unix.Stat(st.MetaPath(name), &fi); err != nil {
-		return def, 0
+		return def, 0, true
 	}
 	if c.read && c.mod == fi.Mtim && c.def == def {
-		return c.pol, c.pid
+		return c.pol, c.pid, c.logTime
 	}
-	pol, pid := def, 0
+	pol, pid, logTime := def, 0, true
 	if m, err := st.ReadMeta(name); err == nil {
-		pid = m.PID
+		pid, logTime = m.PID, m.LogTime
 		if m.LogMaxSize != nil {
 			pol.MaxSize = *m.LogMaxSize
 		}
@@ -224,8 +234,8 @@ func (c *policyCache) policy(st *store.Store, name string, def logs.Policy) (log
 			pol.Keep = *m.LogKeep
 		}
 	}
-	*c = policyCache{mod: fi.Mtim, read: true, def: def, pol: pol, pid: pid}
-	return pol, pid
+	*c = policyCache{mod: fi.Mtim, read: true, def: def, pol: pol, pid: pid, logTime: logTime}
+	return pol, pid, logTime
 }
 
 // note notes a time checkpoint for a stream that grew since the last one,
@@ -256,10 +266,10 @@ type stampers struct {
 	wg      sync.WaitGroup
 }
 
-// attach starts a relay for each log file that has a pipe and none yet, and
-// stops those whose pipe is gone (deleted).
-func (s *stampers) attach(ctx context.Context, live []string, log *slog.Logger) {
-	for _, path := range live {
+// attach starts a relay for each of paths (log files) that has a pipe and
+// none yet, and stops those whose pipe is gone (deleted).
+func (s *stampers) attach(ctx context.Context, paths []string, log *slog.Logger) {
+	for _, path := range paths {
 		if _, ok := s.running[path]; ok {
 			continue
 		}

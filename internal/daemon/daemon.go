@@ -16,10 +16,12 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/metrics"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -290,17 +292,64 @@ func (f *inFlight) list() []string {
 // hands freed memory back to the kernel.
 const idleTrim = 2 * time.Second
 
+// idleRetrim is how often an idle daemon looks whether a collection ran
+// since its last trim, and then unmaps its code pages again: a collection
+// walks stacks and type data, which maps back 1.5-2 MB of read-only data
+// that nothing else of an idle daemon uses (at 100 processes, RSS went from
+// 7.8 to 10.4 MiB at the first collection after the trim, for good).
+const idleRetrim = 5 * time.Second
+
 // trimWhenIdle returns the heap left over by a burst of requests (a hundred
 // starts, a big listing) to the kernel once the daemon is idle again: the
 // Go runtime would otherwise keep it for minutes, and a supervisor lives
-// for weeks beside the services it watches.
+// for weeks beside the services it watches. While it stays idle, the code
+// pages a collection touched are unmapped again (idleRetrim).
 func trimWhenIdle(next http.Handler) http.Handler {
-	// The first trim follows start-up and re-adoption.
-	t := time.AfterFunc(idleTrim, trim)
+	var (
+		served atomic.Bool // a request was answered since the last trim
+		mu     sync.Mutex  // one trim at a time; guards gcs
+		gcs    uint64      // collections at the last trim
+		t      *time.Timer
+	)
+	served.Store(true) // the first trim follows start-up and re-adoption
+	mu.Lock()
+	defer mu.Unlock()
+	t = time.AfterFunc(idleTrim, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case served.Swap(false):
+			trimNow()
+		case collections() != gcs:
+			dropCode()
+		}
+		gcs = collections()
+		// A request answered meanwhile set idleTrim; this may push its
+		// trim back to idleRetrim, no further.
+		t.Reset(idleRetrim)
+	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(w, r)
+		served.Store(true)
 		t.Reset(idleTrim)
 	})
+}
+
+// What trimWhenIdle calls (tests count them instead).
+var (
+	trimNow     = trim
+	dropCode    = func() { proc.DropCodePages() }
+	collections = gcCycles
+)
+
+// gcCycles is the number of garbage collections the program has completed.
+func gcCycles() uint64 {
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
 }
 
 // trim returns the free heap to the kernel and unmaps the program's code

@@ -34,12 +34,14 @@ if [[ -n ${PPROF:-} ]]; then
   done
   export TSM_PPROF="$work/pprof.sock"
 fi
+declare -A names # labels now: the tree may change (a commit) while this runs
+for b in "${tsm_bins[@]}"; do names[$b]=$(label "$b"); done
 kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 declare -A rest started
 for n in $COUNTS; do
   for tsm in "${tsm_bins[@]}"; do
     cur=$tsm
-    name=$(label "$tsm")
+    name=${names[$tsm]}
     "$tsm" list >/dev/null # starts the daemon
     seq 0 $((n - 1)) | xargs -r -P 20 -I{} "$tsm" start --name "s{}" sleep 100000 >/dev/null
     pid=$(cat "$TSM_DIR/daemon.pid")
@@ -72,7 +74,7 @@ set -- $COUNTS
 if (($# >= 2)); then
   lo=${@: -2:1} hi=${@: -1}
   for tsm in "${tsm_bins[@]}"; do
-    name=$(label "$tsm")
+    name=${names[$tsm]}
     printf '%-18s growth per process, N=%s→%s: %.1f KiB after starts, %.1f KiB at rest\n' "$name" "$lo" "$hi" \
       "$(echo "(${started[$name/$hi]} - ${started[$name/$lo]}) / ($hi - $lo)" | bc -l)" \
       "$(echo "(${rest[$name/$hi]} - ${rest[$name/$lo]}) / ($hi - $lo)" | bc -l)"

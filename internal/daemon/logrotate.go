@@ -201,9 +201,12 @@ func (r *rotator) all(cfg logs.Config) (busy bool, stamped []string) {
 }
 
 // policyCache is a process's rotation limits as its meta.json said when
-// it had modification time mod, over the default def.
+// it had modification time mod and inode ino (meta.json is replaced, not
+// rewritten: a new inode tells a change within one tick of a coarse
+// clock), over the default def.
 type policyCache struct {
 	mod      unix.Timespec
+	ino      uint64
 	read     bool // mod, def, pol, pid and logTime are set
 	def, pol logs.Policy
 	pid      int
@@ -221,7 +224,7 @@ func (c *policyCache) policy(st *store.Store, name string, def logs.Policy) (log
 	if err := unix.Stat(st.MetaPath(name), &fi); err != nil {
 		return def, 0, true
 	}
-	if c.read && c.mod == fi.Mtim && c.def == def {
+	if c.read && c.mod == fi.Mtim && c.ino == uint64(fi.Ino) && c.def == def {
 		return c.pol, c.pid, c.logTime
 	}
 	pol, pid, logTime := def, 0, true
@@ -234,7 +237,7 @@ func (c *policyCache) policy(st *store.Store, name string, def logs.Policy) (log
 			pol.Keep = *m.LogKeep
 		}
 	}
-	*c = policyCache{mod: fi.Mtim, read: true, def: def, pol: pol, pid: pid, logTime: logTime}
+	*c = policyCache{mod: fi.Mtim, ino: uint64(fi.Ino), read: true, def: def, pol: pol, pid: pid, logTime: logTime}
 	return pol, pid, logTime
 }
 

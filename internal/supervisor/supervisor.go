@@ -7,9 +7,10 @@
 //
 // Ownership: each process has one owner (process.loop, a goroutine that
 // runs while its mailbox has messages) that alone reads and changes its
-// state, metadata and run; everything else talks to it through its mailbox. The table (Supervisor.mu) only maps names, IDs
-// and PIDs to processes and holds a published copy of each one's metadata
-// for listings; nothing slow (disk, fork/exec, /proc scans, port probes)
+// state, metadata and run; everything else talks to it through its
+// mailbox. The table (Supervisor.mu) only maps names, IDs and PIDs to
+// processes and holds a published copy of each one's metadata for
+// listings; nothing slow (disk, fork/exec, /proc scans, port probes)
 // happens under it.
 package supervisor
 

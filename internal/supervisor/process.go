@@ -135,6 +135,7 @@ func (p *process) loop() {
 // never taking the daemon, and with it every other service's supervision,
 // down.
 func (p *process) handle(msg any) (quit bool) {
+	p.s.handled.Add(1)
 	defer func() {
 		if v := recover(); v != nil {
 			p.s.log.Error("internal error; the process is left as it is", "name", p.meta.Name, "panic", v, "stack", string(debug.Stack()))

@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -68,6 +69,7 @@ type Supervisor struct {
 	portsLast  string        // guarded by portsMu: the content written last
 	portsSaved bool          // guarded by portsMu: portsLast is on disk
 	done       chan struct{} // closed by Close: background waits give up
+	handled    atomic.Uint64 // messages the processes' owners handled
 	closing    sync.Once
 }
 
@@ -385,6 +387,11 @@ func (s *Supervisor) Snapshot() ([]store.Meta, []string) {
 }
 
 // Count returns the number of managed processes.
+// Handled counts the messages (requests, exits, timers, checks) the
+// processes' owners have handled: it stands still while supervision is
+// quiet, which the daemon's idle trim waits for.
+func (s *Supervisor) Handled() uint64 { return s.handled.Load() }
+
 func (s *Supervisor) Count() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -13,7 +13,10 @@
 #   PPROF=1 bench/rss.sh            # also goroutines and live heap per N
 #                                   # (a -tags tsmprofile build, see
 #                                   # internal/daemon/profile.go; its own RSS
-#                                   # is not the release binary's)
+#                                   # is not the release binary's; main
+#                                   # before issue 12 serves no profiles)
+#   PPROF=1 KEEP=/tmp/h bench/rss.sh  # keeps the heap profiles as
+#                                   # /tmp/h.BIN.N.heap (go tool pprof)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"

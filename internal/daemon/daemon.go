@@ -16,10 +16,12 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/metrics"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -154,7 +156,7 @@ func Run(root string, log *slog.Logger) error {
 	h := &handler{sup: sup, store: st, log: log, started: started, shutdown: shutdown, doc: sup, cgroups: noCgroups}
 	ops := &inFlight{ops: map[*http.Request]string{}}
 	h.inFlight = ops.list
-	srv := &http.Server{Handler: trimWhenIdle(ops.wrap(h.routes())), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: trimWhenIdle(ops.wrap(h.routes()), sup.Handled), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(sameUser{ln.(*net.UnixListener), log}) }()
 	// Listening: connections wait in the backlog until Serve takes them.
@@ -290,17 +292,73 @@ func (f *inFlight) list() []string {
 // hands freed memory back to the kernel.
 const idleTrim = 2 * time.Second
 
+// idleRetrim is how often an idle daemon looks whether a collection ran
+// since its last trim, and then, if supervision was quiet all along (no
+// exit, restart or check: their code must stay mapped, or a respawn would
+// fault it back in first), unmaps its code pages again: a collection walks
+// stacks and type data, which maps back 1.5-2 MB of read-only data that
+// nothing else of an idle daemon uses (at 100 processes, RSS went from 7.8
+// to 10.4 MiB at the first collection after the trim, for good).
+const idleRetrim = 5 * time.Second
+
 // trimWhenIdle returns the heap left over by a burst of requests (a hundred
 // starts, a big listing) to the kernel once the daemon is idle again: the
 // Go runtime would otherwise keep it for minutes, and a supervisor lives
-// for weeks beside the services it watches.
-func trimWhenIdle(next http.Handler) http.Handler {
-	// The first trim follows start-up and re-adoption.
-	t := time.AfterFunc(idleTrim, trim)
+// for weeks beside the services it watches. While it stays idle, the code
+// pages a collection touched are unmapped again (idleRetrim); activity
+// counts what supervision does (Supervisor.Handled).
+func trimWhenIdle(next http.Handler, activity func() uint64) http.Handler {
+	var (
+		served atomic.Bool // a request was answered since the last trim
+		mu     sync.Mutex  // one trim at a time; guards gcs and acts
+		gcs    uint64      // collections at the last trim
+		acts   uint64      // activity at the last look
+		t      *time.Timer
+	)
+	served.Store(true) // the first trim follows start-up and re-adoption
+	mu.Lock()
+	defer mu.Unlock()
+	t = time.AfterFunc(idleTrim, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		quiet := activity() == acts
+		switch {
+		case served.Swap(false):
+			trimNow()
+		case quiet && collections() != gcs:
+			dropCode()
+		case !quiet:
+			acts = activity()
+			t.Reset(idleRetrim)
+			return // what ran may run again: keep what it touched
+		}
+		gcs, acts = collections(), activity()
+		// A request answered meanwhile set idleTrim; this may push its
+		// trim back to idleRetrim, no further.
+		t.Reset(idleRetrim)
+	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(w, r)
+		served.Store(true)
 		t.Reset(idleTrim)
 	})
+}
+
+// What trimWhenIdle calls (tests count them instead).
+var (
+	trimNow     = trim
+	dropCode    = func() { proc.DropCodePages() }
+	collections = gcCycles
+)
+
+// gcCycles is the number of garbage collections the program has completed.
+func gcCycles() uint64 {
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
 }
 
 // trim returns the free heap to the kernel and unmaps the program's code

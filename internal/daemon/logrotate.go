@@ -4,10 +4,11 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tetra/tsm/internal/logs"
 	"github.com/tetra/tsm/internal/paths"
@@ -33,8 +34,7 @@ func rotateLogs(ctx context.Context, st *store.Store, log *slog.Logger) {
 	cfg := logs.DefaultConfig()
 	var cfgMod time.Time // of the config file in force; zero: none
 	var hotUntil time.Time
-	seen := map[string]*seenLog{}
-	policies := map[string]policyCache{}
+	rot := newRotator(st, log)
 	relays := stampers{running: map[string]context.CancelFunc{}}
 	defer relays.stopAll()
 	t := time.NewTimer(0) // a first look at once: relays of --log-time pipes resume
@@ -56,11 +56,11 @@ func rotateLogs(ctx context.Context, st *store.Store, log *slog.Logger) {
 		case err != nil && !cfgMod.IsZero():
 			cfg, cfgMod = logs.DefaultConfig(), time.Time{} // removed
 		}
-		busy, live := rotateAll(st, cfg, seen, policies, log)
+		busy, stamped := rot.all(cfg)
 		if busy {
 			hotUntil = time.Now().Add(rotateHot)
 		}
-		relays.attach(ctx, live, log)
+		relays.attach(ctx, stamped, log)
 		if time.Now().Before(hotUntil) {
 			t.Reset(rotateBusy)
 		} else {
@@ -72,6 +72,7 @@ func rotateLogs(ctx context.Context, st *store.Store, log *slog.Logger) {
 // seenLog is what the rotation loop last saw of a log file, to note a time
 // checkpoint (logs.Note) about once a second while it grows.
 type seenLog struct {
+	path      string
 	size, end int64 // when the last checkpoint was noted
 	noted     time.Time
 	looked    int64 // size at the last look
@@ -86,101 +87,149 @@ type seenLog struct {
 // precision of `tsm logs --since/--timestamps`.
 const checkpointEvery = time.Second
 
-// rotateAll rotates every log file above its cap, notes time checkpoints,
-// and then trims the state directory to its total; it reports whether a
-// file was rotated or is growing fast (and should be looked at again soon),
-// and the log files of every process.
-func rotateAll(st *store.Store, cfg logs.Config, seen map[string]*seenLog, policies map[string]policyCache, log *slog.Logger) (busy bool, live []string) {
-	entries, err := os.ReadDir(st.ProcessesDir())
+// procLogs is what the rotation loop keeps of one process between looks:
+// one allocation a process, its paths made once. At 1000 processes the
+// loop's state and the garbage of each look (paths, file infos, a map a
+// process) were a tenth of the daemon's memory.
+type procLogs struct {
+	streams [2]seenLog // stdout, stderr
+	pol     policyCache
+	look    uint64 // the last look that found the process
+}
+
+// rotator is the state of the rotation loop.
+type rotator struct {
+	st    *store.Store
+	log   *slog.Logger
+	procs map[string]*procLogs // by process name
+	look  uint64
+	live  []string // reused from look to look
+	// stamped is the log files that may have a --log-time pipe: of the
+	// processes whose meta.json says log_time, or could not be read. Only
+	// those are looked for a pipe (two stats a process a second otherwise).
+	stamped []string
+}
+
+func newRotator(st *store.Store, log *slog.Logger) *rotator {
+	return &rotator{st: st, log: log, procs: map[string]*procLogs{}}
+}
+
+// all rotates every log file above its cap, notes time checkpoints, and
+// then trims the state directory to its total; it reports whether a file
+// was rotated or is growing fast (and should be looked at again soon), and
+// the log files that may have a --log-time pipe (valid until the next call).
+func (r *rotator) all(cfg logs.Config) (busy bool, stamped []string) {
+	entries, err := os.ReadDir(r.st.ProcessesDir())
 	if err != nil {
 		return false, nil
 	}
+	r.look++
+	live, stamped := r.live[:0], r.stamped[:0]
 	rotated, hot := false, false
 	for _, e := range entries {
 		// Tombstones of deletes in flight start with a dot.
 		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
-		pol, pid := processPolicy(st, e.Name(), cfg.Policy, policies)
-		for fd, path := range map[int]string{1: st.OutLog(e.Name()), 2: st.ErrLog(e.Name())} {
-			live = append(live, path)
-			fi, err := os.Lstat(path)
-			if err != nil {
+		p := r.procs[e.Name()]
+		if p == nil {
+			p = &procLogs{streams: [2]seenLog{{path: r.st.OutLog(e.Name())}, {path: r.st.ErrLog(e.Name())}}}
+			r.procs[e.Name()] = p
+		}
+		p.look = r.look
+		pol, pid, logTime := p.pol.policy(r.st, e.Name(), cfg.Policy)
+		for i := range p.streams {
+			s := &p.streams[i]
+			live = append(live, s.path)
+			if logTime {
+				stamped = append(stamped, s.path)
+			}
+			// unix.Lstat, not os.Lstat: no FileInfo to collect, two a
+			// process a second.
+			var fi unix.Stat_t
+			if err := unix.Lstat(s.path, &fi); err != nil {
 				// Removed while the process runs: it still writes to the
 				// file, which must stay within its cap all the same.
-				if via, ok := logs.RemovedLog(path, pid, fd); ok {
-					if _, err := logs.RotateVia(path, via, pol); err != nil {
-						log.Debug("rotating a removed log failed", "file", path, "err", err)
+				if via, ok := logs.RemovedLog(s.path, pid, i+1); ok {
+					if _, err := logs.RotateVia(s.path, via, pol); err != nil {
+						r.log.Debug("rotating a removed log failed", "file", s.path, "err", err)
 					}
 				}
 				continue
 			}
 			// Busy: it grew by a tenth of its cap since the last look.
-			if s := seen[path]; s != nil && pol.MaxSize > 0 && fi.Size()-s.looked > pol.MaxSize/10 {
+			if !s.noted.IsZero() && pol.MaxSize > 0 && fi.Size-s.looked > pol.MaxSize/10 {
 				hot = true
 			}
-			noteTime(path, fi.Size(), seen, log)
-			seen[path].looked = fi.Size()
-			m, err := logs.Rotate(path, pol)
+			s.note(fi.Size, r.log)
+			s.looked = fi.Size
+			if pol.MaxSize <= 0 || fi.Size <= pol.MaxSize {
+				s.failed = "" // what Rotate says of a file within its cap
+				continue
+			}
+			m, err := logs.Rotate(s.path, pol)
 			if err != nil {
-				if s := seen[path]; s.failed != err.Error() {
+				if s.failed != err.Error() {
 					s.failed = err.Error()
-					log.Warn("log rotation failed", "file", path, "err", err)
+					r.log.Warn("log rotation failed", "file", s.path, "err", err)
 				}
 				continue
 			}
-			seen[path].failed = ""
+			s.failed = ""
 			if m != "" {
 				rotated = true
 				if m != logs.Collapse {
-					log.Debug("log rotated by copy and truncate; lines written during the copy may be lost", "file", path)
+					r.log.Debug("log rotated by copy and truncate; lines written during the copy may be lost", "file", s.path)
 				}
 			}
 		}
 	}
-	for path := range seen {
-		if !slices.Contains(live, path) {
-			delete(seen, path)
+	for name, p := range r.procs {
+		if p.look != r.look {
+			delete(r.procs, name)
 		}
 	}
-	for name := range policies {
-		if !slices.Contains(live, st.OutLog(name)) {
-			delete(policies, name)
-		}
-	}
+	r.live, r.stamped = live, stamped
 	if rotated {
 		if gone, err := logs.TrimTotal(live, cfg.TotalMaxSize); err != nil {
-			log.Warn("trimming rotated logs failed", "err", err)
+			r.log.Warn("trimming rotated logs failed", "err", err)
 		} else if len(gone) > 0 {
-			log.Info("deleted the oldest rotated logs to keep the state directory under its cap", "files", len(gone))
+			r.log.Info("deleted the oldest rotated logs to keep the state directory under its cap", "files", len(gone))
 		}
 	}
-	return rotated || hot, live
+	return rotated || hot, stamped
 }
 
 // policyCache is a process's rotation limits as its meta.json said when
-// it had modification time mod, over the default def.
+// it had modification time mod and inode ino (meta.json is replaced, not
+// rewritten: a new inode tells a change within one tick of a coarse
+// clock), over the default def.
 type policyCache struct {
-	mod      time.Time
+	mod      unix.Timespec
+	ino      uint64
+	read     bool // mod, def, pol, pid and logTime are set
 	def, pol logs.Policy
 	pid      int
+	logTime  bool // log_time, or meta.json could not be read
 }
 
-// processPolicy returns the rotation limits of process name: the state
+// policy returns the rotation limits of process name: the state
 // directory's, overridden by its own (start --log-max-size/--log-keep), and
-// the PID of its run. Its meta.json is read again only when it changed: one
+// the PID of its run, and whether it may write through --log-time pipes
+// (log_time, or a meta.json that cannot be read: a pipe nobody relays would
+// block the process). Its meta.json is read again only when it changed: one
 // stat a look.
-func processPolicy(st *store.Store, name string, def logs.Policy, cache map[string]policyCache) (logs.Policy, int) {
-	fi, err := os.Stat(st.MetaPath(name))
-	if err != nil {
-		return def, 0
+func (c *policyCache) policy(st *store.Store, name string, def logs.Policy) (logs.Policy, int, bool) {
+	var fi unix.Stat_t
+	if err := unix.Stat(st.MetaPath(name), &fi); err != nil {
+		return def, 0, true
 	}
-	if c, ok := cache[name]; ok && c.mod.Equal(fi.ModTime()) && c.def == def {
-		return c.pol, c.pid
+	if c.read && c.mod == fi.Mtim && c.ino == uint64(fi.Ino) && c.def == def {
+		return c.pol, c.pid, c.logTime
 	}
-	pol, pid := def, 0
+	pol, pid, logTime := def, 0, true
 	if m, err := st.ReadMeta(name); err == nil {
-		pid = m.PID
+		pid, logTime = m.PID, m.LogTime
 		if m.LogMaxSize != nil {
 			pol.MaxSize = *m.LogMaxSize
 		}
@@ -188,27 +237,26 @@ func processPolicy(st *store.Store, name string, def logs.Policy, cache map[stri
 			pol.Keep = *m.LogKeep
 		}
 	}
-	cache[name] = policyCache{fi.ModTime(), def, pol, pid}
-	return pol, pid
+	*c = policyCache{mod: fi.Mtim, ino: uint64(fi.Ino), read: true, def: def, pol: pol, pid: pid, logTime: logTime}
+	return pol, pid, logTime
 }
 
-// noteTime notes a time checkpoint for a stream that grew since the last
-// one, at most once per checkpointEvery. A stream seen for the first time is
+// note notes a time checkpoint for a stream that grew since the last one,
+// at most once per checkpointEvery. A stream seen for the first time is
 // only remembered: what it holds was written before, at a time unknown.
-func noteTime(path string, size int64, seen map[string]*seenLog, log *slog.Logger) {
-	s := seen[path]
-	if s == nil {
-		seen[path] = &seenLog{size: size, end: logs.End(path), noted: time.Now()}
+func (s *seenLog) note(size int64, log *slog.Logger) {
+	if s.noted.IsZero() {
+		s.size, s.end, s.noted = size, logs.End(s.path), time.Now()
 		return
 	}
 	if size == s.size || time.Since(s.noted) < checkpointEvery {
 		return
 	}
 	s.size = size
-	if end := logs.End(path); end != s.end {
+	if end := logs.End(s.path); end != s.end {
 		s.end, s.noted = end, time.Now()
-		if err := logs.Note(path, end, s.noted); err != nil {
-			log.Debug("cannot note a log time checkpoint", "file", path, "err", err)
+		if err := logs.Note(s.path, end, s.noted); err != nil {
+			log.Debug("cannot note a log time checkpoint", "file", s.path, "err", err)
 		}
 	}
 }
@@ -221,10 +269,10 @@ type stampers struct {
 	wg      sync.WaitGroup
 }
 
-// attach starts a relay for each log file that has a pipe and none yet, and
-// stops those whose pipe is gone (deleted).
-func (s *stampers) attach(ctx context.Context, live []string, log *slog.Logger) {
-	for _, path := range live {
+// attach starts a relay for each of paths (log files) that has a pipe and
+// none yet, and stops those whose pipe is gone (deleted).
+func (s *stampers) attach(ctx context.Context, paths []string, log *slog.Logger) {
+	for _, path := range paths {
 		if _, ok := s.running[path]; ok {
 			continue
 		}

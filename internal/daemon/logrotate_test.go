@@ -28,9 +28,9 @@ func TestRotateFailureSaidOnce(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(&buf, nil))
 	cfg := logs.DefaultConfig()
 	cfg.Policy = logs.Policy{MaxSize: 100, Keep: 1}
-	seen, policies := map[string]*seenLog{}, map[string]policyCache{}
+	rot := newRotator(st, log)
 	for range 5 {
-		rotateAll(st, cfg, seen, policies, log)
+		rot.all(cfg)
 	}
 	if n := strings.Count(buf.String(), "log rotation failed"); n != 1 {
 		t.Errorf("%d warnings in 5 looks, want 1:\n%s", n, buf.String())

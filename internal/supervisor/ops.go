@@ -323,7 +323,6 @@ func (s *Supervisor) claim(sp spec.Spec) (*process, bool, error) {
 	// Shown as starting at once: the name and port are taken.
 	p.pubSt = Starting
 	s.procs[sp.Name] = p
-	go p.loop()
 	return p, true, nil
 }
 
@@ -392,7 +391,7 @@ func (p *process) startOp(r *request) {
 	h := req.Health
 	m.HealthCheck, m.HealthIntervalMS, m.HealthTimeoutMS, m.HealthRetries = h.Spec, h.Interval.Milliseconds(), h.Timeout.Milliseconds(), h.Retries
 	m.LogMaxSize, m.LogKeep, m.LogTime = req.LogMaxSize, req.LogKeep, req.LogTime
-	p.launch, p.launchErr = store.Launch{Argv: sp.Argv, Env: sp.Env, Cwd: sp.Cwd, Request: requestRecord(req.Request), Context: req.Context, Stdin: req.Stdin}, nil
+	p.launch, p.launchErr = p.s.shared.share(store.Launch{Argv: sp.Argv, Env: sp.Env, Cwd: sp.Cwd, Request: requestRecord(req.Request), Context: req.Context, Stdin: req.Stdin}), nil
 	// meta.json first: a directory is never without one, whenever the
 	// daemon dies (the next one drops a start that got no further).
 	err := p.move(Starting)
@@ -664,7 +663,7 @@ func (p *process) updateEnv(env []string, ctx *execctx.Context) ([]string, []str
 	if err := p.s.store.WriteLaunch(m.Name, launch); err != nil {
 		return nil, nil, err
 	}
-	p.launch = launch
+	p.launch = p.s.shared.share(launch)
 	m.Command, m.Interpreter, m.ProcessType, m.EnvFile = sp.Command, sp.Interpreter, sp.ProcessType, sp.EnvFile
 	if sp.Port != int(m.Port) {
 		// Published at once, so that no other start takes the new port
@@ -694,7 +693,7 @@ func (p *process) commandLaunch(env []string, ctx *execctx.Context) error {
 		l, err := p.s.store.ReadLaunch(m.Name)
 		switch {
 		case err == nil:
-			p.launch, p.launchErr = l, nil
+			p.launch, p.launchErr = p.s.shared.share(l), nil
 			return nil
 		case !errors.Is(err, fs.ErrNotExist):
 			return fmt.Errorf("%v: tsm will not guess how %s was run; mend that file, or remove it to run meta.json's command in your environment (`tsm restart %s`), or `tsm delete %s` and start it anew",
@@ -720,7 +719,7 @@ func (p *process) commandLaunch(env []string, ctx *execctx.Context) error {
 	if err := p.s.store.WriteLaunch(m.Name, launch); err != nil {
 		return err
 	}
-	p.launch = launch
+	p.launch = p.s.shared.share(launch)
 	return nil
 }
 

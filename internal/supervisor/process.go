@@ -18,13 +18,14 @@ import (
 	"github.com/tetra/tsm/internal/target"
 )
 
-// process is one managed process and the goroutine that owns it (loop).
-// Operations, exits, readiness, timers and the end of a stop all arrive as
-// messages in its mailbox and are handled one at a time, in order.
+// process is one managed process and the goroutine that owns it (loop),
+// which runs only while there are messages (see mailbox). Operations,
+// exits, readiness, timers and the end of a stop all arrive as messages in
+// its mailbox and are handled one at a time, in order.
 type process struct {
 	s     *Supervisor
 	inbox mailbox
-	gone  chan struct{} // closed when the process is deleted and its goroutine returns
+	gone  chan struct{} // closed when the process is deleted and its owner returns
 
 	// pub and pubSt are the copy of meta and state that the table shows;
 	// guarded by s.mu, written only by publish.
@@ -106,15 +107,21 @@ type (
 )
 
 func newProcess(s *Supervisor, m store.Meta, st State) *process {
-	p := &process{s: s, inbox: newMailbox(), gone: make(chan struct{}), state: st, meta: m, pub: m, pubSt: st}
+	p := &process{s: s, gone: make(chan struct{}), state: st, meta: m, pub: m, pubSt: st}
+	p.inbox.serve = p.loop
 	return p
 }
 
-// loop is the process's owner. It returns when the process is deleted,
+// loop is the process's owner while it has messages (see mailbox): it
+// returns when the inbox is empty, or when the process is deleted,
 // answering whatever was still queued.
 func (p *process) loop() {
 	for p.state != Deleted {
-		if quit := p.handle(p.inbox.next()); quit {
+		msg, ok := p.inbox.next()
+		if !ok {
+			return
+		}
+		if quit := p.handle(msg); quit {
 			return
 		}
 	}
@@ -134,6 +141,7 @@ func (p *process) loop() {
 // never taking the daemon, and with it every other service's supervision,
 // down.
 func (p *process) handle(msg any) (quit bool) {
+	p.s.handled.Add(1)
 	defer func() {
 		if v := recover(); v != nil {
 			p.s.log.Error("internal error; the process is left as it is", "name", p.meta.Name, "panic", v, "stack", string(debug.Stack()))

@@ -5,11 +5,12 @@
 // writer of runtime state on disk (through store). It must not import cli,
 // client or daemon.
 //
-// Ownership: each process has one goroutine (process.loop) that alone
-// reads and changes its state, metadata and run; everything else talks to
-// it through its mailbox. The table (Supervisor.mu) only maps names, IDs
-// and PIDs to processes and holds a published copy of each one's metadata
-// for listings; nothing slow (disk, fork/exec, /proc scans, port probes)
+// Ownership: each process has one owner (process.loop, a goroutine that
+// runs while its mailbox has messages) that alone reads and changes its
+// state, metadata and run; everything else talks to it through its
+// mailbox. The table (Supervisor.mu) only maps names, IDs and PIDs to
+// processes and holds a published copy of each one's metadata for
+// listings; nothing slow (disk, fork/exec, /proc scans, port probes)
 // happens under it.
 package supervisor
 
@@ -23,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -60,12 +62,14 @@ type Supervisor struct {
 	// read: a start may not take such a name (its process may run).
 	unreadable map[string]bool
 	files      *watch.Watcher // the one file watcher of --watch
+	shared     launchShare    // environments and contexts processes share
 	// newProbe makes a health check's probe (tests give a fake).
 	newProbe   func(spec string, port int, launch store.Launch) (health.Probe, error)
 	portsMu    sync.Mutex    // orders writes of the ports file
 	portsLast  string        // guarded by portsMu: the content written last
 	portsSaved bool          // guarded by portsMu: portsLast is on disk
 	done       chan struct{} // closed by Close: background waits give up
+	handled    atomic.Uint64 // messages the processes' owners handled
 	closing    sync.Once
 }
 
@@ -239,10 +243,9 @@ func (s *Supervisor) Adopt() error {
 			// and must go on agreeing with its meta.json.
 			p.pub.PID = 0
 		}
-		p.launch, p.launchErr = r.launch, r.launchErr
+		p.launch, p.launchErr = s.shared.share(r.launch), r.launchErr
 		s.procs[r.meta.Name] = p
 		p.inbox.post(r)
-		go p.loop()
 	}
 	return nil
 }
@@ -393,6 +396,11 @@ func (s *Supervisor) Snapshot() ([]store.Meta, []string) {
 }
 
 // Count returns the number of managed processes.
+// Handled counts the messages (requests, exits, timers, checks) the
+// processes' owners have handled: it stands still while supervision is
+// quiet, which the daemon's idle trim waits for.
+func (s *Supervisor) Handled() uint64 { return s.handled.Load() }
+
 func (s *Supervisor) Count() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

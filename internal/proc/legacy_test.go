@@ -2,7 +2,11 @@ package proc
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"os/exec"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -17,6 +21,14 @@ func TestVerifyLegacy(t *testing.T) {
 	defer cmd.Wait()
 	defer cmd.Process.Kill()
 	pid, now := cmd.Process.Pid, time.Now()
+	// Under load the first look can come before the child's exec shows in
+	// /proc (a helper saw it fail once): wait until it does.
+	if runtime.GOOS == "linux" {
+		eventually(t, "the child to run sleep", func() bool {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			return strings.HasPrefix(string(b), "sleep\x00")
+		})
+	}
 	for _, tt := range []struct {
 		started time.Time
 		command string

@@ -12,6 +12,7 @@ import (
 
 func init() {
 	extraHelpers["nofilespawn"] = noFileSpawnHelper
+	extraHelpers["inheritedctx"] = inheritedContextHelper
 }
 
 // TestLookPathSkipsEmptyEntries puts a program in the current directory
@@ -88,6 +89,39 @@ func noFileSpawnHelper() {
 		helperFail("wait", err)
 	}
 	fmt.Printf("soft=%d\nexit=%d\n", lim.Cur, ws.ExitStatus())
+}
+
+// TestInheritedContextBesideReaper: the daemon begins reading the context
+// its children inherit (a child shell reports the soft open-files limit)
+// and starts its reaper, which waits for any child, without waiting for
+// the shell: the shell's status must still reach os/exec, or the limit
+// would read as the runtime's raised one. A helper started with a low soft
+// limit does what the daemon does and prints what it read.
+func TestInheritedContextBesideReaper(t *testing.T) {
+	const low = 256
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if lim.Max <= low+1 {
+		t.Skipf("hard limit %d: nothing to raise", lim.Max)
+	}
+	argv := append([]string{"sh", "-c", "ulimit -Sn " + strconv.Itoa(low) + ` && exec "$@"`, "sh"}, helperArgv(t)...)
+	_, out := startProc(t, procOpts{env: []string{helperEnv + "=inheritedctx"}, stdout: true}, argv...)
+	r := &keyedLines{r: out, vals: make(map[string]int)}
+	if soft := r.get(t, "inherited"); soft != low {
+		t.Errorf("the inherited soft RLIMIT_NOFILE reads %d, want the original %d (did the reaper take the shell's status?)", soft, low)
+	}
+}
+
+func inheritedContextHelper() {
+	ReadInheritedContext()
+	NewReaper(func(Exit) {})
+	for _, l := range inherited().Limits {
+		if l.Resource == "nofile" {
+			fmt.Printf("inherited=%d\n", l.Soft)
+		}
+	}
 }
 
 // A script with Windows line endings fails with "bad interpreter", naming

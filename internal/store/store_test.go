@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -364,6 +365,37 @@ func TestWriteMetaRepeated(t *testing.T) {
 	for _, e := range entries {
 		if n := e.Name(); n != "meta.json" && !strings.HasPrefix(n, ".") {
 			t.Errorf("unexpected file %s", n)
+		}
+	}
+}
+
+// An intent is written over the spare's old bytes in place (no block freed
+// and allocated again): a shorter record after a longer one must leave no
+// tail of the longer one behind, whichever kind of write came before.
+func TestWriteIntentShorterThanSpare(t *testing.T) {
+	s, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := Meta{TsmID: 1, Name: "api", PID: 42, Command: strings.Repeat("x", 3000), Status: StatusOnline}
+	short := Meta{TsmID: 1, Name: "api", PID: 42, Command: "sleep 1", Status: StatusOnline}
+	for _, w := range []func(Meta) error{s.WriteMeta, s.WriteIntent, s.WriteIntent, s.WriteMeta} {
+		if err := w(long); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, w := range []func(Meta) error{s.WriteIntent, s.WriteIntent, s.WriteMeta, s.WriteIntent} {
+		short.StopSent = int64(i + 1)
+		if err := w(short); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.ReadMeta("api")
+		if err != nil || got.Command != "sleep 1" || got.StopSent != int64(i+1) {
+			t.Fatalf("write %d: ReadMeta = %+v, %v", i, got, err)
+		}
+		b, _ := os.ReadFile(s.MetaPath("api"))
+		if bytes.Count(b, []byte("tsm_id")) != 1 || !bytes.HasSuffix(b, []byte("}\n")) {
+			t.Fatalf("write %d: meta.json holds more than one record:\n%s", i, b)
 		}
 	}
 }

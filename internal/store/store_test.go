@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -396,6 +397,55 @@ func TestWriteIntentShorterThanSpare(t *testing.T) {
 		b, _ := os.ReadFile(s.MetaPath("api"))
 		if bytes.Count(b, []byte("tsm_id")) != 1 || !bytes.HasSuffix(b, []byte("}\n")) {
 			t.Fatalf("write %d: meta.json holds more than one record:\n%s", i, b)
+		}
+	}
+}
+
+// A stop and a start create and free no inode for the pid file: a save of
+// the same run (ready) leaves the pid file as it is, and the stopped run's
+// pid file becomes the spare that the next run's is written into. The pid
+// file is there exactly while the record says online.
+func TestPIDFileKeepsItsInode(t *testing.T) {
+	s, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	inode := func(path string) uint64 {
+		t.Helper()
+		fi, err := os.Lstat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Sys().(*syscall.Stat_t).Ino
+	}
+	pidPath := s.PIDPath("api")
+	spare := filepath.Join(s.Dir("api"), ".api.pid.tmp-spare")
+	m := Meta{TsmID: 1, Name: "api", Command: "sleep 1"}
+	for run := range 3 {
+		m.PID, m.Status = 100+run, StatusOnline
+		var ino uint64
+		for i, w := range []func(Meta) error{s.WriteMeta, s.WriteMeta, s.WriteIntent} { // spawned, ready, stopping
+			if err := w(m); err != nil {
+				t.Fatal(err)
+			}
+			if b, err := os.ReadFile(pidPath); err != nil || string(b) != strconv.Itoa(m.PID)+"\n" {
+				t.Fatalf("run %d: pid file = %q, %v", run, b, err)
+			}
+			if i == 0 {
+				ino = inode(pidPath)
+			} else if got := inode(pidPath); got != ino {
+				t.Errorf("run %d, write %d: the pid file was written again (inode %d, was %d)", run, i, got, ino)
+			}
+		}
+		m.PID, m.Status = 0, StatusStopped
+		if err := s.WriteMeta(m); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Lstat(pidPath); !os.IsNotExist(err) {
+			t.Fatalf("run %d: pid file of a stopped process: %v", run, err)
+		}
+		if got := inode(spare); got != ino {
+			t.Errorf("run %d: the spare is inode %d, not the stopped run's pid file %d: one inode was freed", run, got, ino)
 		}
 	}
 }

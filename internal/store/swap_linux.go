@@ -22,7 +22,7 @@ import (
 // Only one writer per path at a time: two concurrent writers would share
 // the spare. meta.json and the pid file have one (the process's actor).
 func writeSwap(path string, data []byte, perm fs.FileMode, durable bool) error {
-	spare := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-spare")
+	spare := sparePath(path)
 	fd, err := unix.Open(spare, unix.O_WRONLY|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(perm))
 	if err != nil {
 		return err
@@ -49,6 +49,31 @@ func writeSwap(path string, data []byte, perm fs.FileMode, durable bool) error {
 		return err
 	}
 	return syncDir(filepath.Dir(path))
+}
+
+// removeOwned removes path, a file writeSwap writes, keeping its inode as
+// the spare when there is none: the next write of path (the next run's pid
+// file) then needs no new inode, and no block is freed now (see overwrite
+// for what freeing costs). A missing path is not an error.
+func removeOwned(path string) error {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); errors.Is(err, unix.ENOENT) {
+		return nil
+	} else if err == nil && st.Mode&unix.S_IFMT == unix.S_IFREG &&
+		unix.Renameat2(unix.AT_FDCWD, path, unix.AT_FDCWD, sparePath(path), unix.RENAME_NOREPLACE) == nil {
+		return nil
+	}
+	// A spare is there already, the file system cannot rename so, or path
+	// is not a file tsm wrote (a link is removed, never kept as a spare).
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// sparePath is the spare of path: a hidden name beside it, which loads skip.
+func sparePath(path string) string {
+	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-spare")
 }
 
 // overwrite makes the open file fd hold data with mode perm, writing the

@@ -126,7 +126,8 @@ func Run(root string, log *slog.Logger) error {
 	}
 	defer cgroups.Release()
 	// Read with a child shell, which the reaper the supervisor starts
-	// would steal from os/exec: before it.
+	// would steal from os/exec: begun before it, read while the daemon
+	// loads its state and begins to listen.
 	proc.ReadInheritedContext()
 	sup := supervisor.New(supervisor.Config{Store: st, Events: evlog, Log: log, Cgroups: cgroups})
 	if err := sup.Adopt(); err != nil {

@@ -66,7 +66,10 @@ func NewReaper(onExit func(Exit)) *Reaper {
 		keep:     1024,
 	}
 	signal.Notify(r.sigs, syscall.SIGCHLD)
-	go r.loop()
+	go func() {
+		inheritedRead() // its shell is os/exec's to wait for
+		r.loop()
+	}()
 	return r
 }
 

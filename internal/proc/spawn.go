@@ -109,11 +109,38 @@ func Spawn(s SpawnSpec) (int, error) {
 // trampoline, read once: the daemon never changes its own.
 var inherited = sync.OnceValue(execctx.Capture)
 
-// ReadInheritedContext reads what the daemon's children inherit (see
-// SpawnSpec.Context). Its soft open-files limit comes from a child shell,
-// which a reaper that waits for any child would take from os/exec: the
-// daemon calls this before its reaper starts.
-func ReadInheritedContext() { inherited() }
+var (
+	readingContext sync.Once
+	// contextRead is closed once the child shell of ReadInheritedContext
+	// has been waited for; nil when none was started.
+	contextRead chan struct{}
+)
+
+// ReadInheritedContext begins reading what the daemon's children inherit
+// (see SpawnSpec.Context) and returns at once: its soft open-files limit
+// comes from a child shell (fork, exec, exit: a few milliseconds that
+// delayed the daemon's readiness, a third of a cold start). A reaper that
+// waits for any child would take that shell's status from os/exec, so a
+// Reaper made after this call begins reaping once the shell has been
+// waited for; a Spawn that needs the context waits for it. Call it before
+// NewReaper.
+func ReadInheritedContext() {
+	readingContext.Do(func() {
+		contextRead = make(chan struct{})
+		go func() {
+			inherited()
+			close(contextRead)
+		}()
+	})
+}
+
+// inheritedRead waits until the shell of ReadInheritedContext, if one was
+// started, has been waited for.
+func inheritedRead() {
+	if contextRead != nil {
+		<-contextRead
+	}
+}
 
 // openStdin opens the FIFO at path read-write (O_RDWR on a FIFO never
 // blocks, on Linux and macOS alike), making it first if needed, or

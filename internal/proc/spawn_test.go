@@ -12,6 +12,7 @@ import (
 
 func init() {
 	extraHelpers["nofilespawn"] = noFileSpawnHelper
+	extraHelpers["inheritedctx"] = inheritedContextHelper
 }
 
 // TestLookPathSkipsEmptyEntries puts a program in the current directory
@@ -36,24 +37,34 @@ func TestLookPathSkipsEmptyEntries(t *testing.T) {
 	}
 }
 
+// lowNofile is the soft RLIMIT_NOFILE the file-limit helpers start with.
+const lowNofile = 256
+
+// lowFileLimitArgv runs the test helper under a shell that lowers the soft
+// open-files limit to lowNofile first; it skips the test where the hard
+// limit leaves the runtime nothing to raise.
+func lowFileLimitArgv(t *testing.T) []string {
+	t.Helper()
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if lim.Max <= lowNofile+1 {
+		t.Skipf("hard limit %d: nothing to raise", lim.Max)
+	}
+	return append([]string{"sh", "-c", "ulimit -Sn " + strconv.Itoa(lowNofile) + ` && exec "$@"`, "sh"}, helperArgv(t)...)
+}
+
 // TestSpawnKeepsFileLimit: the Go runtime raises its own soft
 // RLIMIT_NOFILE to the hard limit at start-up, and services must not
 // inherit that. A helper started with a low soft limit Spawns a shell
 // that writes down the limit it got.
 func TestSpawnKeepsFileLimit(t *testing.T) {
-	const low = 256
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		t.Fatal(err)
-	}
-	if lim.Max <= low+1 {
-		t.Skipf("hard limit %d: nothing to raise", lim.Max)
-	}
+	argv := lowFileLimitArgv(t)
 	file := filepath.Join(t.TempDir(), "limit")
-	argv := append([]string{"sh", "-c", "ulimit -Sn " + strconv.Itoa(low) + ` && exec "$@"`, "sh"}, helperArgv(t)...)
 	_, out := startProc(t, procOpts{env: []string{helperEnv + "=nofilespawn", helperArg + "=" + file}, stdout: true}, argv...)
 	r := &keyedLines{r: out, vals: make(map[string]int)}
-	if soft := r.get(t, "soft"); soft <= low {
+	if soft := r.get(t, "soft"); soft <= lowNofile {
 		t.Fatalf("the helper's soft limit is %d: the runtime did not raise it, test premise broken", soft)
 	}
 	if code := r.get(t, "exit"); code != 0 {
@@ -63,8 +74,8 @@ func TestSpawnKeepsFileLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.TrimSpace(string(b)); got != strconv.Itoa(low) {
-		t.Errorf("spawned process has a soft RLIMIT_NOFILE of %s, want the caller's original %d", got, low)
+	if got := strings.TrimSpace(string(b)); got != strconv.Itoa(lowNofile) {
+		t.Errorf("spawned process has a soft RLIMIT_NOFILE of %s, want the caller's original %d", got, lowNofile)
 	}
 }
 
@@ -88,6 +99,31 @@ func noFileSpawnHelper() {
 		helperFail("wait", err)
 	}
 	fmt.Printf("soft=%d\nexit=%d\n", lim.Cur, ws.ExitStatus())
+}
+
+// TestInheritedContextBesideReaper: the daemon begins reading the context
+// its children inherit (a child shell reports the soft open-files limit)
+// and starts its reaper, which waits for any child, without waiting for
+// the shell: the shell's status must still reach os/exec, or the limit
+// would read as the runtime's raised one. A helper started with a low soft
+// limit does what the daemon does and prints what it read.
+func TestInheritedContextBesideReaper(t *testing.T) {
+	argv := lowFileLimitArgv(t)
+	_, out := startProc(t, procOpts{env: []string{helperEnv + "=inheritedctx"}, stdout: true}, argv...)
+	r := &keyedLines{r: out, vals: make(map[string]int)}
+	if soft := r.get(t, "inherited"); soft != lowNofile {
+		t.Errorf("the inherited soft RLIMIT_NOFILE reads %d, want the original %d (did the reaper take the shell's status?)", soft, lowNofile)
+	}
+}
+
+func inheritedContextHelper() {
+	ReadInheritedContext()
+	NewReaper(func(Exit) {})
+	for _, l := range inherited().Limits {
+		if l.Resource == "nofile" {
+			fmt.Printf("inherited=%d\n", l.Soft)
+		}
+	}
 }
 
 // A script with Windows line endings fails with "bad interpreter", naming

@@ -6,6 +6,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -410,12 +411,15 @@ func (s *Store) writeMeta(m Meta, durable bool) error {
 	}
 	if m.PID > 0 && m.Status == StatusOnline {
 		// An intent about a live run (a stop) leaves the pid file as the
-		// run's start wrote it.
-		if durable {
-			err = writeOwned(s.PIDPath(m.Name), []byte(strconv.Itoa(m.PID)+"\n"), fileMode, durable)
+		// run's start wrote it; so does a save of the same run (ready,
+		// unhealthy, ...) that finds it already there: the run's first
+		// save made it durable.
+		pid := []byte(strconv.Itoa(m.PID) + "\n")
+		if durable && !holds(s.PIDPath(m.Name), pid) {
+			err = writeOwned(s.PIDPath(m.Name), pid, fileMode, durable)
 		}
-	} else if err = os.Remove(s.PIDPath(m.Name)); errors.Is(err, fs.ErrNotExist) {
-		err = nil
+	} else {
+		err = removeOwned(s.PIDPath(m.Name))
 	}
 	if err != nil {
 		return fmt.Errorf("write the pid file of %s: %w", m.Name, err)
@@ -594,6 +598,12 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// holds reports whether path is a record of ours with exactly data in it.
+func holds(path string, data []byte) bool {
+	b, err := readRecord(path, int64(len(data)))
+	return err == nil && bytes.Equal(b, data)
 }
 
 // writeOwned is writeFile for a file with one writer (see writeSwap).

@@ -1,12 +1,14 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -364,6 +366,86 @@ func TestWriteMetaRepeated(t *testing.T) {
 	for _, e := range entries {
 		if n := e.Name(); n != "meta.json" && !strings.HasPrefix(n, ".") {
 			t.Errorf("unexpected file %s", n)
+		}
+	}
+}
+
+// An intent is written over the spare's old bytes in place (no block freed
+// and allocated again): a shorter record after a longer one must leave no
+// tail of the longer one behind, whichever kind of write came before.
+func TestWriteIntentShorterThanSpare(t *testing.T) {
+	s, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := Meta{TsmID: 1, Name: "api", PID: 42, Command: strings.Repeat("x", 3000), Status: StatusOnline}
+	short := Meta{TsmID: 1, Name: "api", PID: 42, Command: "sleep 1", Status: StatusOnline}
+	for _, w := range []func(Meta) error{s.WriteMeta, s.WriteIntent, s.WriteIntent, s.WriteMeta} {
+		if err := w(long); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, w := range []func(Meta) error{s.WriteIntent, s.WriteIntent, s.WriteMeta, s.WriteIntent} {
+		short.StopSent = int64(i + 1)
+		if err := w(short); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.ReadMeta("api")
+		if err != nil || got.Command != "sleep 1" || got.StopSent != int64(i+1) {
+			t.Fatalf("write %d: ReadMeta = %+v, %v", i, got, err)
+		}
+		b, _ := os.ReadFile(s.MetaPath("api"))
+		if bytes.Count(b, []byte("tsm_id")) != 1 || !bytes.HasSuffix(b, []byte("}\n")) {
+			t.Fatalf("write %d: meta.json holds more than one record:\n%s", i, b)
+		}
+	}
+}
+
+// A stop and a start create and free no inode for the pid file: a save of
+// the same run (ready) leaves the pid file as it is, and the stopped run's
+// pid file becomes the spare that the next run's is written into. The pid
+// file is there exactly while the record says online.
+func TestPIDFileKeepsItsInode(t *testing.T) {
+	s, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	inode := func(path string) uint64 {
+		t.Helper()
+		fi, err := os.Lstat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Sys().(*syscall.Stat_t).Ino
+	}
+	pidPath := s.PIDPath("api")
+	spare := filepath.Join(s.Dir("api"), ".api.pid.tmp-spare")
+	m := Meta{TsmID: 1, Name: "api", Command: "sleep 1"}
+	for run := range 3 {
+		m.PID, m.Status = 100+run, StatusOnline
+		var ino uint64
+		for i, w := range []func(Meta) error{s.WriteMeta, s.WriteMeta, s.WriteIntent} { // spawned, ready, stopping
+			if err := w(m); err != nil {
+				t.Fatal(err)
+			}
+			if b, err := os.ReadFile(pidPath); err != nil || string(b) != strconv.Itoa(m.PID)+"\n" {
+				t.Fatalf("run %d: pid file = %q, %v", run, b, err)
+			}
+			if i == 0 {
+				ino = inode(pidPath)
+			} else if got := inode(pidPath); got != ino {
+				t.Errorf("run %d, write %d: the pid file was written again (inode %d, was %d)", run, i, got, ino)
+			}
+		}
+		m.PID, m.Status = 0, StatusStopped
+		if err := s.WriteMeta(m); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Lstat(pidPath); !os.IsNotExist(err) {
+			t.Fatalf("run %d: pid file of a stopped process: %v", run, err)
+		}
+		if got := inode(spare); got != ino {
+			t.Errorf("run %d: the spare is inode %d, not the stopped run's pid file %d: one inode was freed", run, got, ino)
 		}
 	}
 }

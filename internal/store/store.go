@@ -266,7 +266,8 @@ type Launch struct {
 // Problem is a process directory that could not be read, or, with Loaded,
 // one that was read but has a problem (an unusable launch.json), or, with
 // Mended too, one that LoadAll mended in memory (a duplicate ID
-// renumbered): the record must be written back, and then all is well.
+// renumbered, a torn meta.json replaced by the record before it): the
+// record must be written back, and then all is well.
 type Problem struct {
 	Name   string
 	Err    error
@@ -276,9 +277,11 @@ type Problem struct {
 
 func (p Problem) Error() string { return fmt.Sprintf("%s: %v", p.Name, p.Err) }
 
-// LoadAll reads every process's meta.json. A directory whose meta.json is
-// missing or corrupt, or that is a symbolic link, is reported as a Problem
-// and skipped. A record whose tsm_id another record already has (sorted
+// LoadAll reads every process's meta.json. A corrupt one whose spare
+// holds a whole earlier record is loaded from that, with a Problem with
+// Loaded and Mended set. A directory whose meta.json is missing or corrupt
+// (and no spare helps), or that is a symbolic link, is reported as a
+// Problem and skipped. A record whose tsm_id another record already has (sorted
 // by name, the first keeps it) gets the lowest free ID and a Problem with
 // Loaded and Mended set; the caller writes the record back.
 func (s *Store) LoadAll() ([]Meta, []Problem, error) {
@@ -308,6 +311,16 @@ func (s *Store) LoadAll() ([]Meta, []Problem, error) {
 			continue
 		}
 		m, err := s.ReadMeta(e.Name())
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			// A torn meta.json (a power loss inside an intent's write,
+			// which is not synced) has the record before it in its spare
+			// (writeSwap): a whole, older state beats none.
+			if prev, perr := s.readMetaFile(sparePath(s.MetaPath(e.Name())), e.Name()); perr == nil {
+				problems = append(problems, Problem{Name: e.Name(), Loaded: true, Mended: true,
+					Err: fmt.Errorf("meta.json was unreadable (%v); the record written before it was used instead", err)})
+				m, err = prev, nil
+			}
+		}
 		if errors.Is(err, fs.ErrNotExist) && s.unwritten(e.Name()) {
 			// A first record whose writer died before its rename: the
 			// directory holds nothing else, and nothing was started.
@@ -370,8 +383,18 @@ func (s *Store) unwritten(name string) bool {
 
 // ReadMeta reads one process's meta.json.
 func (s *Store) ReadMeta(name string) (Meta, error) {
+	return s.readMetaFile(s.MetaPath(name), name)
+}
+
+// sparePath is the spare of path: a hidden name beside it, which loads
+// skip; on Linux it holds the previous content of path (writeSwap).
+func sparePath(path string) string {
+	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-spare")
+}
+
+func (s *Store) readMetaFile(path, name string) (Meta, error) {
 	var m Meta
-	b, err := readRecord(s.MetaPath(name), maxMeta)
+	b, err := readRecord(path, maxMeta)
 	if err != nil {
 		return m, err
 	}

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -447,5 +448,39 @@ func TestPIDFileKeepsItsInode(t *testing.T) {
 		if got := inode(spare); got != ino {
 			t.Errorf("run %d: the spare is inode %d, not the stopped run's pid file %d: one inode was freed", run, got, ino)
 		}
+	}
+}
+
+// A meta.json torn by a power loss inside an unsynced intent write is
+// replaced, at load, by the record written before it (its spare), and
+// said as mended; without a whole spare it is skipped as before.
+func TestLoadAllTornMetaUsesSpare(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("spares are kept where RENAME_EXCHANGE is")
+	}
+	s, _ := New(t.TempDir())
+	if err := s.WriteMeta(Meta{TsmID: 0, Name: "web", Status: StatusOnline, State: "online", PID: 4242}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WriteIntent(Meta{TsmID: 0, Name: "web", Status: StatusOnline, State: "stopping", PID: 4242}); err != nil {
+		t.Fatal(err)
+	}
+	// Torn: the new record's first half over the old one's bytes.
+	os.WriteFile(s.MetaPath("web"), []byte(`{"tsm_id": 0, "name": "web", "sta`), 0o600)
+	metas, problems, err := s.LoadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(metas) != 1 || metas[0].State != "online" || metas[0].PID != 4242 {
+		t.Fatalf("metas = %+v, want web as the earlier record has it (online, pid 4242)", metas)
+	}
+	if len(problems) != 1 || !problems[0].Mended || !strings.Contains(problems[0].Err.Error(), "record written before it was used") {
+		t.Errorf("problems = %+v, want one mended", problems)
+	}
+	// A spare that is no whole record does not help: skipped, reported.
+	os.WriteFile(sparePath(s.MetaPath("web")), []byte("{"), 0o600)
+	metas, problems, _ = s.LoadAll()
+	if len(metas) != 0 || len(problems) != 1 || problems[0].Loaded {
+		t.Errorf("with a broken spare: metas %+v problems %+v; want web skipped", metas, problems)
 	}
 }

@@ -71,11 +71,6 @@ func removeOwned(path string) error {
 	return nil
 }
 
-// sparePath is the spare of path: a hidden name beside it, which loads skip.
-func sparePath(path string) string {
-	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-spare")
-}
-
 // overwrite makes the open file fd hold data with mode perm, writing the
 // bytes over the old ones in place and cutting the file only where it was
 // longer: cutting a file to zero frees its block, which on ext4 without a

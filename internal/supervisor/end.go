@@ -135,9 +135,7 @@ func (s *Supervisor) end(e *ending) endResult {
 			if group && m.PGID == e.pid {
 				continue // the group signal reached it
 			}
-			if ok, _ := r.Check(m.Identity); ok {
-				r.Signal(m.PID, sig)
-			}
+			r.SignalIdentity(m.Identity, sig) // never a recycled PID
 		}
 	}
 	alive := func() []proc.Member {

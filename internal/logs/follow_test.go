@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -506,4 +507,131 @@ func TestFollowFileAppearsRotated(t *testing.T) {
 	if want := []int64{0, 2, 5, 5006}; !slices.Equal(offs, want) {
 		t.Errorf("offsets %v, want %v", offs, want)
 	}
+}
+
+// A follower far behind a fast writer (here: 72 MiB, rotated away in six
+// rotations before it first looks) reads what the rotated files hold and
+// then keeps up across more rotations done while it runs: every numbered
+// line exactly once, in order. Before, a follower more than 64 MiB behind
+// went on from the live file's start and lost everything in between.
+func TestFollowFarBehindAcrossRotations(t *testing.T) {
+	_, out, _ := paths(t)
+	w := openAppend(t, out)
+	pol := Policy{MaxSize: 1 << 20, Keep: 100}
+	const lineLen = 64
+	const before = 72 << 20 / lineLen // lines written before the follow runs
+	const total = before + 200000
+	f, err := fast().Open([]Source{{Stream: "out", Path: out}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := 0
+	// writeLines writes n numbered lines of lineLen bytes in 64 KiB writes.
+	writeLines := func(n int) {
+		var b []byte
+		for range n {
+			b = fmt.Appendf(b, "%09d %0*d\n", next, lineLen-11, 0)
+			next++
+			if len(b) >= 64<<10 {
+				write(t, w, string(b))
+				b = b[:0]
+			}
+		}
+		write(t, w, string(b))
+	}
+	for range 6 {
+		writeLines(before / 6)
+		m, err := Rotate(out, pol)
+		if m == CopyTruncate {
+			t.Skip("the file system refuses to collapse: copy-and-truncate may lose lines by design")
+		}
+		if err != nil || m != Collapse {
+			t.Fatalf("rotate: %q, %v", m, err)
+		}
+	}
+	seen := make([]int, total)
+	var got, bad, disorder int
+	last := -1
+	done := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() {
+		ran <- f.Run(ctx, func(l Line) error {
+			if len(l.Text) < 9 {
+				bad++
+				return nil
+			}
+			v, err := strconv.Atoi(l.Text[:9])
+			if err != nil || v < 0 || v >= total || len(l.Text) != lineLen-1 {
+				bad++
+				return nil
+			}
+			if seen[v]++; seen[v] == 1 {
+				if got++; got == total {
+					close(done)
+				}
+			}
+			if v < last {
+				disorder++
+			}
+			last = v
+			return nil
+		})
+	}()
+	for next < total {
+		writeLines(min(20000, total-next))
+		if _, err := Rotate(out, pol); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-done:
+	case <-time.After(time.Minute): // a hang guard, not a timing assertion
+	}
+	cancel()
+	if err := <-ran; err != nil {
+		t.Fatal(err)
+	}
+	var lost, dup []int
+	for v, n := range seen {
+		if n == 0 {
+			lost = append(lost, v)
+		} else if n > 1 {
+			dup = append(dup, v)
+		}
+	}
+	if len(lost) > 0 || len(dup) > 0 || bad > 0 || disorder > 0 {
+		t.Fatalf("of %d lines: %d lost (first %v), %d duplicated (first %v), %d malformed, %d out of order",
+			total, len(lost), lost[:min(len(lost), 3)], len(dup), dup[:min(len(dup), 3)], bad, disorder)
+	}
+}
+
+// A rotation that leaves the live file exactly as long as what the follower
+// had read of it is still noticed: the lines written before it are emitted
+// (from the rotated file). Before, the follower took the equal size for "no
+// news" and showed nothing until the file grew again.
+func TestFollowRotationToSameSize(t *testing.T) {
+	_, out, _ := paths(t)
+	w := openAppend(t, out)
+	line := func(i int) string { return fmt.Sprintf("line %010d", i) } // 15 bytes + newline
+	for i := range 7 {
+		write(t, w, line(i)+"\n") // 112 bytes
+	}
+	f, err := fast().Open([]Source{{Stream: "out", Path: out}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := 7; i < 7+256; i++ { // 4096 bytes: the collapse takes one block
+		want = append(want, line(i))
+		write(t, w, line(i)+"\n")
+	}
+	if m, err := Rotate(out, Policy{MaxSize: 10, Keep: 1}); err != nil || m != Collapse {
+		t.Skipf("needs a file system that collapses: %q, %v", m, err)
+	}
+	if fi, err := os.Stat(out); err != nil || fi.Size() != 112 {
+		t.Fatalf("live file after the rotation: %v, %v; want 112 bytes", fi, err)
+	}
+	c := runFollowing(t, f)
+	c.waitFor(t, map[string][]string{"out": want})
 }

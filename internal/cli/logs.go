@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -147,7 +148,20 @@ type logSource struct {
 }
 
 func (a *App) showLogs(ctx context.Context, cmd *cobra.Command, procs []api.Process, merged bool, o logsOpts, f lineFilter) error {
-	out, errw := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	errw := cmd.ErrOrStderr()
+	// Lines are gathered and written many to a write(2): when the tail is
+	// shown and whenever the follow has nothing more to read (and at least
+	// every poll interval while lines keep coming), so a fast writer is
+	// kept up with and a slow one is still shown at once.
+	out := bufio.NewWriterSize(cmd.OutOrStdout(), 64<<10)
+	err := a.showLogsTo(ctx, out, errw, procs, merged, o, f)
+	if ferr := out.Flush(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+func (a *App) showLogsTo(ctx context.Context, out *bufio.Writer, errw io.Writer, procs []api.Process, merged bool, o logsOpts, f lineFilter) error {
 	// The daemon reads the config; only its log says when it is bad. Say
 	// it where the user looks at logs.
 	if _, err := logs.LoadConfig(paths.Config(a.root)); err != nil {
@@ -183,7 +197,11 @@ func (a *App) showLogs(ctx context.Context, cmd *cobra.Command, procs []api.Proc
 			}
 		}
 		var err error
-		if following, err = (logs.Follower{}).Open(sources); err != nil {
+		flush := func() error {
+			p.runsStale = time.Since(p.runsRead) > runsFresh
+			return out.Flush()
+		}
+		if following, err = (logs.Follower{Flush: flush}).Open(sources); err != nil {
 			return err
 		}
 	}
@@ -211,6 +229,9 @@ func (a *App) showLogs(ctx context.Context, cmd *cobra.Command, procs []api.Proc
 	if err := p.end(); err != nil {
 		return err
 	}
+	if err := out.Flush(); err != nil {
+		return err
+	}
 	if shown == 0 && o.lines > 0 && !o.asJSON {
 		// Silence would look like a broken command.
 		what := "has written nothing yet"
@@ -231,13 +252,17 @@ func (a *App) showLogs(ctx context.Context, cmd *cobra.Command, procs []api.Proc
 		return nil
 	}
 	return ignoreCanceled(following.Run(ctx, func(l logs.Line) error {
-		if !f.match(l.Text, time.Now()) {
+		var now time.Time // a system call's worth per line: only when used
+		if f.needsTime() || o.timestamps {
+			now = time.Now()
+		}
+		if f.active() && !f.match(l.Text, now) {
 			return nil
 		}
 		if err := p.marks(l.Source, l.Off); err != nil {
 			return err
 		}
-		return p.emit(l.Source, l.Text, time.Now())
+		return p.emit(l.Source, l.Text, now)
 	}))
 }
 
@@ -372,14 +397,25 @@ type linePrinter struct {
 	// entries collects a non-following --json listing.
 	entries []map[string]string
 	// Run markers (one target, text only): the marks of the process, when
-	// they were read, and per source the offset of the last line shown.
-	runs     []logs.RunMark
-	runsRead time.Time
-	prev     []int64
+	// they were read, the offset of the last run start of each stream in
+	// them, and per source the offset of the last line shown.
+	runs      []logs.RunMark
+	runsRead  time.Time
+	runsStale bool // read them again: set when older than runsFresh, not looked at for each line
+	lastRun   map[string]int64
+	prev      []int64
+	// prefixes[i] is what goes before each line of source i when merged;
+	// line is the buffer a line is assembled in; stampSec and stamp are
+	// the last --timestamps prefix and the second it was made for.
+	prefixes []string
+	line     []byte
+	stampSec int64
+	stamp    string
 }
 
 // runsFresh is how long the run marks read are used before they are read
-// again, while following: a new run shows its marker within that.
+// again, while following: a new run shows its marker within that (checked
+// when the output is flushed, at least every poll interval).
 const runsFresh = 100 * time.Millisecond
 
 // marks shows the markers of the runs that begin at or before offset off of
@@ -390,11 +426,22 @@ func (p *linePrinter) marks(i int, off int64) error {
 	if p.merged || p.o.noMarkers || p.o.asJSON || off < 0 {
 		return nil
 	}
-	if time.Since(p.runsRead) > runsFresh {
+	if p.runsStale {
 		p.runs, _ = logs.ReadRuns(p.srcs[i].proc.OutLog)
-		p.runsRead = time.Now()
+		p.runsRead, p.runsStale = time.Now(), false
+		p.lastRun = map[string]int64{"out": -1, "err": -1}
+		for _, m := range p.runs {
+			p.lastRun["out"] = max(p.lastRun["out"], m.Out)
+			p.lastRun["err"] = max(p.lastRun["err"], m.Err)
+		}
 	}
 	prev := p.prev[i]
+	if prev >= p.lastRun[p.srcs[i].stream] && prev < off {
+		// Past every run's start (the common case while following): no
+		// marker, and no walk over the runs for each line.
+		p.prev[i] = off
+		return nil
+	}
 	for _, m := range p.runs {
 		at := m.Out
 		if p.srcs[i].stream == "err" {
@@ -411,12 +458,19 @@ func (p *linePrinter) marks(i int, off int64) error {
 }
 
 func (a *App) newLinePrinter(w io.Writer, srcs []logSource, merged bool, o logsOpts) *linePrinter {
-	p := &linePrinter{w: w, srcs: srcs, merged: merged, o: o, colour: a.colors(w).on, prev: make([]int64, len(srcs))}
+	p := &linePrinter{w: w, srcs: srcs, merged: merged, o: o, colour: a.colors(w).on, prev: make([]int64, len(srcs)), runsStale: true}
 	for i := range p.prev {
 		p.prev[i] = -1
 	}
 	for _, s := range srcs {
 		p.width = max(p.width, len(s.proc.Name))
+	}
+	for _, s := range srcs {
+		prefix := fmt.Sprintf("%-*s |", p.width, s.proc.Name)
+		if p.colour {
+			prefix = "\x1b[" + nameColour(s.proc.Name) + "m" + prefix + "\x1b[0m"
+		}
+		p.prefixes = append(p.prefixes, prefix+" ")
 	}
 	if o.asJSON {
 		p.enc = json.NewEncoder(w)
@@ -435,8 +489,15 @@ func (a *App) newLinePrinter(w io.Writer, srcs []logSource, merged bool, o logsO
 // emit writes one line of source i, written at t (zero: unknown).
 func (p *linePrinter) emit(i int, text string, t time.Time) error {
 	s := p.srcs[i]
+	stamp := ""
 	if p.o.timestamps && !t.IsZero() {
-		text = t.Format("2006-01-02T15:04:05") + " " + text
+		if sec := t.Unix(); sec != p.stampSec || p.stamp == "" {
+			p.stampSec, p.stamp = sec, t.Format("2006-01-02T15:04:05")+" "
+		}
+		stamp = p.stamp
+	}
+	if stamp != "" && (p.enc != nil || p.hw != nil) {
+		text = stamp + text
 	}
 	if p.enc != nil {
 		e := map[string]string{"stream": s.stream, "line": text}
@@ -453,15 +514,12 @@ func (p *linePrinter) emit(i int, text string, t time.Time) error {
 	if p.hw != nil {
 		return p.hw.Write(logs.Line{Stream: s.stream, Text: text})
 	}
-	if !p.merged {
-		_, err := fmt.Fprintln(p.w, text)
-		return err
+	p.line = p.line[:0]
+	if p.merged {
+		p.line = append(p.line, p.prefixes[i]...)
 	}
-	prefix := fmt.Sprintf("%-*s |", p.width, s.proc.Name)
-	if p.colour {
-		prefix = "\x1b[" + nameColour(s.proc.Name) + "m" + prefix + "\x1b[0m"
-	}
-	_, err := fmt.Fprintln(p.w, prefix+" "+text)
+	p.line = append(append(append(p.line, stamp...), text...), '\n')
+	_, err := p.w.Write(p.line)
 	return err
 }
 

@@ -37,6 +37,9 @@ func workload(idx, i int) []string {
 }
 
 func extra(kind string, port int) []string {
+	if kind == "burst" {
+		return burstArgv()
+	}
 	if kind == "server" {
 		return []string{"python3", "-m", "http.server", strconv.Itoa(port), "--bind", "127.0.0.1"}
 	}
@@ -44,6 +47,9 @@ func extra(kind string, port int) []string {
 }
 
 func extraName(kind string, i int) string {
+	if kind == "burst" {
+		return "b" + strconv.Itoa(i)
+	}
 	if kind == "server" {
 		return "srv" + strconv.Itoa(i)
 	}
@@ -94,6 +100,10 @@ func tsmManager(label, bin string) *manager {
 		return append(tsm("start", "--name", extraName(kind, i)), extra(kind, port)...)
 	}
 	m.undo = func(kind string, i int) { run(m, tsm("delete", extraName(kind, i))) }
+	m.startNoWait = func(i int) []string {
+		return append(tsm("start", "--no-wait", "--name", "y"+strconv.Itoa(i)), extra("sleep", 0)...)
+	}
+	m.follow = func(name string) []string { return tsm("logs", "-f", name, "-n", "0") }
 	m.daemonPID = func() int { return readPID(filepath.Join(state, "daemon.pid")) }
 	m.down = func() {
 		run(m, tsm("delete", "all"))
@@ -164,6 +174,7 @@ func pm2Manager(version string) *manager {
 		return []string{"pm2", "start", strings.Join(extra(kind, port), " "), "--name", extraName(kind, i)}
 	}
 	m.undo = func(kind string, i int) { run(m, []string{"pm2", "delete", extraName(kind, i)}) }
+	m.follow = func(name string) []string { return []string{"pm2", "logs", name, "--raw", "--lines", "0"} }
 	m.daemonPID = func() int { return readPID(filepath.Join(m.dir, "home", "pm2.pid")) }
 	m.down = func() { run(m, []string{"pm2", "kill"}) }
 	m.cold = func() (time.Duration, error) {
@@ -203,6 +214,9 @@ func supervisorManager(version string) *manager {
 				fmt.Fprintf(&b, "[program:%s]\ncommand=%s\nautostart=false\n", extraName(kind, i), strings.Join(extra(kind, 18500+i), " "))
 			}
 		}
+		if *logsfBin != "" {
+			fmt.Fprintf(&b, "[program:%s]\ncommand=%s\nautostart=false\n", extraName("burst", 0), strings.Join(extra("burst", 0), " "))
+		}
 		if err := os.WriteFile(conf, []byte(b.String()), 0o644); err != nil {
 			return err
 		}
@@ -212,6 +226,7 @@ func supervisorManager(version string) *manager {
 	m.stopAll = func() []string { return ctl("stop", "all") }
 	m.startOne = func(kind string, i, port int) []string { return ctl("start", extraName(kind, i)) }
 	m.undo = func(kind string, i int) { run(m, ctl("stop", extraName(kind, i))) }
+	m.follow = func(name string) []string { return ctl("tail", "-f", name) }
 	m.daemonPID = func() int { return readPID(pidfile) }
 	m.down = func() {
 		pid := readPID(pidfile)
@@ -265,6 +280,9 @@ func pcManager(version string) *manager {
 				fmt.Fprintf(&b, "  %s:\n    command: %q\n    disabled: true\n", extraName(kind, i), strings.Join(extra(kind, 18500+i), " "))
 			}
 		}
+		if *logsfBin != "" {
+			fmt.Fprintf(&b, "  %s:\n    command: %q\n    disabled: true\n", extraName("burst", 0), strings.Join(extra("burst", 0), " "))
+		}
 		if err := os.WriteFile(yaml, []byte(b.String()), 0o644); err != nil {
 			return err
 		}
@@ -283,6 +301,7 @@ func pcManager(version string) *manager {
 	}
 	m.startOne = func(kind string, i, port int) []string { return pc("process", "start", extraName(kind, i)) }
 	m.undo = func(kind string, i int) { run(m, pc("process", "stop", extraName(kind, i))) }
+	m.follow = func(name string) []string { return pc("process", "logs", name, "-f", "-n", "0") }
 	m.daemonPID = func() int {
 		if server == nil {
 			return 0

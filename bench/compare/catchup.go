@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// The logs -f catch-up row: a managed process (bench/logsf write) writes
+// burstLines lines of 40 bytes (50 MB) in 1 MiB writes while the manager's
+// follow command runs; the time is from the end of the writes until the
+// follower has printed the last line.
+const burstLines = 50_000_000 / 40
+
+var (
+	logsfBin   = flag.String("logsf", "", "bench/logsf binary (the burst writer); empty: no logs -f row")
+	catchupMax = 15 * time.Second // a follower later than this is reported as never
+)
+
+// burstArgv is the writer of the burst; {tag} becomes its BENCH_TAG, so
+// that each manager's writer has its own go and time files.
+func burstArgv() []string {
+	dir := filepath.Join(*work, "burst")
+	return []string{*logsfBin, "write", "-lines", strconv.Itoa(burstLines), "-len", "40", "-batch", "1048576",
+		"-go", filepath.Join(dir, "{tag}.go"), "-t0", filepath.Join(dir, "{tag}.t0")}
+}
+
+// burstFile is the go or t0 file (ext "go", "t0", "t0.done") of m's writer.
+func burstFile(m *manager, ext string) string {
+	t := strings.NewReplacer("/", "_", " ", "_").Replace(tag + "/" + m.Name)
+	return filepath.Join(*work, "burst", t+"."+ext)
+}
+
+// catchUp starts m's burst writer and m's follow of it, lets the writer go,
+// and returns ms from the writer's end to the follower's last line.
+func catchUp(m *manager) (float64, error) {
+	os.MkdirAll(filepath.Join(*work, "burst"), 0o700)
+	for _, ext := range []string{"go", "t0", "t0.done"} {
+		os.Remove(burstFile(m, ext))
+	}
+	if err := run(m, m.startOne("burst", 0, 0)); err != nil {
+		return 0, err
+	}
+	defer m.undo("burst", 0)
+	argv := m.follow(extraName("burst", 0))
+	c := exec.Command(argv[0], argv[1:]...)
+	c.Env = append(os.Environ(), m.env...)
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out, err := c.StdoutPipe()
+	if err != nil {
+		return 0, err
+	}
+	if err := c.Start(); err != nil {
+		return 0, err
+	}
+	defer func() { syscall.Kill(-c.Process.Pid, syscall.SIGKILL); c.Wait() }()
+	last := []byte(fmt.Sprintf("#%09d ", burstLines-1))
+	seen := make(chan time.Time, 1)
+	go func() {
+		b := make([]byte, 1<<20)
+		var tail []byte
+		for {
+			n, err := out.Read(b)
+			chunk := append(tail, b[:n]...)
+			if bytes.Contains(chunk, last) {
+				seen <- time.Now()
+				io.Copy(io.Discard, out)
+				return
+			}
+			tail = append([]byte(nil), chunk[max(len(chunk)-len(last), 0):]...)
+			if err != nil {
+				return
+			}
+		}
+	}()
+	time.Sleep(time.Second) // the follower is in place
+	if err := os.WriteFile(burstFile(m, "go"), nil, 0o600); err != nil {
+		return 0, err
+	}
+	select {
+	case at := <-seen:
+		end := readNs(burstFile(m, "t0.done"))
+		if end.IsZero() {
+			return 0, fmt.Errorf("the writer noted no end")
+		}
+		return ms(at.Sub(end)), nil
+	case <-time.After(catchupMax):
+		return 0, fmt.Errorf("the last line was not shown within %v", catchupMax)
+	}
+}
+
+func readNs(path string) time.Time {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return time.Time{}
+	}
+	ns, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
+// catchupN is the one N at which the catch-up row is measured (the burst
+// costs seconds per manager): the first of -n.
+var catchupN int
+
+// measureNoWait times tsm's `start --no-wait` of a port-less command, runs
+// of the managers that have one interleaved.
+func measureNoWait(mgrs []*manager) map[string][]float64 {
+	t := map[string][]float64{}
+	for i := range *starts {
+		for _, m := range mgrs {
+			if m.startNoWait == nil {
+				continue
+			}
+			if d, err := timeCmd(m, m.startNoWait(i)); err == nil {
+				t[m.Name] = append(t[m.Name], ms(d))
+			}
+			run(m, append(m.startNoWait(i)[:1:1], "delete", "y"+strconv.Itoa(i)))
+		}
+	}
+	return t
+}
+
+// measureCatchUp measures the catch-up of every manager, 3 rounds
+// interleaved; a manager whose follower never shows the last line is said
+// on stderr and left without a figure.
+func measureCatchUp(mgrs []*manager) map[string][]float64 {
+	t := map[string][]float64{}
+	for range min(*starts, 3) {
+		for _, m := range mgrs {
+			d, err := catchUp(m)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "compare: %s logs -f catch-up: %v\n", m.Name, err)
+				continue
+			}
+			t[m.Name] = append(t[m.Name], d)
+		}
+	}
+	return t
+}

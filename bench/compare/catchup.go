@@ -87,7 +87,12 @@ func catchUp(m *manager) (float64, error) {
 	}
 	select {
 	case at := <-seen:
+		// The writer notes its end after its last write returns: a fast
+		// follower may show the last line first.
 		end := readNs(burstFile(m, "t0.done"))
+		for t0 := time.Now(); end.IsZero() && time.Since(t0) < 2*time.Second; end = readNs(burstFile(m, "t0.done")) {
+			time.Sleep(time.Millisecond)
+		}
 		if end.IsZero() {
 			return 0, fmt.Errorf("the writer noted no end")
 		}

@@ -201,7 +201,8 @@ func (a *App) showLogsTo(ctx context.Context, out *bufio.Writer, errw io.Writer,
 			p.runsStale = time.Since(p.runsRead) > runsFresh
 			return out.Flush()
 		}
-		if following, err = (logs.Follower{Flush: flush}).Open(sources); err != nil {
+		// Borrow: the emit below keeps nothing of a line's text.
+		if following, err = (logs.Follower{Flush: flush, Borrow: true}).Open(sources); err != nil {
 			return err
 		}
 	}
@@ -386,7 +387,7 @@ func parseWhen(flag, v string, now time.Time) (time.Time, error) {
 
 // linePrinter writes the lines of the sources in the chosen form.
 type linePrinter struct {
-	w      io.Writer
+	w      *bufio.Writer // flushed by the caller
 	srcs   []logSource
 	merged bool
 	o      logsOpts
@@ -405,10 +406,9 @@ type linePrinter struct {
 	lastRun   map[string]int64
 	prev      []int64
 	// prefixes[i] is what goes before each line of source i when merged;
-	// line is the buffer a line is assembled in; stampSec and stamp are
-	// the last --timestamps prefix and the second it was made for.
+	// stampSec and stamp are the last --timestamps prefix and the second
+	// it was made for.
 	prefixes []string
-	line     []byte
 	stampSec int64
 	stamp    string
 }
@@ -457,7 +457,7 @@ func (p *linePrinter) marks(i int, off int64) error {
 	return nil
 }
 
-func (a *App) newLinePrinter(w io.Writer, srcs []logSource, merged bool, o logsOpts) *linePrinter {
+func (a *App) newLinePrinter(w *bufio.Writer, srcs []logSource, merged bool, o logsOpts) *linePrinter {
 	p := &linePrinter{w: w, srcs: srcs, merged: merged, o: o, colour: a.colors(w).on, prev: make([]int64, len(srcs)), runsStale: true}
 	for i := range p.prev {
 		p.prev[i] = -1
@@ -486,7 +486,9 @@ func (a *App) newLinePrinter(w io.Writer, srcs []logSource, merged bool, o logsO
 	return p
 }
 
-// emit writes one line of source i, written at t (zero: unknown).
+// emit writes one line of source i, written at t (zero: unknown). text may
+// be borrowed (logs.Follower.Borrow): only the listing without -f keeps it,
+// and its lines come from the tail, which owns them.
 func (p *linePrinter) emit(i int, text string, t time.Time) error {
 	s := p.srcs[i]
 	stamp := ""
@@ -514,13 +516,12 @@ func (p *linePrinter) emit(i int, text string, t time.Time) error {
 	if p.hw != nil {
 		return p.hw.Write(logs.Line{Stream: s.stream, Text: text})
 	}
-	p.line = p.line[:0]
 	if p.merged {
-		p.line = append(p.line, p.prefixes[i]...)
+		p.w.WriteString(p.prefixes[i])
 	}
-	p.line = append(append(append(p.line, stamp...), text...), '\n')
-	_, err := p.w.Write(p.line)
-	return err
+	p.w.WriteString(stamp)
+	p.w.WriteString(text)
+	return p.w.WriteByte('\n') // bufio: an earlier failed write fails this one too
 }
 
 // end finishes a non-following --json listing.

@@ -25,7 +25,10 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func main() {
@@ -109,47 +112,26 @@ func count(n int, t0 string, idle time.Duration) {
 	var r result
 	distinct, last := 0, -1
 	var lastAt time.Time
-	// Chunks, not lines, cross the channel: the counter must be much
-	// faster than what it measures.
-	chunks := make(chan []byte, 16)
-	go func() {
-		for {
-			b := make([]byte, 1<<20)
-			k, err := os.Stdin.Read(b)
-			if k > 0 {
-				chunks <- b[:k]
-			}
-			if err != nil {
-				close(chunks)
-				return
-			}
-		}
-	}()
-	var carry []byte
-	timer := time.NewTimer(idle)
-loop:
+	// One goroutine, one buffer: the counter must be much faster than
+	// what it measures. Stdin non-blocking, so a read can time out; its
+	// pipe as large as allowed, so the follower seldom waits for room.
+	syscall.SetNonblock(0, true)
+	in := os.NewFile(0, "stdin")
+	unix.FcntlInt(0, unix.F_SETPIPE_SZ, 1<<20)
+	buf := make([]byte, 1<<20)
+	keep := 0 // bytes of an unterminated line at the start of buf
 	for distinct < n {
-		timer.Reset(idle)
-		var b []byte
-		select {
-		case c, ok := <-chunks:
-			if !ok {
-				break loop
-			}
-			b = c
-		case <-timer.C:
-			break loop
+		in.SetReadDeadline(time.Now().Add(idle))
+		k, err := in.Read(buf[keep:])
+		if err != nil {
+			break // the follower ended, or nothing came for idle
 		}
-		r.Bytes += int64(len(b))
+		r.Bytes += int64(k)
 		lastAt = time.Now()
-		if len(carry) > 0 {
-			b = append(carry, b...)
-			carry = nil
-		}
+		b := buf[:keep+k]
 		for len(b) > 0 {
 			e := bytes.IndexByte(b, '\n')
 			if e < 0 {
-				carry = append([]byte(nil), b...)
 				break
 			}
 			line := b[:e]
@@ -176,6 +158,10 @@ loop:
 				r.Disorder++
 			}
 			last = v
+		}
+		keep = copy(buf, b)
+		if keep == len(buf) {
+			keep = 0 // a line longer than buf: not one of ours
 		}
 	}
 	r.Lost = n - distinct

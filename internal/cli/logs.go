@@ -154,14 +154,15 @@ func (a *App) showLogs(ctx context.Context, cmd *cobra.Command, procs []api.Proc
 	// every poll interval while lines keep coming), so a fast writer is
 	// kept up with and a slow one is still shown at once.
 	out := bufio.NewWriterSize(cmd.OutOrStdout(), 64<<10)
-	err := a.showLogsTo(ctx, out, errw, procs, merged, o, f)
+	colour := a.colors(cmd.OutOrStdout()).on // of the terminal, not of the buffer
+	err := a.showLogsTo(ctx, out, colour, errw, procs, merged, o, f)
 	if ferr := out.Flush(); err == nil {
 		err = ferr
 	}
 	return err
 }
 
-func (a *App) showLogsTo(ctx context.Context, out *bufio.Writer, errw io.Writer, procs []api.Process, merged bool, o logsOpts, f lineFilter) error {
+func (a *App) showLogsTo(ctx context.Context, out *bufio.Writer, colour bool, errw io.Writer, procs []api.Process, merged bool, o logsOpts, f lineFilter) error {
 	// The daemon reads the config; only its log says when it is bad. Say
 	// it where the user looks at logs.
 	if _, err := logs.LoadConfig(paths.Config(a.root)); err != nil {
@@ -183,7 +184,7 @@ func (a *App) showLogsTo(ctx context.Context, out *bufio.Writer, errw io.Writer,
 			srcs = append(srcs, src)
 		}
 	}
-	p := a.newLinePrinter(out, srcs, merged, o)
+	p := newLinePrinter(out, colour, srcs, merged, o)
 
 	// Take the follow's starting points before the tail, and tail only up
 	// to them: no line written in between is lost or shown twice.
@@ -457,8 +458,8 @@ func (p *linePrinter) marks(i int, off int64) error {
 	return nil
 }
 
-func (a *App) newLinePrinter(w *bufio.Writer, srcs []logSource, merged bool, o logsOpts) *linePrinter {
-	p := &linePrinter{w: w, srcs: srcs, merged: merged, o: o, colour: a.colors(w).on, prev: make([]int64, len(srcs)), runsStale: true}
+func newLinePrinter(w *bufio.Writer, colour bool, srcs []logSource, merged bool, o logsOpts) *linePrinter {
+	p := &linePrinter{w: w, srcs: srcs, merged: merged, o: o, colour: colour, prev: make([]int64, len(srcs)), runsStale: true}
 	for i := range p.prev {
 		p.prev[i] = -1
 	}

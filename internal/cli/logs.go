@@ -254,17 +254,13 @@ func (a *App) showLogsTo(ctx context.Context, out *bufio.Writer, colour bool, er
 		return nil
 	}
 	return ignoreCanceled(following.Run(ctx, func(l logs.Line) error {
-		var now time.Time // a system call's worth per line: only when used
-		if f.needsTime() || o.timestamps {
-			now = time.Now()
-		}
-		if f.active() && !f.match(l.Text, now) {
+		if f.active() && !f.match(l.Text, l.Seen) {
 			return nil
 		}
 		if err := p.marks(l.Source, l.Off); err != nil {
 			return err
 		}
-		return p.emit(l.Source, l.Text, now)
+		return p.emit(l.Source, l.Text, l.Seen)
 	}))
 }
 

@@ -464,10 +464,11 @@ func lineStart(f *os.File, size int64) int64 {
 // consume splits data, which starts at absolute stream offset at, into lines,
 // completing the held partial line first and holding any unterminated rest.
 func (s *followed) consume(data []byte, at int64, emit func(Line) error) error {
+	now := time.Now()
 	for len(data) > 0 {
 		i := bytes.IndexByte(data, '\n')
 		if i < 0 {
-			s.hold(data, at)
+			s.hold(data, at, now)
 			return nil
 		}
 		var text string
@@ -478,11 +479,11 @@ func (s *followed) consume(data []byte, at int64, emit func(Line) error) error {
 		case len(s.partial) == 0:
 			text = lineString(data[:i], maxLineLen)
 		default:
-			s.hold(data[:i], at)
+			s.hold(data[:i], at, now)
 			text, off = lineString(s.partial, maxLineLen), s.partialOff
 			s.partial = s.partial[:0]
 		}
-		if err := emit(Line{Stream: s.Stream, Text: text, Source: s.index, Off: off}); err != nil {
+		if err := emit(Line{Stream: s.Stream, Text: text, Source: s.index, Off: off, Seen: now}); err != nil {
 			return err
 		}
 		data, at = data[i+1:], at+int64(i)+1
@@ -490,9 +491,9 @@ func (s *followed) consume(data []byte, at int64, emit func(Line) error) error {
 	return nil
 }
 
-func (s *followed) hold(data []byte, at int64) {
+func (s *followed) hold(data []byte, at int64, now time.Time) {
 	if len(s.partial) == 0 {
-		s.partialAt, s.partialOff = time.Now(), at
+		s.partialAt, s.partialOff = now, at
 	}
 	s.partial = appendCapped(s.partial, data, lineKeep)
 }
@@ -504,7 +505,7 @@ func (s *followed) flush(emit func(Line) error) error {
 	}
 	text := lineString(s.partial, maxLineLen)
 	s.partial = s.partial[:0]
-	return emit(Line{Stream: s.Stream, Text: text, Source: s.index, Off: s.partialOff})
+	return emit(Line{Stream: s.Stream, Text: text, Source: s.index, Off: s.partialOff, Seen: time.Now()})
 }
 
 // open opens the file at s.Path from its start; a missing file leaves s.file

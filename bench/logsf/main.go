@@ -166,6 +166,11 @@ func count(n int, t0 string, idle time.Duration) {
 	}
 	r.Lost = n - distinct
 	start, end := readNs(t0), readNs(t0+".done")
+	// The writer notes its end after its last write returns: a follower
+	// that keeps up shows the last line first.
+	for w := time.Now(); t0 != "" && end.IsZero() && time.Since(w) < 2*time.Second; end = readNs(t0 + ".done") {
+		time.Sleep(time.Millisecond)
+	}
 	if !start.IsZero() && !lastAt.IsZero() {
 		r.FromStartMs = float64(lastAt.Sub(start).Microseconds()) / 1000
 		r.MBps = float64(r.Bytes) / 1e6 / lastAt.Sub(start).Seconds()

@@ -25,18 +25,15 @@ var (
 	catchupMax = 15 * time.Second // a follower later than this is reported as never
 )
 
-// burstArgv is the writer of the burst; {tag} becomes its BENCH_TAG, so
-// that each manager's writer has its own go and time files.
-func burstArgv() []string {
-	dir := filepath.Join(*work, "burst")
+// burstArgv is m's burst writer; its go and time files are m's own.
+func burstArgv(m *manager) []string {
 	return []string{*logsfBin, "write", "-lines", strconv.Itoa(burstLines), "-len", "40", "-batch", "1048576",
-		"-go", filepath.Join(dir, "{tag}.go"), "-t0", filepath.Join(dir, "{tag}.t0")}
+		"-go", burstFile(m, "go"), "-t0", burstFile(m, "t0")}
 }
 
-// burstFile is the go or t0 file (ext "go", "t0", "t0.done") of m's writer.
+// burstFile is the go or time file (ext "go", "t0", "t0.done") of m's writer.
 func burstFile(m *manager, ext string) string {
-	t := strings.NewReplacer("/", "_", " ", "_").Replace(tag + "/" + m.Name)
-	return filepath.Join(*work, "burst", t+"."+ext)
+	return filepath.Join(*work, "burst", strings.ReplaceAll(m.Name, " ", "_")+"."+ext)
 }
 
 // catchUp starts m's burst writer and m's follow of it, lets the writer go,

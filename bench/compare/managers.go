@@ -36,9 +36,9 @@ func workload(idx, i int) []string {
 	return []string{"sleep", "100000"}
 }
 
-func extra(kind string, port int) []string {
+func extra(m *manager, kind string, port int) []string {
 	if kind == "burst" {
-		return burstArgv()
+		return burstArgv(m)
 	}
 	if kind == "server" {
 		return []string{"python3", "-m", "http.server", strconv.Itoa(port), "--bind", "127.0.0.1"}
@@ -97,11 +97,11 @@ func tsmManager(label, bin string) *manager {
 	m.list = func() []string { return tsm("list") }
 	m.stopAll = func() []string { return tsm("stop", "all") }
 	m.startOne = func(kind string, i, port int) []string {
-		return append(tsm("start", "--name", extraName(kind, i)), extra(kind, port)...)
+		return append(tsm("start", "--name", extraName(kind, i)), extra(m, kind, port)...)
 	}
 	m.undo = func(kind string, i int) { run(m, tsm("delete", extraName(kind, i))) }
 	m.startNoWait = func(i int) []string {
-		return append(tsm("start", "--no-wait", "--name", "y"+strconv.Itoa(i)), extra("sleep", 0)...)
+		return append(tsm("start", "--no-wait", "--name", "y"+strconv.Itoa(i)), extra(m, "sleep", 0)...)
 	}
 	m.follow = func(name string) []string { return tsm("logs", "-f", name, "-n", "0") }
 	m.daemonPID = func() int { return readPID(filepath.Join(state, "daemon.pid")) }
@@ -171,7 +171,7 @@ func pm2Manager(version string) *manager {
 	m.list = func() []string { return []string{"pm2", "jlist"} }
 	m.stopAll = func() []string { return []string{"pm2", "stop", "all"} }
 	m.startOne = func(kind string, i, port int) []string {
-		return []string{"pm2", "start", strings.Join(extra(kind, port), " "), "--name", extraName(kind, i)}
+		return []string{"pm2", "start", strings.Join(extra(m, kind, port), " "), "--name", extraName(kind, i)}
 	}
 	m.undo = func(kind string, i int) { run(m, []string{"pm2", "delete", extraName(kind, i)}) }
 	m.follow = func(name string) []string { return []string{"pm2", "logs", name, "--raw", "--lines", "0"} }
@@ -211,11 +211,11 @@ func supervisorManager(version string) *manager {
 		}
 		for i := range *starts {
 			for _, kind := range []string{"sleep", "server"} {
-				fmt.Fprintf(&b, "[program:%s]\ncommand=%s\nautostart=false\n", extraName(kind, i), strings.Join(extra(kind, 18500+i), " "))
+				fmt.Fprintf(&b, "[program:%s]\ncommand=%s\nautostart=false\n", extraName(kind, i), strings.Join(extra(m, kind, 18500+i), " "))
 			}
 		}
 		if *logsfBin != "" {
-			fmt.Fprintf(&b, "[program:%s]\ncommand=%s\nautostart=false\n", extraName("burst", 0), strings.Join(extra("burst", 0), " "))
+			fmt.Fprintf(&b, "[program:%s]\ncommand=%s\nautostart=false\n", extraName("burst", 0), strings.Join(extra(m, "burst", 0), " "))
 		}
 		if err := os.WriteFile(conf, []byte(b.String()), 0o644); err != nil {
 			return err
@@ -277,11 +277,11 @@ func pcManager(version string) *manager {
 		}
 		for i := range *starts {
 			for _, kind := range []string{"sleep", "server"} {
-				fmt.Fprintf(&b, "  %s:\n    command: %q\n    disabled: true\n", extraName(kind, i), strings.Join(extra(kind, 18500+i), " "))
+				fmt.Fprintf(&b, "  %s:\n    command: %q\n    disabled: true\n", extraName(kind, i), strings.Join(extra(m, kind, 18500+i), " "))
 			}
 		}
 		if *logsfBin != "" {
-			fmt.Fprintf(&b, "  %s:\n    command: %q\n    disabled: true\n", extraName("burst", 0), strings.Join(extra("burst", 0), " "))
+			fmt.Fprintf(&b, "  %s:\n    command: %q\n    disabled: true\n", extraName("burst", 0), strings.Join(extra(m, "burst", 0), " "))
 		}
 		if err := os.WriteFile(yaml, []byte(b.String()), 0o644); err != nil {
 			return err

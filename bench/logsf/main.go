@@ -44,11 +44,6 @@ func main() {
 	t0 := fs.String("t0", "", "file the writer notes its start time in (Unix ns); its end goes to FILE.done")
 	idle := fs.Duration("idle", 5*time.Second, "count: give up after this long without a line")
 	fs.Parse(os.Args[2:])
-	// {tag} in a path is the BENCH_TAG of the environment (bench/compare
-	// runs one writer per manager).
-	tagged := strings.NewReplacer("/", "_", " ", "_").Replace(os.Getenv("BENCH_TAG"))
-	*goFile = strings.ReplaceAll(*goFile, "{tag}", tagged)
-	*t0 = strings.ReplaceAll(*t0, "{tag}", tagged)
 	switch os.Args[1] {
 	case "write":
 		write(*lines, *length, *batch, *goFile, *t0)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -58,7 +59,7 @@ func catchUp(m *manager) (float64, error) {
 	if err := c.Start(); err != nil {
 		return 0, err
 	}
-	defer func() { syscall.Kill(-c.Process.Pid, syscall.SIGKILL); c.Wait() }()
+	defer stopFollower(c)
 	last := []byte(fmt.Sprintf("#%09d ", burstLines-1))
 	seen := make(chan time.Time, 1)
 	go func() {
@@ -155,4 +156,33 @@ func measureCatchUp(mgrs []*manager) map[string][]float64 {
 		}
 	}
 	return t
+}
+
+// stopFollower ends a follow command as a user's Ctrl-C does, then for
+// good: process-compose's server hung (and its `down` with it) when a
+// `process logs -f` client was killed mid-stream.
+func stopFollower(c *exec.Cmd) {
+	syscall.Kill(-c.Process.Pid, syscall.SIGINT)
+	done := make(chan struct{})
+	go func() { c.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+}
+
+// runFor is run with a time limit: a manager's command that hangs is
+// killed after d and reported.
+func runFor(m *manager, d time.Duration, argv []string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	c := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	c.Env = append(os.Environ(), m.env...)
+	c.Dir = m.dir
+	if err := c.Run(); err != nil {
+		return fmt.Errorf("%s: %v", strings.Join(argv, " "), err)
+	}
+	return nil
 }

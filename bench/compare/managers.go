@@ -312,7 +312,9 @@ func pcManager(version string) *manager {
 		if server == nil {
 			return
 		}
-		run(m, pc("down"))
+		// Nor does it always return (a logs -f client gone mid-stream):
+		// it gets 10 s.
+		runFor(m, 10*time.Second, pc("down"))
 		// process-compose down does not always stop the server (see the
 		// anchor notes): its PID then gets SIGKILL.
 		if !waitExit(server.Process.Pid) {

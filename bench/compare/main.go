@@ -1,8 +1,10 @@
 // Command compare measures tsm beside PM2, supervisord and process-compose
 // in one run, on loopback only, each manager in a state directory of its
 // own: list latency, stop all (until none of its processes is left), a
-// port-less start and a server start (until the CLI returns), daemon RSS and
-// cold start, at several numbers of managed processes. Runs of the managers
+// port-less start and a server start (until the CLI returns), tsm's start
+// --no-wait, daemon RSS and cold start, at several numbers of managed
+// processes, and (at the first of them, with -logsf) the logs -f catch-up on
+// a 50 MB burst. Runs of the managers
 // are interleaved so that noise on a shared machine hits all alike. It
 // writes results.json, RESULTS.md and scaling.svg into -out. bench/compare.sh
 // installs the peers and builds the tsm binaries first; see there.

@@ -45,7 +45,8 @@ fi
 bins=()
 for b in "${tsm_bins[@]}"; do bins+=("$(label "$b" | tr ' ' '-')=$b"); done
 go build -o "$work/compare" ./bench/compare
-"$work/compare" -tsm "$(IFS=,; echo "${bins[*]}")" -process-compose "$pc" -process-compose-version "$PC_VERSION" \
+go build -o "$work/logsf" ./bench/logsf
+"$work/compare" -logsf "$work/logsf" -tsm "$(IFS=,; echo "${bins[*]}")" -process-compose "$pc" -process-compose-version "$PC_VERSION" \
   -n "${N:-0,10,100,1000}" -runs "${RUNS:-20}" -starts "${STARTS:-5}" -foreign "${FOREIGN:-1000}" \
   -work "$work/state" -out bench
 echo "compare: wrote bench/RESULTS.md, bench/results.json, bench/scaling.svg" >&2

@@ -1,8 +1,10 @@
 // Command compare measures tsm beside PM2, supervisord and process-compose
 // in one run, on loopback only, each manager in a state directory of its
 // own: list latency, stop all (until none of its processes is left), a
-// port-less start and a server start (until the CLI returns), daemon RSS and
-// cold start, at several numbers of managed processes. Runs of the managers
+// port-less start and a server start (until the CLI returns), tsm's start
+// --no-wait, daemon RSS and cold start, at several numbers of managed
+// processes, and (at the first of them, with -logsf) the logs -f catch-up on
+// a 50 MB burst. Runs of the managers
 // are interleaved so that noise on a shared machine hits all alike. It
 // writes results.json, RESULTS.md and scaling.svg into -out. bench/compare.sh
 // installs the peers and builds the tsm binaries first; see there.
@@ -46,6 +48,13 @@ type manager struct {
 	startOne func(kind string, i, port int) []string
 	// undo removes what startOne started (not timed).
 	undo func(kind string, i int)
+	// startNoWait, where the manager has such a start (tsm: --no-wait),
+	// returns the CLI call that starts the i-th port-less "y" process; its
+	// undo is delete(y<i>). nil: none.
+	startNoWait func(i int) []string
+	// follow returns the CLI call that follows the named process's output
+	// (tsm logs -f, pm2 logs --raw, supervisorctl tail -f, process logs -f).
+	follow func(name string) []string
 	// daemonPID of the running daemon, for RSS.
 	daemonPID func() int
 	// down stops the daemon and everything it runs.
@@ -70,6 +79,8 @@ type row struct {
 	RSSKiB  int
 	Cold    *stat  `json:",omitempty"`
 	Crash   *stat  `json:",omitempty"` // kill -9 of a managed sleep until its new instance runs
+	NoWait  *stat  `json:",omitempty"` // start --no-wait (tsm only), until the CLI returns
+	CatchUp *stat  `json:",omitempty"` // logs -f: end of a 50 MB burst until its last line is printed
 	Note    string `json:",omitempty"`
 }
 
@@ -118,6 +129,7 @@ func main() {
 			go c.Wait()
 		}
 	}
+	catchupN, _ = strconv.Atoi(strings.Split(*ns, ",")[0])
 	var rows []row
 	for _, f := range strings.Split(*ns, ",") {
 		n, err := strconv.Atoi(f)
@@ -174,6 +186,11 @@ func measureN(all []*manager, n int) []row {
 			m.undo("server", i)
 		}
 	}
+	noWaitT := measureNoWait(mgrs)
+	catchT := map[string][]float64{}
+	if *logsfBin != "" && n == catchupN {
+		catchT = measureCatchUp(mgrs)
+	}
 	crashT := map[string][]float64{}
 	for i := range *starts {
 		for _, m := range mgrs {
@@ -191,6 +208,7 @@ func measureN(all []*manager, n int) []row {
 		r := res[m.Name]
 		r.List, r.Start, r.Server = summary(lists[m.Name]), summary(startT[m.Name]), summary(serverT[m.Name])
 		r.Crash = summary(crashT[m.Name])
+		r.NoWait, r.CatchUp = summary(noWaitT[m.Name]), summary(catchT[m.Name])
 		pids := tagged(m)
 		t0 := time.Now()
 		if err := run(m, m.stopAll()); err != nil {

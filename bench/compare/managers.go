@@ -36,7 +36,10 @@ func workload(idx, i int) []string {
 	return []string{"sleep", "100000"}
 }
 
-func extra(kind string, port int) []string {
+func extra(m *manager, kind string, port int) []string {
+	if kind == "burst" {
+		return burstArgv(m)
+	}
 	if kind == "server" {
 		return []string{"python3", "-m", "http.server", strconv.Itoa(port), "--bind", "127.0.0.1"}
 	}
@@ -44,6 +47,9 @@ func extra(kind string, port int) []string {
 }
 
 func extraName(kind string, i int) string {
+	if kind == "burst" {
+		return "b" + strconv.Itoa(i)
+	}
 	if kind == "server" {
 		return "srv" + strconv.Itoa(i)
 	}
@@ -91,9 +97,13 @@ func tsmManager(label, bin string) *manager {
 	m.list = func() []string { return tsm("list") }
 	m.stopAll = func() []string { return tsm("stop", "all") }
 	m.startOne = func(kind string, i, port int) []string {
-		return append(tsm("start", "--name", extraName(kind, i)), extra(kind, port)...)
+		return append(tsm("start", "--name", extraName(kind, i)), extra(m, kind, port)...)
 	}
 	m.undo = func(kind string, i int) { run(m, tsm("delete", extraName(kind, i))) }
+	m.startNoWait = func(i int) []string {
+		return append(tsm("start", "--no-wait", "--name", "y"+strconv.Itoa(i)), extra(m, "sleep", 0)...)
+	}
+	m.follow = func(name string) []string { return tsm("logs", "-f", name, "-n", "0") }
 	m.daemonPID = func() int { return readPID(filepath.Join(state, "daemon.pid")) }
 	m.down = func() {
 		run(m, tsm("delete", "all"))
@@ -161,9 +171,10 @@ func pm2Manager(version string) *manager {
 	m.list = func() []string { return []string{"pm2", "jlist"} }
 	m.stopAll = func() []string { return []string{"pm2", "stop", "all"} }
 	m.startOne = func(kind string, i, port int) []string {
-		return []string{"pm2", "start", strings.Join(extra(kind, port), " "), "--name", extraName(kind, i)}
+		return []string{"pm2", "start", strings.Join(extra(m, kind, port), " "), "--name", extraName(kind, i)}
 	}
 	m.undo = func(kind string, i int) { run(m, []string{"pm2", "delete", extraName(kind, i)}) }
+	m.follow = func(name string) []string { return []string{"pm2", "logs", name, "--raw", "--lines", "0"} }
 	m.daemonPID = func() int { return readPID(filepath.Join(m.dir, "home", "pm2.pid")) }
 	m.down = func() { run(m, []string{"pm2", "kill"}) }
 	m.cold = func() (time.Duration, error) {
@@ -200,8 +211,11 @@ func supervisorManager(version string) *manager {
 		}
 		for i := range *starts {
 			for _, kind := range []string{"sleep", "server"} {
-				fmt.Fprintf(&b, "[program:%s]\ncommand=%s\nautostart=false\n", extraName(kind, i), strings.Join(extra(kind, 18500+i), " "))
+				fmt.Fprintf(&b, "[program:%s]\ncommand=%s\nautostart=false\n", extraName(kind, i), strings.Join(extra(m, kind, 18500+i), " "))
 			}
+		}
+		if *logsfBin != "" {
+			fmt.Fprintf(&b, "[program:%s]\ncommand=%s\nautostart=false\n", extraName("burst", 0), strings.Join(extra(m, "burst", 0), " "))
 		}
 		if err := os.WriteFile(conf, []byte(b.String()), 0o644); err != nil {
 			return err
@@ -212,6 +226,7 @@ func supervisorManager(version string) *manager {
 	m.stopAll = func() []string { return ctl("stop", "all") }
 	m.startOne = func(kind string, i, port int) []string { return ctl("start", extraName(kind, i)) }
 	m.undo = func(kind string, i int) { run(m, ctl("stop", extraName(kind, i))) }
+	m.follow = func(name string) []string { return ctl("tail", "-f", name) }
 	m.daemonPID = func() int { return readPID(pidfile) }
 	m.down = func() {
 		pid := readPID(pidfile)
@@ -262,8 +277,11 @@ func pcManager(version string) *manager {
 		}
 		for i := range *starts {
 			for _, kind := range []string{"sleep", "server"} {
-				fmt.Fprintf(&b, "  %s:\n    command: %q\n    disabled: true\n", extraName(kind, i), strings.Join(extra(kind, 18500+i), " "))
+				fmt.Fprintf(&b, "  %s:\n    command: %q\n    disabled: true\n", extraName(kind, i), strings.Join(extra(m, kind, 18500+i), " "))
 			}
+		}
+		if *logsfBin != "" {
+			fmt.Fprintf(&b, "  %s:\n    command: %q\n    disabled: true\n", extraName("burst", 0), strings.Join(extra(m, "burst", 0), " "))
 		}
 		if err := os.WriteFile(yaml, []byte(b.String()), 0o644); err != nil {
 			return err
@@ -283,6 +301,7 @@ func pcManager(version string) *manager {
 	}
 	m.startOne = func(kind string, i, port int) []string { return pc("process", "start", extraName(kind, i)) }
 	m.undo = func(kind string, i int) { run(m, pc("process", "stop", extraName(kind, i))) }
+	m.follow = func(name string) []string { return pc("process", "logs", name, "-f", "-n", "0") }
 	m.daemonPID = func() int {
 		if server == nil {
 			return 0
@@ -293,7 +312,9 @@ func pcManager(version string) *manager {
 		if server == nil {
 			return
 		}
-		run(m, pc("down"))
+		// Nor does it always return (a logs -f client gone mid-stream):
+		// it gets 10 s.
+		runFor(m, 10*time.Second, pc("down"))
 		// process-compose down does not always stop the server (see the
 		// anchor notes): its PID then gets SIGKILL.
 		if !waitExit(server.Process.Pid) {

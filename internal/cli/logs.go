@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -147,7 +148,21 @@ type logSource struct {
 }
 
 func (a *App) showLogs(ctx context.Context, cmd *cobra.Command, procs []api.Process, merged bool, o logsOpts, f lineFilter) error {
-	out, errw := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	errw := cmd.ErrOrStderr()
+	// Lines are gathered and written many to a write(2): when the tail is
+	// shown and whenever the follow has nothing more to read (and at least
+	// every poll interval while lines keep coming), so a fast writer is
+	// kept up with and a slow one is still shown at once.
+	out := bufio.NewWriterSize(cmd.OutOrStdout(), 64<<10)
+	colour := a.colors(cmd.OutOrStdout()).on // of the terminal, not of the buffer
+	err := a.showLogsTo(ctx, out, colour, errw, procs, merged, o, f)
+	if ferr := out.Flush(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+func (a *App) showLogsTo(ctx context.Context, out *bufio.Writer, colour bool, errw io.Writer, procs []api.Process, merged bool, o logsOpts, f lineFilter) error {
 	// The daemon reads the config; only its log says when it is bad. Say
 	// it where the user looks at logs.
 	if _, err := logs.LoadConfig(paths.Config(a.root)); err != nil {
@@ -169,7 +184,7 @@ func (a *App) showLogs(ctx context.Context, cmd *cobra.Command, procs []api.Proc
 			srcs = append(srcs, src)
 		}
 	}
-	p := a.newLinePrinter(out, srcs, merged, o)
+	p := newLinePrinter(out, colour, srcs, merged, o)
 
 	// Take the follow's starting points before the tail, and tail only up
 	// to them: no line written in between is lost or shown twice.
@@ -183,7 +198,12 @@ func (a *App) showLogs(ctx context.Context, cmd *cobra.Command, procs []api.Proc
 			}
 		}
 		var err error
-		if following, err = (logs.Follower{}).Open(sources); err != nil {
+		flush := func() error {
+			p.runsStale = time.Since(p.runsRead) > runsFresh
+			return out.Flush()
+		}
+		// Borrow: the emit below keeps nothing of a line's text.
+		if following, err = (logs.Follower{Flush: flush, Borrow: true}).Open(sources); err != nil {
 			return err
 		}
 	}
@@ -211,6 +231,9 @@ func (a *App) showLogs(ctx context.Context, cmd *cobra.Command, procs []api.Proc
 	if err := p.end(); err != nil {
 		return err
 	}
+	if err := out.Flush(); err != nil {
+		return err
+	}
 	if shown == 0 && o.lines > 0 && !o.asJSON {
 		// Silence would look like a broken command.
 		what := "has written nothing yet"
@@ -231,13 +254,13 @@ func (a *App) showLogs(ctx context.Context, cmd *cobra.Command, procs []api.Proc
 		return nil
 	}
 	return ignoreCanceled(following.Run(ctx, func(l logs.Line) error {
-		if !f.match(l.Text, time.Now()) {
+		if f.active() && !f.match(l.Text, l.Seen) {
 			return nil
 		}
 		if err := p.marks(l.Source, l.Off); err != nil {
 			return err
 		}
-		return p.emit(l.Source, l.Text, time.Now())
+		return p.emit(l.Source, l.Text, l.Seen)
 	}))
 }
 
@@ -361,7 +384,7 @@ func parseWhen(flag, v string, now time.Time) (time.Time, error) {
 
 // linePrinter writes the lines of the sources in the chosen form.
 type linePrinter struct {
-	w      io.Writer
+	w      *bufio.Writer // flushed by the caller
 	srcs   []logSource
 	merged bool
 	o      logsOpts
@@ -372,14 +395,24 @@ type linePrinter struct {
 	// entries collects a non-following --json listing.
 	entries []map[string]string
 	// Run markers (one target, text only): the marks of the process, when
-	// they were read, and per source the offset of the last line shown.
-	runs     []logs.RunMark
-	runsRead time.Time
-	prev     []int64
+	// they were read, the offset of the last run start of each stream in
+	// them, and per source the offset of the last line shown.
+	runs      []logs.RunMark
+	runsRead  time.Time
+	runsStale bool // read them again: set when older than runsFresh, not looked at for each line
+	lastRun   map[string]int64
+	prev      []int64
+	// prefixes[i] is what goes before each line of source i when merged;
+	// stampSec and stamp are the last --timestamps prefix and the second
+	// it was made for.
+	prefixes []string
+	stampSec int64
+	stamp    string
 }
 
 // runsFresh is how long the run marks read are used before they are read
-// again, while following: a new run shows its marker within that.
+// again, while following: a new run shows its marker within that (checked
+// when the output is flushed, at least every poll interval).
 const runsFresh = 100 * time.Millisecond
 
 // marks shows the markers of the runs that begin at or before offset off of
@@ -390,11 +423,22 @@ func (p *linePrinter) marks(i int, off int64) error {
 	if p.merged || p.o.noMarkers || p.o.asJSON || off < 0 {
 		return nil
 	}
-	if time.Since(p.runsRead) > runsFresh {
+	if p.runsStale {
 		p.runs, _ = logs.ReadRuns(p.srcs[i].proc.OutLog)
-		p.runsRead = time.Now()
+		p.runsRead, p.runsStale = time.Now(), false
+		p.lastRun = map[string]int64{"out": -1, "err": -1}
+		for _, m := range p.runs {
+			p.lastRun["out"] = max(p.lastRun["out"], m.Out)
+			p.lastRun["err"] = max(p.lastRun["err"], m.Err)
+		}
 	}
 	prev := p.prev[i]
+	if prev >= p.lastRun[p.srcs[i].stream] && prev < off {
+		// Past every run's start (the common case while following): no
+		// marker, and no walk over the runs for each line.
+		p.prev[i] = off
+		return nil
+	}
 	for _, m := range p.runs {
 		at := m.Out
 		if p.srcs[i].stream == "err" {
@@ -410,13 +454,20 @@ func (p *linePrinter) marks(i int, off int64) error {
 	return nil
 }
 
-func (a *App) newLinePrinter(w io.Writer, srcs []logSource, merged bool, o logsOpts) *linePrinter {
-	p := &linePrinter{w: w, srcs: srcs, merged: merged, o: o, colour: a.colors(w).on, prev: make([]int64, len(srcs))}
+func newLinePrinter(w *bufio.Writer, colour bool, srcs []logSource, merged bool, o logsOpts) *linePrinter {
+	p := &linePrinter{w: w, srcs: srcs, merged: merged, o: o, colour: colour, prev: make([]int64, len(srcs)), runsStale: true}
 	for i := range p.prev {
 		p.prev[i] = -1
 	}
 	for _, s := range srcs {
 		p.width = max(p.width, len(s.proc.Name))
+	}
+	for _, s := range srcs {
+		prefix := fmt.Sprintf("%-*s |", p.width, s.proc.Name)
+		if p.colour {
+			prefix = "\x1b[" + nameColour(s.proc.Name) + "m" + prefix + "\x1b[0m"
+		}
+		p.prefixes = append(p.prefixes, prefix+" ")
 	}
 	if o.asJSON {
 		p.enc = json.NewEncoder(w)
@@ -432,11 +483,20 @@ func (a *App) newLinePrinter(w io.Writer, srcs []logSource, merged bool, o logsO
 	return p
 }
 
-// emit writes one line of source i, written at t (zero: unknown).
+// emit writes one line of source i, written at t (zero: unknown). text may
+// be borrowed (logs.Follower.Borrow): only the listing without -f keeps it,
+// and its lines come from the tail, which owns them.
 func (p *linePrinter) emit(i int, text string, t time.Time) error {
 	s := p.srcs[i]
+	stamp := ""
 	if p.o.timestamps && !t.IsZero() {
-		text = t.Format("2006-01-02T15:04:05") + " " + text
+		if sec := t.Unix(); sec != p.stampSec || p.stamp == "" {
+			p.stampSec, p.stamp = sec, t.Format("2006-01-02T15:04:05")+" "
+		}
+		stamp = p.stamp
+	}
+	if stamp != "" && (p.enc != nil || p.hw != nil) {
+		text = stamp + text
 	}
 	if p.enc != nil {
 		e := map[string]string{"stream": s.stream, "line": text}
@@ -453,16 +513,12 @@ func (p *linePrinter) emit(i int, text string, t time.Time) error {
 	if p.hw != nil {
 		return p.hw.Write(logs.Line{Stream: s.stream, Text: text})
 	}
-	if !p.merged {
-		_, err := fmt.Fprintln(p.w, text)
-		return err
+	if p.merged {
+		p.w.WriteString(p.prefixes[i])
 	}
-	prefix := fmt.Sprintf("%-*s |", p.width, s.proc.Name)
-	if p.colour {
-		prefix = "\x1b[" + nameColour(s.proc.Name) + "m" + prefix + "\x1b[0m"
-	}
-	_, err := fmt.Fprintln(p.w, prefix+" "+text)
-	return err
+	p.w.WriteString(stamp)
+	p.w.WriteString(text)
+	return p.w.WriteByte('\n') // bufio: an earlier failed write fails this one too
 }
 
 // end finishes a non-following --json listing.

@@ -8,8 +8,11 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
+	"unsafe"
 
+	"github.com/fsnotify/fsnotify"
 	"golang.org/x/sys/unix"
 )
 
@@ -25,9 +28,12 @@ const (
 	followChunk = 64 << 10
 )
 
-// Follower follows log files by polling them. Polling rather than inotify or
-// kqueue behaves the same on Linux and macOS and sees every kind of rotation,
-// at the cost of up to PollInterval of latency.
+// Follower follows log files by polling them, and on Linux also looks as soon
+// as inotify says a file in their directories changed. Polling behaves the
+// same on Linux and macOS and sees every kind of rotation; inotify only
+// wakes it early, so a missed or coalesced event costs at most PollInterval
+// of latency, never a line. While a file is written faster than it is read,
+// Follow reads on without waiting.
 type Follower struct {
 	// PollInterval is the time between two looks at the files;
 	// zero or less means DefaultPollInterval.
@@ -37,6 +43,18 @@ type Follower struct {
 	// it reaches the line length limit), so a line written slowly, in pieces,
 	// is shown whole, as Tail shows it.
 	FlushPartialAfter time.Duration
+	// Flush, if set, is called whenever Follow has emitted every line there
+	// was and is about to wait, and at least every PollInterval while lines
+	// keep coming: a caller that buffers what emit writes (one write(2)
+	// for many lines) writes it out there. An error ends the follow, as
+	// one from emit does.
+	Flush func() error
+	// Borrow, if set, makes the Text of a Line given to emit share
+	// Follow's read buffer instead of a string of its own: it is valid
+	// only until emit returns, and an emit that keeps it must copy it
+	// (strings.Clone). It spares an allocation a line, which is most of
+	// the follower's cost under a fast writer of short lines.
+	Borrow bool
 }
 
 // Follow follows sources with the default Follower.
@@ -110,8 +128,12 @@ func (f *Following) Run(ctx context.Context, emit func(Line) error) error {
 type follow struct {
 	interval   time.Duration
 	flushAfter time.Duration
+	flush      func() error
 	files      []*followed
 	buf        []byte // read buffer shared by all files: they are read one at a time
+	// behind is set by a read that filled buf: the writer is ahead, so the
+	// next round of polls comes at once instead of after a wait.
+	behind bool
 }
 
 // followed is one source and how far it has been read.
@@ -125,6 +147,7 @@ type followed struct {
 	partial    []byte      // unterminated line read so far, at most lineKeep bytes
 	partialAt  time.Time   // when partial got its first byte
 	partialOff int64       // absolute stream offset of partial's first byte
+	borrow     bool        // see Follower.Borrow
 	// awaited: the file did not exist when the follow began, and base is
 	// the stream offset it began at; what was written and rotated away
 	// before the first look at the file is read from the rotated files.
@@ -137,13 +160,14 @@ func (fl Follower) start(sources []Source) (*follow, error) {
 	w := &follow{
 		interval:   fl.PollInterval,
 		flushAfter: fl.FlushPartialAfter,
+		flush:      fl.Flush,
 		buf:        make([]byte, followChunk),
 	}
 	if w.interval <= 0 {
 		w.interval = DefaultPollInterval
 	}
 	for i, src := range sources {
-		s := &followed{Source: src, index: i}
+		s := &followed{Source: src, index: i, borrow: fl.Borrow}
 		w.files = append(w.files, s)
 		if err := s.open(); err != nil {
 			w.close()
@@ -167,10 +191,18 @@ func (w *follow) close() {
 func (w *follow) run(ctx context.Context, emit func(Line) error) error {
 	ticker := time.NewTicker(w.interval)
 	defer ticker.Stop()
+	dirs := make([]string, len(w.files))
+	for i, s := range w.files {
+		dirs[i] = filepath.Dir(s.live())
+	}
+	wake, stop := watchDirs(dirs)
+	defer stop()
+	flushed := time.Now()
 	for {
 		if ctx.Err() != nil {
 			return nil
 		}
+		w.behind = false
 		for _, s := range w.files {
 			if err := w.poll(ctx, s, emit); err != nil {
 				if ctx.Err() != nil {
@@ -179,12 +211,61 @@ func (w *follow) run(ctx context.Context, emit func(Line) error) error {
 				return err
 			}
 		}
+		if w.behind && time.Since(flushed) < w.interval {
+			continue
+		}
+		if w.flush != nil {
+			if err := w.flush(); err != nil {
+				return err
+			}
+			flushed = time.Now()
+		}
+		if w.behind {
+			continue
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-ticker.C:
+		case <-wake:
 		}
 	}
+}
+
+// watchDirs returns a channel that receives (coalesced) when a file in one
+// of dirs is created, written, renamed or removed, and a function that stops
+// watching. Where inotify or kqueue cannot watch them, the channel never
+// receives and following falls back to polling alone.
+func watchDirs(dirs []string) (<-chan struct{}, func()) {
+	fsw, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, func() {}
+	}
+	for _, d := range dirs {
+		fsw.Add(d) // a directory that cannot be watched is polled
+	}
+	wake := make(chan struct{}, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case _, ok := <-fsw.Events:
+				if !ok {
+					return
+				}
+				select {
+				case wake <- struct{}{}:
+				default:
+				}
+			case _, ok := <-fsw.Errors:
+				if !ok {
+					return
+				}
+			}
+		}
+	}()
+	return wake, func() { fsw.Close(); <-done }
 }
 
 // poll emits what has been appended to s since the last poll, following s to
@@ -236,11 +317,15 @@ func (w *follow) read(ctx context.Context, s *followed, emit func(Line) error) e
 	if err != nil {
 		return fmt.Errorf("logs: follow: %w", err)
 	}
-	if fi.Size() == s.off {
-		return nil // the common idle case: one fstat
+	if fi.Size() == s.off && Base(s.live()) == s.base {
+		// The common idle case. Base too: a rotation may have left the
+		// file exactly as long as what was read of it.
+		return nil
 	}
-	// At most as many chunks as there were bytes when the read began.
-	for chunks := (fi.Size()-s.off)/followChunk + 1; chunks >= 0; chunks-- {
+	// At most as many chunks as there were bytes when the read began; at
+	// least one, so a file now shorter than what was read of it (its head
+	// collapsed away) is noticed by readChunk.
+	for chunks := max(fi.Size()-s.off, 0)/followChunk + 1; chunks >= 0; chunks-- {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -258,6 +343,7 @@ func (w *follow) read(ctx context.Context, s *followed, emit func(Line) error) e
 			return nil
 		}
 		s.off += int64(n)
+		w.behind = w.behind || n == len(w.buf)
 		if err := s.consume(w.buf[:n], s.base+s.off-int64(n), emit); err != nil {
 			return err
 		}
@@ -291,7 +377,9 @@ func (w *follow) readChunk(s *followed) (n int, err error) {
 // moved finds where to go on in a file whose content moved under what was
 // read of it. If Rotate or Flush took its head (Base grew), the part not read
 // yet went to the rotated files: it is read from there and the live file from
-// where that part ended in it. Otherwise the file was truncated: what was
+// where that part ended in it; of a part older than the rotated files kept,
+// what they still hold is read (a follower far behind loses only what
+// rotation deleted). Otherwise the file was truncated: what was
 // held belonged to the old content, which the writer finished with, and the
 // file is read from its start.
 func (w *follow) moved(ctx context.Context, s *followed, emit func(Line) error) error {
@@ -302,7 +390,7 @@ func (w *follow) moved(ctx context.Context, s *followed, emit func(Line) error) 
 	base := Base(s.live())
 	abs := s.base + s.off
 	var behind multiReader
-	if base != s.base && abs < base && base-abs <= followGap {
+	if base != s.base && abs < base {
 		var files []*os.File
 		var have int64
 		for _, r := range RotatedFiles(s.live()) {
@@ -326,15 +414,18 @@ func (w *follow) moved(ctx context.Context, s *followed, emit func(Line) error) 
 		}
 	}
 	unix.Flock(fd, unix.LOCK_UN)
-	if base == s.base || abs < base-behind.size {
-		// Truncated, or too far behind: on from the live file's start.
+	from := behind.size - (base - abs)
+	if base == s.base || from < 0 {
+		// Truncated, or what was held is followed by a part already deleted.
 		if err := s.flush(emit); err != nil {
 			return err
 		}
+	}
+	if base == s.base {
 		s.off, s.base = 0, base
 		return nil
 	}
-	for off := behind.size - (base - abs); off < behind.size; {
+	for off := max(from, 0); off < behind.size; {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -350,10 +441,6 @@ func (w *follow) moved(ctx context.Context, s *followed, emit func(Line) error) 
 	s.off, s.base = max(abs-base, 0), base
 	return nil
 }
-
-// followGap bounds what a follow reads back from rotated files; a follower
-// further behind (stopped for long) goes on from the live file's start.
-const followGap = 64 << 20
 
 // lineStart returns where the last line of the first size bytes of f starts
 // if it has no newline yet (looking back at most lineKeep bytes), else size.
@@ -377,22 +464,26 @@ func lineStart(f *os.File, size int64) int64 {
 // consume splits data, which starts at absolute stream offset at, into lines,
 // completing the held partial line first and holding any unterminated rest.
 func (s *followed) consume(data []byte, at int64, emit func(Line) error) error {
+	now := time.Now()
 	for len(data) > 0 {
 		i := bytes.IndexByte(data, '\n')
 		if i < 0 {
-			s.hold(data, at)
+			s.hold(data, at, now)
 			return nil
 		}
 		var text string
 		off := at
-		if len(s.partial) == 0 {
+		switch {
+		case len(s.partial) == 0 && s.borrow && i <= maxLineLen:
+			text = unsafe.String(unsafe.SliceData(data), i)
+		case len(s.partial) == 0:
 			text = lineString(data[:i], maxLineLen)
-		} else {
-			s.hold(data[:i], at)
+		default:
+			s.hold(data[:i], at, now)
 			text, off = lineString(s.partial, maxLineLen), s.partialOff
 			s.partial = s.partial[:0]
 		}
-		if err := emit(Line{Stream: s.Stream, Text: text, Source: s.index, Off: off}); err != nil {
+		if err := emit(Line{Stream: s.Stream, Text: text, Source: s.index, Off: off, Seen: now}); err != nil {
 			return err
 		}
 		data, at = data[i+1:], at+int64(i)+1
@@ -400,9 +491,9 @@ func (s *followed) consume(data []byte, at int64, emit func(Line) error) error {
 	return nil
 }
 
-func (s *followed) hold(data []byte, at int64) {
+func (s *followed) hold(data []byte, at int64, now time.Time) {
 	if len(s.partial) == 0 {
-		s.partialAt, s.partialOff = time.Now(), at
+		s.partialAt, s.partialOff = now, at
 	}
 	s.partial = appendCapped(s.partial, data, lineKeep)
 }
@@ -414,7 +505,7 @@ func (s *followed) flush(emit func(Line) error) error {
 	}
 	text := lineString(s.partial, maxLineLen)
 	s.partial = s.partial[:0]
-	return emit(Line{Stream: s.Stream, Text: text, Source: s.index, Off: s.partialOff})
+	return emit(Line{Stream: s.Stream, Text: text, Source: s.index, Off: s.partialOff, Seen: time.Now()})
 }
 
 // open opens the file at s.Path from its start; a missing file leaves s.file

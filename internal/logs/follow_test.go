@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -506,4 +507,194 @@ func TestFollowFileAppearsRotated(t *testing.T) {
 	if want := []int64{0, 2, 5, 5006}; !slices.Equal(offs, want) {
 		t.Errorf("offsets %v, want %v", offs, want)
 	}
+}
+
+// A follower far behind a fast writer (here: 72 MiB, rotated away in six
+// rotations before it first looks) reads what the rotated files hold and
+// then keeps up across more rotations done while it runs: every numbered
+// line exactly once, in order. Before, a follower more than 64 MiB behind
+// went on from the live file's start and lost everything in between.
+func TestFollowFarBehindAcrossRotations(t *testing.T) {
+	_, out, _ := paths(t)
+	w := openAppend(t, out)
+	pol := Policy{MaxSize: 1 << 20, Keep: 100}
+	const lineLen = 64
+	const before = 72 << 20 / lineLen // lines written before the follow runs
+	const total = before + 200000
+	fl := fast()
+	fl.Borrow = true // emit below keeps nothing of a line
+	f, err := fl.Open([]Source{{Stream: "out", Path: out}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := 0
+	// writeLines writes n numbered lines of lineLen bytes in 64 KiB writes.
+	writeLines := func(n int) {
+		var b []byte
+		for range n {
+			b = fmt.Appendf(b, "%09d %0*d\n", next, lineLen-11, 0)
+			next++
+			if len(b) >= 64<<10 {
+				write(t, w, string(b))
+				b = b[:0]
+			}
+		}
+		write(t, w, string(b))
+	}
+	for range 6 {
+		writeLines(before / 6)
+		m, err := Rotate(out, pol)
+		if m == CopyTruncate {
+			t.Skip("the file system refuses to collapse: copy-and-truncate may lose lines by design")
+		}
+		if err != nil || m != Collapse {
+			t.Fatalf("rotate: %q, %v", m, err)
+		}
+	}
+	seen := make([]int, total)
+	var got, bad, disorder int
+	last := -1
+	done := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() {
+		ran <- f.Run(ctx, func(l Line) error {
+			if len(l.Text) < 9 {
+				bad++
+				return nil
+			}
+			v, err := strconv.Atoi(l.Text[:9])
+			if err != nil || v < 0 || v >= total || len(l.Text) != lineLen-1 {
+				bad++
+				return nil
+			}
+			if seen[v]++; seen[v] == 1 {
+				if got++; got == total {
+					close(done)
+				}
+			}
+			if v < last {
+				disorder++
+			}
+			last = v
+			return nil
+		})
+	}()
+	for next < total {
+		writeLines(min(20000, total-next))
+		if _, err := Rotate(out, pol); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second): // a hang guard, not a timing assertion
+	}
+	cancel()
+	if err := <-ran; err != nil {
+		t.Fatal(err)
+	}
+	var lost, dup []int
+	for v, n := range seen {
+		if n == 0 {
+			lost = append(lost, v)
+		} else if n > 1 {
+			dup = append(dup, v)
+		}
+	}
+	if len(lost) > 0 || len(dup) > 0 || bad > 0 || disorder > 0 {
+		t.Fatalf("of %d lines: %d lost (first %v), %d duplicated (first %v), %d malformed, %d out of order",
+			total, len(lost), lost[:min(len(lost), 3)], len(dup), dup[:min(len(dup), 3)], bad, disorder)
+	}
+}
+
+// A rotation that leaves the live file exactly as long as what the follower
+// had read of it is still noticed: the lines written before it are emitted
+// (from the rotated file). Before, the follower took the equal size for "no
+// news" and showed nothing until the file grew again.
+func TestFollowRotationToSameSize(t *testing.T) {
+	_, out, _ := paths(t)
+	w := openAppend(t, out)
+	line := func(i int) string { return fmt.Sprintf("line %010d", i) } // 15 bytes + newline
+	for i := range 7 {
+		write(t, w, line(i)+"\n") // 112 bytes
+	}
+	f, err := fast().Open([]Source{{Stream: "out", Path: out}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := 7; i < 7+256; i++ { // 4096 bytes: the collapse takes one block
+		want = append(want, line(i))
+		write(t, w, line(i)+"\n")
+	}
+	if m, err := Rotate(out, Policy{MaxSize: 10, Keep: 1}); err != nil || m != Collapse {
+		t.Skipf("needs a file system that collapses: %q, %v", m, err)
+	}
+	if fi, err := os.Stat(out); err != nil || fi.Size() != 112 {
+		t.Fatalf("live file after the rotation: %v, %v; want 112 bytes", fi, err)
+	}
+	c := runFollowing(t, f)
+	c.waitFor(t, map[string][]string{"out": want})
+}
+
+// BenchmarkFollow is the follower's own cost per byte of 40-byte lines,
+// read from a file written before it runs (emit only counts).
+func BenchmarkFollow(b *testing.B) {
+	out := filepath.Join(b.TempDir(), "current.out")
+	const lines = 1 << 20
+	var data []byte
+	for i := range lines {
+		data = fmt.Appendf(data, "#%09d %028d\n", i, 0)
+	}
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		os.Remove(out)
+		fl := fast()
+		fl.Borrow = true
+		f, err := fl.Open([]Source{{Stream: "out", Path: out}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(out, data, 0o600); err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		n := 0
+		f.Run(ctx, func(Line) error {
+			if n++; n == lines {
+				cancel()
+			}
+			return nil
+		})
+		cancel()
+	}
+}
+
+// A rotation that leaves the live file shorter than what the follower had
+// read of it, with nothing written after it, is still noticed: the line
+// written before it is emitted. Before, the follower computed no chunk to
+// read (a negative count) and waited for the file to grow past that point.
+func TestFollowRotationToShorter(t *testing.T) {
+	_, out, _ := paths(t)
+	w := openAppend(t, out)
+	line := func(i int) string { return fmt.Sprintf("line %010d", i) } // 15 bytes + newline
+	// More than two read chunks past where the collapse leaves the file.
+	const read = 3*followChunk + 7*16
+	for i := range read / 16 {
+		write(t, w, line(i)+"\n") // the follow starts at their end
+	}
+	f, err := fast().Open([]Source{{Stream: "out", Path: out}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, w, line(9999)+"\n")
+	if m, err := Rotate(out, Policy{MaxSize: 10, Keep: 1}); err != nil || m != Collapse {
+		t.Skipf("needs a file system that collapses: %q, %v", m, err)
+	}
+	if fi, err := os.Stat(out); err != nil || fi.Size() >= read-2*followChunk {
+		t.Fatalf("live file after the rotation: %v, %v; want less than %d bytes", fi, err, read-2*followChunk)
+	}
+	c := runFollowing(t, f)
+	c.waitFor(t, map[string][]string{"out": {line(9999)}})
 }

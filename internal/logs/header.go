@@ -14,14 +14,15 @@ type HeaderWriter struct {
 	Labels map[string]string
 
 	last    string
-	started bool // last is meaningful; a stream may be named ""
+	started bool   // last is meaningful; a stream may be named ""
+	buf     []byte // reused for each line: no allocation per line
 }
 
 // Write writes l, preceded by a header if its stream differs from the
 // previous line's. The header and the line go out in one Write, so an error
 // (EPIPE) is seen at the line that caused it.
 func (h *HeaderWriter) Write(l Line) error {
-	var b []byte
+	b := h.buf[:0]
 	if !h.started || l.Stream != h.last {
 		if h.started {
 			b = append(b, '\n')
@@ -36,6 +37,7 @@ func (h *HeaderWriter) Write(l Line) error {
 	}
 	b = append(b, l.Text...)
 	b = append(b, '\n')
+	h.buf = b
 	if _, err := h.W.Write(b); err != nil {
 		return err
 	}

@@ -11,7 +11,10 @@
 // package.
 package logs
 
-import "unicode/utf8"
+import (
+	"time"
+	"unicode/utf8"
+)
 
 const (
 	// blockSize is how much Tail reads per step backwards from the end of a
@@ -60,6 +63,9 @@ type Line struct {
 	Source int
 	// Off is the absolute stream offset (see Base) where the line starts.
 	Off int64
+	// Seen is when Follow read the end of the line (one clock reading for
+	// all the lines of one read); zero where nothing followed it.
+	Seen time.Time
 }
 
 // lineString converts the held start of a line (at most max+utf8.UTFMax bytes

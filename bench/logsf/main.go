@@ -27,8 +27,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 func main() {
@@ -112,7 +110,7 @@ func count(n int, t0 string, idle time.Duration) {
 	// pipe as large as allowed, so the follower seldom waits for room.
 	syscall.SetNonblock(0, true)
 	in := os.NewFile(0, "stdin")
-	unix.FcntlInt(0, unix.F_SETPIPE_SZ, 1<<20)
+	growPipe(0)
 	buf := make([]byte, 1<<20)
 	keep := 0 // bytes of an unterminated line at the start of buf
 	for distinct < n {

@@ -132,9 +132,9 @@ func (osRunner) SignalGroup(pg int, sig syscall.Signal) error { return proc.Sign
 func (osRunner) SignalIdentity(id proc.Identity, sig syscall.Signal) (bool, error) {
 	return proc.SignalIdentity(id, sig)
 }
-func (osRunner) Children() ([]int, bool)                      { return proc.Children() }
-func (osRunner) GroupExists(pgid int) (bool, error)           { return proc.GroupExists(pgid) }
-func (osRunner) Pgid(pid int) (int, error)                    { return unix.Getpgid(pid) }
+func (osRunner) Children() ([]int, bool)            { return proc.Children() }
+func (osRunner) GroupExists(pgid int) (bool, error) { return proc.GroupExists(pgid) }
+func (osRunner) Pgid(pid int) (int, error)          { return unix.Getpgid(pid) }
 func (osRunner) FindMarked(markers []string) (map[string][]proc.Member, error) {
 	return proc.FindMarked(markers)
 }

@@ -241,13 +241,9 @@ func (a *App) listServices(cmd *cobra.Command, which string, asJSON bool) error 
 	for _, p := range problems {
 		fmt.Fprintf(cmd.ErrOrStderr(), "tsm: warning: %v\n", p)
 	}
-	var procs []api.Process
-	if a.client.Running(cmd.Context()) {
-		list, err := a.client.List(cmd.Context())
-		if err != nil {
-			return err
-		}
-		procs = list.Processes
+	procs, err := a.runningDaemonProcesses(cmd.Context())
+	if err != nil {
+		return err
 	}
 	rows := make([]serviceRow, 0, len(defs))
 	for _, d := range defs {

@@ -305,14 +305,23 @@ type stackRow struct {
 	Port    any    `json:"port,omitempty"`
 }
 
+// runningDaemonProcesses lists what a running daemon supervises; none when
+// no daemon runs (a status must not start one).
+func (a *App) runningDaemonProcesses(ctx context.Context) ([]api.Process, error) {
+	if !a.client.Running(ctx) {
+		return nil, nil
+	}
+	list, err := a.client.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return list.Processes, nil
+}
+
 func (a *App) stackStatus(cmd *cobra.Command, s *service.Stack, defs []*service.Definition, asJSON bool) error {
-	var procs []api.Process
-	if a.client.Running(cmd.Context()) {
-		list, err := a.client.List(cmd.Context())
-		if err != nil {
-			return err
-		}
-		procs = list.Processes
+	procs, err := a.runningDaemonProcesses(cmd.Context())
+	if err != nil {
+		return err
 	}
 	rows := make([]stackRow, 0, len(defs))
 	up := 0

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -155,12 +156,38 @@ func (a *App) showLogs(ctx context.Context, cmd *cobra.Command, procs []api.Proc
 	// kept up with and a slow one is still shown at once.
 	out := bufio.NewWriterSize(cmd.OutOrStdout(), 64<<10)
 	colour := a.colors(cmd.OutOrStdout()).on // of the terminal, not of the buffer
+	var gone <-chan struct{}
+	if file, ok := cmd.OutOrStdout().(*os.File); ok && o.follow {
+		var stop func()
+		gone, stop = outputGone(file)
+		defer stop()
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if gone != nil {
+		go func() {
+			select {
+			case <-gone:
+				cancel(errOutputGone)
+			case <-ctx.Done():
+			}
+		}()
+	}
 	err := a.showLogsTo(ctx, out, colour, errw, procs, merged, o, f)
+	if context.Cause(ctx) == errOutputGone {
+		// Nobody reads any more (`| head -1` has its line): end as a
+		// write there would have, by SIGPIPE's exit status, and write
+		// nothing more.
+		return quiet{code: 128 + int(syscall.SIGPIPE)}
+	}
 	if ferr := out.Flush(); err == nil {
 		err = ferr
 	}
 	return err
 }
+
+// errOutputGone cancels a follow whose output nobody reads any more.
+var errOutputGone = errors.New("the output of logs -f was closed")
 
 func (a *App) showLogsTo(ctx context.Context, out *bufio.Writer, colour bool, errw io.Writer, procs []api.Process, merged bool, o logsOpts, f lineFilter) error {
 	// The daemon reads the config; only its log says when it is bad. Say

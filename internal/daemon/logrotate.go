@@ -201,13 +201,20 @@ func (r *rotator) all(cfg logs.Config) (busy bool, stamped []string) {
 }
 
 // policyCache is a process's rotation limits as its meta.json said when
-// it had modification time mod and inode ino (meta.json is replaced, not
-// rewritten: a new inode tells a change within one tick of a coarse
-// clock), over the default def.
+// it had modification time mod and inode ino, over the default def. It is
+// trusted only once settled (see there): meta.json is replaced, not
+// rewritten, but by exchange with its spare, so a new inode tells a change
+// only until the old one comes back.
 type policyCache struct {
-	mod      unix.Timespec
-	ino      uint64
-	read     bool // mod, def, pol, pid and logTime are set
+	mod  unix.Timespec
+	ino  uint64
+	read bool // mod, def, pol, pid and logTime are set
+	// settled: mod was older than coarseClock when meta.json was read, so
+	// any later write gives it another mtime. meta.json alternates between
+	// two inodes (it is exchanged with its spare), and a file system's clock
+	// ticks every few ms: the third write of a quick series can bring back
+	// the inode and the mtime of the first, which a look between them saw.
+	settled  bool
 	def, pol logs.Policy
 	pid      int
 	logTime  bool // log_time, or meta.json could not be read
@@ -224,7 +231,7 @@ func (c *policyCache) policy(st *store.Store, name string, def logs.Policy) (log
 	if err := unix.Stat(st.MetaPath(name), &fi); err != nil {
 		return def, 0, true
 	}
-	if c.read && c.mod == fi.Mtim && c.ino == uint64(fi.Ino) && c.def == def {
+	if c.read && c.settled && c.mod == fi.Mtim && c.ino == uint64(fi.Ino) && c.def == def {
 		return c.pol, c.pid, c.logTime
 	}
 	pol, pid, logTime := def, 0, true
@@ -237,9 +244,15 @@ func (c *policyCache) policy(st *store.Store, name string, def logs.Policy) (log
 			pol.Keep = *m.LogKeep
 		}
 	}
-	*c = policyCache{mod: fi.Mtim, ino: uint64(fi.Ino), read: true, def: def, pol: pol, pid: pid, logTime: logTime}
+	settled := time.Since(time.Unix(fi.Mtim.Unix())) > coarseClock
+	*c = policyCache{mod: fi.Mtim, ino: uint64(fi.Ino), read: true, settled: settled, def: def, pol: pol, pid: pid, logTime: logTime}
 	return pol, pid, logTime
 }
+
+// coarseClock bounds the tick of the clock that stamps a file's mtime (the
+// kernel's coarse clock: one to ten ms), with room to spare: a meta.json
+// read within it of its mtime is read again at the next look.
+const coarseClock = 100 * time.Millisecond
 
 // note notes a time checkpoint for a stream that grew since the last one,
 // at most once per checkpointEvery. A stream seen for the first time is

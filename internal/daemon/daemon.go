@@ -170,6 +170,8 @@ func Run(root string, log *slog.Logger) error {
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	orphaned := make(chan struct{})
+	go watchLock(lock, orphaned)
 	select {
 	case err := <-errc:
 		return err
@@ -177,6 +179,8 @@ func Run(root string, log *slog.Logger) error {
 		log.Info("daemon stopping; services keep running", "signal", sig.String())
 	case <-shutdown:
 		log.Info("daemon stopping on request; services keep running")
+	case <-orphaned:
+		log.Warn("daemon stopping: its state directory was removed or replaced (its lock file is gone); services keep running")
 	}
 	// Drain: operations in flight (a stop waiting out its grace period, a
 	// start waiting for its port) finish and answer their callers; new
@@ -194,6 +198,31 @@ func Run(root string, log *slog.Logger) error {
 	defer cancel()
 	srv.Shutdown(ctx)
 	return nil
+}
+
+// lockCheckEvery is how often the daemon checks that its state directory
+// is still the one it locked.
+const lockCheckEvery = time.Second
+
+// watchLock closes orphaned once the daemon's lock file is no longer the
+// file it holds locked: its state directory was removed (rm -rf, a /tmp
+// cleaner) or replaced. No client can reach such a daemon, and the next
+// command would start a second one for the same directory, so it exits
+// (services keep running, as after `tsm daemon stop`); a new daemon adopts
+// whatever records remain.
+func watchLock(lock *os.File, orphaned chan<- struct{}) {
+	var held unix.Stat_t
+	if unix.Fstat(int(lock.Fd()), &held) != nil {
+		return
+	}
+	for range time.Tick(lockCheckEvery) {
+		var now unix.Stat_t
+		err := unix.Stat(lock.Name(), &now)
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) || (err == nil && (now.Ino != held.Ino || now.Dev != held.Dev)) {
+			close(orphaned)
+			return
+		}
+	}
 }
 
 // readyPipe takes the descriptor named by api.ReadyFDEnv, if any, out of

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/tetra/tsm/bench/internal/stamp"
 )
 
 // The logs -f catch-up row: a managed process (bench/logsf write) writes
@@ -98,26 +100,11 @@ func catchUp(m *manager) (float64, error) {
 	}
 	// The writer notes its end after its last write returns: a fast
 	// follower may show the last line first.
-	end := readNs(burstFile(m, "t0.done"))
-	for t0 := time.Now(); end.IsZero() && time.Since(t0) < 2*time.Second; end = readNs(burstFile(m, "t0.done")) {
-		time.Sleep(time.Millisecond)
-	}
+	end := stamp.Await(burstFile(m, "t0.done"), 2*time.Second)
 	if end.IsZero() {
 		return 0, fmt.Errorf("the writer noted no end")
 	}
 	return ms(at.Sub(end)), nil
-}
-
-func readNs(path string) time.Time {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return time.Time{}
-	}
-	ns, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	if err != nil {
-		return time.Time{}
-	}
-	return time.Unix(0, ns)
 }
 
 // catchupN is the one N at which the catch-up row is measured (the burst

@@ -23,10 +23,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/tetra/tsm/bench/internal/stamp"
 )
 
 func main() {
@@ -53,12 +54,6 @@ func main() {
 	}
 }
 
-func note(path string) {
-	if path != "" {
-		os.WriteFile(path, []byte(strconv.FormatInt(time.Now().UnixNano(), 10)), 0o600)
-	}
-}
-
 func write(n, length, batch int, goFile, t0 string) {
 	length = max(length, 12)
 	for goFile != "" {
@@ -69,7 +64,7 @@ func write(n, length, batch int, goFile, t0 string) {
 	}
 	pad := strings.Repeat("x", length-12)
 	buf := make([]byte, 0, batch+length)
-	note(t0)
+	stamp.Write(t0)
 	for i := range n {
 		buf = append(buf, '#')
 		buf = fmt.Appendf(buf, "%09d ", i)
@@ -84,7 +79,7 @@ func write(n, length, batch int, goFile, t0 string) {
 	}
 	os.Stdout.Write(buf)
 	if t0 != "" {
-		note(t0 + ".done")
+		stamp.Write(t0 + ".done")
 	}
 	// Stay alive, as a service does: the manager must not see an exit.
 	for {
@@ -158,11 +153,10 @@ func count(n int, t0 string, idle time.Duration) {
 		}
 	}
 	r.Lost = n - distinct
-	start, end := readNs(t0), readNs(t0+".done")
-	// The writer notes its end after its last write returns: a follower
-	// that keeps up shows the last line first.
-	for w := time.Now(); t0 != "" && end.IsZero() && time.Since(w) < 2*time.Second; end = readNs(t0 + ".done") {
-		time.Sleep(time.Millisecond)
+	start, end := stamp.Read(t0), time.Time{}
+	if t0 != "" {
+		// A follower that keeps up shows the last line first.
+		end = stamp.Await(t0+".done", 2*time.Second)
 	}
 	if !start.IsZero() && !lastAt.IsZero() {
 		r.FromStartMs = float64(lastAt.Sub(start).Microseconds()) / 1000
@@ -174,16 +168,4 @@ func count(n int, t0 string, idle time.Duration) {
 	}
 	json.NewEncoder(os.Stdout).Encode(r)
 	os.Exit(0)
-}
-
-func readNs(path string) time.Time {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return time.Time{}
-	}
-	ns, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	if err != nil {
-		return time.Time{}
-	}
-	return time.Unix(0, ns)
 }

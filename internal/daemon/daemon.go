@@ -170,8 +170,9 @@ func Run(root string, log *slog.Logger) error {
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	orphaned := make(chan struct{})
-	go watchLock(lock, orphaned)
+	orphaned, stopWatch := make(chan struct{}), make(chan struct{})
+	defer close(stopWatch)
+	go watchLock(lock, orphaned, stopWatch)
 	select {
 	case err := <-errc:
 		return err
@@ -209,13 +210,20 @@ const lockCheckEvery = time.Second
 // cleaner) or replaced. No client can reach such a daemon, and the next
 // command would start a second one for the same directory, so it exits
 // (services keep running, as after `tsm daemon stop`); a new daemon adopts
-// whatever records remain.
-func watchLock(lock *os.File, orphaned chan<- struct{}) {
+// whatever records remain. It returns when stop closes.
+func watchLock(lock *os.File, orphaned, stop chan struct{}) {
 	var held unix.Stat_t
 	if unix.Fstat(int(lock.Fd()), &held) != nil {
 		return
 	}
-	for range time.Tick(lockCheckEvery) {
+	tick := time.NewTicker(lockCheckEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
 		var now unix.Stat_t
 		err := unix.Stat(lock.Name(), &now)
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) || (err == nil && (now.Ino != held.Ino || now.Dev != held.Dev)) {

@@ -89,7 +89,7 @@ func Run(root string, log *slog.Logger) error {
 	if err := st.WriteDaemonPID(os.Getpid()); err != nil {
 		return err
 	}
-	defer os.Remove(st.DaemonPIDPath())
+	defer removeOwn(st.DaemonPIDPath())()
 	// The daemon must not pin the directory it was started from.
 	_ = os.Chdir("/")
 	if err := proc.BecomeSubreaper(); err != nil {
@@ -139,7 +139,10 @@ func Run(root string, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", st.SocketPath(), err)
 	}
-	defer os.Remove(st.SocketPath())
+	// Closing the listener would unlink the socket by name, which after
+	// the state directory was replaced (watchLock) is another daemon's.
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	defer removeOwn(st.SocketPath())()
 	if err := os.Chmod(st.SocketPath(), 0o600); err != nil {
 		ln.Close()
 		return err
@@ -229,6 +232,23 @@ func watchLock(lock *os.File, orphaned, stop chan struct{}) {
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) || (err == nil && (now.Ino != held.Ino || now.Dev != held.Dev)) {
 			close(orphaned)
 			return
+		}
+	}
+}
+
+// removeOwn notes which file path names now and returns a func that
+// removes path only if it still names that file: a daemon whose state
+// directory was removed and made again (watchLock) leaves the socket and
+// PID file of the daemon that came after it alone.
+func removeOwn(path string) func() {
+	var own unix.Stat_t
+	if unix.Lstat(path, &own) != nil {
+		return func() {}
+	}
+	return func() {
+		var now unix.Stat_t
+		if unix.Lstat(path, &now) == nil && now.Ino == own.Ino && now.Dev == own.Dev {
+			os.Remove(path)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestPortJSON(t *testing.T) {
@@ -482,5 +483,51 @@ func TestLoadAllTornMetaUsesSpare(t *testing.T) {
 	metas, problems, _ = s.LoadAll()
 	if len(metas) != 0 || len(problems) != 1 || problems[0].Loaded {
 		t.Errorf("with a broken spare: metas %+v problems %+v; want web skipped", metas, problems)
+	}
+}
+
+// A spare that is no file tsm wrote (a FIFO, a symbolic link: planted, or
+// the old meta.json a load replaced from its spare) is replaced, not
+// written through: opening a FIFO to write waited forever for a reader,
+// leaving the process's actor, and its stop, hung.
+func TestWriteMetaReplacesForeignSpare(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("spares are kept where RENAME_EXCHANGE is")
+	}
+	for _, kind := range []string{"fifo", "symlink"} {
+		t.Run(kind, func(t *testing.T) {
+			s, _ := New(t.TempDir())
+			m := Meta{TsmID: 0, Name: "web", Status: StatusStopped, State: "stopped"}
+			if err := s.WriteMeta(m); err != nil {
+				t.Fatal(err)
+			}
+			spare := sparePath(s.MetaPath("web"))
+			os.Remove(spare)
+			target := filepath.Join(t.TempDir(), "target")
+			if kind == "fifo" {
+				if err := syscall.Mkfifo(spare, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := os.Symlink(target, spare); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- s.WriteIntent(Meta{TsmID: 0, Name: "web", Status: StatusOnline, State: "starting"}) }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("WriteIntent with a %s spare: %v", kind, err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("WriteIntent with a %s spare still blocked after 10 s", kind)
+			}
+			got, err := s.ReadMeta("web")
+			if err != nil || got.State != "starting" {
+				t.Errorf("ReadMeta = %+v, %v; want the new record", got, err)
+			}
+			if _, err := os.Stat(target); err == nil {
+				t.Errorf("the symbolic link's target %s was written", target)
+			}
+		})
 	}
 }

@@ -23,7 +23,7 @@ import (
 // the spare. meta.json and the pid file have one (the process's actor).
 func writeSwap(path string, data []byte, perm fs.FileMode, durable bool) error {
 	spare := sparePath(path)
-	fd, err := unix.Open(spare, unix.O_WRONLY|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(perm))
+	fd, err := openSpare(spare, perm)
 	if err != nil {
 		return err
 	}
@@ -49,6 +49,30 @@ func writeSwap(path string, data []byte, perm fs.FileMode, durable bool) error {
 		return err
 	}
 	return syncDir(filepath.Dir(path))
+}
+
+// openSpare opens spare to be written, replacing it first if it is not a
+// regular file: a FIFO (opening it to write would wait for a reader
+// forever, so it is opened non-blocking) or a symbolic link (never
+// followed), which a load that replaced meta.json by its spare leaves
+// here after the next exchange.
+func openSpare(spare string, perm fs.FileMode) (int, error) {
+	const flags = unix.O_WRONLY | unix.O_CREAT | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
+	fd, err := unix.Open(spare, flags, uint32(perm))
+	if err == nil {
+		var st unix.Stat_t
+		if err = unix.Fstat(fd, &st); err == nil && st.Mode&unix.S_IFMT == unix.S_IFREG {
+			return fd, nil
+		}
+		unix.Close(fd)
+	}
+	if !errors.Is(err, unix.ENXIO) && !errors.Is(err, unix.ELOOP) && err != nil {
+		return -1, err
+	}
+	if err := os.Remove(spare); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return -1, err
+	}
+	return unix.Open(spare, flags|unix.O_EXCL, uint32(perm))
 }
 
 // removeOwned removes path, a file writeSwap writes, keeping its inode as

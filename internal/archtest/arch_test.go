@@ -20,8 +20,8 @@ const module = "github.com/tetra/tsm/"
 // package must be added here, with its place in the layering.
 var allowed = map[string][]string{
 	"cmd/tsm":             {"internal/cli", "internal/daemon", "internal/execctx"},
-	"internal/cli":        {"internal/api", "internal/client", "internal/events", "internal/logs", "internal/paths", "internal/execctx", "internal/service", "internal/envfile"},
-	"internal/client":     {"internal/api", "internal/paths", "internal/peer"},
+	"internal/cli":        {"internal/api", "internal/client", "internal/prefetch", "internal/events", "internal/logs", "internal/paths", "internal/execctx", "internal/service", "internal/envfile"},
+	"internal/client":     {"internal/api", "internal/paths", "internal/peer", "internal/prefetch"},
 	"internal/api":        {"internal/execctx"},
 	"internal/daemon":     {"internal/api", "internal/logs", "internal/supervisor", "internal/proc", "internal/store", "internal/spec", "internal/envfile", "internal/target", "internal/events", "internal/paths", "internal/execctx", "internal/health", "internal/peer"},
 	"internal/supervisor": {"internal/proc", "internal/store", "internal/spec", "internal/logs", "internal/events", "internal/target", "internal/execctx", "internal/health", "internal/watch"},
@@ -37,6 +37,7 @@ var allowed = map[string][]string{
 	"internal/target":     {},
 	"internal/paths":      {},
 	"internal/peer":       {},
+	"internal/prefetch":   {},
 	"internal/execctx":    {},
 	"internal/archtest":   {},
 	"internal/testutil":   {},

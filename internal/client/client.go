@@ -26,6 +26,7 @@ import (
 	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/paths"
 	"github.com/tetra/tsm/internal/peer"
+	"github.com/tetra/tsm/internal/prefetch"
 )
 
 // Client talks to the daemon of one state directory.
@@ -53,8 +54,26 @@ func New(root string) *Client {
 		dial: func(ctx context.Context) (net.Conn, error) {
 			return dial(ctx, sock)
 		},
+		sent: func(uri string) net.Conn { return prefetched(sock, uri) },
 	}}
 	return c
+}
+
+// prefetched returns the connection to sock on which package prefetch sent
+// a GET of uri while the binary was starting, nil if it did not (or it is
+// no longer usable).
+func prefetched(sock, uri string) net.Conn {
+	fd, ok := prefetch.Take(sock, uri)
+	if !ok {
+		return nil
+	}
+	f := os.NewFile(uintptr(fd), sock)
+	defer f.Close() // FileConn has its own descriptor
+	conn, err := net.FileConn(f)
+	if err != nil {
+		return nil
+	}
+	return conn
 }
 
 // dial connects to the daemon's socket and makes sure a process of the

@@ -385,7 +385,11 @@ func (c *Client) do(ctx context.Context, method, route string, in, out any) erro
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	go c.watch(ctx, cancel, route)
+	// A timer, not a goroutine: most requests are answered before the
+	// first check is due, and a goroutine started for nothing costs a CLI
+	// command a thread wake-up.
+	watch := time.AfterFunc(c.hangCheck(), func() { c.watch(ctx, cancel, route) })
+	defer watch.Stop()
 	err := c.send(ctx, &c.DaemonBuild, method, route, in, out)
 	if cause := context.Cause(ctx); errors.Is(cause, ErrUnresponsive) {
 		return cause
@@ -393,18 +397,14 @@ func (c *Client) do(ctx context.Context, method, route string, in, out any) erro
 	return err
 }
 
-// watch pings the daemon every HangCheck while a request is unanswered,
-// and cancels the request when a ping goes unanswered too.
+// watch pings the daemon now and then every HangCheck while a request is
+// unanswered (it runs once the request has waited HangCheck), and cancels
+// the request when a ping goes unanswered too.
 func (c *Client) watch(ctx context.Context, cancel context.CancelCauseFunc, route string) {
 	every := c.hangCheck()
 	t := time.NewTicker(every)
 	defer t.Stop()
-	for waited := every; ; waited += every {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	for waited := every; ctx.Err() == nil; waited += every {
 		pctx, pcancel := context.WithTimeout(ctx, every)
 		err := c.send(pctx, nil, http.MethodGet, api.RoutePing, nil, nil)
 		pcancel()
@@ -412,6 +412,10 @@ func (c *Client) watch(ctx context.Context, cancel context.CancelCauseFunc, rout
 			cancel(fmt.Errorf("%w: it took %s request more than %s and then did not answer a ping either (%v); it may be stuck: see %s, and `kill $(cat %s)` to end it (services keep running)",
 				ErrUnresponsive, strings.TrimPrefix(route, "/v1/"), waited, err, paths.DaemonLog(c.Root), paths.DaemonPID(c.Root)))
 			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-t.C:
 		}
 	}
 }

@@ -53,7 +53,7 @@ func ownUser(fd int) bool {
 	return err == nil && int(cred.Uid) == syscall.Geteuid()
 }
 
-// cmdline returns this process's arguments. More than 4 KiB of them is
+// cmdline returns this process's arguments. More than 512 bytes of them is
 // not a plain list: false, as when /proc is not there.
 func cmdline() ([]string, bool) {
 	fd, err := syscall.Open("/proc/self/cmdline", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
@@ -61,7 +61,7 @@ func cmdline() ([]string, bool) {
 		return nil, false
 	}
 	defer syscall.Close(fd)
-	var buf [4096]byte
+	var buf [512]byte
 	n, err := syscall.Read(fd, buf[:])
 	if err != nil || n <= 0 || n == len(buf) {
 		return nil, false

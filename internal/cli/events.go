@@ -15,6 +15,7 @@ import (
 	"github.com/tetra/tsm/internal/events"
 	"github.com/tetra/tsm/internal/logs"
 	"github.com/tetra/tsm/internal/paths"
+	"github.com/tetra/tsm/internal/redact"
 )
 
 func (a *App) newEventsCmd() *cobra.Command {
@@ -88,7 +89,10 @@ func (a *App) eventFilter(cmd *cobra.Command, args []string) (func(events.Event)
 	return func(e events.Event) bool { return e.Name == name }, nil
 }
 
+// printEvent prints e with the secret-looking values of its message masked,
+// as list and info mask the command a start event carries.
 func printEvent(w io.Writer, e events.Event, asJSON bool) error {
+	e.Message = redact.Command(e.Message)
 	if asJSON {
 		return json.NewEncoder(w).Encode(e)
 	}

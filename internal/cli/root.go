@@ -15,6 +15,7 @@ import (
 	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/client"
 	"github.com/tetra/tsm/internal/paths"
+	"github.com/tetra/tsm/internal/prefetch"
 )
 
 // Exit codes (DESIGN.md).
@@ -92,30 +93,16 @@ func (a *App) Main(args []string) int {
 	return code
 }
 
-// listFast recognises the plain forms of `tsm list` — list or ls, with
-// --json, --all or -a, and running or all — which Main runs without building
-// the cobra command tree: building the tree of 26 commands and their flags,
-// and cobra's parsing, were 6% of the CPU of a `tsm list` of 100 processes.
-// Anything else (--help, available, a flag written another way) goes
-// through cobra, which runs the same list.
+// listFast recognises the plain forms of `tsm list` (prefetch.ParseList:
+// list or ls, with --json, --all or -a, and running or all), which Main
+// runs without building the cobra command tree: building the tree of 26
+// commands and their flags, and cobra's parsing, were 6% of the CPU of a
+// `tsm list` of 100 processes. Package prefetch has already sent their
+// request to the daemon. Anything else (--help, available, a flag written
+// another way) goes through cobra, which runs the same list.
 func listFast(args []string) (listArgs, bool) {
-	if len(args) == 0 || (args[0] != "list" && args[0] != "ls") {
-		return listArgs{}, false
-	}
-	var l listArgs
-	for _, arg := range args[1:] {
-		switch {
-		case arg == "--json":
-			l.json = true
-		case arg == "--all" || arg == "-a":
-			l.all = true
-		case (arg == "running" || arg == "all") && l.filter == "":
-			l.filter = arg
-		default:
-			return listArgs{}, false
-		}
-	}
-	return l, true
+	l, ok := prefetch.ParseList(args)
+	return listArgs{filter: l.Filter, json: l.JSON, all: l.All}, ok
 }
 
 // warnOldDaemon says so when the daemon that answered is another release

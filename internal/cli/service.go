@@ -21,6 +21,7 @@ import (
 	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/execctx"
 	"github.com/tetra/tsm/internal/paths"
+	"github.com/tetra/tsm/internal/redact"
 	"github.com/tetra/tsm/internal/service"
 )
 
@@ -216,11 +217,11 @@ func changes(old, cur *service.Definition) []string {
 			out = append(out, fmt.Sprintf("%s: %q → %q", name, a, b))
 		}
 	}
-	field("command", service.RedactText(old.Command), service.RedactText(cur.Command))
+	field("command", redact.Command(old.Command), redact.Command(cur.Command))
 	field("cwd", old.Cwd, cur.Cwd)
 	field("port", old.Port, cur.Port)
 	field("env file", old.EnvFilePath(), cur.EnvFilePath())
-	field("pre-hook", service.RedactText(old.PreCommand), service.RedactText(cur.PreCommand))
+	field("pre-hook", redact.Command(old.PreCommand), redact.Command(cur.PreCommand))
 	oldEnv, curEnv := map[string]string{}, map[string]string{}
 	for _, v := range old.Exports {
 		oldEnv[v.Key] = v.Value
@@ -310,8 +311,8 @@ type envEntry struct {
 
 func (a *App) describe(ctx context.Context, d *service.Definition) describeView {
 	v := describeView{
-		Service: d.ID(), File: d.Path, Name: d.Name, Description: d.Description, Command: service.RedactText(d.Command),
-		Cwd: d.Cwd, Port: d.Port, EnvFile: d.EnvFilePath(), PreHook: service.RedactText(d.PreCommand), Deps: d.Deps,
+		Service: d.ID(), File: d.Path, Name: d.Name, Description: d.Description, Command: redact.Command(d.Command),
+		Cwd: d.Cwd, Port: d.Port, EnvFile: d.EnvFilePath(), PreHook: redact.Command(d.PreCommand), Deps: d.Deps,
 		HealthCheck: d.HealthCheck, Enabled: a.registry().IsEnabled(d), Environment: []envEntry{},
 	}
 	if v.Port == "" {
@@ -325,10 +326,10 @@ func (a *App) describe(ctx context.Context, d *service.Definition) describeView 
 		v.Problems = append(v.Problems, err.Error())
 	}
 	for _, e := range vars {
-		v.Environment = append(v.Environment, envEntry{e.Key, service.Redact(e.Key, e.Value), "env file"})
+		v.Environment = append(v.Environment, envEntry{e.Key, redact.Value(e.Key, e.Value), "env file"})
 	}
 	for _, e := range d.Exports {
-		v.Environment = append(v.Environment, envEntry{e.Key, service.Redact(e.Key, e.Value), "export"})
+		v.Environment = append(v.Environment, envEntry{e.Key, redact.Value(e.Key, e.Value), "export"})
 	}
 	if a.client.Running(ctx) {
 		if list, err := a.client.List(ctx); err == nil {
@@ -401,7 +402,7 @@ func (a *App) newDescribeCmd() *cobra.Command {
 or a path to a .tsm file) and shows what ` + "`tsm start`" + ` would run: command,
 working directory, port, env file, pre-hook and the environment it adds.
 Values of variables whose names look secret (PASSWORD, TOKEN, KEY, SECRET,
-...) and passwords in URLs are shown as ` + service.Redacted + `.`,
+...) and passwords in URLs are shown as ` + redact.Mask + `.`,
 		Example: "  tsm describe devpages\n  tsm describe ./api.tsm --json",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -26,6 +26,7 @@ import (
 	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/paths"
 	"github.com/tetra/tsm/internal/peer"
+	"github.com/tetra/tsm/internal/prefetch"
 )
 
 // Client talks to the daemon of one state directory.
@@ -53,8 +54,26 @@ func New(root string) *Client {
 		dial: func(ctx context.Context) (net.Conn, error) {
 			return dial(ctx, sock)
 		},
+		sent: func(uri string) net.Conn { return prefetched(sock, uri) },
 	}}
 	return c
+}
+
+// prefetched returns the connection to sock on which package prefetch sent
+// a GET of uri while the binary was starting, nil if it did not (or it is
+// no longer usable).
+func prefetched(sock, uri string) net.Conn {
+	fd, ok := prefetch.Take(sock, uri)
+	if !ok {
+		return nil
+	}
+	f := os.NewFile(uintptr(fd), sock)
+	defer f.Close() // FileConn has its own descriptor
+	conn, err := net.FileConn(f)
+	if err != nil {
+		return nil
+	}
+	return conn
 }
 
 // dial connects to the daemon's socket and makes sure a process of the
@@ -366,7 +385,11 @@ func (c *Client) do(ctx context.Context, method, route string, in, out any) erro
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	go c.watch(ctx, cancel, route)
+	// A timer, not a goroutine: most requests are answered before the
+	// first check is due, and a goroutine started for nothing costs a CLI
+	// command a thread wake-up.
+	watch := time.AfterFunc(c.hangCheck(), func() { c.watch(ctx, cancel, route) })
+	defer watch.Stop()
 	err := c.send(ctx, &c.DaemonBuild, method, route, in, out)
 	if cause := context.Cause(ctx); errors.Is(cause, ErrUnresponsive) {
 		return cause
@@ -374,18 +397,14 @@ func (c *Client) do(ctx context.Context, method, route string, in, out any) erro
 	return err
 }
 
-// watch pings the daemon every HangCheck while a request is unanswered,
-// and cancels the request when a ping goes unanswered too.
+// watch pings the daemon now and then every HangCheck while a request is
+// unanswered (it runs once the request has waited HangCheck), and cancels
+// the request when a ping goes unanswered too.
 func (c *Client) watch(ctx context.Context, cancel context.CancelCauseFunc, route string) {
 	every := c.hangCheck()
 	t := time.NewTicker(every)
 	defer t.Stop()
-	for waited := every; ; waited += every {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	for waited := every; ctx.Err() == nil; waited += every {
 		pctx, pcancel := context.WithTimeout(ctx, every)
 		err := c.send(pctx, nil, http.MethodGet, api.RoutePing, nil, nil)
 		pcancel()
@@ -393,6 +412,10 @@ func (c *Client) watch(ctx context.Context, cancel context.CancelCauseFunc, rout
 			cancel(fmt.Errorf("%w: it took %s request more than %s and then did not answer a ping either (%v); it may be stuck: see %s, and `kill $(cat %s)` to end it (services keep running)",
 				ErrUnresponsive, strings.TrimPrefix(route, "/v1/"), waited, err, paths.DaemonLog(c.Root), paths.DaemonPID(c.Root)))
 			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-t.C:
 		}
 	}
 }

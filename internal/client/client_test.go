@@ -20,6 +20,7 @@ import (
 
 	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/paths"
+	"github.com/tetra/tsm/internal/prefetch"
 )
 
 // stateDir returns a fresh state directory short enough for a socket path
@@ -316,6 +317,33 @@ func TestLastLine(t *testing.T) {
 	for _, p := range []string{fifo, filepath.Join(dir, "missing"), dir} {
 		if got := lastLine(p); got != "see "+p {
 			t.Errorf("lastLine(%s) = %q, want a pointer to the file", p, got)
+		}
+	}
+}
+
+// Package prefetch sends a plain list's request before the client exists;
+// the client uses that connection only for the same request URI, so the two
+// must build it alike.
+func TestPrefetchSendsTheClientsRequest(t *testing.T) {
+	var uri string
+	c := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		uri = r.URL.RequestURI()
+	}))
+	for _, l := range []prefetch.List{{}, {All: true}, {Filter: "all"}, {Filter: "running"}, {JSON: true}, {JSON: true, Filter: "all"}, {JSON: true, All: true}} {
+		for _, color := range []bool{false, true} {
+			all := l.All || l.Filter == "all"
+			var err error
+			if l.JSON {
+				_, _, err = c.ListJSON(context.Background(), all)
+			} else {
+				_, _, err = c.ListTable(context.Background(), all, color)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := prefetch.RequestURI(l, color); uri != want {
+				t.Errorf("%+v color %v: the client asks %s, prefetch %s", l, color, uri, want)
+			}
 		}
 	}
 }

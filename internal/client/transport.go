@@ -16,15 +16,25 @@ import (
 // `tsm` command a few hundred microseconds.
 type transport struct {
 	dial func(ctx context.Context) (net.Conn, error)
+	// sent returns a connection on which a GET of uri (path and query)
+	// was already sent, or nil.
+	sent func(uri string) net.Conn
 }
 
 func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Body != nil {
 		defer req.Body.Close() // a RoundTripper must close it, even on error
 	}
-	conn, err := t.dial(req.Context())
-	if err != nil {
-		return nil, err
+	var conn net.Conn
+	if req.Method == http.MethodGet && t.sent != nil {
+		conn = t.sent(req.URL.RequestURI())
+	}
+	written := conn != nil
+	if conn == nil {
+		var err error
+		if conn, err = t.dial(req.Context()); err != nil {
+			return nil, err
+		}
 	}
 	// Cancelling the request unblocks the reads and writes below.
 	stop := context.AfterFunc(req.Context(), func() { conn.SetDeadline(time.Unix(1, 0)) })
@@ -39,8 +49,10 @@ func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// One request per connection: the daemon closes it after answering.
 	r := *req
 	r.Close = true
-	if err := r.Write(conn); err != nil {
-		return fail(err)
+	if !written {
+		if err := r.Write(conn); err != nil {
+			return fail(err)
+		}
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
 	if err != nil {

@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"runtime/metrics"
 	"sort"
 	"strconv"
 	"strings"
@@ -86,6 +85,17 @@ func Run(root string, log *slog.Logger) error {
 		return fmt.Errorf("lock %s: %w", st.LockPath(), err)
 	}
 	// From here on we are the only daemon for root.
+	// Read with a child shell, which the reaper the supervisor starts
+	// would steal from os/exec: begun before it, read while the daemon
+	// loads its state and begins to listen.
+	proc.ReadInheritedContext()
+	// The cgroup subtree is opened (a few hundred microseconds of /proc
+	// and cgroupfs) beside writing the PID file and the event log, before
+	// anything may need it.
+	cgroupsOpened := make(chan openedCgroups, 1)
+	go func() { cgroupsOpened <- openCgroups(root, log) }()
+	opened := sync.OnceValue(func() openedCgroups { return <-cgroupsOpened })
+	defer func() { opened().cgroups.Release() }()
 	if err := st.WriteDaemonPID(os.Getpid()); err != nil {
 		return err
 	}
@@ -104,31 +114,7 @@ func Run(root string, log *slog.Logger) error {
 	evlog.Append(events.Event{Type: events.Daemon, PID: os.Getpid(), Message: "started"})
 	defer evlog.Append(events.Event{Type: events.Daemon, PID: os.Getpid(), Message: "stopped; services keep running"})
 
-	// One cgroup subtree per state directory, stable across daemon restarts
-	// so that re-adopted services keep theirs.
-	var cgroups *proc.Cgroups
-	noCgroups := "" // why there are none, for `tsm doctor`
-	if os.Getenv(NoCgroupsEnv) != "" {
-		noCgroups = NoCgroupsEnv + " is set"
-		// The path of every unprivileged user and every macOS user, which
-		// tests and benchmarks must be able to take on a machine that has
-		// a delegated subtree.
-		log.Info("running without cgroups: " + NoCgroupsEnv + " is set")
-	} else {
-		sum := sha256.Sum256([]byte(root))
-		cgroups, err = proc.OpenCgroups("tsm-" + hex.EncodeToString(sum[:6]))
-		if err != nil {
-			noCgroups = err.Error()
-			log.Info("running without cgroups; stop finds descendants by walking the process table", "reason", err)
-		} else if cgroups == nil {
-			noCgroups = "not available on this system"
-		}
-	}
-	defer cgroups.Release()
-	// Read with a child shell, which the reaper the supervisor starts
-	// would steal from os/exec: begun before it, read while the daemon
-	// loads its state and begins to listen.
-	proc.ReadInheritedContext()
+	cgroups, noCgroups := opened().cgroups, opened().why
 	sup := supervisor.New(supervisor.Config{Store: st, Events: evlog, Log: log, Cgroups: cgroups})
 	if err := sup.Adopt(); err != nil {
 		return fmt.Errorf("load state: %w", err)
@@ -167,8 +153,10 @@ func Run(root string, log *slog.Logger) error {
 	ready.Write([]byte{1})
 	ready.Close()
 	// Start-up's code is done with: its pages need not wait for the
-	// first idle trim (a burst of starts may keep the daemon busy).
-	proc.DropCodePages()
+	// first idle trim (a burst of starts may keep the daemon busy). Not at
+	// once: the CLI that started the daemon is sending its request, whose
+	// code would fault back in while it waits.
+	defer time.AfterFunc(startupDrop, dropCode).Stop()
 	log.Info("daemon started", "pid", os.Getpid(), "dir", root, "processes", sup.Count())
 
 	sigs := make(chan os.Signal, 1)
@@ -346,6 +334,10 @@ func (f *inFlight) list() []string {
 	return out
 }
 
+// startupDrop is how long after it begins to listen the daemon unmaps the
+// code pages of its start-up.
+const startupDrop = 200 * time.Millisecond
+
 // idleTrim is how long the daemon must have answered no request before it
 // hands freed memory back to the kernel.
 const idleTrim = 2 * time.Second
@@ -410,13 +402,12 @@ var (
 )
 
 // gcCycles is the number of garbage collections the program has completed.
+// (runtime/metrics would say the same, but its package initialisation cost
+// every tsm command 0.1 ms.)
 func gcCycles() uint64 {
-	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
-	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindUint64 {
-		return 0
-	}
-	return s[0].Value.Uint64()
+	var s debug.GCStats // ~10 KB of pause history, read every 5 s at most
+	debug.ReadGCStats(&s)
+	return uint64(s.NumGC)
 }
 
 // trim returns the free heap to the kernel and unmaps the program's code
@@ -448,4 +439,34 @@ func (l sameUser) Accept() (net.Conn, error) {
 		l.log.Warn("rejected connection from another user", "uid", uid, "err", err)
 		c.Close()
 	}
+}
+
+// openedCgroups is what openCgroups found: the subtree, or why there is none
+// (for `tsm doctor`).
+type openedCgroups struct {
+	cgroups *proc.Cgroups
+	why     string
+}
+
+// openCgroups opens the cgroup subtree of the state directory root: one per
+// directory, stable across daemon restarts so that re-adopted services keep
+// theirs.
+func openCgroups(root string, log *slog.Logger) openedCgroups {
+	if os.Getenv(NoCgroupsEnv) != "" {
+		// The path of every unprivileged user and every macOS user, which
+		// tests and benchmarks must be able to take on a machine that has
+		// a delegated subtree.
+		log.Info("running without cgroups: " + NoCgroupsEnv + " is set")
+		return openedCgroups{why: NoCgroupsEnv + " is set"}
+	}
+	sum := sha256.Sum256([]byte(root))
+	cgroups, err := proc.OpenCgroups("tsm-" + hex.EncodeToString(sum[:6]))
+	switch {
+	case err != nil:
+		log.Info("running without cgroups; stop finds descendants by walking the process table", "reason", err)
+		return openedCgroups{why: err.Error()}
+	case cgroups == nil:
+		return openedCgroups{why: "not available on this system"}
+	}
+	return openedCgroups{cgroups: cgroups}
 }

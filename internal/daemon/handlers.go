@@ -20,6 +20,7 @@ import (
 	"github.com/tetra/tsm/internal/execctx"
 	"github.com/tetra/tsm/internal/health"
 	"github.com/tetra/tsm/internal/proc"
+	"github.com/tetra/tsm/internal/redact"
 	"github.com/tetra/tsm/internal/spec"
 	"github.com/tetra/tsm/internal/store"
 	"github.com/tetra/tsm/internal/supervisor"
@@ -180,8 +181,8 @@ func (h *handler) plan(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, api.Plan{
-		Name: sp.Name, Program: sp.Argv[0], Command: redact(sp.Command), Cwd: sp.Cwd, Port: sp.Port,
-		PortSource: sp.PortSource, EnvFile: sp.EnvFile, PreHook: redact(sp.PreHook), Type: sp.ProcessType,
+		Name: sp.Name, Program: sp.Argv[0], Command: redact.Command(sp.Command), Cwd: sp.Cwd, Port: sp.Port,
+		PortSource: sp.PortSource, EnvFile: sp.EnvFile, PreHook: redact.Command(sp.PreHook), Type: sp.ProcessType,
 	})
 }
 
@@ -457,7 +458,7 @@ func (h *handler) process(m store.Meta, live supervisor.Live, full bool) api.Pro
 		ReadyCheck: m.ReadyCheck, MaxMemory: m.MaxMemory, CronRestart: m.CronRestart, Watch: m.Watch, HealthCheck: m.HealthCheck, HealthError: m.HealthError, RestartReason: m.RestartReason,
 	}
 	if full {
-		p.Command, p.Prehook = redact(m.Command), redact(m.Prehook)
+		p.Command, p.Prehook = redact.Command(m.Command), redact.Command(m.Prehook)
 		p.Dir, p.OutLog, p.ErrLog, p.PIDFile = h.store.Dir(m.Name), h.store.OutLog(m.Name), h.store.ErrLog(m.Name), h.store.PIDPath(m.Name)
 	}
 	if m.Port > 0 {

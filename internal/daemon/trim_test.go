@@ -3,6 +3,7 @@ package daemon
 import (
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -42,4 +43,12 @@ func TestIdleTrimAgainAfterCollection(t *testing.T) {
 		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
 		step(idleTrim+time.Millisecond, 2, 2) // a request: a full trim
 	})
+}
+
+func TestGCCyclesCounts(t *testing.T) {
+	before := gcCycles()
+	runtime.GC()
+	if after := gcCycles(); after <= before {
+		t.Errorf("gcCycles: %d before a collection, %d after", before, after)
+	}
 }

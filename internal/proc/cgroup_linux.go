@@ -174,6 +174,14 @@ func ownCgroupDir() (string, error) {
 	// A mount from another cgroup namespace, or a bind mount of some other
 	// subtree, would send us to a directory that is not ours: we would
 	// create cgroups, and later kill their members, in the wrong place.
+	// Own "/" was found through a mount whose root field is "/", which
+	// the kernel writes only for the root of the reader's own cgroup
+	// namespace (another's shows "/.." parts, a subtree its path): ours.
+	// Its member list is every process of the machine, whose read (1 ms
+	// at 1000) would delay every daemon start.
+	if own == "/" {
+		return dir, nil
+	}
 	b, err = readProcFile(filepath.Join(dir, "cgroup.procs"), nil)
 	if err != nil {
 		return "", err

@@ -1,8 +1,8 @@
 package service
 
 import (
-	"encoding/xml"
 	"fmt"
+	"html"
 	"strings"
 )
 
@@ -71,11 +71,9 @@ func systemdQuote(s string) string {
 // launchd from ending the services when the daemon exits.
 func LaunchdPlist(exe, root, logPath string) string {
 	var b strings.Builder
-	str := func(s string) string {
-		var e strings.Builder
-		xml.EscapeText(&e, []byte(s))
-		return "<string>" + e.String() + "</string>"
-	}
+	// html's escaper (& < > ' ") is XML's too; encoding/xml would cost
+	// every tsm command its package initialisation.
+	str := func(s string) string { return "<string>" + html.EscapeString(s) + "</string>" }
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
 <!-- Written by tsm startup install; tsm startup uninstall removes it. -->

@@ -1,10 +1,13 @@
 package service
 
 import (
+	"encoding/xml"
 	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -61,6 +64,29 @@ func TestSystemdUnitVerifies(t *testing.T) {
 
 func TestLaunchdPlist(t *testing.T) {
 	golden(t, "com.tetra.tsm.plist", LaunchdPlist("/usr/local/bin/tsm", "/Users/ann/tetra/tsm", "/Users/ann/tetra/tsm/daemon.log"))
+	// Paths with XML's special characters come back whole from a parser.
+	odd := []string{`/a & b/"tsm"`, "/<dir>'s"}
+	dec := xml.NewDecoder(strings.NewReader(LaunchdPlist(odd[0], odd[1], "/l")))
+	var texts []string
+	for inString := false; ; {
+		tok, err := dec.Token()
+		if err != nil {
+			break
+		}
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			inString = tok.Name.Local == "string"
+		case xml.CharData:
+			if inString {
+				texts = append(texts, string(tok))
+			}
+		case xml.EndElement:
+			inString = false
+		}
+	}
+	if !slices.Contains(texts, odd[0]) || !slices.Contains(texts, odd[1]) {
+		t.Errorf("plist strings %q lack %q", texts, odd)
+	}
 	if plutil, err := exec.LookPath("plutil"); err == nil {
 		f := filepath.Join(t.TempDir(), "x.plist")
 		os.WriteFile(f, []byte(LaunchdPlist("/a & b/tsm", "/<dir>", "/l")), 0o644)

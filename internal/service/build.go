@@ -16,6 +16,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/tetra/tsm/internal/envfile"
+	"github.com/tetra/tsm/internal/redact"
 )
 
 // BuiltMarker starts the header of every file tsm build writes (the bash
@@ -319,7 +320,7 @@ func (t *EnvToml) Build(env string, secretVars []envfile.Var, environ []string) 
 			v := quoteExpand(merged[k])
 			switch {
 			case hide && secretKeys[k]:
-				v = Redacted
+				v = redact.Mask
 			case secretKeys[k]:
 				// A resolved secret is literal: a $ in it is not a variable.
 				v = quote(merged[k])

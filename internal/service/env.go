@@ -3,11 +3,8 @@ package service
 import (
 	"bytes"
 	"fmt"
-	"net/url"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 
 	"github.com/tetra/tsm/internal/envfile"
 )
@@ -51,38 +48,4 @@ func (d *Definition) EnvFileVars(environ []string) ([]envfile.Var, error) {
 		return nil, fmt.Errorf("env file %s: %w", path, err)
 	}
 	return vars, nil
-}
-
-// secretKey matches variable names whose values must not be shown.
-var secretKey = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`(?i)(pass|secret|token|key|auth|credential|private|cookie|session|dsn|signature|salt|cert)`)
-})
-
-// Redacted is what a secret value is shown as.
-const Redacted = "********"
-
-// Redact returns value as it may be shown for variable key: hidden when the
-// name looks like a secret's, with a URL's password hidden otherwise.
-func Redact(key, value string) string {
-	if value == "" {
-		return value
-	}
-	if secretKey().MatchString(key) {
-		return Redacted
-	}
-	if u, err := url.Parse(value); err == nil && u.User != nil {
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-			return strings.Replace(u.String(), "xxxxx", Redacted, 1)
-		}
-	}
-	return value
-}
-
-// urlPassword matches the password of a URL's user info (scheme://user:pw@).
-var urlPassword = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(://[^:/@\s]*:)[^@\s]+@`) })
-
-// RedactText hides URL passwords in free text such as a command line.
-func RedactText(s string) string {
-	return urlPassword().ReplaceAllString(s, "${1}"+Redacted+"@")
 }

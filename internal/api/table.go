@@ -5,7 +5,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 )
 
@@ -16,8 +15,8 @@ import (
 // WriteTable writes the `tsm list` table of rows to w, or, with no rows,
 // the line that says there is nothing to list (all: the stopped processes
 // were asked for too). With color, status words are painted as
-// PaintStatus does. w should be a buffer: tabwriter writes each cell and
-// its padding apart.
+// PaintStatus does; columns are aligned by screen width (Columns), so a
+// name in Japanese or with an emoji keeps its row in line.
 func WriteTable(w io.Writer, rows []Row, all, color bool) error {
 	if len(rows) == 0 {
 		msg := "no running processes (start one with `tsm start <command>`; `tsm list all` shows stopped ones)"
@@ -27,7 +26,7 @@ func WriteTable(w io.Writer, rows []Row, all, color bool) error {
 		_, err := fmt.Fprintln(w, msg)
 		return err
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw := NewColumns(w)
 	io.WriteString(tw, "ID\tNAME\tPID\tPORT\tSTATUS\tUPTIME\t↺\tCPU\tMEM\n")
 	// Appended, not fmt.Fprintf'd: this runs in the daemon for every
 	// `tsm list`, and fmt was two thirds of it.

@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -31,7 +30,7 @@ threads), the ports it listens on, and how its last run ended.`,
 				return printJSON(cmd.OutOrStdout(), p)
 			}
 			c := a.colors(cmd.OutOrStdout())
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			tw := api.NewColumns(cmd.OutOrStdout())
 			row := func(k, v string) {
 				if v != "" {
 					fmt.Fprintf(tw, "%s\t%s\n", k, v)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -39,7 +38,7 @@ marked, and so is a port the run listens on that it did not declare.
 				fmt.Fprintln(cmd.OutOrStdout(), "no processes")
 				return nil
 			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			tw := api.NewColumns(cmd.OutOrStdout())
 			fmt.Fprintln(tw, "ID\tNAME\tSTATE\tDECLARED\tLISTENING")
 			for _, p := range resp.Processes {
 				declared := "-"
@@ -113,7 +112,7 @@ nothing visible holds the port.`,
 					return err
 				}
 			} else {
-				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+				tw := api.NewColumns(cmd.OutOrStdout())
 				if len(resp.Holders) > 0 {
 					fmt.Fprintln(tw, "PORT\tPID\tUSER\tTSM\tCOMMAND")
 				}

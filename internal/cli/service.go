@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -342,7 +341,7 @@ func (a *App) describe(ctx context.Context, d *service.Definition) describeView 
 }
 
 func printDescribe(w io.Writer, v describeView) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw := api.NewColumns(w)
 	row := func(k, val string) {
 		if val != "" {
 			fmt.Fprintf(tw, "%s\t%s\n", k, val)

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -273,7 +272,7 @@ func (a *App) listServices(cmd *cobra.Command, which string, asJSON bool) error 
 		return nil
 	}
 	c := a.colors(cmd.OutOrStdout())
-	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+	tw := api.NewColumns(cmd.OutOrStdout())
 	fmt.Fprintln(tw, "SERVICE\tPORT\tENABLED\tSTATUS\tPROCESS\tCOMMAND")
 	for _, row := range rows {
 		proc := row.Process

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -108,7 +107,7 @@ func (a *App) stackList(cmd *cobra.Command, asJSON bool) error {
 		fmt.Fprintf(cmd.OutOrStdout(), "no stacks (write %s/<name>.stack with one service a line)\n", filepath.Join(a.root, "stacks"))
 		return nil
 	}
-	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+	tw := api.NewColumns(cmd.OutOrStdout())
 	fmt.Fprintln(tw, "STACK\tSERVICES\tFILE")
 	for _, s := range stacks {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.ID(), strings.Join(s.Services, " "), s.Path)
@@ -345,7 +344,7 @@ func (a *App) stackStatus(cmd *cobra.Command, s *service.Stack, defs []*service.
 		return printJSON(cmd.OutOrStdout(), rows)
 	}
 	c := a.colors(cmd.OutOrStdout())
-	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+	tw := api.NewColumns(cmd.OutOrStdout())
 	fmt.Fprintln(tw, "SERVICE\tSTATUS\tPROCESS\tPORT\tPID")
 	for _, r := range rows {
 		proc, pid := "-", "-"

@@ -4,10 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"strconv"
 	"strings"
 
-	"github.com/BurntSushi/toml"
+	"github.com/pelletier/go-toml/v2"
 )
 
 // DefaultTotalMaxSize caps all rotated files of a state directory together.
@@ -36,60 +37,73 @@ func DefaultConfig() Config {
 // negative count is an error that names the file and the key.
 func LoadConfig(path string) (Config, error) {
 	c := DefaultConfig()
-	var raw struct {
-		Logs struct {
-			MaxSize      *Size `toml:"max_size"`
-			Keep         *int  `toml:"keep"`
-			TotalMaxSize *Size `toml:"total_max_size"`
-		} `toml:"logs"`
-	}
-	md, err := toml.DecodeFile(path, &raw)
+	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return c, nil
 	}
 	if err != nil {
+		return c, err
+	}
+	var doc map[string]any
+	if err := toml.Unmarshal(data, &doc); err != nil {
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			row, _ := de.Position()
+			return c, fmt.Errorf("%s:%d: %s", path, row, strings.TrimPrefix(de.Error(), "toml: "))
+		}
 		return c, fmt.Errorf("%s: %w", path, err)
 	}
-	if keys := md.Undecoded(); len(keys) > 0 {
-		return c, fmt.Errorf("%s: unknown key %q (known: logs.max_size, logs.keep, logs.total_max_size)", path, keys[0].String())
-	}
-	if r := raw.Logs; r.MaxSize != nil {
-		c.MaxSize = int64(*r.MaxSize)
-	}
-	if r := raw.Logs; r.Keep != nil {
-		if *r.Keep < 0 {
-			return c, fmt.Errorf("%s: logs.keep is %d; it must be 0 or more", path, *r.Keep)
+	const known = "known: logs.max_size, logs.keep, logs.total_max_size"
+	for k, v := range doc {
+		logs, ok := v.(map[string]any)
+		if k != "logs" || !ok {
+			return c, fmt.Errorf("%s: unknown key %q (%s)", path, k, known)
 		}
-		c.Keep = *r.Keep
-	}
-	if r := raw.Logs; r.TotalMaxSize != nil {
-		c.TotalMaxSize = int64(*r.TotalMaxSize)
+		for k, v := range logs {
+			var err error
+			switch k {
+			case "max_size":
+				c.MaxSize, err = size(v)
+			case "total_max_size":
+				c.TotalMaxSize, err = size(v)
+			case "keep":
+				n, ok := v.(int64)
+				switch {
+				case !ok:
+					err = fmt.Errorf("logs.keep is %v; it must be a whole number", v)
+				case n < 0:
+					err = fmt.Errorf("logs.keep is %d; it must be 0 or more", n)
+				}
+				c.Keep = int(n)
+			default:
+				err = fmt.Errorf("unknown key %q (%s)", "logs."+k, known)
+			}
+			if err != nil {
+				return c, fmt.Errorf("%s: %w", path, err)
+			}
+		}
 	}
 	return c, nil
 }
 
-// Size is a byte count written as a number with an optional unit: 500, 64k,
-// 10M, 10MiB, 1G (k, M, G are powers of 1024, as in logrotate and PM2).
-type Size int64
-
-// UnmarshalTOML takes a Size from a TOML string ("10M") or integer (bytes).
-func (s *Size) UnmarshalTOML(v any) error {
+// size takes a byte count from a TOML string ("10M", see ParseSize) or
+// integer (bytes).
+func size(v any) (int64, error) {
 	switch x := v.(type) {
 	case int64:
 		if x < 0 {
-			return fmt.Errorf("size %d is negative", x)
+			return 0, fmt.Errorf("size %d is negative", x)
 		}
-		*s = Size(x)
-		return nil
+		return x, nil
 	case string:
-		n, err := ParseSize(x)
-		*s = Size(n)
-		return err
+		return ParseSize(x)
 	}
-	return fmt.Errorf("size %v: want a string such as \"10M\" or a number of bytes", v)
+	return 0, fmt.Errorf("size %v: want a string such as \"10M\" or a number of bytes", v)
 }
 
-// ParseSize parses a Size (see Size).
+// ParseSize parses a byte count written as a number with an optional unit:
+// 500, 64k, 10M, 10MiB, 1G (k, M, G are powers of 1024, as in logrotate
+// and PM2).
 func ParseSize(v string) (int64, error) {
 	t := strings.TrimSpace(v)
 	num := strings.TrimRightFunc(t, func(r rune) bool { return r < '0' || r > '9' })

@@ -35,7 +35,11 @@ func TestLoadConfig(t *testing.T) {
 		"[logs]\nmax_sise = 1\n":     "unknown key",
 		"[logs]\nkeep = -1\n":        "0 or more",
 		"[logs]\nmax_size = \"x\"\n": "unknown unit",
-		"[logs\n":                    "config.toml",
+		"[logs\n":                    "config.toml:1:",
+		"[other]\nx = 1\n":           `unknown key "other"`,
+		"logs = 3\n":                 `unknown key "logs"`,
+		"[logs]\nkeep = \"3\"\n":     "whole number",
+		"[logs]\nmax_size = true\n":  "want a string",
 	} {
 		os.WriteFile(path, []byte(body), 0o600)
 		if _, err := LoadConfig(path); err == nil || !strings.Contains(err.Error(), want) {

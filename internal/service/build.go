@@ -13,7 +13,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/BurntSushi/toml"
+	"github.com/pelletier/go-toml/v2"
 
 	"github.com/tetra/tsm/internal/envfile"
 	"github.com/tetra/tsm/internal/redact"
@@ -88,14 +88,15 @@ func LoadEnvToml(path, tetraOrg string) (*EnvToml, error) {
 		return nil, err
 	}
 	var raw map[string]any
-	if _, err := toml.Decode(string(data), &raw); err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			msg := pe.Message
-			if strings.Contains(msg, "expected value") || strings.Contains(msg, "bare keys") || strings.Contains(msg, "invalid") {
+	if err := toml.Unmarshal(data, &raw); err != nil {
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			row, _ := de.Position()
+			msg := strings.TrimPrefix(de.Error(), "toml: ")
+			if lines := strings.Split(string(data), "\n"); row >= 1 && row <= len(lines) && bareValue(lines[row-1]) {
 				msg += ` (env.toml is TOML: quote string values, key = "value"; the bash TSM's line reader accepted them bare)`
 			}
-			return nil, &SyntaxError{Path: abs, Line: pe.Position.Line, Msg: msg}
+			return nil, &SyntaxError{Path: abs, Line: row, Msg: msg}
 		}
 		return nil, &SyntaxError{Path: abs, Msg: err.Error()}
 	}
@@ -157,6 +158,18 @@ func LoadEnvToml(path, tetraOrg string) (*EnvToml, error) {
 		t.Org = "tetra"
 	}
 	return t, nil
+}
+
+// bareValue reports whether line assigns a value that TOML cannot read but
+// the bash TSM's line reader took as a string: key = some words.
+func bareValue(line string) bool {
+	_, v, ok := strings.Cut(line, "=")
+	v = strings.TrimSpace(v)
+	if !ok || v == "" || strings.ContainsRune(`"'[{+-.0123456789`, rune(v[0])) {
+		return false
+	}
+	word, _, _ := strings.Cut(v, " ")
+	return !slices.Contains([]string{"true", "false", "inf", "nan"}, word)
 }
 
 // Chain returns the environments env inherits from, oldest first, ending

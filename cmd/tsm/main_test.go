@@ -461,14 +461,14 @@ func cmdKill9(ts *testscript.TestScript, args []string) {
 	}
 }
 
-// follow REGEXP ARGS... [+++ TRIGGER...]: runs `tsm ARGS` (a `logs -f` or
+// follow REGEXP ARGS... [+++ TRIGGER... | +++once TRIGGER...]: runs `tsm ARGS` (a `logs -f` or
 // `events -f`), waits up to 10s for a line of its output to match REGEXP,
 // then interrupts it like Ctrl-C and expects a clean exit. With a trigger,
 // `tsm TRIGGER` runs every 300ms until the line appears, so that something
-// happens after the follower has surely started.
+// happens after the follower has surely started; with +++once, once.
 func cmdFollow(ts *testscript.TestScript, args []string) {
 	if len(args) < 2 {
-		ts.Fatalf("usage: follow REGEXP ARGS... [+++ TRIGGER...] | follow -each REGEXP... -- ARGS...")
+		ts.Fatalf("usage: follow REGEXP ARGS... [+++ TRIGGER... | +++once TRIGGER...] | follow -each REGEXP... -- ARGS...")
 	}
 	var res []*regexp.Regexp
 	if args[0] == "-each" {
@@ -485,9 +485,10 @@ func cmdFollow(ts *testscript.TestScript, args []string) {
 		args = args[1:]
 	}
 	var trigger []string
+	once := false
 	for i, a := range args {
-		if a == "+++" {
-			args, trigger = args[:i], args[i+1:]
+		if a == "+++" || a == "+++once" {
+			args, trigger, once = args[:i], args[i+1:], a == "+++once"
 			break
 		}
 	}
@@ -523,6 +524,9 @@ func cmdFollow(ts *testscript.TestScript, args []string) {
 				t.Dir, t.Env = cmd.Dir, cmd.Env
 				if b, err := t.CombinedOutput(); err != nil {
 					ts.Fatalf("trigger tsm %s: %v\n%s", strings.Join(trigger, " "), err, b)
+				}
+				if once {
+					trigger = nil
 				}
 			}
 		case <-deadline:

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -32,6 +33,9 @@ type logsOpts struct {
 	invert, timestamps       bool
 	since, until             string
 	noMarkers                bool
+	// every: the targets were every process (none given, or all): a
+	// follow then takes in processes started after it began.
+	every bool
 }
 
 // manyLines is -n when a filter (--grep, --since, --until) is given and -n
@@ -52,7 +56,9 @@ One target: each stream under a header, with a marker where each run began
 ("── run 4 · started ... · previous exit 1 ──"; --no-markers hides them).
 No target, all, or several targets: every line prefixed with its process's
 name (in a colour of its own on a terminal); -f shows the lines of all of
-them in arrival order, like pm2 logs.
+them in arrival order, like pm2 logs. With no target or all, -f also takes
+in the processes started while it follows (within about a second; their
+lines from their start on).
 
 Filters: --grep RE shows only lines matching the regular expression (-v:
 not matching). --since/--until take a duration back from now (10m, 2h) or a
@@ -92,6 +98,7 @@ one {"name", "service", "stream", "line"} object per line.`,
 			if err != nil {
 				return err
 			}
+			o.every = len(args) == 0 || (len(args) == 1 && args[0] == "all")
 			return a.showLogs(ctx, cmd, procs, merged, o, f)
 		},
 	}
@@ -197,19 +204,7 @@ func (a *App) showLogsTo(ctx context.Context, out *bufio.Writer, colour bool, er
 	}
 	var srcs []logSource
 	for _, p := range procs {
-		for _, s := range []struct{ stream, path string }{{"out", p.OutLog}, {"err", p.ErrLog}} {
-			if (o.errOnly && s.stream == "out") || (o.outOnly && s.stream == "err") {
-				continue
-			}
-			src := logSource{proc: p, stream: s.stream, path: s.path}
-			if note := src.checkRemoved(); note != "" {
-				fmt.Fprintln(errw, "tsm: "+note)
-			}
-			if f.needsTime() || o.timestamps {
-				src.cps = logs.Checkpoints(s.path)
-			}
-			srcs = append(srcs, src)
-		}
+		srcs = append(srcs, sourcesOf(p, o, f, errw)...)
 	}
 	p := newLinePrinter(out, colour, srcs, merged, o)
 
@@ -225,12 +220,8 @@ func (a *App) showLogsTo(ctx context.Context, out *bufio.Writer, colour bool, er
 			}
 		}
 		var err error
-		flush := func() error {
-			p.runsStale = time.Since(p.runsRead) > runsFresh
-			return out.Flush()
-		}
 		// Borrow: the emit below keeps nothing of a line's text.
-		if following, err = (logs.Follower{Flush: flush, Borrow: true}).Open(sources); err != nil {
+		if following, err = (logs.Follower{Flush: p.flush, Borrow: true}).Open(sources); err != nil {
 			return err
 		}
 	}
@@ -280,15 +271,128 @@ func (a *App) showLogsTo(ctx context.Context, out *bufio.Writer, colour bool, er
 	if following == nil {
 		return nil
 	}
-	return ignoreCanceled(following.Run(ctx, func(l logs.Line) error {
-		if f.active() && !f.match(l.Text, l.Seen) {
-			return nil
+	emit := func(base int) func(l logs.Line) error {
+		return func(l logs.Line) error {
+			if f.active() && !f.match(l.Text, l.Seen) {
+				return nil
+			}
+			if err := p.marks(base+l.Source, l.Off); err != nil {
+				return err
+			}
+			return p.emit(base+l.Source, l.Text, l.Seen)
 		}
-		if err := p.marks(l.Source, l.Off); err != nil {
+	}
+	if !o.every {
+		return ignoreCanceled(following.Run(ctx, emit(0)))
+	}
+	// Every process: the lines of several followers go through one printer.
+	p.mu = new(sync.Mutex)
+	fctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	known := map[string]bool{}
+	for _, pr := range procs {
+		known[pr.Name] = true
+	}
+	go a.followNew(fctx, cancel, known, func(pr api.Process) error {
+		return a.followAlso(fctx, cancel, p, sourcesOf(pr, o, f, errw), f, emit)
+	})
+	err := ignoreCanceled(following.Run(fctx, p.locked(emit(0))))
+	if err == nil && ctx.Err() == nil {
+		err = context.Cause(fctx) // a follower of a later process failed
+	}
+	return err
+}
+
+// sourcesOf returns the streams of process pr that o asks for, saying on
+// errw where a live file was removed.
+func sourcesOf(pr api.Process, o logsOpts, f lineFilter, errw io.Writer) []logSource {
+	var srcs []logSource
+	for _, s := range []struct{ stream, path string }{{"out", pr.OutLog}, {"err", pr.ErrLog}} {
+		if (o.errOnly && s.stream == "out") || (o.outOnly && s.stream == "err") {
+			continue
+		}
+		src := logSource{proc: pr, stream: s.stream, path: s.path}
+		if note := src.checkRemoved(); note != "" {
+			fmt.Fprintln(errw, "tsm: "+note)
+		}
+		if f.needsTime() || o.timestamps {
+			src.cps = logs.Checkpoints(s.path)
+		}
+		srcs = append(srcs, src)
+	}
+	return srcs
+}
+
+// newProcessesEvery is how often a follow of every process asks the daemon
+// for processes started since.
+const newProcessesEvery = time.Second
+
+// followNew calls add for each process the daemon lists that known does
+// not hold, until ctx is done; a failure of add ends the follow (cancel).
+func (a *App) followNew(ctx context.Context, cancel context.CancelCauseFunc, known map[string]bool, add func(api.Process) error) {
+	t := time.NewTicker(newProcessesEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		resp, err := a.client.ListIfRunning(ctx)
+		if err != nil {
+			continue // no daemon (stopped, restarting): the files are still followed
+		}
+		for _, pr := range resp.Processes {
+			if known[pr.Name] {
+				continue
+			}
+			known[pr.Name] = true
+			if err := add(pr); err != nil {
+				cancel(err)
+				return
+			}
+		}
+	}
+}
+
+// followAlso shows what srcs (a process that started after the follow
+// began) have written so far, and follows them beside the others.
+func (a *App) followAlso(ctx context.Context, cancel context.CancelCauseFunc, p *linePrinter, srcs []logSource, f lineFilter, emit func(base int) func(logs.Line) error) error {
+	sources := make([]logs.Source, len(srcs))
+	for i, s := range srcs {
+		sources[i] = logs.Source{Stream: s.stream, Path: s.path}
+	}
+	following, err := (logs.Follower{Flush: p.flush, Borrow: true}).Open(sources)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	base := p.add(srcs)
+	for i, s := range srcs {
+		// All it wrote before the follow took it in: it is new.
+		lines, err := s.tail(manyLines, following.Start(i), f)
+		if err == nil {
+			for _, l := range lines {
+				t, _ := logs.TimeAt(s.cps, l.Off)
+				err = p.emit(base+i, l.Text, t)
+			}
+		}
+		if err != nil {
+			p.mu.Unlock()
 			return err
 		}
-		return p.emit(l.Source, l.Text, l.Seen)
-	}))
+	}
+	err = p.w.Flush()
+	p.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	go func() {
+		if err := following.Run(ctx, p.locked(emit(base))); err != nil && ctx.Err() == nil {
+			cancel(err)
+		}
+	}()
+	return nil
 }
 
 // tail returns the last n lines of the source that pass f, up to limit; a
@@ -435,6 +539,49 @@ type linePrinter struct {
 	prefixes []string
 	stampSec int64
 	stamp    string
+	// mu, when set, is held around every use of the printer and of w:
+	// several followers print through it (a follow of every process).
+	mu *sync.Mutex
+}
+
+// flush writes out what the printer holds (a Follower's Flush).
+func (p *linePrinter) flush() error {
+	if p.mu != nil {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+	}
+	p.runsStale = time.Since(p.runsRead) > runsFresh
+	return p.w.Flush()
+}
+
+// locked returns emit called with p.mu held.
+func (p *linePrinter) locked(emit func(logs.Line) error) func(logs.Line) error {
+	return func(l logs.Line) error {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return emit(l)
+	}
+}
+
+// add takes in the sources of a process that started after the printer
+// was made and returns the index of the first; called with p.mu held.
+func (p *linePrinter) add(srcs []logSource) int {
+	base := len(p.srcs)
+	p.srcs = append(p.srcs, srcs...)
+	for _, s := range srcs {
+		p.prev = append(p.prev, -1)
+		p.prefixes = append(p.prefixes, p.prefix(s.proc.Name))
+	}
+	return base
+}
+
+// prefix is what goes before each line of process name when merged.
+func (p *linePrinter) prefix(name string) string {
+	prefix := fmt.Sprintf("%-*s |", p.width, name)
+	if p.colour {
+		prefix = "\x1b[" + nameColour(name) + "m" + prefix + "\x1b[0m"
+	}
+	return prefix + " "
 }
 
 // runsFresh is how long the run marks read are used before they are read
@@ -490,11 +637,7 @@ func newLinePrinter(w *bufio.Writer, colour bool, srcs []logSource, merged bool,
 		p.width = max(p.width, len(s.proc.Name))
 	}
 	for _, s := range srcs {
-		prefix := fmt.Sprintf("%-*s |", p.width, s.proc.Name)
-		if p.colour {
-			prefix = "\x1b[" + nameColour(s.proc.Name) + "m" + prefix + "\x1b[0m"
-		}
-		p.prefixes = append(p.prefixes, prefix+" ")
+		p.prefixes = append(p.prefixes, p.prefix(s.proc.Name))
 	}
 	if o.asJSON {
 		p.enc = json.NewEncoder(w)

@@ -273,6 +273,15 @@ func (c *Client) List(ctx context.Context) (api.ListResponse, error) {
 	return l, err
 }
 
+// ListIfRunning is List that never starts a daemon: with none running the
+// error wraps ErrNotRunning (a follow that polls must not start one that
+// the user stopped).
+func (c *Client) ListIfRunning(ctx context.Context) (api.ListResponse, error) {
+	var l api.ListResponse
+	err := c.do(ctx, http.MethodGet, api.RouteList, nil, &l)
+	return l, notRunning(err)
+}
+
 // ListJSON returns what `tsm list --json` prints (all: stopped processes
 // too) as the daemon rendered it, and the entries it skipped as corrupt.
 // Against a daemon older than that route, the error wraps ErrUnsupported.

@@ -62,11 +62,16 @@ func PortString(port any) string {
 }
 
 // ActualPort is the port column: the process's port, or, when it listens
-// but not there (it ignores $PORT), where it does listen: "5000 (not 18104)".
+// but not there (it ignores $PORT), where it does listen: "5000 (not 18104)";
+// for a process started without a port (`npm start`, --port none), where
+// its process tree listens, if anywhere.
 func (p Row) ActualPort() string {
 	declared := PortString(p.Port)
-	if declared == "-" || len(p.ListeningPorts) == 0 {
+	if len(p.ListeningPorts) == 0 {
 		return declared
+	}
+	if declared == "-" {
+		return JoinPorts(p.ListeningPorts)
 	}
 	for _, l := range p.ListeningPorts {
 		if strconv.Itoa(l) == declared {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/tetra/tsm/internal/watch"
 	"io/fs"
 	"net"
 	"os"
@@ -15,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/tetra/tsm/internal/events"
 	"github.com/tetra/tsm/internal/execctx"
 	"github.com/tetra/tsm/internal/health"
@@ -22,6 +23,7 @@ import (
 	"github.com/tetra/tsm/internal/spec"
 	"github.com/tetra/tsm/internal/store"
 	"github.com/tetra/tsm/internal/target"
+	"github.com/tetra/tsm/internal/watch"
 )
 
 // StartRequest is a resolved-later start: the spec request plus supervision
@@ -339,6 +341,10 @@ func (s *Supervisor) claimableLocked(sp spec.Spec) (*process, error) {
 		}
 		return p, nil
 	}
+	if other := s.lookAlikeLocked(sp.Name); other != nil {
+		return nil, fmt.Errorf("%s is written with other Unicode code points than process %s (id %d), which looks the same (é composed, or e and a combining accent); a second name that looks the same would confuse every command: use %s, or choose another --name",
+			sp.Name, other.pub.Name, other.pub.TsmID, other.pub.Name)
+	}
 	if s.unreadable[sp.Name] {
 		return nil, fmt.Errorf("%s: its directory %s holds a record tsm cannot read (see `tsm list`), and its process may still run; fix or remove that directory first, or choose another --name",
 			sp.Name, s.store.Dir(sp.Name))
@@ -350,6 +356,19 @@ func (s *Supervisor) claimableLocked(sp spec.Spec) (*process, error) {
 		}
 	}
 	return nil, nil
+}
+
+// lookAlikeLocked returns the process whose name is another spelling of
+// name in Unicode (canonically equivalent: "café" composed, or with e and a
+// combining accent, as macOS writes file names), nil if none.
+func (s *Supervisor) lookAlikeLocked(name string) *process {
+	n := norm.NFC.String(name) // name itself, without a copy, when already NFC
+	for other, p := range s.procs {
+		if other != name && (other == n || norm.NFC.String(other) == n) {
+			return p
+		}
+	}
+	return nil
 }
 
 // alreadyRunning refuses a start of a name whose process is active: with

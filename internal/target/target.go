@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Candidate is a process that a target may name.
@@ -58,7 +60,11 @@ func Resolve(cands []Candidate, target string) (Candidate, error) {
 			return c, nil
 		}
 	}
-	for _, fold := range []func(string) string{func(s string) string { return s }, strings.ToLower} {
+	// The last fold also reads canonically equivalent Unicode alike: a
+	// name made on macOS from a file name is often decomposed (e and a
+	// combining accent), what a user types composed (é).
+	nfc := func(s string) string { return strings.ToLower(norm.NFC.String(s)) }
+	for _, fold := range []func(string) string{func(s string) string { return s }, strings.ToLower, nfc} {
 		var matches []Candidate
 		t := fold(target)
 		for _, c := range cands {

@@ -13,6 +13,8 @@ func TestResolve(t *testing.T) {
 		{3, "api"},
 		{4, "api-v2"},
 		{12, "Worker"},
+		{20, "cafe\u0301-menu"}, // decomposed, as macOS file names are
+		{21, "\u212Aelvin"},     // the Kelvin sign, whose NFC is K
 	}
 	tests := []struct {
 		target    string
@@ -29,6 +31,9 @@ func TestResolve(t *testing.T) {
 		{"test", -2, 2},
 		{"300", -2, 3},
 		{"worker", 12, 0}, // case-insensitive fallback
+		{"caf\u00e9", 20, 0},   // typed composed: canonically the same
+		{"CAF\u00c9-MENU", 20, 0},
+		{"kelvin", 21, 0},
 		{"nope", -1, 0},
 		{"", -1, 0},
 		{"99", -1, 0},

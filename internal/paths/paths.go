@@ -34,6 +34,9 @@ func Root(getenv func(string) string) (string, error) {
 		}
 		home = h
 	}
+	if !filepath.IsAbs(home) {
+		return "", fmt.Errorf("HOME=%s is a relative path, so ~/tetra/tsm would be another state directory in every directory you run tsm from; set HOME to an absolute path, or TSM_DIR to the state directory (e.g. export TSM_DIR=/home/you/tetra/tsm)", home)
+	}
 	return filepath.Join(home, "tetra", "tsm"), nil
 }
 

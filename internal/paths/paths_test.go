@@ -24,10 +24,12 @@ func TestRoot(t *testing.T) {
 	}
 }
 
-// A relative TSM_DIR or TETRA_DIR is refused with the fix (red team: each
-// working directory got its own state directory and daemon).
+// A relative TSM_DIR, TETRA_DIR or HOME is refused with the fix (red team:
+// each working directory got its own state directory and daemon; with a
+// relative HOME the CLI made relhome/tetra in the working directory and the
+// daemon refused it naming TSM_DIR, which the user had not set).
 func TestRootRelative(t *testing.T) {
-	for _, env := range []map[string]string{{"TSM_DIR": "rel"}, {"TETRA_DIR": "./t", "HOME": "/h"}, {"TSM_DIR": "../x", "TETRA_DIR": "/t"}} {
+	for _, env := range []map[string]string{{"TSM_DIR": "rel"}, {"TETRA_DIR": "./t", "HOME": "/h"}, {"TSM_DIR": "../x", "TETRA_DIR": "/t"}, {"HOME": "relhome"}} {
 		got, err := Root(func(k string) string { return env[k] })
 		if err == nil || !strings.Contains(err.Error(), "absolute path") {
 			t.Errorf("Root(%v) = %q, %v; want a refusal", env, got, err)

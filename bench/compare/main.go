@@ -215,7 +215,11 @@ func measureN(all []*manager, n int) []row {
 	// stops its n `stops` times, interleaved with the others, brought
 	// up afresh between samples.
 	stopCLI, stopAll := map[string][]float64{}, map[string][]float64{}
-	for k := range max(*stops, 1) {
+	samples := max(*stops, 1)
+	if n == 0 {
+		samples = 1 // nothing to stop
+	}
+	for k := range samples {
 		for _, m := range mgrs {
 			if k > 0 {
 				m.down()

@@ -5,6 +5,7 @@
 #   bench/compare.sh                      # N = 0,10,100,1000 (peers up to 100)
 #   N=0,10 RUNS=5 FOREIGN=50 bench/compare.sh   # a quick try
 #   BASE=main bench/compare.sh            # also tsm at BASE, side by side
+#   STOPS=5 (default): stop-all samples per manager and N, interleaved
 #
 # Missing peers are installed through their ordinary clients (npm install
 # -g pm2; apt-get install supervisor; process-compose: go mod download of
@@ -47,6 +48,6 @@ for b in "${tsm_bins[@]}"; do bins+=("$(label "$b" | tr ' ' '-')=$b"); done
 go build -o "$work/compare" ./bench/compare
 go build -o "$work/logsf" ./bench/logsf
 "$work/compare" -logsf "$work/logsf" -tsm "$(IFS=,; echo "${bins[*]}")" -process-compose "$pc" -process-compose-version "$PC_VERSION" \
-  -n "${N:-0,10,100,1000}" -runs "${RUNS:-20}" -starts "${STARTS:-5}" -foreign "${FOREIGN:-1000}" \
+  -n "${N:-0,10,100,1000}" -runs "${RUNS:-20}" -starts "${STARTS:-5}" -stops "${STOPS:-5}" -foreign "${FOREIGN:-1000}" \
   -work "$work/state" -out bench
 echo "compare: wrote bench/RESULTS.md, bench/results.json, bench/scaling.svg" >&2

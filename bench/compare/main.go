@@ -74,8 +74,8 @@ type row struct {
 	List    *stat `json:",omitempty"`
 	Start   *stat `json:",omitempty"` // port-less start, until the CLI returns
 	Server  *stat `json:",omitempty"` // CLI return minus port open (ms; negative: returned first)
-	StopCLI float64
-	StopAll float64 // until every managed process is gone
+	StopCLI *stat `json:",omitempty"` // stop all, until the CLI returns
+	StopAll *stat `json:",omitempty"` // stop all, until every managed process is gone
 	RSSKiB  int
 	Cold    *stat  `json:",omitempty"`
 	Crash   *stat  `json:",omitempty"` // kill -9 of a managed sleep until its new instance runs
@@ -88,6 +88,7 @@ var (
 	tag       = "tsm-compare-" + strconv.Itoa(os.Getpid())
 	runs      = flag.Int("runs", 20, "list calls per manager and N")
 	starts    = flag.Int("starts", 5, "starts per manager and N")
+	stops     = flag.Int("stops", 5, "stop-all samples per manager and N (brought up again between them)")
 	ns        = flag.String("n", "0,10,100,1000", "numbers of managed processes")
 	peerMax   = flag.Int("peer-max", 100, "largest N for the peers (tsm alone above it)")
 	foreign   = flag.Int("foreign", 1000, "unmanaged processes kept on the machine during the run")
@@ -209,17 +210,43 @@ func measureN(all []*manager, n int) []row {
 		r.List, r.Start, r.Server = summary(lists[m.Name]), summary(startT[m.Name]), summary(serverT[m.Name])
 		r.Crash = summary(crashT[m.Name])
 		r.NoWait, r.CatchUp = summary(noWaitT[m.Name]), summary(catchT[m.Name])
-		pids := tagged(m)
-		t0 := time.Now()
-		if err := run(m, m.stopAll()); err != nil {
-			r.Note = "stop all: " + err.Error()
+	}
+	// One stop-all sample is noise on a shared machine: each manager
+	// stops its n `stops` times, interleaved with the others, brought
+	// up afresh between samples.
+	stopCLI, stopAll := map[string][]float64{}, map[string][]float64{}
+	samples := max(*stops, 1)
+	if n == 0 {
+		samples = 1 // nothing to stop
+	}
+	for k := range samples {
+		for _, m := range mgrs {
+			if k > 0 {
+				m.down()
+				if err := m.up(n); err != nil {
+					fmt.Fprintf(os.Stderr, "compare: N=%d: %s did not come up again: %v\n", n, m.Name, err)
+					continue
+				}
+				waitAll([]*manager{m}, n)
+				time.Sleep(time.Second)
+			}
+			pids := tagged(m)
+			t0 := time.Now()
+			if err := run(m, m.stopAll()); err != nil {
+				res[m.Name].Note = "stop all: " + err.Error()
+			}
+			stopCLI[m.Name] = append(stopCLI[m.Name], ms(time.Since(t0)))
+			for !allGone(pids) && time.Since(t0) < 60*time.Second {
+				time.Sleep(2 * time.Millisecond)
+			}
+			stopAll[m.Name] = append(stopAll[m.Name], ms(time.Since(t0)))
+			fmt.Fprintf(os.Stderr, "compare: N=%d %-16s stop all %.0f ms (sample %d)\n", n, m.Name, ms(time.Since(t0)), k+1)
 		}
-		r.StopCLI = ms(time.Since(t0))
-		for !allGone(pids) && time.Since(t0) < 60*time.Second {
-			time.Sleep(2 * time.Millisecond)
-		}
-		r.StopAll = ms(time.Since(t0))
-		fmt.Fprintf(os.Stderr, "compare: N=%d %-16s list %s  stop all %.0f ms\n", n, m.Name, fmtStat(r.List), r.StopAll)
+	}
+	for _, m := range mgrs {
+		r := res[m.Name]
+		r.StopCLI, r.StopAll = summary(stopCLI[m.Name]), summary(stopAll[m.Name])
+		fmt.Fprintf(os.Stderr, "compare: N=%d %-16s list %s  stop all %s\n", n, m.Name, fmtStat(r.List), fmtStat(r.StopAll))
 	}
 	if n == 0 {
 		colds := map[string][]float64{}

@@ -19,8 +19,8 @@ func markdown(mgrs []*manager, rows []row) string {
 	}
 	b.WriteString("\n| N | manager | list | start (port-less), CLI returns | start --no-wait (port-less), CLI returns | server: CLI returns after port opened | crash → new instance | stop all: CLI / all gone | daemon RSS MiB | cold start | logs -f catch-up, 50 MB burst |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s | %.0f / %.0f | %.1f | %s | %s |\n", r.N, r.Manager, fmtStat(r.List), fmtStat(r.Start), fmtStat(r.NoWait), fmtStat(r.Server),
-			fmtStat(r.Crash), r.StopCLI, r.StopAll, float64(r.RSSKiB)/1024, fmtStat(r.Cold), fmtStat(r.CatchUp))
+		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s | %.0f / %s | %.1f | %s | %s |\n", r.N, r.Manager, fmtStat(r.List), fmtStat(r.Start), fmtStat(r.NoWait), fmtStat(r.Server),
+			fmtStat(r.Crash), med(r.StopCLI), fmtStat(r.StopAll), float64(r.RSSKiB)/1024, fmtStat(r.Cold), fmtStat(r.CatchUp))
 	}
 	b.WriteString("\n## Ratios: peer ÷ tsm (above 1: tsm is faster)\n\n")
 	var tsmName string
@@ -40,9 +40,9 @@ func markdown(mgrs []*manager, rows []row) string {
 		}
 		t := rows[i]
 		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.N, r.Manager, ratio(med(r.List), med(t.List)), ratio(med(r.Start), med(t.Start)),
-			ratio(med(r.Crash), med(t.Crash)), ratio(r.StopAll, t.StopAll), ratio(float64(r.RSSKiB), float64(t.RSSKiB)), ratio(med(r.Cold), med(t.Cold)), ratio(med(r.CatchUp), med(t.CatchUp)))
+			ratio(med(r.Crash), med(t.Crash)), ratio(med(r.StopAll), med(t.StopAll)), ratio(float64(r.RSSKiB), float64(t.RSSKiB)), ratio(med(r.Cold), med(t.Cold)), ratio(med(r.CatchUp), med(t.CatchUp)))
 	}
-	b.WriteString("\nServer: negative means the CLI returned before the port accepted connections. Stop all of process-compose names every process (`process stop p000 …`). Crash: SIGKILL to a managed `sleep` until the manager runs a new one (found by listing /proc, about 1 ms per look; from N=10). Start --no-wait: tsm only (no peer has such a start; their plain start is the column before). logs -f catch-up, at the first N only: a managed bench/logsf writes 50 MB of numbered 40-byte lines in 1 MiB writes while the manager's follow command runs (`tsm logs -f`, `pm2 logs --raw`, `supervisorctl tail -f`, `process-compose process logs -f`); ms from the end of the writes until the follower printed the last line; empty where it did not within 15 s (stderr says why).\n\n![list and stop-all against N](scaling.svg)\n")
+	fmt.Fprintf(&b, "\nServer: negative means the CLI returned before the port accepted connections. Stop all: %d samples per cell, each manager brought up afresh between them; the CLI column is the median; process-compose's names every process (`process stop p000 …`). Crash: SIGKILL to a managed `sleep` until the manager runs a new one (found by listing /proc, about 1 ms per look; from N=10). Start --no-wait: tsm only (no peer has such a start; their plain start is the column before). logs -f catch-up, at the first N only: a managed bench/logsf writes 50 MB of numbered 40-byte lines in 1 MiB writes while the manager's follow command runs (`tsm logs -f`, `pm2 logs --raw`, `supervisorctl tail -f`, `process-compose process logs -f`); ms from the end of the writes until the follower printed the last line; empty where it did not within 15 s (stderr says why).\n\n![list and stop-all against N](scaling.svg)\n", max(*stops, 1))
 	return b.String()
 }
 
@@ -95,7 +95,7 @@ func plot(mgrs []*manager, rows []row) string {
 		}
 	}
 	panel(0, "list, median (ms, log)", func(r row) float64 { return med(r.List) })
-	panel(w, "stop all, until none left (ms, log)", func(r row) float64 { return r.StopAll })
+	panel(w, "stop all, until none left (ms, log)", func(r row) float64 { return med(r.StopAll) })
 	for i, m := range mgrs {
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="12" height="4" fill="%s"/><text x="%d" y="%d">%s %s</text>`+"\n",
 			pad, h+10+20*i, colors[i%len(colors)], pad+18, h+15+20*i, m.Name, m.Version)

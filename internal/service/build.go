@@ -87,6 +87,9 @@ func LoadEnvToml(path, tetraOrg string) (*EnvToml, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A byte order mark (Windows editors write one) is no TOML;
+	// BurntSushi/toml, which read env.toml before, skipped it.
+	data = bytes.TrimPrefix(data, []byte("\uFEFF"))
 	var raw map[string]any
 	if err := toml.Unmarshal(data, &raw); err != nil {
 		var de *toml.DecodeError

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tetra/tsm/internal/api"
+	"github.com/tetra/tsm/internal/redact"
 	"github.com/tetra/tsm/internal/service"
 )
 
@@ -279,7 +280,7 @@ func (a *App) listServices(cmd *cobra.Command, which string, asJSON bool) error 
 	rows := make([]serviceRow, 0, len(defs))
 	for _, d := range defs {
 		row := serviceRow{Service: d.ID(), Name: d.Name, Port: d.Port, Enabled: which == "enabled" || r.IsEnabled(d),
-			State: "not started", Command: d.Command, File: d.Path, Description: d.Description}
+			State: "not started", Command: redact.Command(d.Command), File: d.Path, Description: d.Description}
 		if row.Port == "" {
 			row.Port = "-"
 		}

@@ -118,3 +118,25 @@ func TestBuildErrors(t *testing.T) {
 		})
 	}
 }
+
+// A [secrets] value the command names is written into the built file's
+// TSM_COMMAND, and shown as the mask by --dry-run, as its export is (red
+// team: the dry run printed it).
+func TestBuildHidesSecretsInTheCommand(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "env.toml")
+	writeFile(t, path, "[service]\nname = \"api\"\ncommand = \"node app.js $API_TOKEN --port $PORT\"\n[shared]\nPORT = \"3000\"\n[secrets]\nAPI_TOKEN = \"$ACME_TOKEN\"\n[dev]\n")
+	et, err := LoadEnvToml(path, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := et.Build("dev", []envfile.Var{{Key: "ACME_TOKEN", Value: "tok-999"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out.Text), `TSM_COMMAND="node app.js tok-999 --port 3000"`) {
+		t.Errorf("the built file:\n%s", out.Text)
+	}
+	if !strings.Contains(string(out.Redacted), `TSM_COMMAND="node app.js ******** --port 3000"`) || strings.Contains(string(out.Redacted), "tok-999") {
+		t.Errorf("the dry run shows:\n%s", out.Redacted)
+	}
+}

@@ -30,7 +30,7 @@ var allowed = map[string][]string{
 	"internal/store":      {"internal/paths", "internal/execctx"},
 	"internal/logs":       {},
 	"internal/events":     {},
-	"internal/envfile":    {},
+	"internal/envfile":    {"internal/redact"},
 	"internal/health":     {},
 	"internal/watch":      {},
 	"internal/service":    {"internal/envfile", "internal/paths", "internal/redact"},

@@ -89,13 +89,20 @@ func (a *App) eventFilter(cmd *cobra.Command, args []string) (func(events.Event)
 	return func(e events.Event) bool { return e.Name == name }, nil
 }
 
-// printEvent prints e with the secret-looking values of its message masked,
-// as list and info mask the command a start event carries.
+// printEvent prints e (masked) as a line or as JSON.
 func printEvent(w io.Writer, e events.Event, asJSON bool) error {
-	e.Message = redact.Command(e.Message)
+	e = masked(e)
 	if asJSON {
 		return json.NewEncoder(w).Encode(e)
 	}
 	_, err := fmt.Fprintln(w, events.Format(e))
 	return err
+}
+
+// masked returns e with the secret-looking values of its message masked:
+// a start event carries the command, a ready or health event its check.
+// Every view of an event (events, info's recent events) shows it so.
+func masked(e events.Event) events.Event {
+	e.Message = redact.Command(e.Message)
+	return e
 }

@@ -94,7 +94,7 @@ threads), the ports it listens on, and how its last run ended.`,
 			if len(recent) > 0 {
 				fmt.Fprintln(cmd.OutOrStdout(), "recent events:")
 				for _, e := range recent {
-					fmt.Fprintln(cmd.OutOrStdout(), "  "+events.Format(e))
+					fmt.Fprintln(cmd.OutOrStdout(), "  "+events.Format(masked(e)))
 				}
 			}
 			return nil

@@ -312,7 +312,7 @@ func (a *App) describe(ctx context.Context, d *service.Definition) describeView 
 	v := describeView{
 		Service: d.ID(), File: d.Path, Name: d.Name, Description: d.Description, Command: redact.Command(d.Command),
 		Cwd: d.Cwd, Port: d.Port, EnvFile: d.EnvFilePath(), PreHook: redact.Command(d.PreCommand), Deps: d.Deps,
-		HealthCheck: d.HealthCheck, Enabled: a.registry().IsEnabled(d), Environment: []envEntry{},
+		HealthCheck: redact.Command(d.HealthCheck), Enabled: a.registry().IsEnabled(d), Environment: []envEntry{},
 	}
 	if v.Port == "" {
 		v.Port = "none"

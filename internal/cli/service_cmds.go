@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -13,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tetra/tsm/internal/api"
+	"github.com/tetra/tsm/internal/redact"
 	"github.com/tetra/tsm/internal/service"
 )
 
@@ -77,9 +81,13 @@ An existing definition is never replaced without --force.`,
 					if n := api.PortString(p.Port); n != "-" {
 						port = n
 					}
+					command, prehook, err := recorded(p)
+					if err != nil {
+						return err
+					}
 					return a.saveDefinition(cmd, name, service.Render("saved from process "+p.Name+" on "+time.Now().Format("2006-01-02"), service.Pairs(
-						"TSM_NAME", name, "TSM_COMMAND", p.Command, "TSM_CWD", p.Cwd, "TSM_PORT", port,
-						"TSM_ENV", p.EnvFile, "TSM_PRE_COMMAND", p.Prehook,
+						"TSM_NAME", name, "TSM_COMMAND", command, "TSM_CWD", p.Cwd, "TSM_PORT", port,
+						"TSM_ENV", p.EnvFile, "TSM_PRE_COMMAND", prehook,
 					), nil), force)
 				}
 			}
@@ -142,6 +150,30 @@ An existing definition is never replaced without --force.`,
 	f.StringVar(&preHook, "pre-hook", "", "shell code to run before the command")
 	f.BoolVarP(&force, "force", "f", false, "replace an existing definition")
 	return cmd
+}
+
+// recorded returns the command and pre-hook of process p as its record
+// (meta.json, the caller's own) holds them. The daemon shows them with
+// secret-looking values masked, and a definition saved with the mask
+// would run it: --api-key ********, or --session-timeout ******** of a
+// harmless option whose name only looks secret.
+func recorded(p api.Process) (command, prehook string, err error) {
+	path := filepath.Join(p.Dir, "meta.json")
+	data, err := os.ReadFile(path)
+	var m struct {
+		Command string `json:"command"`
+		Prehook string `json:"prehook"`
+	}
+	if err == nil {
+		err = json.Unmarshal(data, &m)
+	}
+	if err == nil && m.Command == "" {
+		err = errors.New("it holds no command")
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("cannot read the command of %s from its record %s (%v); save it from the command instead: tsm save <name> <command>", p.Name, path, err)
+	}
+	return m.Command, m.Prehook, nil
 }
 
 // shellJoin quotes words so that the daemon's bash -c reads them back as
@@ -247,7 +279,7 @@ func (a *App) listServices(cmd *cobra.Command, which string, asJSON bool) error 
 	rows := make([]serviceRow, 0, len(defs))
 	for _, d := range defs {
 		row := serviceRow{Service: d.ID(), Name: d.Name, Port: d.Port, Enabled: which == "enabled" || r.IsEnabled(d),
-			State: "not started", Command: d.Command, File: d.Path, Description: d.Description}
+			State: "not started", Command: redact.Command(d.Command), File: d.Path, Description: d.Description}
 		if row.Port == "" {
 			row.Port = "-"
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tetra/tsm/internal/api"
+	"github.com/tetra/tsm/internal/redact"
 	"github.com/tetra/tsm/internal/service"
 )
 
@@ -221,7 +222,7 @@ func (a *App) waitReady(ctx context.Context, d *service.Definition, p api.Proces
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("health check %q did not pass within %s: %v", d.HealthCheck, limit, last)
+			return fmt.Errorf("health check %q did not pass within %s: %s", redact.Command(d.HealthCheck), limit, redact.Command(last.Error()))
 		case <-time.After(200 * time.Millisecond):
 		}
 	}

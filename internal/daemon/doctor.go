@@ -9,6 +9,7 @@ import (
 
 	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/proc"
+	"github.com/tetra/tsm/internal/redact"
 	"github.com/tetra/tsm/internal/spec"
 	"github.com/tetra/tsm/internal/store"
 	"github.com/tetra/tsm/internal/supervisor"
@@ -65,8 +66,11 @@ func (h *handler) doctor(w http.ResponseWriter, r *http.Request) {
 			add("orphans", api.CheckWarn, "the process table could not be read completely: "+err.Error(), "run `tsm doctor orphans` again")
 		}
 		for _, o := range orphans {
-			rep.Orphans = append(rep.Orphans, api.Orphan{PID: o.PID, StartTime: o.StartTime, BootID: o.BootID, Command: o.Command, Name: o.Name})
-			add("orphans", api.CheckError, fmt.Sprintf("pid %d (%s) was started by a run of %s that tsm no longer tracks", o.PID, o.Command, o.Name),
+			// An orphan's command is a run's, masked as list masks it;
+			// clean goes by the identity alone.
+			command := redact.Command(o.Command)
+			rep.Orphans = append(rep.Orphans, api.Orphan{PID: o.PID, StartTime: o.StartTime, BootID: o.BootID, Command: command, Name: o.Name})
+			add("orphans", api.CheckError, fmt.Sprintf("pid %d (%s) was started by a run of %s that tsm no longer tracks", o.PID, command, o.Name),
 				fmt.Sprintf("`tsm doctor clean` ends it (or `kill %d`)", o.PID))
 		}
 		if len(orphans) == 0 && err == nil {
@@ -81,7 +85,7 @@ func (h *handler) doctor(w http.ResponseWriter, r *http.Request) {
 		for _, c := range clashes {
 			var who []string
 			for i, b := range c.Holders {
-				s := fmt.Sprintf("pid %d (%s)", b.PID, proc.CommandLine(b.PID))
+				s := fmt.Sprintf("pid %d (%s)", b.PID, redact.Command(proc.CommandLine(b.PID)))
 				if c.Owners[i].Name != "" {
 					s += fmt.Sprintf(" of tsm process %s (id %d)", c.Owners[i].Name, c.Owners[i].TsmID)
 				}
@@ -118,7 +122,7 @@ func (h *handler) clean(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]api.CleanResult, 0, len(res))
 	for _, c := range res {
-		out = append(out, api.CleanResult{Orphan: api.Orphan{PID: c.PID, StartTime: c.StartTime, BootID: c.BootID, Command: c.Command, Name: c.Name}, Action: c.Action})
+		out = append(out, api.CleanResult{Orphan: api.Orphan{PID: c.PID, StartTime: c.StartTime, BootID: c.BootID, Command: redact.Command(c.Command), Name: c.Name}, Action: c.Action})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -445,8 +445,9 @@ func (h *handler) info(w http.ResponseWriter, r *http.Request) {
 }
 
 // process turns metadata into the wire form, with live stats if known
-// (but not Exe: see listing). With full, the command and pre-hook, with
-// their secret-looking values redacted, and the process's paths too.
+// (but not Exe: see listing), secret-looking values of its checks masked.
+// With full, the command and pre-hook, masked alike, and the process's
+// paths too.
 func (h *handler) process(m store.Meta, live supervisor.Live, full bool) api.Process {
 	p := api.Process{
 		TsmID: m.TsmID, ID: m.TsmID, Name: m.Name, PID: m.PID,
@@ -455,7 +456,12 @@ func (h *handler) process(m store.Meta, live supervisor.Live, full bool) api.Pro
 		Restarts: m.Restarts, UnstableRestarts: m.UnstableRestarts, RestartPolicy: m.RestartPolicy,
 		ExitCode: m.ExitCode, ExitSignal: m.ExitSignal, StopTime: m.StopTime, NextRestart: m.NextRestart,
 		State: m.State, Pending: m.Pending, Unverified: m.Unverified,
-		ReadyCheck: m.ReadyCheck, MaxMemory: m.MaxMemory, CronRestart: m.CronRestart, Watch: m.Watch, HealthCheck: m.HealthCheck, HealthError: m.HealthError, RestartReason: m.RestartReason,
+		MaxMemory: m.MaxMemory, CronRestart: m.CronRestart, Watch: m.Watch,
+		// Checks are commands and URLs too (exec:curl -H 'Authorization:
+		// Bearer ...', http://user:password@...), and their failures and
+		// the restarts they caused quote them.
+		ReadyCheck: redact.Command(m.ReadyCheck), HealthCheck: redact.Command(m.HealthCheck),
+		HealthError: redact.Command(m.HealthError), RestartReason: redact.Command(m.RestartReason),
 	}
 	if full {
 		p.Command, p.Prehook = redact.Command(m.Command), redact.Command(m.Prehook)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/proc"
+	"github.com/tetra/tsm/internal/redact"
 	"github.com/tetra/tsm/internal/spec"
 )
 
@@ -46,7 +47,7 @@ func (h *handler) ports(w http.ResponseWriter, r *http.Request) {
 		}
 		resp.Holders = []api.PortHolder{}
 		for _, b := range bs {
-			ph := api.PortHolder{Socket: socket(b), Command: proc.CommandLine(b.PID), UID: -1}
+			ph := api.PortHolder{Socket: socket(b), Command: redact.Command(proc.CommandLine(b.PID)), UID: -1}
 			if uid, err := proc.Owner(b.PID); err == nil {
 				ph.UID, ph.User = uid, strconv.Itoa(uid)
 				if u, err := user.LookupId(ph.User); err == nil {

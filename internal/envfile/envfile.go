@@ -14,6 +14,8 @@ import (
 	"os"
 	"strings"
 	"syscall"
+
+	"github.com/tetra/tsm/internal/redact"
 )
 
 // Var is one assignment, in file order. A key assigned twice appears twice;
@@ -195,7 +197,7 @@ func (p *parser) statement() error {
 		p.skipBlanks()
 		key = p.name()
 		if key == "" {
-			return syntaxErr(line, "export must be followed by KEY=value (got %q)", p.restOfLine())
+			return syntaxErr(line, "export must be followed by KEY=value (got %q)", shown(p.restOfLine()))
 		}
 		if !p.at('=') && p.lineEnds() {
 			// "export KEY" only marks a variable for export, and every
@@ -216,7 +218,11 @@ func (p *parser) statement() error {
 		if emptyBeforeBlank {
 			return syntaxErr(line, "spaces around '=' are not allowed; write %s", suggest(key, p.restOfLine()))
 		}
-		return syntaxErr(line, "unexpected %q after the value of %s; quote values that contain spaces (%s=\"...\")", p.restOfLine(), key, key)
+		rest := p.restOfLine()
+		if redact.SecretName(key) {
+			rest = redact.Mask // the rest of a secret, as often as not
+		}
+		return syntaxErr(line, "unexpected %q after the value of %s; quote values that contain spaces (%s=\"...\")", rest, key, key)
 	}
 	p.vars[key] = value
 	p.out = append(p.out, Var{Key: key, Value: value, Line: line})
@@ -241,7 +247,19 @@ func (p *parser) notAssignment(line, lineStart int, key string) error {
 	if word, _, _ := strings.Cut(text, " "); word == "source" || word == "." {
 		return syntaxErr(line, "%q: env files are parsed, not executed, so they cannot source other files; copy the variables into this file", text)
 	}
-	return syntaxErr(line, "%q is not a variable assignment; env files support only KEY=value, export KEY=value and # comments", text)
+	return syntaxErr(line, "%q is not a variable assignment; env files support only KEY=value, export KEY=value and # comments", shown(text))
+}
+
+// shown returns a line that is not KEY=value as an error may quote it: its
+// secret-looking values masked (set DB_PASSWORD=********), and only its
+// first word when it names a secret in a form the masks do not know
+// (API_TOKEN: abc).
+func shown(text string) string {
+	if masked := redact.Command(text); masked != text || !redact.SecretName(text) {
+		return masked
+	}
+	word, _, _ := strings.Cut(text, " ")
+	return word + " ..."
 }
 
 // lineEnds consumes blanks and a trailing comment and reports whether the
@@ -255,6 +273,9 @@ func (p *parser) lineEnds() bool {
 }
 
 func suggest(key, value string) string {
+	if redact.SecretName(key) {
+		return key + "=" + redact.Mask
+	}
 	if strings.ContainsAny(value, " \t") && !strings.ContainsAny(value, `"'`) {
 		value = `"` + value + `"`
 	}

@@ -123,6 +123,13 @@ func TestParseErrors(t *testing.T) {
 		{"error line counts CRLF", "A=1\r\n\r\nB=`x`", 3, "command substitution"},
 		{"deep nesting", "A=" + strings.Repeat(`"${A:-`, 100_000), 1, "nested more than 32 deep"},
 		{"exponential expansion", "A=x\n" + strings.Repeat("A=$A${A}\n", 30), 21, "more than 1048576 bytes"},
+		// A secret's value is never quoted back (red team: these errors
+		// showed s3cret on the terminal, in doctor and in describe).
+		{"secret with a colon", "API_TOKEN: s3cret", 1, `"API_TOKEN: ..." is not a variable assignment`},
+		{"secret after set", "set DB_PASSWORD=s3cret", 1, `"set DB_PASSWORD=********" is not a variable assignment`},
+		{"secret with spaces around equals", "API_TOKEN = s3cret", 1, "write API_TOKEN=********"},
+		{"secret with a space in its value", "DB_PASSWORD=correct s3cret", 1, `unexpected "********" after the value of DB_PASSWORD`},
+		{"secret after export flag", "export -n API_KEY=s3cret", 1, "export must be followed by KEY=value"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -133,6 +140,9 @@ func TestParseErrors(t *testing.T) {
 			}
 			if se.Line != tt.line || !strings.Contains(se.Msg, tt.msg) {
 				t.Errorf("Parse(%q) = line %d %q, want line %d containing %q", tt.in, se.Line, se.Msg, tt.line, tt.msg)
+			}
+			if strings.Contains(se.Msg, "s3cret") {
+				t.Errorf("Parse(%q) = %q, which shows the secret", tt.in, se.Msg)
 			}
 		})
 	}

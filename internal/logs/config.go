@@ -1,6 +1,7 @@
 package logs
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -44,6 +45,9 @@ func LoadConfig(path string) (Config, error) {
 	if err != nil {
 		return c, err
 	}
+	// A byte order mark (Windows editors write one) is no TOML, and
+	// BurntSushi/toml, which read this file before, skipped it.
+	data = bytes.TrimPrefix(data, []byte("\uFEFF"))
 	var doc map[string]any
 	if err := toml.Unmarshal(data, &doc); err != nil {
 		var de *toml.DecodeError
@@ -55,9 +59,12 @@ func LoadConfig(path string) (Config, error) {
 	}
 	const known = "known: logs.max_size, logs.keep, logs.total_max_size"
 	for k, v := range doc {
+		if k != "logs" {
+			return c, fmt.Errorf("%s: unknown key %q (%s)", at(path, data, k), k, known)
+		}
 		logs, ok := v.(map[string]any)
-		if k != "logs" || !ok {
-			return c, fmt.Errorf("%s: unknown key %q (%s)", path, k, known)
+		if !ok {
+			return c, fmt.Errorf("%s: logs is %s, not a table; write it as [logs] followed by key = value lines (%s)", at(path, data, k), tomlType(v), known)
 		}
 		for k, v := range logs {
 			var err error
@@ -70,16 +77,16 @@ func LoadConfig(path string) (Config, error) {
 				n, ok := v.(int64)
 				switch {
 				case !ok:
-					err = fmt.Errorf("logs.keep is %v; it must be a whole number", v)
+					err = fmt.Errorf("%v; it must be a whole number, such as keep = 5", v)
 				case n < 0:
-					err = fmt.Errorf("logs.keep is %d; it must be 0 or more", n)
+					err = fmt.Errorf("%d; it must be 0 or more", n)
 				}
 				c.Keep = int(n)
 			default:
-				err = fmt.Errorf("unknown key %q (%s)", "logs."+k, known)
+				return c, fmt.Errorf("%s: unknown key %q (%s)", at(path, data, k), "logs."+k, known)
 			}
 			if err != nil {
-				return c, fmt.Errorf("%s: %w", path, err)
+				return c, fmt.Errorf("%s: logs.%s is %w", at(path, data, k), k, err)
 			}
 		}
 	}
@@ -87,18 +94,18 @@ func LoadConfig(path string) (Config, error) {
 }
 
 // size takes a byte count from a TOML string ("10M", see ParseSize) or
-// integer (bytes).
+// integer (bytes). Its error follows "logs.max_size is ".
 func size(v any) (int64, error) {
 	switch x := v.(type) {
 	case int64:
 		if x < 0 {
-			return 0, fmt.Errorf("size %d is negative", x)
+			return 0, fmt.Errorf("%d, a negative size; write a number of bytes, or a string such as \"10M\" (\"0\": no limit)", x)
 		}
 		return x, nil
 	case string:
 		return ParseSize(x)
 	}
-	return 0, fmt.Errorf("size %v: want a string such as \"10M\" or a number of bytes", v)
+	return 0, fmt.Errorf("%v; write a string such as \"10M\" or a number of bytes", v)
 }
 
 // ParseSize parses a byte count written as a number with an optional unit:
@@ -125,4 +132,42 @@ func ParseSize(v string) (int64, error) {
 		return 0, fmt.Errorf("size %q is not a number of bytes (examples: 10M, 64k, 1G, 0)", v)
 	}
 	return n * mult, nil
+}
+
+// at returns "path:line" for the line of data where key is first assigned
+// or opens a table, path alone if none is found: go-toml reports no
+// position for a value its syntax allows, and a message without a line
+// sends the user through the whole file.
+func at(path string, data []byte, key string) string {
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		rest := strings.TrimLeft(line, "[")
+		if rest == line { // an assignment: key = ..., logs.key = ..., { key = ... }
+			if j := strings.Index(line, key); j >= 0 && (j == 0 || strings.ContainsRune(". {,", rune(line[j-1]))) {
+				if after := strings.TrimSpace(line[j+len(key):]); strings.HasPrefix(after, "=") || strings.HasPrefix(after, ".") {
+					return fmt.Sprintf("%s:%d", path, i+1)
+				}
+			}
+			continue
+		}
+		if strings.HasPrefix(strings.TrimSpace(rest), key) {
+			return fmt.Sprintf("%s:%d", path, i+1)
+		}
+	}
+	return path
+}
+
+// tomlType names the kind of a decoded TOML value for a message.
+func tomlType(v any) string {
+	switch v.(type) {
+	case []any, []map[string]any:
+		return "an array ([[logs]] or logs = [...])"
+	case string:
+		return "a string"
+	case int64, float64:
+		return "a number"
+	case bool:
+		return "a boolean"
+	}
+	return "a date or time"
 }

@@ -25,27 +25,63 @@ const secretWords = `pass|secret|token|key|auth|credential|private|cookie|sessio
 // secretName matches a whole variable or option name that holds a secret.
 const secretName = `[A-Za-z0-9_.-]*(?i:` + secretWords + `)[A-Za-z0-9_.-]*`
 
-// value is one shell word: quoted, or up to the next blank.
-const value = `('[^']*'|"(?:[^"\\]|\\.)*"|[^\s'"]+)`
+// part is one part of a shell word: quoted, an escaped character, or a
+// bare character; a bare part ends at a blank or at what ends a shell word
+// (; & | < >), so `export TOKEN=x; run` keeps its `;`.
+const part = `'[^']*'|"(?:[^"\\]|\\.)*"|\\.|[^\s'"\\;&|<>]`
+
+// value is every part of one shell word: 'a b'"c"d\ e is one value, and so
+// is the 'ab'\''cd' that quoting a value with a quote in it makes.
+const value = `((?:` + part + `)+)`
 
 // Compiled on first use: every tsm command, the CLI's too, would otherwise
 // compile them at start-up.
 var (
 	nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?i)(?:` + secretWords + `)`) })
 
+	// Each pattern is alternatives of three groups: what stays before the
+	// value, the value, what stays after it (see maskAll).
 	commandREs = sync.OnceValue(func() []*regexp.Regexp {
 		return []*regexp.Regexp{
-			// API_TOKEN=abc, export DB_PASSWORD='x y', --password=abc
-			regexp.MustCompile(`(\b` + secretName + `=)` + value),
+			// An assignment that opens a quoted word, as `tsm start prog
+			// '--password=a b'` is recorded, runs to the closing quote and
+			// the word on ('API_KEY=x'\''y'); else API_TOKEN=abc, export
+			// DB_PASSWORD='x y', --password=abc. One pattern, so that the
+			// second never reads on from the first's closing quote.
+			regexp.MustCompile(`('` + secretName + `=)([^']*)(')(?:` + part + `)*|(\b` + secretName + `=)` + value + `()`),
 			// --token abc, -auth abc
-			regexp.MustCompile(`((?:^|\s)--?` + secretName + `\s+)` + value),
+			regexp.MustCompile(`((?:^|\s)--?` + secretName + `\s+)` + value + `()`),
 			// scheme://user:password@host
 			regexp.MustCompile(`(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]*:)([^\s@/]+)(@)`),
 			// Authorization: Bearer abc, Basic abc
-			regexp.MustCompile(`(?i)(\b(?:bearer|basic)\s+)([A-Za-z0-9._~+/=-]+)`),
+			regexp.MustCompile(`(?i)(\b(?:bearer|basic)\s+)([A-Za-z0-9._~+/=-]+)()`),
 		}
 	})
 )
+
+// maskAll replaces the value of every match of re in s with Mask, keeping
+// what comes before and after it (re: see commandREs) and dropping the
+// rest of the match.
+func maskAll(re *regexp.Regexp, s string) string {
+	matches := re.FindAllStringSubmatchIndex(s, -1)
+	if matches == nil {
+		return s
+	}
+	var b strings.Builder
+	last := 0
+	for _, m := range matches {
+		b.WriteString(s[last:m[0]])
+		for g := 2; g+5 < len(m); g += 6 {
+			if m[g] >= 0 { // the alternative that matched
+				b.WriteString(s[m[g]:m[g+1]] + Mask + s[m[g+4]:m[g+5]])
+				break
+			}
+		}
+		last = m[1]
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
 
 // hints holds, lower case, a word that each match of a commandREs entry
 // contains: a string with none of them has nothing to hide.
@@ -84,7 +120,7 @@ func Command(s string) string {
 		return s
 	}
 	for _, re := range commandREs() {
-		s = re.ReplaceAllString(s, "${1}"+Mask+"${3}")
+		s = maskAll(re, s)
 	}
 	return s
 }

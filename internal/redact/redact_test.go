@@ -12,6 +12,14 @@ func TestCommand(t *testing.T) {
 		"python3 worker.py postgres://app:pa55@db:5432/x":     "python3 worker.py postgres://app:********@db:5432/x",
 		`curl -H "Authorization: Bearer eyJabc.def" http://x`: `curl -H "Authorization: Bearer ********" http://x`,
 		"aws s3 sync --profile prod AWS_ACCESS_KEY_ID=AKIA1":  "aws s3 sync --profile prod AWS_ACCESS_KEY_ID=********",
+		// Every part of a value that is one shell word, as a recorded
+		// command quotes it (red team: these showed its second half).
+		`/bin/echo '--password=correct horse battery' -v`: `/bin/echo '--password=********' -v`,
+		`app --token 'ab'\''cd' -v`:                       "app --token ******** -v",
+		`app 'API_KEY=x'\''y' 'other z'`:                  `app 'API_KEY=********' 'other z'`,
+		`export DB_PASS=abc\ def X_TOKEN=ab"cd"ef; true`:  "export DB_PASS=******** X_TOKEN=********; true",
+		`export HOOK_SECRET=s9; true && run`:              "export HOOK_SECRET=********; true && run",
+		`bash -c 'app --token "a b" --port 1'`:            `bash -c 'app --token ******** --port 1'`,
 		// Names the environment's rules hid and the command's did not.
 		"STRIPE_KEY=sk_live_1 node app.js":           "STRIPE_KEY=******** node app.js",
 		"SESSION_COOKIE=c0 SENTRY_DSN=d1 ./serve":    "SESSION_COOKIE=******** SENTRY_DSN=******** ./serve",
@@ -41,7 +49,7 @@ func TestCommandHints(t *testing.T) {
 	} {
 		slow := in
 		for _, re := range commandREs() {
-			slow = re.ReplaceAllString(slow, "${1}"+Mask+"${3}")
+			slow = maskAll(re, slow)
 		}
 		if got := Command(in); got != slow {
 			t.Errorf("Command(%q) = %q, the patterns alone give %q", in, got, slow)

@@ -87,6 +87,9 @@ func LoadEnvToml(path, tetraOrg string) (*EnvToml, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A byte order mark (Windows editors write one) is no TOML;
+	// BurntSushi/toml, which read env.toml before, skipped it.
+	data = bytes.TrimPrefix(data, []byte("\uFEFF"))
 	var raw map[string]any
 	if err := toml.Unmarshal(data, &raw); err != nil {
 		var de *toml.DecodeError
@@ -302,12 +305,20 @@ func (t *EnvToml) Build(env string, secretVars []envfile.Var, environ []string) 
 		cwd = c
 		delete(merged, "cwd")
 	}
-	command := varRef().ReplaceAllStringFunc(t.Command, func(ref string) string {
-		if v, ok := merged[strings.Trim(ref, "${}")]; ok {
-			return v
-		}
-		return ref
-	})
+	// hide: a [secrets] value the command names is shown as the mask, as
+	// its export is (--dry-run printed TSM_COMMAND with the secret in it).
+	command := func(hide bool) string {
+		return varRef().ReplaceAllStringFunc(t.Command, func(ref string) string {
+			k := strings.Trim(ref, "${}")
+			if v, ok := merged[k]; ok {
+				if hide && secretKeys[k] {
+					return redact.Mask
+				}
+				return v
+			}
+			return ref
+		})
+	}
 	port := merged["PORT"]
 	if n, err := strconv.Atoi(strings.TrimSuffix(port, "+")); err != nil || n < 1 || n > 65535 {
 		return nil, fmt.Errorf("%s: PORT %q for %s is not a port", t.Path, port, env)
@@ -325,7 +336,7 @@ func (t *EnvToml) Build(env string, secretVars []envfile.Var, environ []string) 
 		var w bytes.Buffer
 		fmt.Fprintf(&w, "#!/usr/bin/env bash\n# %s (env: %s) by tsm build; edit env.toml, not this file.\n", BuiltMarker, env)
 		fmt.Fprintf(&w, "# Regenerate: tsm build %s\n# Source: %s\n# Inheritance: %s\n", env, t.Path, strings.Join(chain, " → "))
-		fmt.Fprintf(&w, "TSM_NAME=%s\nTSM_COMMAND=%s\nTSM_PORT=%s\nTSM_CWD=%s\n", quote(t.Name+"-"+env), quoteExpand(command), port, quoteExpand(cwd))
+		fmt.Fprintf(&w, "TSM_NAME=%s\nTSM_COMMAND=%s\nTSM_PORT=%s\nTSM_CWD=%s\n", quote(t.Name+"-"+env), quoteExpand(command(hide)), port, quoteExpand(cwd))
 		if t.Description != "" {
 			fmt.Fprintf(&w, "TSM_DESCRIPTION=%s\n", quoteExpand(t.Description))
 		}

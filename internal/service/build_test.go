@@ -96,6 +96,9 @@ func TestBuildErrors(t *testing.T) {
 		{"inherit missing", "[service]\nname = \"x\"\ncommand = \"y\"\n[a]\ninherit = \"zz\"\n", "a", 5, "which has no section"},
 		{"missing secret", "[service]\nname = \"x\"\ncommand = \"y\"\n[secrets]\nK = \"$NOPE\"\n[local]\n", "local", 5, "needs NOPE"},
 		{"missing env", "[service]\nname = \"x\"\ncommand = \"y\"\n[local]\n", "prod", 0, "no [prod] section"},
+		// A byte order mark is skipped, as BurntSushi/toml did (red team:
+		// go-toml refused it at line 1); lines still count from the mark's.
+		{"byte order mark", "\uFEFF[service]\r\nname = \"x\"\r\ncommand = \"y\"\r\nport = 1\r\n", "", 4, "not port"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -113,5 +116,27 @@ func TestBuildErrors(t *testing.T) {
 				t.Errorf("got %v, want line %d", err, tt.line)
 			}
 		})
+	}
+}
+
+// A [secrets] value the command names is written into the built file's
+// TSM_COMMAND, and shown as the mask by --dry-run, as its export is (red
+// team: the dry run printed it).
+func TestBuildHidesSecretsInTheCommand(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "env.toml")
+	writeFile(t, path, "[service]\nname = \"api\"\ncommand = \"node app.js $API_TOKEN --port $PORT\"\n[shared]\nPORT = \"3000\"\n[secrets]\nAPI_TOKEN = \"$ACME_TOKEN\"\n[dev]\n")
+	et, err := LoadEnvToml(path, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := et.Build("dev", []envfile.Var{{Key: "ACME_TOKEN", Value: "tok-999"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out.Text), `TSM_COMMAND="node app.js tok-999 --port 3000"`) {
+		t.Errorf("the built file:\n%s", out.Text)
+	}
+	if !strings.Contains(string(out.Redacted), `TSM_COMMAND="node app.js ******** --port 3000"`) || strings.Contains(string(out.Redacted), "tok-999") {
+		t.Errorf("the dry run shows:\n%s", out.Redacted)
 	}
 }

@@ -37,8 +37,17 @@ func commandWords(argv []string) ([]string, error) {
 	if len(argv) == 0 || argv[0] == "" {
 		return nil, errorf(ErrUsage, "no command given; usage: tsm start [flags] <command> [args...]")
 	}
+	if name, _, ok := strings.Cut(argv[0], "="); ok && varName().MatchString(name) && !strings.ContainsAny(argv[0], " \t\n") {
+		// A shell's VAR=value prefix (outside a shell string, which bash
+		// runs as such), which tsm would look up as a program: `command
+		// "API_TOKEN=abc" not found` said neither why nor how, and showed
+		// the value, often a secret, in the error.
+		return nil, errorf(ErrUsage, "the command starts with %s=..., a variable assignment, not a program (tsm runs the command without a shell): write `env %s=... <command>`, put %s in an env file (--env), or export it before tsm start (the process gets your environment)", name, name, name)
+	}
 	return argv, nil
 }
+
+var varName = lazyRegexp(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // resolveCommand implements rules 2 to 5: shell wrapping, type detection,
 // interpreter resolution and script existence.

@@ -230,6 +230,10 @@ func TestErrors(t *testing.T) {
 		{name: "blank string", req: Request{Argv: []string{"  \t "}}, want: ErrUsage, msg: "no command given"},
 		{name: "relative caller cwd", req: Request{Argv: []string{"sleep"}, Cwd: "proj"}, want: ErrUsage, msg: "not absolute"},
 		{name: "unknown command", req: Request{Argv: []string{"nope", "x"}}, want: ErrMissingFile, msg: `command "nope" not found in PATH`},
+		// A shell's VAR=value prefix: said so, with the ways to set it, and
+		// without the value (red team: `command "API_TOKEN=s3cret" not found`).
+		{name: "assignment as a command", req: Request{Argv: []string{"API_TOKEN=s3cret node app.js"}}, want: ErrUsage, msg: "starts with API_TOKEN=..., a variable assignment, not a program (tsm runs the command without a shell): write `env API_TOKEN=... <command>`"},
+		{name: "assignment as argv0", req: Request{Argv: []string{"DB_URL=postgres://u:pw@db/x", "./run"}}, want: ErrUsage, msg: "starts with DB_URL=..., a variable assignment"},
 		{name: "non-executable on PATH is not found", req: Request{Argv: []string{"not-executable"}}, want: ErrMissingFile, msg: `command "not-executable" not found`},
 		{name: "caller PATH, not ours", req: Request{Argv: []string{"sleep"}, Env: []string{"PATH=/opt/tools/bin"}}, want: ErrMissingFile, msg: `command "sleep" not found`},
 		{name: "missing relative binary", req: Request{Argv: []string{"./nope"}}, want: ErrMissingFile, msg: "./nope not found in " + proj},
@@ -266,6 +270,9 @@ func TestErrors(t *testing.T) {
 			_, err := resolve(tt.req, newSys())
 			if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.msg) {
 				t.Fatalf("Resolve error = %v, want %v containing %q", err, tt.want, tt.msg)
+			}
+			if strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), ":pw@") {
+				t.Errorf("Resolve error %q shows a secret of the command", err)
 			}
 		})
 	}

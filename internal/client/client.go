@@ -418,7 +418,7 @@ func (c *Client) watch(ctx context.Context, cancel context.CancelCauseFunc, rout
 		err := c.send(pctx, nil, http.MethodGet, api.RoutePing, nil, nil)
 		pcancel()
 		if err != nil && ctx.Err() == nil {
-			cancel(fmt.Errorf("%w: it took %s request more than %s and then did not answer a ping either (%v); it may be stuck: see %s, and `kill $(cat %s)` to end it (services keep running)",
+			cancel(fmt.Errorf("%w: a %s request went unanswered for %s and then a ping did too (%v); it may be stuck: see %s, and `kill $(cat %s)` to end it (services keep running)",
 				ErrUnresponsive, strings.TrimPrefix(route, "/v1/"), waited, err, paths.DaemonLog(c.Root), paths.DaemonPID(c.Root)))
 			return
 		}

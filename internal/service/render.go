@@ -26,7 +26,7 @@ func Render(origin string, fields, env []Assignment) []byte {
 }
 
 // quote quotes s for a definition: double quotes when nothing in it is
-// special there, else single quotes (a ' written as '\”).
+// special there, else single quotes (a ' written as '\'').
 func quote(s string) string {
 	if !strings.ContainsAny(s, "$`\"\\!\n") {
 		return `"` + s + `"`

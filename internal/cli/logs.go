@@ -293,13 +293,20 @@ func (a *App) showLogsTo(ctx context.Context, out *bufio.Writer, colour bool, er
 	for _, pr := range procs {
 		known[pr.Name] = true
 	}
-	go a.followNew(fctx, cancel, known, func(pr api.Process) error {
-		return a.followAlso(fctx, cancel, p, sourcesOf(pr, o, f, errw), f, emit)
+	// Every goroutine that prints is waited for before the caller flushes
+	// the output (unlocked) and returns.
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		a.followNew(fctx, cancel, known, func(pr api.Process) error {
+			return a.followAlso(fctx, cancel, &wg, p, sourcesOf(pr, o, f, errw), f, emit)
+		})
 	})
 	err := ignoreCanceled(following.Run(fctx, p.locked(emit(0))))
 	if err == nil && ctx.Err() == nil {
 		err = context.Cause(fctx) // a follower of a later process failed
 	}
+	cancel(nil)
+	wg.Wait()
 	return err
 }
 
@@ -357,7 +364,7 @@ func (a *App) followNew(ctx context.Context, cancel context.CancelCauseFunc, kno
 
 // followAlso shows what srcs (a process that started after the follow
 // began) have written so far, and follows them beside the others.
-func (a *App) followAlso(ctx context.Context, cancel context.CancelCauseFunc, p *linePrinter, srcs []logSource, f lineFilter, emit func(base int) func(logs.Line) error) error {
+func (a *App) followAlso(ctx context.Context, cancel context.CancelCauseFunc, wg *sync.WaitGroup, p *linePrinter, srcs []logSource, f lineFilter, emit func(base int) func(logs.Line) error) error {
 	sources := make([]logs.Source, len(srcs))
 	for i, s := range srcs {
 		sources[i] = logs.Source{Stream: s.stream, Path: s.path}
@@ -387,11 +394,11 @@ func (a *App) followAlso(ctx context.Context, cancel context.CancelCauseFunc, p 
 	if err != nil {
 		return err
 	}
-	go func() {
+	wg.Go(func() {
 		if err := following.Run(ctx, p.locked(emit(base))); err != nil && ctx.Err() == nil {
 			cancel(err)
 		}
-	}()
+	})
 	return nil
 }
 

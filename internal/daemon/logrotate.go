@@ -72,7 +72,7 @@ func rotateLogs(ctx context.Context, st *store.Store, log *slog.Logger) {
 // seenLog is what the rotation loop last saw of a log file, to note a time
 // checkpoint (logs.Note) about once a second while it grows.
 type seenLog struct {
-	path      string
+	path      cpath
 	size, end int64 // when the last checkpoint was noted
 	noted     time.Time
 	looked    int64 // size at the last look
@@ -133,26 +133,26 @@ func (r *rotator) all(cfg logs.Config) (busy bool, stamped []string) {
 		}
 		p := r.procs[e.Name()]
 		if p == nil {
-			p = &procLogs{streams: [2]seenLog{{path: r.st.OutLog(e.Name())}, {path: r.st.ErrLog(e.Name())}}}
+			p = &procLogs{streams: [2]seenLog{{path: newCPath(r.st.OutLog(e.Name()))}, {path: newCPath(r.st.ErrLog(e.Name()))}}}
 			r.procs[e.Name()] = p
 		}
 		p.look = r.look
 		pol, pid, logTime := p.pol.policy(r.st, e.Name(), cfg.Policy)
 		for i := range p.streams {
 			s := &p.streams[i]
-			live = append(live, s.path)
+			path := s.path.String()
+			live = append(live, path)
 			if logTime {
-				stamped = append(stamped, s.path)
+				stamped = append(stamped, path)
 			}
-			// unix.Lstat, not os.Lstat: no FileInfo to collect, two a
-			// process a second.
+			// No os.Lstat: no FileInfo to collect, two a process a second.
 			var fi unix.Stat_t
-			if err := unix.Lstat(s.path, &fi); err != nil {
+			if err := stat(s.path, &fi, false); err != nil {
 				// Removed while the process runs: it still writes to the
 				// file, which must stay within its cap all the same.
-				if via, ok := logs.RemovedLog(s.path, pid, i+1); ok {
-					if _, err := logs.RotateVia(s.path, via, pol); err != nil {
-						r.log.Debug("rotating a removed log failed", "file", s.path, "err", err)
+				if via, ok := logs.RemovedLog(path, pid, i+1); ok {
+					if _, err := logs.RotateVia(path, via, pol); err != nil {
+						r.log.Debug("rotating a removed log failed", "file", path, "err", err)
 					}
 				}
 				continue
@@ -167,11 +167,11 @@ func (r *rotator) all(cfg logs.Config) (busy bool, stamped []string) {
 				s.failed = "" // what Rotate says of a file within its cap
 				continue
 			}
-			m, err := logs.Rotate(s.path, pol)
+			m, err := logs.Rotate(path, pol)
 			if err != nil {
 				if s.failed != err.Error() {
 					s.failed = err.Error()
-					r.log.Warn("log rotation failed", "file", s.path, "err", err)
+					r.log.Warn("log rotation failed", "file", path, "err", err)
 				}
 				continue
 			}
@@ -179,7 +179,7 @@ func (r *rotator) all(cfg logs.Config) (busy bool, stamped []string) {
 			if m != "" {
 				rotated = true
 				if m != logs.Collapse {
-					r.log.Debug("log rotated by copy and truncate; lines written during the copy may be lost", "file", s.path)
+					r.log.Debug("log rotated by copy and truncate; lines written during the copy may be lost", "file", path)
 				}
 			}
 		}
@@ -206,6 +206,7 @@ func (r *rotator) all(cfg logs.Config) (busy bool, stamped []string) {
 // rewritten, but by exchange with its spare, so a new inode tells a change
 // only until the old one comes back.
 type policyCache struct {
+	meta cpath // meta.json's path, made at the first look
 	mod  unix.Timespec
 	ino  uint64
 	read bool // mod, def, pol, pid and logTime are set
@@ -227,8 +228,11 @@ type policyCache struct {
 // block the process). Its meta.json is read again only when it changed: one
 // stat a look.
 func (c *policyCache) policy(st *store.Store, name string, def logs.Policy) (logs.Policy, int, bool) {
+	if c.meta.s == "" {
+		c.meta = newCPath(st.MetaPath(name))
+	}
 	var fi unix.Stat_t
-	if err := unix.Stat(st.MetaPath(name), &fi); err != nil {
+	if err := stat(c.meta, &fi, true); err != nil {
 		return def, 0, true
 	}
 	if c.read && c.settled && c.mod == fi.Mtim && c.ino == uint64(fi.Ino) && c.def == def {
@@ -245,7 +249,7 @@ func (c *policyCache) policy(st *store.Store, name string, def logs.Policy) (log
 		}
 	}
 	settled := time.Since(time.Unix(fi.Mtim.Unix())) > coarseClock
-	*c = policyCache{mod: fi.Mtim, ino: uint64(fi.Ino), read: true, settled: settled, def: def, pol: pol, pid: pid, logTime: logTime}
+	*c = policyCache{meta: c.meta, mod: fi.Mtim, ino: uint64(fi.Ino), read: true, settled: settled, def: def, pol: pol, pid: pid, logTime: logTime}
 	return pol, pid, logTime
 }
 
@@ -259,16 +263,16 @@ const coarseClock = 100 * time.Millisecond
 // only remembered: what it holds was written before, at a time unknown.
 func (s *seenLog) note(size int64, log *slog.Logger) {
 	if s.noted.IsZero() {
-		s.size, s.end, s.noted = size, logs.End(s.path), time.Now()
+		s.size, s.end, s.noted = size, logs.End(s.path.String()), time.Now()
 		return
 	}
 	if size == s.size || time.Since(s.noted) < checkpointEvery {
 		return
 	}
 	s.size = size
-	if end := logs.End(s.path); end != s.end {
+	if end := logs.End(s.path.String()); end != s.end {
 		s.end, s.noted = end, time.Now()
-		if err := logs.Note(s.path, end, s.noted); err != nil {
+		if err := logs.Note(s.path.String(), end, s.noted); err != nil {
 			log.Debug("cannot note a log time checkpoint", "file", s.path, "err", err)
 		}
 	}

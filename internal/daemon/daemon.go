@@ -350,16 +350,18 @@ func (f *inFlight) list() []string {
 // hands freed memory back to the kernel.
 const idleTrim = 2 * time.Second
 
-// After a burst (at least burstRequests answered since the last trim: a
-// hundred starts, a loop of listings) the trim follows burstTrim of quiet
-// instead: such a burst leaves megabytes of garbage and of code faulted
-// in (at 1000 processes, 1 s after the last of 1000 starts, RSS was 19.4
-// MiB of which 7.6 MiB code pages; 12.1 MiB once trimmed), and what runs a
-// burst has finished with it. A user's occasional command still waits
-// idleTrim, so the next one does not fault the code back in.
+// After a burst of changes (at least burstChanges POST requests answered
+// since the last trim: a hundred starts, a stop of each process) the trim
+// follows burstTrim of quiet instead: such a burst leaves megabytes of
+// garbage and of code faulted in (at 1000 processes, 1 s after the last of
+// 1000 starts, RSS was 19.4 MiB of which 7.6 MiB code pages; 12.1 MiB once
+// trimmed), and what runs it has finished. Listings do not count: a
+// script or benchmark that lists every few tenths of a second would pay
+// for faulting the code back in at every call; nor does a user's
+// occasional command, which still waits idleTrim.
 const (
-	burstRequests = 32
-	burstTrim     = 400 * time.Millisecond
+	burstChanges = 32
+	burstTrim    = 400 * time.Millisecond
 )
 
 // idleRetrim is how often an idle daemon looks whether a collection ran
@@ -373,20 +375,21 @@ const idleRetrim = 5 * time.Second
 
 // trimWhenIdle returns the heap left over by a burst of requests (a hundred
 // starts, a big listing) to the kernel once the daemon is idle again
-// (idleTrim; burstTrim after a burst): the Go runtime would otherwise keep
+// (idleTrim; burstTrim after a burst of changes): the Go runtime would otherwise keep
 // it for minutes, and a supervisor lives for weeks beside the services it
 // watches. While it stays idle, the code pages a collection touched are
 // unmapped again (idleRetrim); activity counts what supervision does
 // (Supervisor.Handled).
 func trimWhenIdle(next http.Handler, activity func() uint64) http.Handler {
 	var (
-		served atomic.Int64 // requests answered since the last trim
-		mu     sync.Mutex   // one trim at a time; guards gcs and acts
-		gcs    uint64       // collections at the last trim
-		acts   uint64       // activity at the last look
-		t      *time.Timer
+		served  atomic.Bool  // a request was answered since the last trim
+		changes atomic.Int64 // POST requests answered since the last trim
+		mu      sync.Mutex   // one trim at a time; guards gcs and acts
+		gcs     uint64       // collections at the last trim
+		acts    uint64       // activity at the last look
+		t       *time.Timer
 	)
-	served.Store(1) // the first trim follows start-up and re-adoption
+	served.Store(true) // the first trim follows start-up and re-adoption
 	mu.Lock()
 	defer mu.Unlock()
 	t = time.AfterFunc(idleTrim, func() {
@@ -394,7 +397,8 @@ func trimWhenIdle(next http.Handler, activity func() uint64) http.Handler {
 		defer mu.Unlock()
 		quiet := activity() == acts
 		switch {
-		case served.Swap(0) > 0:
+		case served.Swap(false):
+			changes.Store(0)
 			trimNow()
 		case quiet && collections() != gcs:
 			dropCode()
@@ -410,7 +414,8 @@ func trimWhenIdle(next http.Handler, activity func() uint64) http.Handler {
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(w, r)
-		if served.Add(1) >= burstRequests {
+		served.Store(true)
+		if r.Method == http.MethodPost && changes.Add(1) >= burstChanges {
 			t.Reset(burstTrim)
 		} else {
 			t.Reset(idleTrim)

@@ -375,11 +375,11 @@ const idleRetrim = 5 * time.Second
 
 // trimWhenIdle returns the heap left over by a burst of requests (a hundred
 // starts, a big listing) to the kernel once the daemon is idle again
-// (idleTrim; burstTrim after a burst of changes): the Go runtime would otherwise keep
-// it for minutes, and a supervisor lives for weeks beside the services it
-// watches. While it stays idle, the code pages a collection touched are
-// unmapped again (idleRetrim); activity counts what supervision does
-// (Supervisor.Handled).
+// (idleTrim; burstTrim after a burst of changes): the Go runtime would
+// otherwise keep it for minutes, and a supervisor lives for weeks beside
+// the services it watches. While it stays idle, the code pages a
+// collection touched are unmapped again (idleRetrim); activity counts what
+// supervision does (Supervisor.Handled).
 func trimWhenIdle(next http.Handler, activity func() uint64) http.Handler {
 	var (
 		served  atomic.Bool  // a request was answered since the last trim

@@ -328,7 +328,7 @@ func (s *seenLog) note(size int64, log *slog.Logger) {
 	if end := logs.End(s.path.String()); end != s.end {
 		s.end, s.noted = end, time.Now()
 		if err := logs.Note(s.path.String(), end, s.noted); err != nil {
-			log.Debug("cannot note a log time checkpoint", "file", s.path, "err", err)
+			log.Debug("cannot note a log time checkpoint", "file", s.path.String(), "err", err)
 		}
 	}
 }

@@ -47,8 +47,8 @@ func TestIdleTrimAgainAfterCollection(t *testing.T) {
 // A burst of changes (a hundred starts) is trimmed after it ends sooner
 // than a single command is (issue 12: 1 s after 1000 starts the daemon
 // still held 7.6 MiB of code pages and the burst's garbage, 19.4 MiB in
-// all; trimmed, 13 MiB); a few changes, or listings however many, still
-// wait idleTrim.
+// all; trimmed, 13 MiB); a few changes, changes spaced out, or listings
+// however many, still wait idleTrim.
 func TestBurstTrimmedSooner(t *testing.T) {
 	var trims atomic.Int32
 	oldTrim, oldDrop := trimNow, dropCode
@@ -77,6 +77,14 @@ func TestBurstTrimmedSooner(t *testing.T) {
 		synctest.Wait()
 		if n := trims.Load(); n != 3 {
 			t.Fatalf("%d trims 1 s after a burst of 100 changes; want it trimmed (3)", n)
+		}
+		for range 40 { // a script's changes, half a second apart: no burst
+			serve(1, "POST")
+			time.Sleep(burstTrim + 100*time.Millisecond)
+		}
+		synctest.Wait()
+		if n := trims.Load(); n != 3 {
+			t.Fatalf("%d trims during 40 changes 0.5 s apart; want none (3)", n)
 		}
 	})
 }

@@ -388,8 +388,12 @@ func trimWhenIdle(next http.Handler, activity func() uint64) http.Handler {
 		changed atomic.Int64 // when the last one was answered (Unix ns)
 		mu      sync.Mutex   // one trim at a time; guards gcs and acts
 		gcs     uint64       // collections at the last trim
-		acts    uint64       // activity at the last look
-		t       *time.Timer
+		// mapped: what ran after the last trim (the tail of a burst: the
+		// rotation loop's first look at new processes, their settling)
+		// may have mapped code back that nothing runs again.
+		mapped bool
+		acts   uint64 // activity at the last look
+		t      *time.Timer
 	)
 	served.Store(true) // the first trim follows start-up and re-adoption
 	mu.Lock()
@@ -402,8 +406,10 @@ func trimWhenIdle(next http.Handler, activity func() uint64) http.Handler {
 		case served.Swap(false):
 			changes.Store(0)
 			trimNow()
-		case quiet && collections() != gcs:
+			mapped = true
+		case quiet && (mapped || collections() != gcs):
 			dropCode()
+			mapped = false
 		case !quiet:
 			acts = activity()
 			t.Reset(idleRetrim)

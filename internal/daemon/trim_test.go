@@ -31,16 +31,20 @@ func TestIdleTrimAgainAfterCollection(t *testing.T) {
 			}
 		}
 		step(idleTrim+time.Millisecond, 1, 0) // after start-up
-		step(idleRetrim, 1, 0)                // idle, no collection: nothing
+		step(idleRetrim, 1, 1)                // what ran after the trim: once more
+		step(idleRetrim, 1, 1)                // idle, no collection: nothing
 		gcs.Add(1)
-		step(idleRetrim, 1, 1) // a collection ran: code pages again
-		step(idleRetrim, 1, 1)
+		step(idleRetrim, 1, 2) // a collection ran: code pages again
+		step(idleRetrim, 1, 2)
 		gcs.Add(1)
 		acts.Add(1)            // an exit, a restart…
-		step(idleRetrim, 1, 1) // …keeps the pages
-		step(idleRetrim, 1, 2) // until a quiet spell
+		step(idleRetrim, 1, 2) // …keeps the pages
+		step(idleRetrim, 1, 3) // until a quiet spell
 		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
-		step(idleTrim+time.Millisecond, 2, 2) // a request: a full trim
+		step(idleTrim+time.Millisecond, 2, 3) // a request: a full trim
+		acts.Add(1)
+		step(idleRetrim, 2, 3) // supervision busy after it: kept
+		step(idleRetrim, 2, 4) // quiet: what ran after the trim is dropped
 	})
 }
 

@@ -17,6 +17,12 @@
 #                                   # before issue 12 serves no profiles)
 #   PPROF=1 KEEP=/tmp/h bench/rss.sh  # keeps the heap profiles as
 #                                   # /tmp/h.BIN.N.heap (go tool pprof)
+#   MIX=1 bench/rss.sh              # every 10th process a python3 -m
+#                                   # http.server on its own port, as
+#                                   # bench/compare.sh runs them
+# Each figure also says how much of it is anonymous memory (heap, stacks,
+# the runtime's own) and how much file pages (the executable's code), from
+# /proc/PID/smaps_rollup.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
@@ -40,23 +46,37 @@ fi
 declare -A names # labels now: the tree may change (a commit) while this runs
 for b in "${tsm_bins[@]}"; do names[$b]=$(label "$b"); done
 kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+# anon+file KiB of the resident set, e.g. "6120a+1410f".
+split() { awk '/^Anonymous:/ {a=$2} /^Rss:/ {r=$2} END {printf "%da+%df", a, r-a}' "/proc/$1/smaps_rollup"; }
+# argv of the i-th managed process.
+workload() {
+  if [[ -n ${MIX:-} ]] && (($1 % 10 == 0)); then
+    echo "python3 -m http.server $((${PORT0:-23000} + $1 / 10)) --bind 127.0.0.1"
+  else
+    echo "sleep 100000"
+  fi
+}
 declare -A rest started
 for n in $COUNTS; do
   for tsm in "${tsm_bins[@]}"; do
     cur=$tsm
     name=${names[$tsm]}
     "$tsm" list >/dev/null # starts the daemon
-    seq 0 $((n - 1)) | xargs -r -P 20 -I{} "$tsm" start --name "s{}" sleep 100000 >/dev/null
+    for ((i = 0; i < n; i++)); do echo "$i $(workload "$i")"; done |
+      xargs -r -P 20 -L 1 bash -c 'exec "$0" start --name "s$1" "${@:2}" >/dev/null' "$tsm"
     pid=$(cat "$TSM_DIR/daemon.pid")
     sleep 1
-    after=$(kib "$pid")
+    after=$(kib "$pid") aftersplit=$(split "$pid")
+    if [[ -n ${PPROF:-} ]]; then
+      ms=$(curl -s --unix-socket "$TSM_PPROF" http://x/debug/memstats | awk '{printf "%s %.1fM ", $1, $2 / 1048576}')
+    fi
     sleep 3
     samples=()
     for _ in 1 2 3 4 5; do
       samples+=("$(kib "$pid")")
       sleep 1
     done
-    med=$(printf '%s\n' "${samples[@]}" | sort -n | sed -n 3p)
+    med=$(printf '%s\n' "${samples[@]}" | sort -n | sed -n 3p) restsplit=$(split "$pid")
     rest[$name/$n]=$med started[$name/$n]=$after
     extra=""
     if [[ -n ${PPROF:-} ]]; then
@@ -66,8 +86,9 @@ for n in $COUNTS; do
       extra=$(printf '  goroutines %s, live heap %s' "$g" "$heap")
       [[ -n ${KEEP:-} ]] && cp "$work/heap" "${KEEP}.$(basename "$tsm").$n.heap"
     fi
-    printf '%-18s N=%-4s RSS after starts %6.1f MiB, at rest %6.1f MiB (KiB: %s)%s\n' "$name" "$n" \
-      "$(echo "$after / 1024" | bc -l)" "$(echo "$med / 1024" | bc -l)" "${samples[*]}" "$extra"
+    printf '%-18s N=%-4s RSS after starts %6.1f MiB (%s), at rest %6.1f MiB (%s; KiB: %s)%s\n' "$name" "$n" \
+      "$(echo "$after / 1024" | bc -l)" "$aftersplit" "$(echo "$med / 1024" | bc -l)" "$restsplit" "${samples[*]}" "$extra"
+    [[ -n ${PPROF:-} ]] && printf '%-18s N=%-4s 1 s after starts: %s\n' "$name" "$n" "$ms"
     "$tsm" delete all >/dev/null
     "$tsm" daemon stop >/dev/null
     cur=""

@@ -72,7 +72,7 @@ func rotateLogs(ctx context.Context, st *store.Store, log *slog.Logger) {
 // seenLog is what the rotation loop last saw of a log file, to note a time
 // checkpoint (logs.Note) about once a second while it grows.
 type seenLog struct {
-	path      string
+	path      cpath
 	size, end int64 // when the last checkpoint was noted
 	noted     time.Time
 	looked    int64 // size at the last look
@@ -104,6 +104,11 @@ type rotator struct {
 	procs map[string]*procLogs // by process name
 	look  uint64
 	live  []string // reused from look to look
+	// The processes directory as it was when last read (see names), and
+	// the names it listed, reused.
+	dir     cpath
+	dirSeen fileSeen
+	list    []string
 	// stamped is the log files that may have a --log-time pipe: of the
 	// processes whose meta.json says log_time, or could not be read. Only
 	// those are looked for a pipe (two stats a process a second otherwise).
@@ -111,7 +116,45 @@ type rotator struct {
 }
 
 func newRotator(st *store.Store, log *slog.Logger) *rotator {
-	return &rotator{st: st, log: log, procs: map[string]*procLogs{}}
+	return &rotator{st: st, log: log, procs: map[string]*procLogs{}, dir: newCPath(st.ProcessesDir())}
+}
+
+// relistEvery bounds how many looks may trust that the processes directory
+// did not change because its mtime and inode did not (a clock set back).
+const relistEvery = 10
+
+// names returns the names of the process directories (false: the
+// processes directory cannot be read). The directory is read again only
+// when it changed since it was last read (a process made or deleted gives
+// it a new mtime; trusted once settled, as for meta.json, see
+// policyCache), or every relistEvery looks; otherwise the processes of the
+// last look are the ones: at 1000 processes a read each second was most
+// of what an idle daemon still allocated (issue 12).
+func (r *rotator) names() ([]string, bool) {
+	var fi unix.Stat_t
+	if err := stat(r.dir, &fi, true); err != nil {
+		return nil, false
+	}
+	if r.dirSeen.unchanged(&fi) && r.look%relistEvery != 0 {
+		r.list = r.list[:0]
+		for name := range r.procs {
+			r.list = append(r.list, name)
+		}
+		return r.list, true
+	}
+	entries, err := os.ReadDir(r.dir.String())
+	if err != nil {
+		return nil, false
+	}
+	r.list = r.list[:0]
+	for _, e := range entries {
+		// Tombstones of deletes in flight start with a dot.
+		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+			r.list = append(r.list, e.Name())
+		}
+	}
+	r.dirSeen.saw(&fi)
+	return r.list, true
 }
 
 // all rotates every log file above its cap, notes time checkpoints, and
@@ -119,40 +162,36 @@ func newRotator(st *store.Store, log *slog.Logger) *rotator {
 // was rotated or is growing fast (and should be looked at again soon), and
 // the log files that may have a --log-time pipe (valid until the next call).
 func (r *rotator) all(cfg logs.Config) (busy bool, stamped []string) {
-	entries, err := os.ReadDir(r.st.ProcessesDir())
-	if err != nil {
+	names, ok := r.names()
+	if !ok {
 		return false, nil
 	}
 	r.look++
 	live, stamped := r.live[:0], r.stamped[:0]
 	rotated, hot := false, false
-	for _, e := range entries {
-		// Tombstones of deletes in flight start with a dot.
-		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
-			continue
-		}
-		p := r.procs[e.Name()]
+	for _, name := range names {
+		p := r.procs[name]
 		if p == nil {
-			p = &procLogs{streams: [2]seenLog{{path: r.st.OutLog(e.Name())}, {path: r.st.ErrLog(e.Name())}}}
-			r.procs[e.Name()] = p
+			p = &procLogs{streams: [2]seenLog{{path: newCPath(r.st.OutLog(name))}, {path: newCPath(r.st.ErrLog(name))}}}
+			r.procs[name] = p
 		}
 		p.look = r.look
-		pol, pid, logTime := p.pol.policy(r.st, e.Name(), cfg.Policy)
+		pol, pid, logTime := p.pol.policy(r.st, name, cfg.Policy)
 		for i := range p.streams {
 			s := &p.streams[i]
-			live = append(live, s.path)
+			path := s.path.String()
+			live = append(live, path)
 			if logTime {
-				stamped = append(stamped, s.path)
+				stamped = append(stamped, path)
 			}
-			// unix.Lstat, not os.Lstat: no FileInfo to collect, two a
-			// process a second.
+			// No os.Lstat: no FileInfo to collect, two a process a second.
 			var fi unix.Stat_t
-			if err := unix.Lstat(s.path, &fi); err != nil {
+			if err := stat(s.path, &fi, false); err != nil {
 				// Removed while the process runs: it still writes to the
 				// file, which must stay within its cap all the same.
-				if via, ok := logs.RemovedLog(s.path, pid, i+1); ok {
-					if _, err := logs.RotateVia(s.path, via, pol); err != nil {
-						r.log.Debug("rotating a removed log failed", "file", s.path, "err", err)
+				if via, ok := logs.RemovedLog(path, pid, i+1); ok {
+					if _, err := logs.RotateVia(path, via, pol); err != nil {
+						r.log.Debug("rotating a removed log failed", "file", path, "err", err)
 					}
 				}
 				continue
@@ -167,11 +206,11 @@ func (r *rotator) all(cfg logs.Config) (busy bool, stamped []string) {
 				s.failed = "" // what Rotate says of a file within its cap
 				continue
 			}
-			m, err := logs.Rotate(s.path, pol)
+			m, err := logs.Rotate(path, pol)
 			if err != nil {
 				if s.failed != err.Error() {
 					s.failed = err.Error()
-					r.log.Warn("log rotation failed", "file", s.path, "err", err)
+					r.log.Warn("log rotation failed", "file", path, "err", err)
 				}
 				continue
 			}
@@ -179,7 +218,7 @@ func (r *rotator) all(cfg logs.Config) (busy bool, stamped []string) {
 			if m != "" {
 				rotated = true
 				if m != logs.Collapse {
-					r.log.Debug("log rotated by copy and truncate; lines written during the copy may be lost", "file", s.path)
+					r.log.Debug("log rotated by copy and truncate; lines written during the copy may be lost", "file", path)
 				}
 			}
 		}
@@ -206,18 +245,35 @@ func (r *rotator) all(cfg logs.Config) (busy bool, stamped []string) {
 // rewritten, but by exchange with its spare, so a new inode tells a change
 // only until the old one comes back.
 type policyCache struct {
+	meta     cpath // meta.json's path, made at the first look
+	seen     fileSeen
+	def, pol logs.Policy
+	pid      int
+	logTime  bool // log_time, or meta.json could not be read
+}
+
+// fileSeen is a file's modification time and inode when it was read.
+type fileSeen struct {
 	mod  unix.Timespec
 	ino  uint64
-	read bool // mod, def, pol, pid and logTime are set
-	// settled: mod was older than coarseClock when meta.json was read, so
+	read bool // mod and ino are set
+	// settled: mod was older than coarseClock when the file was read, so
 	// any later write gives it another mtime. meta.json alternates between
 	// two inodes (it is exchanged with its spare), and a file system's clock
 	// ticks every few ms: the third write of a quick series can bring back
 	// the inode and the mtime of the first, which a look between them saw.
-	settled  bool
-	def, pol logs.Policy
-	pid      int
-	logTime  bool // log_time, or meta.json could not be read
+	settled bool
+}
+
+// unchanged tells whether fi, the file's stat now, shows it as it was read.
+func (f *fileSeen) unchanged(fi *unix.Stat_t) bool {
+	return f.read && f.settled && f.mod == fi.Mtim && f.ino == uint64(fi.Ino)
+}
+
+// saw records fi, the file's stat just before it was read.
+func (f *fileSeen) saw(fi *unix.Stat_t) {
+	settled := time.Since(time.Unix(fi.Mtim.Unix())) > coarseClock
+	*f = fileSeen{mod: fi.Mtim, ino: uint64(fi.Ino), read: true, settled: settled}
 }
 
 // policy returns the rotation limits of process name: the state
@@ -227,11 +283,14 @@ type policyCache struct {
 // block the process). Its meta.json is read again only when it changed: one
 // stat a look.
 func (c *policyCache) policy(st *store.Store, name string, def logs.Policy) (logs.Policy, int, bool) {
+	if c.meta.s == "" {
+		c.meta = newCPath(st.MetaPath(name))
+	}
 	var fi unix.Stat_t
-	if err := unix.Stat(st.MetaPath(name), &fi); err != nil {
+	if err := stat(c.meta, &fi, true); err != nil {
 		return def, 0, true
 	}
-	if c.read && c.settled && c.mod == fi.Mtim && c.ino == uint64(fi.Ino) && c.def == def {
+	if c.seen.unchanged(&fi) && c.def == def {
 		return c.pol, c.pid, c.logTime
 	}
 	pol, pid, logTime := def, 0, true
@@ -244,8 +303,8 @@ func (c *policyCache) policy(st *store.Store, name string, def logs.Policy) (log
 			pol.Keep = *m.LogKeep
 		}
 	}
-	settled := time.Since(time.Unix(fi.Mtim.Unix())) > coarseClock
-	*c = policyCache{mod: fi.Mtim, ino: uint64(fi.Ino), read: true, settled: settled, def: def, pol: pol, pid: pid, logTime: logTime}
+	c.seen.saw(&fi)
+	c.def, c.pol, c.pid, c.logTime = def, pol, pid, logTime
 	return pol, pid, logTime
 }
 
@@ -259,17 +318,17 @@ const coarseClock = 100 * time.Millisecond
 // only remembered: what it holds was written before, at a time unknown.
 func (s *seenLog) note(size int64, log *slog.Logger) {
 	if s.noted.IsZero() {
-		s.size, s.end, s.noted = size, logs.End(s.path), time.Now()
+		s.size, s.end, s.noted = size, logs.End(s.path.String()), time.Now()
 		return
 	}
 	if size == s.size || time.Since(s.noted) < checkpointEvery {
 		return
 	}
 	s.size = size
-	if end := logs.End(s.path); end != s.end {
+	if end := logs.End(s.path.String()); end != s.end {
 		s.end, s.noted = end, time.Now()
-		if err := logs.Note(s.path, end, s.noted); err != nil {
-			log.Debug("cannot note a log time checkpoint", "file", s.path, "err", err)
+		if err := logs.Note(s.path.String(), end, s.noted); err != nil {
+			log.Debug("cannot note a log time checkpoint", "file", s.path.String(), "err", err)
 		}
 	}
 }

@@ -51,13 +51,17 @@ func ListeningPorts(pid int) ([]int, error) {
 // list`: on Linux one dump of the listening sockets per call instead of one
 // per process, and each process's descriptors are walked again only when a
 // listening socket appeared since the last walk (a socket it opened shows
-// up as new), when the process is new, or after portTTL. What the cache can
+// up as new), when the process is new, or after portTTL (then in the
+// background, after backgroundDelay: that call is answered from the cache,
+// and a list every few seconds no longer walks 100 processes' descriptors
+// while it waits). What the cache can
 // miss for up to portTTL: a listening socket passed between processes
 // (SCM_RIGHTS), or a shared one that the process closed while another still
 // holds it. It is safe for concurrent use.
 type PortCache struct {
-	mu sync.Mutex
-	c  portCache // guarded by mu
+	mu        sync.Mutex
+	c         portCache // guarded by mu
+	rewalking bool      // a background walk of stale entries is due; guarded by mu
 }
 
 // NewPortCache returns an empty cache.
@@ -69,7 +73,16 @@ func NewPortCache() *PortCache { return &PortCache{c: newPortCache()} }
 // not verified: the caller has just done so.
 func (p *PortCache) Ports(ids []Identity) [][]int {
 	p.mu.Lock()
-	out := p.c.ports(ids, time.Now())
+	out, stale := p.c.ports(ids, time.Now())
+	if len(stale) > 0 && !p.rewalking {
+		p.rewalking = true
+		time.AfterFunc(backgroundDelay, func() {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			p.c.rewalk(stale, time.Now())
+			p.rewalking = false
+		})
+	}
 	p.mu.Unlock()
 	for i, ports := range out {
 		slices.Sort(ports)

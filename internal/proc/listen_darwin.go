@@ -71,10 +71,12 @@ type portCache struct{}
 
 func newPortCache() portCache { return portCache{} }
 
-func (portCache) ports(ids []Identity, _ time.Time) [][]int {
+func (portCache) ports(ids []Identity, _ time.Time) ([][]int, []Identity) {
 	out := make([][]int, len(ids))
 	for i, id := range ids {
 		out[i], _ = listeningPorts(id.PID)
 	}
-	return out
+	return out, nil
 }
+
+func (portCache) rewalk([]Identity, time.Time) {}

@@ -346,7 +346,9 @@ func commandLine(pid int) string {
 }
 
 // portTTL bounds how long a process's listening sockets are taken from
-// the cache while no new listening socket appears (see PortCache).
+// the cache while no new listening socket appears (see PortCache): past it
+// they are served once more and its descriptors walked again in the
+// background.
 const portTTL = 5 * time.Second
 
 type portCache struct {
@@ -367,8 +369,11 @@ func newPortCache() portCache {
 	return portCache{known: map[uint64]bool{}, procs: map[int]portEntry{}}
 }
 
-func (c *portCache) ports(ids []Identity, now time.Time) [][]int {
-	out := make([][]int, len(ids))
+// ports returns the listening ports of each of ids, and the processes
+// whose entries are past portTTL (served from the cache, to be walked again
+// by rewalk).
+func (c *portCache) ports(ids []Identity, now time.Time) (out [][]int, stale []Identity) {
+	out = make([][]int, len(ids))
 	listening := make(map[uint64]int)
 	var found []listenSock
 	if err := diagListening(&found); err != nil {
@@ -376,7 +381,7 @@ func (c *portCache) ports(ids []Identity, now time.Time) [][]int {
 		for i, id := range ids {
 			out[i], _ = listeningPorts(id.PID)
 		}
-		return out
+		return out, nil
 	}
 	fresh := true
 	for _, s := range found {
@@ -385,9 +390,12 @@ func (c *portCache) ports(ids []Identity, now time.Time) [][]int {
 	}
 	for i, id := range ids {
 		e, ok := c.procs[id.PID]
-		if !ok || e.id != id || !fresh || now.Sub(e.walked) > portTTL {
+		switch {
+		case !ok || e.id != id || !fresh:
 			e = c.walk(id, listening, now)
 			c.procs[id.PID] = e
+		case now.Sub(e.walked) > portTTL:
+			stale = append(stale, id)
 		}
 		if e.foreign {
 			out[i], _ = listeningPorts(id.PID)
@@ -409,7 +417,25 @@ func (c *portCache) ports(ids []Identity, now time.Time) [][]int {
 			delete(c.procs, pid)
 		}
 	}
-	return out
+	return out, stale
+}
+
+// rewalk walks the descriptors of ids again (ports found them stale) and
+// keeps what it finds for the processes still cached as the same.
+func (c *portCache) rewalk(ids []Identity, now time.Time) {
+	var found []listenSock
+	if diagListening(&found) != nil {
+		return
+	}
+	listening := make(map[uint64]int, len(found))
+	for _, s := range found {
+		listening[s.inode] = s.port
+	}
+	for _, id := range ids {
+		if e, ok := c.procs[id.PID]; ok && e.id == id {
+			c.procs[id.PID] = c.walk(id, listening, now)
+		}
+	}
 }
 
 // walk finds which of the listening sockets the process holds.

@@ -5,6 +5,8 @@ import (
 	"os"
 	"slices"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
@@ -92,4 +94,40 @@ func TestListenSources(t *testing.T) {
 	if !sameNetNS(procPath(os.Getpid(), "net")) {
 		t.Error("sameNetNS(self) = false")
 	}
+}
+
+// Past portTTL a process's ports are served from the cache at once and
+// its descriptors walked again in the background, after backgroundDelay
+// (not beside the list that found them stale).
+func TestPortCacheRewalksStaleLater(t *testing.T) {
+	cmd, out := startProc(t, procOpts{env: []string{helperEnv + "=listen"}, stdout: true}, helperArgv(t)...)
+	helperPort := readInt(t, out)
+	helper, err := Identify(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	synctest.Test(t, func(t *testing.T) {
+		c := NewPortCache()
+		walked := func() time.Time {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return c.c.procs[helper.PID].walked
+		}
+		ids := []Identity{helper}
+		c.Ports(ids)
+		first := walked()
+		time.Sleep(portTTL + time.Second)
+		if got := c.Ports(ids); !slices.Equal(got[0], []int{helperPort}) {
+			t.Fatalf("Ports = %v, want [%d]", got, helperPort)
+		}
+		synctest.Wait()
+		if walked() != first {
+			t.Fatal("a stale entry was walked beside the call")
+		}
+		time.Sleep(backgroundDelay)
+		synctest.Wait()
+		if !walked().After(first) {
+			t.Fatal("a stale entry was not walked again in the background")
+		}
+	})
 }

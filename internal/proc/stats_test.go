@@ -115,7 +115,12 @@ func TestSamplerServesStaleAndRefreshes(t *testing.T) {
 		if readAt() != first {
 			t.Fatal("a stale sample was read before it was served")
 		}
-		synctest.Wait() // the background refresh
+		synctest.Wait()
+		if readAt() != first {
+			t.Fatal("a stale sample was read anew before backgroundDelay (beside the caller)")
+		}
+		time.Sleep(backgroundDelay) // the background refresh
+		synctest.Wait()
 		refreshed := readAt()
 		if !refreshed.After(first) {
 			t.Fatal("a stale sample was not read anew in the background")
@@ -130,6 +135,7 @@ func TestSamplerServesStaleAndRefreshes(t *testing.T) {
 		time.Sleep(statsTTL + statsTTL/2)
 		s.Sample(id) // stale: a refresh is started
 		s.Forget(id.PID)
+		time.Sleep(backgroundDelay)
 		synctest.Wait()
 		s.mu.Lock()
 		_, kept := s.last[id.PID]

@@ -31,7 +31,8 @@ const secretName = `[A-Za-z0-9_.-]*(?i:` + secretWords + `)[A-Za-z0-9_.-]*`
 const part = `'[^']*'|"(?:[^"\\]|\\.)*"|\\.|[^\s'"\\;&|<>]`
 
 // value is every part of one shell word: 'a b'"c"d\ e is one value, and so
-// is the 'ab'\''cd' that quoting a value with a quote in it makes.
+// is a single-quoted value with a quote in it, which the shell writes as
+// 'ab', an escaped quote and 'cd' run together.
 const value = `((?:` + part + `)+)`
 
 // Compiled on first use: every tsm command, the CLI's too, would otherwise

@@ -26,7 +26,8 @@ func Render(origin string, fields, env []Assignment) []byte {
 }
 
 // quote quotes s for a definition: double quotes when nothing in it is
-// special there, else single quotes (a ' written as '\'').
+// special there, else single quotes (a ' inside is written as a closing
+// quote, a backslash-escaped quote and an opening quote).
 func quote(s string) string {
 	if !strings.ContainsAny(s, "$`\"\\!\n") {
 		return `"` + s + `"`

@@ -30,8 +30,8 @@ func TestResolve(t *testing.T) {
 		{"v2", 4, 0},
 		{"test", -2, 2},
 		{"300", -2, 3},
-		{"worker", 12, 0}, // case-insensitive fallback
-		{"caf\u00e9", 20, 0},   // typed composed: canonically the same
+		{"worker", 12, 0},    // case-insensitive fallback
+		{"caf\u00e9", 20, 0}, // typed composed: canonically the same
 		{"CAF\u00c9-MENU", 20, 0},
 		{"kelvin", 21, 0},
 		{"nope", -1, 0},

@@ -35,7 +35,7 @@ var allowed = map[string][]string{
 	"internal/watch":      {},
 	"internal/service":    {"internal/envfile", "internal/paths", "internal/redact"},
 	"internal/target":     {},
-	"internal/paths":      {},
+	"internal/paths":      {"internal/prefetch"},
 	"internal/peer":       {},
 	"internal/prefetch":   {},
 	"internal/redact":     {},

@@ -490,6 +490,14 @@ func isDialError(err error) bool {
 // this terminal, and waits until it answers. If another CLI started one at
 // the same moment, whichever wins the lock serves both.
 func (c *Client) StartDaemon(ctx context.Context) error {
+	if pid, fd, ok := prefetch.StartedDaemon(c.Root); ok && c.Exe == "" {
+		// A plain list's init found no daemon and started one already.
+		ready := os.NewFile(uintptr(fd), "ready")
+		defer ready.Close()
+		exited := make(chan error, 1)
+		go func() { exited <- waitPID(pid) }()
+		return c.awaitDaemon(ctx, ready, exited)
+	}
 	exe := c.Exe
 	if exe == "" {
 		var err error
@@ -542,6 +550,14 @@ func (c *Client) StartDaemon(ctx context.Context) error {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	return c.awaitDaemon(ctx, ready, exited)
+}
+
+// awaitDaemon waits until the daemon just started says on ready that it
+// listens, or else until a daemon answers (another one won the lock) or it
+// exited (exited: nil for exit status 0).
+func (c *Client) awaitDaemon(ctx context.Context, ready *os.File, exited chan error) error {
+	logPath := paths.DaemonLog(c.Root)
 	if waitReady(ctx, ready) {
 		return nil
 	}
@@ -570,6 +586,25 @@ func (c *Client) StartDaemon(ctx context.Context) error {
 }
 
 // waitReady reports whether the daemon wrote its ready byte within 10 s.
+// waitPID waits for the child pid to end: nil when it exited with status 0.
+func waitPID(pid int) error {
+	var ws syscall.WaitStatus
+	for {
+		_, err := syscall.Wait4(pid, &ws, 0, nil)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err != nil:
+			return err
+		case ws.Exited() && ws.ExitStatus() == 0:
+			return nil
+		case ws.Exited():
+			return fmt.Errorf("exit status %d", ws.ExitStatus())
+		}
+		return fmt.Errorf("signal: %v", ws.Signal())
+	}
+}
+
 func waitReady(ctx context.Context, ready *os.File) bool {
 	ready.SetReadDeadline(time.Now().Add(10 * time.Second))
 	stop := context.AfterFunc(ctx, func() { ready.SetReadDeadline(time.Unix(1, 0)) })

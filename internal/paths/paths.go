@@ -1,5 +1,6 @@
-// Package paths knows where tsm keeps its state. It is a leaf: the CLI, the
-// client and the store all ask it, and it imports no other tsm package.
+// Package paths knows where tsm keeps its state. The CLI, the
+// client and the store all ask it; of tsm it imports only prefetch (the
+// daemon environment rule, which the CLI's init needs without paths).
 package paths
 
 import (
@@ -7,7 +8,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
+
+	"github.com/tetra/tsm/internal/prefetch"
 )
 
 // Root returns the state directory: $TSM_DIR, else $TETRA_DIR/tsm, else
@@ -94,15 +96,5 @@ func ServicesStarted(root string) string { return filepath.Join(root, "services-
 // record; a daemon holding the first caller's secrets for weeks would leak
 // them to every process it ever rebuilds a launch for.
 func DaemonEnv(environ []string, root string) []string {
-	env := []string{"TSM_DIR=" + root}
-	for _, kv := range environ {
-		k, _, _ := strings.Cut(kv, "=")
-		switch {
-		case k == "TSM_DIR":
-		case k == "PATH", k == "HOME", k == "USER", k == "LOGNAME", k == "LANG", k == "TZ", k == "TMPDIR",
-			strings.HasPrefix(k, "LC_"), strings.HasPrefix(k, "TSM_"): // tsm's own settings
-			env = append(env, kv)
-		}
-	}
-	return env
+	return prefetch.DaemonEnv(environ, root) // which the CLI's init uses too
 }

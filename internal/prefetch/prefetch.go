@@ -51,6 +51,56 @@ var sent struct {
 	ok        bool
 }
 
+// started is the daemon the init started, if any.
+var started struct {
+	root       string
+	pid, ready int
+	ok         bool
+}
+
+// StartedDaemon returns the daemon the init started for the state
+// directory root because none answered (a plain list only): its PID and
+// the read end of its readiness pipe (api.ReadyFDEnv; non-blocking), which
+// the caller owns from then on. It returns false when none was started,
+// and for every call after the first.
+func StartedDaemon(root string) (pid, ready int, ok bool) {
+	if !started.ok || started.root != root {
+		return -1, -1, false
+	}
+	started.ok = false
+	return started.pid, started.ready, true
+}
+
+// readyFDEnv is api.ReadyFDEnv, which this package may not import.
+const readyFDEnv = "TSM_READY_FD"
+
+// DaemonEnv returns the environment of a daemon started for root from
+// environ: TSM_DIR=root, then what locates the user and their programs
+// (PATH, HOME, USER, LOGNAME, LANG, LC_*, TZ, TMPDIR) and tsm's own TSM_*
+// settings, never tokens or passwords. paths.DaemonEnv is this (the
+// privacy rule lives here so that the init can start a daemon).
+func DaemonEnv(environ []string, root string) []string {
+	env := []string{"TSM_DIR=" + root}
+	for _, kv := range environ {
+		k := kv
+		for i := 0; i < len(kv); i++ {
+			if kv[i] == '=' {
+				k = kv[:i]
+				break
+			}
+		}
+		switch {
+		case k == "TSM_DIR":
+		case k == "PATH", k == "HOME", k == "USER", k == "LOGNAME", k == "LANG", k == "TZ", k == "TMPDIR",
+			hasPrefix(k, "LC_"), hasPrefix(k, "TSM_"):
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+func hasPrefix(s, prefix string) bool { return len(s) >= len(prefix) && s[:len(prefix)] == prefix }
+
 // Take returns the descriptor of a connection to the socket sock on which
 // the request for uri (path and query) was already sent, and true; the
 // caller owns it from then on. It returns false when no such request was

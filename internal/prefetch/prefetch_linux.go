@@ -20,29 +20,40 @@ func init() {
 	}
 	noColor, _ := syscall.Getenv("NO_COLOR")
 	uri := RequestURI(l, noColor == "" && isTerminal(1))
-	if fd, ok := send(sock, uri); ok {
+	fd, err := send(sock, uri)
+	switch {
+	case err == nil:
 		sent.fd, sent.sock, sent.uri, sent.ok = fd, sock, uri, true
+	case err == syscall.ENOENT || err == syscall.ECONNREFUSED:
+		// No daemon: start it now, beside the rest of the initialisation,
+		// rather than after it (see StartedDaemon).
+		spawnDaemon(sock[:len(sock)-len("/tsm.sock")])
 	}
 }
 
 // send connects to sock without blocking (a daemon whose backlog is full
 // is left to the client, which has time limits) and writes a GET of uri,
 // if the socket's process runs as this user.
-func send(sock, uri string) (int, bool) {
+// The error is connect's, or EPERM for any other failure.
+func send(sock, uri string) (int, error) {
 	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC|syscall.SOCK_NONBLOCK, 0)
 	if err != nil {
-		return -1, false
+		return -1, syscall.EPERM
 	}
 	req := "GET " + uri + " HTTP/1.1\r\nHost: tsm\r\nConnection: close\r\n\r\n"
-	if syscall.Connect(fd, &syscall.SockaddrUnix{Name: sock}) != nil || !ownUser(fd) {
+	if err := syscall.Connect(fd, &syscall.SockaddrUnix{Name: sock}); err != nil {
 		syscall.Close(fd)
-		return -1, false
+		return -1, err
+	}
+	if !ownUser(fd) {
+		syscall.Close(fd)
+		return -1, syscall.EPERM
 	}
 	if n, err := syscall.Write(fd, []byte(req)); err != nil || n != len(req) {
 		syscall.Close(fd)
-		return -1, false
+		return -1, syscall.EPERM
 	}
-	return fd, true
+	return fd, nil
 }
 
 // ownUser reports whether the process listening at the other end of fd

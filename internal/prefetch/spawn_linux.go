@@ -1,0 +1,61 @@
+package prefetch
+
+import "syscall"
+
+// spawnDaemon starts `tsm daemon run` for the state directory root as
+// client.StartDaemon would, when root exists and passes the privacy check
+// (a missing one is left to the client, which makes it); any failure leaves
+// the start to the client too.
+func spawnDaemon(root string) {
+	if !private(root) {
+		return
+	}
+	var exe [4096]byte
+	n, err := syscall.Readlink("/proc/self/exe", exe[:])
+	if err != nil || n == len(exe) {
+		return
+	}
+	log, err := syscall.Open(root+"/daemon.log", syscall.O_WRONLY|syscall.O_CREAT|syscall.O_APPEND|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o600)
+	if err != nil {
+		return
+	}
+	defer syscall.Close(log)
+	null, err := syscall.Open("/dev/null", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	defer syscall.Close(null)
+	var ready [2]int
+	if syscall.Pipe2(ready[:], syscall.O_CLOEXEC) != nil {
+		return
+	}
+	env := append(DaemonEnv(syscall.Environ(), root), readyFDEnv+"=3")
+	pid, err := syscall.ForkExec(string(exe[:n]), []string{"tsm", "daemon", "run"}, &syscall.ProcAttr{
+		Env:   env,
+		Files: []uintptr{uintptr(null), uintptr(log), uintptr(log), uintptr(ready[1])},
+		Sys:   &syscall.SysProcAttr{Setsid: true},
+	})
+	syscall.Close(ready[1])
+	if err != nil {
+		syscall.Close(ready[0])
+		return
+	}
+	syscall.SetNonblock(ready[0], true) // for the client's deadline
+	started.root, started.pid, started.ready, started.ok = root, pid, ready[0], true
+}
+
+// private reports whether root exists and is the caller's own, not
+// writable by others, with runtime and runtime/processes the same where
+// they exist: paths.CheckPrivate's rule (a test keeps them alike).
+func private(root string) bool {
+	for i, dir := range []string{root, root + "/runtime", root + "/runtime/processes"} {
+		var st syscall.Stat_t
+		if err := syscall.Stat(dir, &st); err != nil {
+			return i > 0 && err == syscall.ENOENT
+		}
+		if st.Mode&syscall.S_IFMT != syscall.S_IFDIR || int(st.Uid) != syscall.Geteuid() || st.Mode&0o022 != 0 {
+			return false
+		}
+	}
+	return true
+}

@@ -36,33 +36,34 @@ func (c *Columns) Flush() error {
 	}
 	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
 	cells := make([][]string, len(lines))
+	// screen[i][j]: the width of cell j of line i on screen; pad[i][j]: the
+	// width it is padded to (all but a line's last cell).
+	screen := make([][]int, len(lines))
+	pad := make([][]int, len(lines))
 	for i, l := range lines {
 		cells[i] = strings.Split(l, "\t")
+		screen[i] = make([]int, len(cells[i]))
+		for j, cell := range cells[i] {
+			screen[i][j] = width(cell)
+		}
+		pad[i] = make([]int, len(cells[i])-1)
 	}
-	// widths[i][j]: the width cell j of line i is padded to.
-	widths := make([][]int, len(lines))
-	for i := range cells {
-		widths[i] = make([]int, len(cells[i])-1)
-	}
-	for j := 0; ; j++ {
-		any := false
+	for j, more := 0, true; more; j++ {
+		more = false
 		for start := 0; start < len(cells); {
 			if len(cells[start]) <= j+1 {
 				start++
 				continue
 			}
-			any = true
+			more = true
 			end, w := start, 0
 			for ; end < len(cells) && len(cells[end]) > j+1; end++ {
-				w = max(w, Width(cells[end][j]))
+				w = max(w, screen[end][j])
 			}
 			for i := start; i < end; i++ {
-				widths[i][j] = w + 2
+				pad[i][j] = w + 2
 			}
 			start = end
-		}
-		if !any {
-			break
 		}
 	}
 	var out bytes.Buffer
@@ -70,7 +71,7 @@ func (c *Columns) Flush() error {
 		for j, cell := range row {
 			out.WriteString(cell)
 			if j < len(row)-1 {
-				for n := widths[i][j] - Width(cell); n > 0; n-- {
+				for n := pad[i][j] - screen[i][j]; n > 0; n-- {
 					out.WriteByte(' ')
 				}
 			}
@@ -81,9 +82,9 @@ func (c *Columns) Flush() error {
 	return err
 }
 
-// Width is the number of terminal columns s takes: its colour escapes
+// width is the number of terminal columns s takes: its colour escapes
 // (ESC [ ... m) take none, a wide character two.
-func Width(s string) int {
+func width(s string) int {
 	ascii := true
 	for i := 0; i < len(s); i++ {
 		if s[i] >= 0x80 || s[i] == 0x1b {

@@ -490,13 +490,16 @@ func isDialError(err error) bool {
 // this terminal, and waits until it answers. If another CLI started one at
 // the same moment, whichever wins the lock serves both.
 func (c *Client) StartDaemon(ctx context.Context) error {
-	if pid, fd, ok := prefetch.StartedDaemon(c.Root); ok && c.Exe == "" {
-		// A plain list's init found no daemon and started one already.
-		ready := os.NewFile(uintptr(fd), "ready")
-		defer ready.Close()
-		exited := make(chan error, 1)
-		go func() { exited <- waitPID(pid) }()
-		return c.awaitDaemon(ctx, ready, exited)
+	// A plain list's init that found no daemon started one already; a
+	// client asked for another binary's daemon (tests) leaves it alone.
+	if c.Exe == "" {
+		if pid, fd, ok := prefetch.StartedDaemon(c.Root); ok {
+			ready := os.NewFile(uintptr(fd), "ready")
+			defer ready.Close()
+			exited := make(chan error, 1)
+			go func() { exited <- waitPID(pid) }()
+			return c.awaitDaemon(ctx, ready, exited)
+		}
 	}
 	exe := c.Exe
 	if exe == "" {

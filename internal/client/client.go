@@ -519,14 +519,22 @@ func (c *Client) StartDaemon(ctx context.Context) error {
 		return fmt.Errorf("create %s: %w", c.Root, err)
 	}
 	logPath := paths.DaemonLog(c.Root)
-	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_NOFOLLOW, 0o600)
+	// O_NONBLOCK: opening a FIFO for writing would wait for a reader forever.
+	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o600)
 	if errors.Is(err, syscall.ELOOP) {
 		return fmt.Errorf("%s is a symbolic link, which tsm does not follow; remove it", logPath)
+	}
+	notFile := fmt.Errorf("%s is not a regular file; remove it so that tsm can create its daemon log", logPath)
+	if errors.Is(err, syscall.ENXIO) { // a FIFO without a reader
+		return notFile
 	}
 	if err != nil {
 		return fmt.Errorf("open %s: %w", logPath, err)
 	}
 	defer logf.Close()
+	if st, err := logf.Stat(); err != nil || !st.Mode().IsRegular() {
+		return notFile
+	}
 	// The daemon reports on this pipe that it listens (api.ReadyFDEnv).
 	ready, readyW, err := os.Pipe()
 	if err != nil {

@@ -366,3 +366,16 @@ func TestDaemonLogFIFO(t *testing.T) {
 		t.Fatal("StartDaemon with a FIFO at daemon.log hangs (opened it for writing, waiting for a reader)")
 	}
 }
+
+// A daemon killed while the request is written (EPIPE, as `tsm list`
+// sees when the daemon dies right after it said it listens) is a dropped
+// connection: repeated for a read, else explained with what to do.
+func TestBrokenPipeIsReset(t *testing.T) {
+	err := &net.OpError{Op: "write", Net: "unix", Err: os.NewSyscallError("write", syscall.EPIPE)}
+	if !isReset(err) {
+		t.Fatalf("isReset(%v) = false, want true", err)
+	}
+	if got := newClient("/r").explainReset(err).Error(); !strings.Contains(got, "next command starts a new one") {
+		t.Fatalf("explainReset(EPIPE) = %q, want the advice", got)
+	}
+}

@@ -346,7 +346,11 @@ func (c *Client) call(ctx context.Context, method, route string, in, out any) er
 	if err := c.StartDaemon(ctx); err != nil {
 		return err
 	}
-	return c.explainReset(c.do(ctx, method, route, in, out))
+	err = c.do(ctx, method, route, in, out)
+	if isDialError(err) { // it said it listens, then died at once (kill -9)
+		return c.lost(err)
+	}
+	return c.explainReset(err)
 }
 
 // explainReset turns a connection the daemon dropped into advice.
@@ -354,12 +358,20 @@ func (c *Client) explainReset(err error) error {
 	if !isReset(err) {
 		return err
 	}
+	return c.lost(err)
+}
+
+// lost says that the daemon went away under err, and what to do.
+func (c *Client) lost(err error) error {
 	return fmt.Errorf("lost the connection to the tsm daemon (it may have crashed; see %s; the next command starts a new one): %w",
 		paths.DaemonLog(c.Root), err)
 }
 
+// isReset reports whether the daemon dropped the connection under err:
+// reset, closed before the answer ended, or before the request was written
+// (EPIPE).
 func isReset(err error) bool {
-	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // notRunning marks the error of a request that found no daemon.
@@ -522,14 +534,22 @@ func (c *Client) StartDaemon(ctx context.Context) error {
 		return fmt.Errorf("create %s: %w", c.Root, err)
 	}
 	logPath := paths.DaemonLog(c.Root)
-	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_NOFOLLOW, 0o600)
+	// O_NONBLOCK: opening a FIFO for writing would wait for a reader forever.
+	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o600)
 	if errors.Is(err, syscall.ELOOP) {
 		return fmt.Errorf("%s is a symbolic link, which tsm does not follow; remove it", logPath)
+	}
+	notFile := fmt.Errorf("%s is not a regular file; remove it so that tsm can create its daemon log", logPath)
+	if errors.Is(err, syscall.ENXIO) { // a FIFO without a reader
+		return notFile
 	}
 	if err != nil {
 		return fmt.Errorf("open %s: %w", logPath, err)
 	}
 	defer logf.Close()
+	if st, err := logf.Stat(); err != nil || !st.Mode().IsRegular() {
+		return notFile
+	}
 	// The daemon reports on this pipe that it listens (api.ReadyFDEnv).
 	ready, readyW, err := os.Pipe()
 	if err != nil {

@@ -347,3 +347,35 @@ func TestPrefetchSendsTheClientsRequest(t *testing.T) {
 		}
 	}
 }
+
+// A FIFO at daemon.log is refused with an error, not opened for writing,
+// which would wait for a reader forever.
+func TestDaemonLogFIFO(t *testing.T) {
+	root := stateDir(t)
+	if err := syscall.Mkfifo(paths.DaemonLog(root), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- newClient(root).StartDaemon(context.Background()) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Fatalf("StartDaemon with a FIFO at daemon.log: %v, want a 'not a regular file' error", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("StartDaemon with a FIFO at daemon.log hangs (opened it for writing, waiting for a reader)")
+	}
+}
+
+// A daemon killed while the request is written (EPIPE, as `tsm list`
+// sees when the daemon dies right after it said it listens) is a dropped
+// connection: repeated for a read, else explained with what to do.
+func TestBrokenPipeIsReset(t *testing.T) {
+	err := &net.OpError{Op: "write", Net: "unix", Err: os.NewSyscallError("write", syscall.EPIPE)}
+	if !isReset(err) {
+		t.Fatalf("isReset(%v) = false, want true", err)
+	}
+	if got := newClient("/r").explainReset(err).Error(); !strings.Contains(got, "next command starts a new one") {
+		t.Fatalf("explainReset(EPIPE) = %q, want the advice", got)
+	}
+}

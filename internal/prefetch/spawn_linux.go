@@ -15,11 +15,17 @@ func spawnDaemon(root string) {
 	if err != nil || n == len(exe) {
 		return
 	}
-	log, err := syscall.Open(root+"/daemon.log", syscall.O_WRONLY|syscall.O_CREAT|syscall.O_APPEND|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o600)
+	// O_NONBLOCK: opening a FIFO for writing would wait for a reader
+	// forever; anything but a regular file is left to the client's error.
+	log, err := syscall.Open(root+"/daemon.log", syscall.O_WRONLY|syscall.O_CREAT|syscall.O_APPEND|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0o600)
 	if err != nil {
 		return
 	}
 	defer syscall.Close(log)
+	var st syscall.Stat_t
+	if syscall.Fstat(log, &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+		return
+	}
 	null, err := syscall.Open("/dev/null", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return

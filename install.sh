@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 export PATH="/usr/local/go/bin:$PATH"
 version=$(git describe --always --dirty 2>/dev/null || echo dev)
-CGO_ENABLED=0 go install -trimpath -ldflags "-X github.com/tetra/tsm/internal/api.Build=$version" ./cmd/tsm
+CGO_ENABLED=0 go install -trimpath -ldflags "-X github.com/tetra/tsm/internal/release.Build=$version" ./cmd/tsm
 bin="$(go env GOPATH)/bin/tsm"
 [[ -n "$(go env GOBIN)" ]] && bin="$(go env GOBIN)/tsm"
 echo "installed $bin ($("$bin" version))"

@@ -24,9 +24,9 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 	"golang.org/x/sys/unix"
 
-	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/paths"
 	"github.com/tetra/tsm/internal/proc"
+	"github.com/tetra/tsm/internal/release"
 )
 
 // The test binary doubles as the tsm binary, as a fake service and as a
@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 		"tsm": func() {
 			// Lets a script play an upgrade: an old daemon, a new CLI.
 			if b := os.Getenv("TSM_TEST_BUILD"); b != "" {
-				api.Build = b
+				release.Build = b
 			}
 			os.Exit(run(os.Args[1:]))
 		},

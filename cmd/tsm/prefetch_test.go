@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -12,14 +14,18 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/paths"
+	"github.com/tetra/tsm/internal/release"
 )
 
 // fakeDaemon serves root's socket with raw HTTP and sends each request it
 // reads (request line and headers) to the returned channel, "" for a
-// connection that sent nothing; it answers every request with body.
-func fakeDaemon(t *testing.T, root, body string) <-chan string {
+// connection that sent nothing. It answers the nth request (from 0) with
+// answer(n, request), written as it is; see ok.
+func fakeDaemon(t *testing.T, root string, answer func(n int, req string) string) <-chan string {
 	t.Helper()
 	ln, err := net.Listen("unix", paths.Socket(root))
 	if err != nil {
@@ -29,7 +35,7 @@ func fakeDaemon(t *testing.T, root, body string) <-chan string {
 	os.Chmod(paths.Socket(root), 0o666)
 	got := make(chan string, 100)
 	go func() {
-		for {
+		for n := 0; ; {
 			c, err := ln.Accept()
 			if err != nil {
 				return
@@ -45,12 +51,25 @@ func fakeDaemon(t *testing.T, root, body string) <-chan string {
 			}
 			got <- req.String()
 			if req.Len() > 0 {
-				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\n%s: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", api.BuildHeader, api.Build, len(body), body)
+				io.WriteString(c, answer(n, req.String()))
+				n++
 			}
 			c.Close()
 		}
 	}()
 	return got
+}
+
+// ok is a daemon's answer with body, as this build's daemon sends a
+// rendered listing, with the given extra header lines.
+func ok(body string, headers ...string) string {
+	return fmt.Sprintf("HTTP/1.1 200 OK\r\n%s: %s\r\n%sContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+		api.BuildHeader, release.Build, strings.Join(append(headers, ""), "\r\n"), len(body), body)
+}
+
+// always answers every request with answer.
+func always(answer string) func(int, string) string {
+	return func(int, string) string { return answer }
 }
 
 // tsmExe returns a path that runs this test binary as tsm (TestMain
@@ -76,7 +95,7 @@ func tsmExe(t *testing.T) string {
 func TestListPrefetched(t *testing.T) {
 	exe := tsmExe(t)
 	root := t.TempDir()
-	got := fakeDaemon(t, root, "the table\n")
+	got := fakeDaemon(t, root, always(ok("the table\n")))
 	for args, uri := range map[string]string{
 		"list":                 "/v1/list/table",
 		"ls -a":                "/v1/list/table?all=1",
@@ -103,6 +122,186 @@ func TestListPrefetched(t *testing.T) {
 	}
 }
 
+// runList runs `tsm list` for root with GODEBUG=inittrace=1 (Go then
+// names on stderr each package it initialises) and returns its stdout, the
+// rest of its stderr, whether the package of the CLI was initialised, and
+// how it ended.
+func runList(t *testing.T, exe, root string) (stdout, stderr string, cliInit bool, err error) {
+	t.Helper()
+	cmd := exec.Command(exe, "list")
+	cmd.Env = append(os.Environ(), "TSM_DIR="+root, "GODEBUG=inittrace=1")
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	var rest strings.Builder
+	for _, line := range strings.SplitAfter(errOut.String(), "\n") {
+		switch {
+		case strings.HasPrefix(line, "init github.com/tetra/tsm/internal/cli @"):
+			cliInit = true
+		case !strings.HasPrefix(line, "init "):
+			rest.WriteString(line)
+		}
+	}
+	return out.String(), rest.String(), cliInit, err
+}
+
+// requests returns how many requests reached a fakeDaemon so far.
+func requests(got <-chan string) int {
+	n := 0
+	for {
+		select {
+		case req := <-got:
+			if req != "" {
+				n++
+			}
+		case <-time.After(100 * time.Millisecond):
+			return n
+		}
+	}
+}
+
+// The init prints a complete answer of this release's daemon itself and
+// exits, before the rest of the binary is initialised: the daemon's
+// problems as warnings (as the CLI words them), then the listing — one
+// longer than a read, too.
+func TestListPrintedByInit(t *testing.T) {
+	exe := tsmExe(t)
+	root := t.TempDir()
+	for _, body := range []string{"the table\n", strings.Repeat("a row of a long table\n", 20000)} {
+		got := fakeDaemon(t, root, always(ok(body, "Tsm-Problem: skipped x: bad json", "tsm-problem: \trenumbered y ")))
+		stdout, stderr, cliInit, err := runList(t, exe, root)
+		if err != nil || stdout != body {
+			t.Fatalf("tsm list: %v; stdout %d bytes, want %d", err, len(stdout), len(body))
+		}
+		if want := "tsm: warning: skipped x: bad json\ntsm: warning: renumbered y\n"; stderr != want {
+			t.Errorf("stderr %q, want %q", stderr, want)
+		}
+		if cliInit {
+			t.Error("the CLI was initialised: the init did not print the answer")
+		}
+		if n := requests(got); n != 1 {
+			t.Errorf("%d requests, want 1", n)
+		}
+		os.Remove(paths.Socket(root))
+	}
+}
+
+// Every other answer goes to the CLI, which asks again (or, where nothing
+// came within a second, takes the connection) and handles it as it always
+// did: an older daemon's (and says how to switch), a chunked one, one cut
+// short, an error, a slow one.
+func TestListDeclinedByInit(t *testing.T) {
+	exe := tsmExe(t)
+	root := t.TempDir()
+	table := "the table\n"
+	older := strings.Replace(ok(table), api.BuildHeader+": "+release.Build, api.BuildHeader+": v0", 1)
+	chunked := "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nthe \r\n6\r\ntable\n\r\n0\r\n\r\n"
+	failure := `{"error":{"code":"failure","message":"the disk is full"}}`
+	for _, c := range []struct {
+		name     string
+		answer   func(n int, req string) string
+		requests int
+		stdout   string
+		stderr   string // a part of it
+		fails    bool
+	}{
+		{"older daemon", always(older), 2, table, "the running daemon is tsm v0 and this is tsm " + release.Build, false},
+		{"chunked", always(chunked), 2, table, "", false},
+		{"cut short", func(n int, _ string) string {
+			if n == 0 {
+				return ok(table)[:40]
+			}
+			return ok(table)
+		}, 2, table, "", false},
+		{"error", always(fmt.Sprintf("HTTP/1.1 500 Internal Server Error\r\nContent-Length: %d\r\n\r\n%s", len(failure), failure)), 2, "", "tsm: the disk is full", true},
+		{"slow", func(n int, _ string) string {
+			time.Sleep(1500 * time.Millisecond)
+			return ok(table)
+		}, 1, table, "", false},
+	} {
+		got := fakeDaemon(t, root, c.answer)
+		stdout, stderr, cliInit, err := runList(t, exe, root)
+		if (err != nil) != c.fails || stdout != c.stdout || !strings.Contains(stderr, c.stderr) {
+			t.Errorf("%s: tsm list: %v\nstdout %q, want %q\nstderr %q, want it to hold %q", c.name, err, stdout, c.stdout, stderr, c.stderr)
+		}
+		if !cliInit {
+			t.Errorf("%s: the init printed it", c.name)
+		}
+		if n := requests(got); n != c.requests {
+			t.Errorf("%s: %d requests, want %d", c.name, n, c.requests)
+		}
+		os.Remove(paths.Socket(root))
+	}
+}
+
+// On a terminal the init asks for the painted listing, as the CLI does,
+// unless NO_COLOR is set.
+func TestListPrintedByInitOnTerminal(t *testing.T) {
+	exe := tsmExe(t)
+	root := t.TempDir()
+	got := fakeDaemon(t, root, func(_ int, req string) string { return ok(strings.Fields(req)[1] + "\n") })
+	for noColor, want := range map[string]string{"": "/v1/list/table?color=1\r\n", "1": "/v1/list/table\r\n"} {
+		ptmx, tty := openPTY(t)
+		cmd := exec.Command(exe, "list")
+		cmd.Env = append(os.Environ(), "TSM_DIR="+root, "NO_COLOR="+noColor)
+		cmd.Stdout = tty
+		err := cmd.Run()
+		tty.Close()
+		out, _ := io.ReadAll(ptmx) // EIO once the terminal is closed
+		ptmx.Close()
+		if err != nil || string(out) != want {
+			t.Errorf("NO_COLOR=%q: %v %q, want %q", noColor, err, out, want)
+		}
+		<-got
+	}
+}
+
+// openPTY returns a new pseudo-terminal: its controlling side and the
+// terminal a program writes to.
+func openPTY(t *testing.T) (ptmx, tty *os.File) {
+	t.Helper()
+	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		t.Skip("no pseudo-terminals here:", err)
+	}
+	fd := int(ptmx.Fd())
+	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
+	if err == nil {
+		err = unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0)
+	}
+	if err == nil {
+		tty, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	}
+	if err != nil {
+		ptmx.Close()
+		t.Skip("no pseudo-terminals here:", err)
+	}
+	return ptmx, tty
+}
+
+// A listing into a pipe that nobody reads any more ends as a Go program's
+// write to such a stdout does: killed by SIGPIPE, the init leaving the
+// failed write to the CLI.
+func TestListIntoClosedPipe(t *testing.T) {
+	exe := tsmExe(t)
+	root := t.TempDir()
+	fakeDaemon(t, root, always(ok("the table\n")))
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	cmd := exec.Command(exe, "list")
+	cmd.Env = append(os.Environ(), "TSM_DIR="+root)
+	cmd.Stdout = w
+	err = cmd.Run()
+	w.Close()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || !ee.Sys().(syscall.WaitStatus).Signaled() || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGPIPE {
+		t.Errorf("tsm list into a closed pipe: %v, want killed by SIGPIPE", err)
+	}
+}
+
 // The prefetch checks whose daemon it reached before it sends anything, as
 // the client does: another user's `tsm list` sends a 0666 socket of root's
 // nothing, and says why.
@@ -117,7 +316,7 @@ func TestListPrefetchOtherUser(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(root) })
 	os.Chmod(root, 0o755)
-	got := fakeDaemon(t, root, "root's table\n")
+	got := fakeDaemon(t, root, always(ok("root's table\n")))
 	self, err := os.ReadFile(os.Args[0])
 	if err != nil {
 		t.Fatal(err)

@@ -14,19 +14,13 @@ const Version = "1"
 // VersionHeader carries Version on every response.
 const VersionHeader = "Tsm-Version"
 
-// Build names the tsm release; install.sh sets it with
-// -ldflags "-X github.com/tetra/tsm/internal/api.Build=...". The daemon sends
-// it in BuildHeader so that a CLI can tell an older daemon is still running
-// after an upgrade.
-var Build = "dev"
-
 // ReadyFDEnv names the descriptor on which a daemon that the CLI started
 // reports that it listens: it writes one byte there, then closes it. A
 // daemon that fails first (or loses the race for the lock) only closes it.
 // The CLI thus waits for one read instead of polling the socket.
 const ReadyFDEnv = "TSM_READY_FD"
 
-// BuildHeader carries Build on every response.
+// BuildHeader carries release.Build on every response.
 const BuildHeader = "Tsm-Build"
 
 // ProblemHeader carries one of ListResponse.Problems per value, where the

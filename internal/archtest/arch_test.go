@@ -20,10 +20,10 @@ const module = "github.com/tetra/tsm/"
 // package must be added here, with its place in the layering.
 var allowed = map[string][]string{
 	"cmd/tsm":             {"internal/cli", "internal/daemon", "internal/execctx"},
-	"internal/cli":        {"internal/api", "internal/client", "internal/prefetch", "internal/redact", "internal/events", "internal/logs", "internal/paths", "internal/execctx", "internal/service", "internal/envfile"},
+	"internal/cli":        {"internal/api", "internal/client", "internal/prefetch", "internal/release", "internal/redact", "internal/events", "internal/logs", "internal/paths", "internal/execctx", "internal/service", "internal/envfile"},
 	"internal/client":     {"internal/api", "internal/paths", "internal/peer", "internal/prefetch"},
 	"internal/api":        {"internal/execctx"},
-	"internal/daemon":     {"internal/api", "internal/redact", "internal/logs", "internal/supervisor", "internal/proc", "internal/store", "internal/spec", "internal/envfile", "internal/target", "internal/events", "internal/paths", "internal/execctx", "internal/health", "internal/peer"},
+	"internal/daemon":     {"internal/api", "internal/release", "internal/redact", "internal/logs", "internal/supervisor", "internal/proc", "internal/store", "internal/spec", "internal/envfile", "internal/target", "internal/events", "internal/paths", "internal/execctx", "internal/health", "internal/peer"},
 	"internal/supervisor": {"internal/proc", "internal/store", "internal/spec", "internal/logs", "internal/events", "internal/target", "internal/execctx", "internal/health", "internal/watch"},
 	"internal/spec":       {"internal/envfile"},
 	"internal/proc":       {"internal/execctx"},
@@ -37,7 +37,8 @@ var allowed = map[string][]string{
 	"internal/target":     {},
 	"internal/paths":      {"internal/prefetch"},
 	"internal/peer":       {},
-	"internal/prefetch":   {},
+	"internal/prefetch":   {"internal/release"},
+	"internal/release":    {},
 	"internal/redact":     {},
 	"internal/execctx":    {},
 	"internal/archtest":   {},

@@ -15,6 +15,7 @@ import (
 	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/client"
 	"github.com/tetra/tsm/internal/paths"
+	"github.com/tetra/tsm/internal/release"
 )
 
 func (a *App) newDaemonCmd() *cobra.Command {
@@ -137,11 +138,11 @@ start or ask the daemon (see ` + "`tsm daemon status`" + `).
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), map[string]string{
-					"version": api.Build, "protocol": api.Version,
+					"version": release.Build, "protocol": api.Version,
 					"go": runtime.Version(), "os": runtime.GOOS, "arch": runtime.GOARCH,
 				})
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "tsm %s (protocol %s)\n", api.Build, api.Version)
+			fmt.Fprintf(cmd.OutOrStdout(), "tsm %s (protocol %s)\n", release.Build, api.Version)
 			return nil
 		},
 	}

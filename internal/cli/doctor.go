@@ -17,6 +17,7 @@ import (
 	"github.com/tetra/tsm/internal/client"
 	"github.com/tetra/tsm/internal/envfile"
 	"github.com/tetra/tsm/internal/paths"
+	"github.com/tetra/tsm/internal/release"
 )
 
 func (a *App) newDoctorCmd() *cobra.Command {
@@ -149,8 +150,8 @@ func (a *App) localChecks(cmd *cobra.Command) []api.Check {
 		add("daemon", api.CheckWarn, "the daemon is not running (it starts on demand; doctor starts it for the checks that need it)", "nothing to do, unless services should be running: then `tsm list` shows what tsm knows")
 	case err != nil:
 		add("daemon", api.CheckError, "the daemon does not answer: "+err.Error(), "see "+filepath.Join(root, "daemon.log")+"; `tsm daemon stop`, then any tsm command starts a new one (services keep running)")
-	case ping.Version != api.Version || ping.Build != api.Build:
-		add("daemon", api.CheckWarn, fmt.Sprintf("the daemon (pid %d) is tsm %s (protocol %s), this CLI is tsm %s (protocol %s)", ping.PID, ping.Build, ping.Version, api.Build, api.Version),
+	case ping.Version != api.Version || ping.Build != release.Build:
+		add("daemon", api.CheckWarn, fmt.Sprintf("the daemon (pid %d) is tsm %s (protocol %s), this CLI is tsm %s (protocol %s)", ping.PID, ping.Build, ping.Version, release.Build, api.Version),
 			"`tsm daemon stop` to switch to this release; services keep running")
 	default:
 		add("daemon", api.CheckOK, fmt.Sprintf("pid %d answers, same release (%s), %s", ping.PID, ping.Build, plural(ping.Processes, "process", "processes")), "")

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/tetra/tsm/internal/api"
+	"github.com/tetra/tsm/internal/release"
 )
 
 // start --dry-run against a daemon older than POST /v1/start/plan (it
@@ -16,9 +17,9 @@ func TestDryRunOlderDaemon(t *testing.T) {
 	var routes []string
 	app, out := serveApp(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		routes = append(routes, r.Method+" "+r.URL.Path)
-		w.Header().Set(api.BuildHeader, api.Build)
+		w.Header().Set(api.BuildHeader, release.Build)
 		if r.URL.Path == api.RoutePing {
-			json.NewEncoder(w).Encode(api.Ping{Version: "old", Build: api.Build})
+			json.NewEncoder(w).Encode(api.Ping{Version: "old", Build: release.Build})
 			return
 		}
 		http.NotFound(w, r)

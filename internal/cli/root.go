@@ -16,6 +16,7 @@ import (
 	"github.com/tetra/tsm/internal/client"
 	"github.com/tetra/tsm/internal/paths"
 	"github.com/tetra/tsm/internal/prefetch"
+	"github.com/tetra/tsm/internal/release"
 )
 
 // Exit codes (DESIGN.md).
@@ -109,11 +110,11 @@ func listFast(args []string) (listArgs, bool) {
 // than this CLI: after an upgrade the old daemon keeps supervising until it
 // is told to hand over.
 func (a *App) warnOldDaemon() {
-	if a.client == nil || a.client.DaemonBuild == "" || a.client.DaemonBuild == api.Build {
+	if a.client == nil || a.client.DaemonBuild == "" || a.client.DaemonBuild == release.Build {
 		return
 	}
 	fmt.Fprintf(a.Stderr, "tsm: note: the running daemon is tsm %s and this is tsm %s; run `tsm daemon stop` to switch (services keep running)\n",
-		a.client.DaemonBuild, api.Build)
+		a.client.DaemonBuild, release.Build)
 }
 
 func exitCode(err error) int {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/paths"
+	"github.com/tetra/tsm/internal/release"
 )
 
 // fakeDaemon serves the state directory of app with a handler that records
@@ -22,7 +23,7 @@ func fakeDaemon(t *testing.T) (*App, *bytes.Buffer, *map[string]any) {
 	app, out := serveApp(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got = nil
 		json.NewDecoder(r.Body).Decode(&got)
-		w.Header().Set(api.BuildHeader, api.Build)
+		w.Header().Set(api.BuildHeader, release.Build)
 		json.NewEncoder(w).Encode([]api.Result{})
 	}))
 	return app, out, &got

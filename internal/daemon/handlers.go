@@ -21,6 +21,7 @@ import (
 	"github.com/tetra/tsm/internal/health"
 	"github.com/tetra/tsm/internal/proc"
 	"github.com/tetra/tsm/internal/redact"
+	"github.com/tetra/tsm/internal/release"
 	"github.com/tetra/tsm/internal/spec"
 	"github.com/tetra/tsm/internal/store"
 	"github.com/tetra/tsm/internal/supervisor"
@@ -100,7 +101,7 @@ func (h *handler) routes() http.Handler {
 func versioned(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(api.VersionHeader, api.Version)
-		w.Header().Set(api.BuildHeader, api.Build)
+		w.Header().Set(api.BuildHeader, release.Build)
 		next.ServeHTTP(w, r)
 	})
 }
@@ -124,7 +125,7 @@ func (h *handler) ping(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) pingBody() api.Ping {
 	metas, _ := h.sup.Snapshot()
-	p := api.Ping{Version: api.Version, Build: api.Build, PID: os.Getpid(), StartedAt: h.started.Unix(), Dir: h.store.Root, Processes: len(metas)}
+	p := api.Ping{Version: api.Version, Build: release.Build, PID: os.Getpid(), StartedAt: h.started.Unix(), Dir: h.store.Root, Processes: len(metas)}
 	for _, m := range metas {
 		if m.Status == store.StatusOnline {
 			p.Running++

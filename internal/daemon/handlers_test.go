@@ -21,6 +21,7 @@ import (
 	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/envfile"
 	"github.com/tetra/tsm/internal/proc"
+	"github.com/tetra/tsm/internal/release"
 	"github.com/tetra/tsm/internal/spec"
 	"github.com/tetra/tsm/internal/store"
 	"github.com/tetra/tsm/internal/supervisor"
@@ -459,9 +460,9 @@ func TestVersionHeaders(t *testing.T) {
 		{"POST", api.RouteShutdown, ""},
 	} {
 		resp := send(t, url, r.method, r.route, r.body, nil)
-		if v, b := resp.Header.Get(api.VersionHeader), resp.Header.Get(api.BuildHeader); v != api.Version || b != api.Build {
+		if v, b := resp.Header.Get(api.VersionHeader), resp.Header.Get(api.BuildHeader); v != api.Version || b != release.Build {
 			t.Errorf("%s %s (%s): %s=%q %s=%q, want %q and %q", r.method, r.route, resp.Status,
-				api.VersionHeader, v, api.BuildHeader, b, api.Version, api.Build)
+				api.VersionHeader, v, api.BuildHeader, b, api.Version, release.Build)
 		}
 	}
 }
@@ -475,7 +476,7 @@ func TestPingAndShutdown(t *testing.T) {
 	defer srv.Close()
 	var p api.Ping
 	send(t, srv.URL, "GET", api.RoutePing, "", &p)
-	want := api.Ping{Version: api.Version, Build: api.Build, PID: p.PID, StartedAt: 1700000000, Dir: "/state", Processes: 2}
+	want := api.Ping{Version: api.Version, Build: release.Build, PID: p.PID, StartedAt: 1700000000, Dir: "/state", Processes: 2}
 	if !reflect.DeepEqual(p, want) || p.PID == 0 {
 		t.Errorf("ping %+v, want %+v", p, want)
 	}

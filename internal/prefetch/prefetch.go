@@ -5,14 +5,26 @@
 // daemon's answer overlap instead of following each other.
 //
 // Its init runs as early as Go's initialisation order allows: it imports
-// nothing but syscall (a test keeps it so), reads the arguments from
-// /proc/self/cmdline, and does nothing unless they are one of the forms
-// that the CLI runs without cobra (ParseList). It connects without
-// blocking, checks that the socket's process is the caller's own user (as
-// the client's dial does), and writes the request; any failure leaves the
-// CLI to do everything as before. The client takes the connection (Take)
-// only for the same socket and request URI it would send itself.
+// nothing but syscall and release (a test keeps it so), reads the
+// arguments from /proc/self/cmdline, and does nothing unless they are one
+// of the forms that the CLI runs without cobra (ParseList). It connects
+// without blocking, checks that the socket's process is the caller's own
+// user (as the client's dial does), and writes the request.
+//
+// Then it waits for the answer and, when that is what the CLI would print
+// as it is — a 200 with its length from a daemon of this very release —
+// prints it (the problems the daemon met as warnings on stderr, then the
+// listing) and exits 0, before the rest of the binary is initialised: a
+// plain list is then the runtime's start-up and one round trip. Anything
+// else leaves the CLI to do everything as before: an answer that is not
+// there within a second is handed over (Take; the client takes the
+// connection only for the same socket and request URI it would send
+// itself), any other one is dropped and the CLI asks again — an older
+// daemon, an error, a write to stdout that fails (the CLI meets and
+// reports the same failure).
 package prefetch
+
+import "github.com/tetra/tsm/internal/release"
 
 // List is what a plain `tsm list` asks: the filter argument ("", running or
 // all), --json and --all/-a.
@@ -118,6 +130,11 @@ func Take(sock, uri string) (fd int, ok bool) {
 // and false where that takes more than joining strings: a relative or
 // unclean path (the client cleans it, or refuses it).
 func socketPath(getenv func(string) (string, bool)) (string, bool) {
+	for _, v := range []string{"TSM_DIR", "TETRA_DIR"} {
+		if d, _ := getenv(v); d != "" && d[0] != '/' {
+			return "", false // refused by the client, even where unused
+		}
+	}
 	dir, suffix := "", "/tsm.sock"
 	if d, _ := getenv("TSM_DIR"); d != "" {
 		dir = d
@@ -178,4 +195,159 @@ func RequestURI(l List, color bool) string {
 		uri += "?color=1"
 	}
 	return uri
+}
+
+// answer is what a plain list prints: the daemon's rendered listing and
+// the problems it met reading the state (api.ProblemHeader, one warning
+// each).
+type answer struct {
+	body     []byte
+	problems []string
+}
+
+// verdict says what the init does with the bytes read so far.
+type verdict int
+
+const (
+	incomplete verdict = iota // read on
+	printable                 // print it and exit
+	declined                  // leave it to the CLI, which asks again
+)
+
+// maxHead bounds the status line and headers of an answer, in bytes.
+const maxHead = 64 << 10
+
+// parseAnswer reads b, the daemon's HTTP/1.1 answer to a list request so
+// far. It is printable when complete and what the CLI would print as it
+// is: status 200, a Content-Length (the daemon sends one with every
+// rendered listing; chunked or unknown lengths are declined) and the build
+// header absent or equal to release.Build — an older daemon is declined so
+// that the CLI says how to switch to the new one.
+func parseAnswer(b []byte) (answer, verdict) {
+	end := index(b, "\r\n\r\n")
+	if end < 0 {
+		if len(b) > maxHead {
+			return answer{}, declined
+		}
+		return answer{}, incomplete
+	}
+	var a answer
+	length := -1
+	for i, line := range splitLines(b[:end]) {
+		if i == 0 {
+			if !hasPrefix(string(line), "HTTP/1.1 200 ") && string(line) != "HTTP/1.1 200" {
+				return answer{}, declined
+			}
+			continue
+		}
+		name, value, ok := header(line)
+		switch {
+		case !ok:
+			return answer{}, declined
+		case equalFold(name, "Content-Length"):
+			n, ok := atoi(value)
+			if !ok || length >= 0 && n != length {
+				return answer{}, declined
+			}
+			length = n
+		case equalFold(name, "Transfer-Encoding"):
+			return answer{}, declined
+		case equalFold(name, "Tsm-Build"): // api.BuildHeader
+			if value != release.Build {
+				return answer{}, declined
+			}
+		case equalFold(name, "Tsm-Problem"): // api.ProblemHeader
+			a.problems = append(a.problems, value)
+		}
+	}
+	body := b[end+4:]
+	switch {
+	case length < 0 || len(body) > length:
+		return answer{}, declined
+	case len(body) < length:
+		return answer{}, incomplete
+	}
+	a.body = body
+	return a, printable
+}
+
+// header splits a header line into its name and its value without the
+// blanks around it, as net/textproto does; false for a line without a
+// colon or with a blank in the name.
+func header(line []byte) (name, value string, ok bool) {
+	i := index(line, ":")
+	if i <= 0 {
+		return "", "", false
+	}
+	for _, c := range line[:i] {
+		if c == ' ' || c == '\t' {
+			return "", "", false
+		}
+	}
+	v := line[i+1:]
+	for len(v) > 0 && (v[0] == ' ' || v[0] == '\t') {
+		v = v[1:]
+	}
+	for len(v) > 0 && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
+		v = v[:len(v)-1]
+	}
+	return string(line[:i]), string(v), true
+}
+
+// splitLines splits b at each CRLF.
+func splitLines(b []byte) [][]byte {
+	var lines [][]byte
+	for {
+		i := index(b, "\r\n")
+		if i < 0 {
+			return append(lines, b)
+		}
+		lines = append(lines, b[:i])
+		b = b[i+2:]
+	}
+}
+
+// index returns the offset of the first sep in b, -1 if none.
+func index(b []byte, sep string) int {
+	for i := 0; i+len(sep) <= len(b); i++ {
+		if string(b[i:i+len(sep)]) == sep {
+			return i
+		}
+	}
+	return -1
+}
+
+// equalFold compares ASCII header names without regard to case.
+func equalFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// atoi parses a decimal length of at most nine digits.
+func atoi(s string) (int, bool) {
+	if len(s) == 0 || len(s) > 9 {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	return n, true
 }

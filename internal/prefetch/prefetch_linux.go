@@ -23,7 +23,9 @@ func init() {
 	fd, err := send(sock, uri)
 	switch {
 	case err == nil:
-		sent.fd, sent.sock, sent.uri, sent.ok = fd, sock, uri, true
+		if handOver := printAnswer(fd); handOver {
+			sent.fd, sent.sock, sent.uri, sent.ok = fd, sock, uri, true
+		}
 	case err == syscall.ENOENT || err == syscall.ECONNREFUSED:
 		// No daemon: start it now, beside the rest of the initialisation,
 		// rather than after it (see StartedDaemon).
@@ -93,4 +95,105 @@ func isTerminal(fd int) bool {
 	var t syscall.Termios
 	_, _, errno := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), syscall.TCGETS, uintptr(unsafe.Pointer(&t)))
 	return errno == 0
+}
+
+// printAnswer reads the daemon's answer on fd and, when it is printable
+// (parseAnswer), prints it and exits 0. Otherwise it returns true when
+// nothing came within a second — the client takes the connection and waits
+// on, with its own checks of a daemon that hangs — and false when it closed
+// fd: an answer the CLI asks for again and handles itself, a connection
+// that ended early, or a failed write to stdout.
+func printAnswer(fd int) (handOver bool) {
+	buf := make([]byte, 0, 32<<10)
+	for {
+		if len(buf) == cap(buf) {
+			if cap(buf) >= maxAnswer {
+				syscall.Close(fd)
+				return false
+			}
+			buf = append(buf, make([]byte, cap(buf))...)[:len(buf)]
+		}
+		n, err := syscall.Read(fd, buf[len(buf):cap(buf)])
+		switch {
+		case n > 0:
+			buf = buf[:len(buf)+n]
+			a, v := parseAnswer(buf)
+			if v == printable && printOut(a) {
+				syscall.Exit(0)
+			}
+			if v != incomplete {
+				syscall.Close(fd)
+				return false
+			}
+		case err == syscall.EINTR:
+		case err == syscall.EAGAIN:
+			if !await(fd, pollIn, 1000) {
+				if len(buf) == 0 {
+					return true
+				}
+				syscall.Close(fd)
+				return false
+			}
+		default: // the end, or an error, before the whole answer
+			syscall.Close(fd)
+			return false
+		}
+	}
+}
+
+// printOut writes a's problems to stderr as the CLI warns of them, then its
+// body to stdout, and reports whether stdout took all of it.
+func printOut(a answer) bool {
+	for _, p := range a.problems {
+		writeAll(2, []byte("tsm: warning: "+p+"\n"))
+	}
+	return writeAll(1, a.body)
+}
+
+// writeAll writes b to fd, waiting where fd is a non-blocking pipe that is
+// full, and reports whether all of it was written.
+func writeAll(fd int, b []byte) bool {
+	for len(b) > 0 {
+		n, err := syscall.Write(fd, b)
+		switch {
+		case n > 0:
+			b = b[n:]
+		case err == syscall.EINTR:
+		case err == syscall.EAGAIN:
+			await(fd, pollOut, -1)
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// maxAnswer bounds the answer the init reads, in bytes: a listing of
+// thousands of processes is a few MB; more is left to the client.
+const maxAnswer = 64 << 20
+
+const (
+	pollIn  = 0x1 // POLLIN
+	pollOut = 0x4 // POLLOUT
+)
+
+// await waits until fd is ready for events or ms milliseconds have passed
+// (-1: no limit), and reports whether it is ready (or in error, which the
+// next read or write returns).
+func await(fd int, events int16, ms int) bool {
+	pfd := struct {
+		fd             int32
+		events, revent int16
+	}{int32(fd), events, 0}
+	var ts *syscall.Timespec
+	if ms >= 0 {
+		t := syscall.NsecToTimespec(int64(ms) * 1e6)
+		ts = &t
+	}
+	for {
+		n, _, errno := syscall.Syscall6(syscall.SYS_PPOLL, uintptr(unsafe.Pointer(&pfd)), 1, uintptr(unsafe.Pointer(ts)), 0, 0, 0)
+		if errno != syscall.EINTR {
+			return errno == 0 && n > 0
+		}
+	}
 }

@@ -6,15 +6,19 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"github.com/tetra/tsm/internal/release"
 )
 
 // The package's init must run before the heavy part of the binary's
 // initialisation: Go initialises a package after everything it imports, so
-// it may import nothing but syscall (and unsafe).
+// it may import nothing but syscall, unsafe and release (which imports
+// nothing).
 func TestImportsOnlySyscall(t *testing.T) {
-	files, _ := filepath.Glob("*.go")
-	for _, f := range files {
-		if filepath.Ext(f) != ".go" || len(f) > 8 && f[len(f)-8:] == "_test.go" {
+	own, _ := filepath.Glob("*.go")
+	rel, _ := filepath.Glob("../release/*.go")
+	for _, f := range append(own, rel...) {
+		if len(f) > 8 && f[len(f)-8:] == "_test.go" {
 			continue
 		}
 		ast, err := parser.ParseFile(token.NewFileSet(), f, nil, parser.ImportsOnly)
@@ -22,10 +26,14 @@ func TestImportsOnlySyscall(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, imp := range ast.Imports {
-			if p, _ := strconv.Unquote(imp.Path.Value); p != "syscall" && p != "unsafe" {
+			p, _ := strconv.Unquote(imp.Path.Value)
+			if filepath.Dir(f) == "../release" || p != "syscall" && p != "unsafe" && p != "github.com/tetra/tsm/internal/release" {
 				t.Errorf("%s imports %s: the init would run after it and all it imports", f, p)
 			}
 		}
+	}
+	if len(rel) == 0 {
+		t.Error("no ../release/*.go")
 	}
 }
 
@@ -70,5 +78,47 @@ func TestTakeOnlyTheSameRequestOnce(t *testing.T) {
 	}
 	if _, ok := Take("/r/tsm.sock", "/v1/list/table"); ok {
 		t.Error("took it twice")
+	}
+}
+
+func TestParseAnswer(t *testing.T) {
+	head := "HTTP/1.1 200 OK\r\nTsm-Build: " + release.Build + "\r\n"
+	for _, c := range []struct {
+		name, in string
+		want     verdict
+		body     string
+		problems []string
+	}{
+		{"complete", head + "Content-Length: 4\r\n\r\nrows", printable, "rows", nil},
+		{"empty listing", head + "Content-Length: 0\r\n\r\n", printable, "", nil},
+		{"problems in order, trimmed, any case", head + "Tsm-Problem:  a b \r\nTSM-PROBLEM:\tc\r\ncontent-length: 1\r\n\r\nx", printable, "x", []string{"a b", "c"}},
+		{"no build header", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx", printable, "x", nil},
+		{"same length twice", head + "Content-Length: 1\r\nContent-Length: 1\r\n\r\nx", printable, "x", nil},
+		{"head cut", head + "Content-Len", incomplete, "", nil},
+		{"body cut", head + "Content-Length: 9\r\n\r\nrow", incomplete, "", nil},
+		{"more than its length", head + "Content-Length: 1\r\n\r\nxy", declined, "", nil},
+		{"another release", "HTTP/1.1 200 OK\r\nTsm-Build: v0.1\r\nContent-Length: 1\r\n\r\nx", declined, "", nil},
+		{"not found", "HTTP/1.1 404 Not Found\r\nContent-Length: 1\r\n\r\nx", declined, "", nil},
+		{"2000", "HTTP/1.1 2000 OK\r\nContent-Length: 1\r\n\r\nx", declined, "", nil},
+		{"HTTP/1.0", "HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx", declined, "", nil},
+		{"chunked", head + "Transfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n", declined, "", nil},
+		{"no length", head + "\r\n\r\nx", declined, "", nil},
+		{"two lengths", head + "Content-Length: 1\r\nContent-Length: 2\r\n\r\nxy", declined, "", nil},
+		{"bad length", head + "Content-Length: -1\r\n\r\nx", declined, "", nil},
+		{"huge length", head + "Content-Length: 99999999999\r\n\r\nx", declined, "", nil},
+		{"no colon", head + "Content-Length 1\r\n\r\nx", declined, "", nil},
+		{"blank in a name", head + "Content-Length : 1\r\n\r\nx", declined, "", nil},
+		{"head too long", head + "X: " + string(make([]byte, maxHead)), declined, "", nil},
+	} {
+		a, v := parseAnswer([]byte(c.in))
+		if v != c.want || string(a.body) != c.body || len(a.problems) != len(c.problems) {
+			t.Errorf("%s: %d %q %q, want %d %q %q", c.name, v, a.body, a.problems, c.want, c.body, c.problems)
+			continue
+		}
+		for i := range c.problems {
+			if a.problems[i] != c.problems[i] {
+				t.Errorf("%s: problems %q, want %q", c.name, a.problems, c.problems)
+			}
+		}
 	}
 }

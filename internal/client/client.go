@@ -117,14 +117,24 @@ func (e *WrongUserError) Error() string {
 		e.Socket, e.UID, os.Geteuid())
 }
 
-// ownerOf returns the UID that owns path, -1 if unknown.
+// ownerOf returns the UID that owns path or, where the caller may not look
+// at path (another user's 0700 directory above it), the directory that
+// keeps them out; -1 if unknown.
 func ownerOf(path string) int {
-	if fi, err := os.Lstat(path); err == nil {
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			return int(st.Uid)
+	for {
+		fi, err := os.Lstat(path)
+		if err == nil {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+				return int(st.Uid)
+			}
+			return -1
 		}
+		parent := filepath.Dir(path)
+		if !errors.Is(err, fs.ErrPermission) || parent == path {
+			return -1
+		}
+		path = parent
 	}
-	return -1
 }
 
 // APIError wraps an error envelope from the daemon: Body.Code says which
@@ -505,12 +515,12 @@ func (c *Client) StartDaemon(ctx context.Context) error {
 	// A plain list's init that found no daemon started one already; a
 	// client asked for another binary's daemon (tests) leaves it alone.
 	if c.Exe == "" {
-		if pid, fd, ok := prefetch.StartedDaemon(c.Root); ok {
-			ready := os.NewFile(uintptr(fd), "ready")
+		if d, ok := prefetch.StartedDaemon(c.Root); ok {
+			ready := os.NewFile(uintptr(d.Ready), "ready")
 			defer ready.Close()
 			exited := make(chan error, 1)
-			go func() { exited <- waitPID(pid) }()
-			return c.awaitDaemon(ctx, ready, exited)
+			go func() { exited <- waitPID(d.PID) }()
+			return c.awaitDaemon(ctx, ready, exited, d.LogFrom)
 		}
 	}
 	exe := c.Exe
@@ -547,7 +557,8 @@ func (c *Client) StartDaemon(ctx context.Context) error {
 		return fmt.Errorf("open %s: %w", logPath, err)
 	}
 	defer logf.Close()
-	if st, err := logf.Stat(); err != nil || !st.Mode().IsRegular() {
+	st, err := logf.Stat()
+	if err != nil || !st.Mode().IsRegular() {
 		return notFile
 	}
 	// The daemon reports on this pipe that it listens (api.ReadyFDEnv).
@@ -573,13 +584,14 @@ func (c *Client) StartDaemon(ctx context.Context) error {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	return c.awaitDaemon(ctx, ready, exited)
+	return c.awaitDaemon(ctx, ready, exited, st.Size())
 }
 
 // awaitDaemon waits until the daemon just started says on ready that it
 // listens, or else until a daemon answers (another one won the lock) or it
-// exited (exited: nil for exit status 0).
-func (c *Client) awaitDaemon(ctx context.Context, ready *os.File, exited chan error) error {
+// exited (exited: nil for exit status 0). Its lines in daemon.log start at
+// the offset logFrom.
+func (c *Client) awaitDaemon(ctx context.Context, ready *os.File, exited chan error, logFrom int64) error {
 	logPath := paths.DaemonLog(c.Root)
 	if waitReady(ctx, ready) {
 		return nil
@@ -599,7 +611,7 @@ func (c *Client) awaitDaemon(ctx context.Context, ready *os.File, exited chan er
 			if err != nil {
 				// A daemon that lost the lock race exits 0 (the winner
 				// answers soon); anything else is a failure worth showing.
-				return fmt.Errorf("the tsm daemon failed to start (%v): %s", err, lastLine(logPath))
+				return fmt.Errorf("the tsm daemon failed to start (%v): %s", err, lastLine(logPath, logFrom))
 			}
 			exited = nil
 		case <-time.After(10 * time.Millisecond):
@@ -637,9 +649,11 @@ func waitReady(ctx context.Context, ready *os.File) bool {
 	return n == 1
 }
 
-// lastLine returns the last non-empty line of the daemon's log, read from
-// its last 4 KiB: the log keeps every earlier daemon's lines too.
-func lastLine(path string) string {
+// lastLine returns the last non-empty line that the daemon's log got from
+// the offset from (in bytes) on, read from its last 4 KiB: the log keeps
+// every earlier daemon's lines too, and a daemon that failed without a word
+// must not be blamed on one of theirs.
+func lastLine(path string, from int64) string {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return "see " + path
@@ -648,8 +662,8 @@ func lastLine(path string) string {
 	var b []byte
 	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
 		const tail = 4 << 10
-		b = make([]byte, tail)
-		n, _ := f.ReadAt(b, max(0, fi.Size()-tail))
+		b = make([]byte, min(tail, max(0, fi.Size()-from)))
+		n, _ := f.ReadAt(b, fi.Size()-int64(len(b)))
 		b = b[:n]
 	}
 	text := strings.TrimSpace(string(b))

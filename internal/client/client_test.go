@@ -302,20 +302,31 @@ func TestLastLine(t *testing.T) {
 	if err := os.WriteFile(big, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if got := lastLine(big); got != "cannot listen: address in use" {
+	if got := lastLine(big, 0); got != "cannot listen: address in use" {
 		t.Errorf("lastLine(big) = %q", got)
 	}
 	one := filepath.Join(dir, "one.log")
 	os.WriteFile(one, []byte("only line"), 0o600)
-	if got := lastLine(one); got != "only line" {
+	if got := lastLine(one, 0); got != "only line" {
 		t.Errorf("lastLine(one) = %q", got)
+	}
+	// A daemon that failed without a word is not blamed on an earlier one.
+	size := int64(len(b.String()))
+	if got := lastLine(big, size); got != "see "+big {
+		t.Errorf("lastLine(big, its size) = %q, want a pointer to the file", got)
+	}
+	f, _ := os.OpenFile(big, os.O_WRONLY|os.O_APPEND, 0)
+	f.WriteString("tsm: state directory: mine\n")
+	f.Close()
+	if got := lastLine(big, size); got != "state directory: mine" {
+		t.Errorf("lastLine(big, its size before) = %q", got)
 	}
 	fifo := filepath.Join(dir, "fifo")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{fifo, filepath.Join(dir, "missing"), dir} {
-		if got := lastLine(p); got != "see "+p {
+		if got := lastLine(p, 0); got != "see "+p {
 			t.Errorf("lastLine(%s) = %q, want a pointer to the file", p, got)
 		}
 	}

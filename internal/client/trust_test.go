@@ -90,11 +90,17 @@ func TestOtherUsersSocket(t *testing.T) {
 	}
 	defer os.RemoveAll(dir)
 	os.Chmod(dir, 0o755)
-	for mode, want := range map[os.FileMode]string{
-		0o600: "permission denied connecting to .* which belongs to uid 0, not to you \\(uid 65534\\)",
-		0o666: "the tsm daemon on .* runs as uid 0, not as you \\(uid 65534\\): tsm sends it nothing",
+	for _, c := range []struct {
+		dirMode, mode os.FileMode
+		want          string
+	}{
+		{0o755, 0o600, "permission denied connecting to .* which belongs to uid 0, not to you \\(uid 65534\\)"},
+		{0o755, 0o666, "the tsm daemon on .* runs as uid 0, not as you \\(uid 65534\\): tsm sends it nothing"},
+		// The socket cannot even be looked at: its directory keeps us out.
+		{0o700, 0o666, "permission denied connecting to .* which belongs to uid 0, not to you \\(uid 65534\\)"},
 	} {
-		root := filepath.Join(dir, fmt.Sprintf("%o", mode))
+		mode, want := c.mode, c.want
+		root := filepath.Join(dir, fmt.Sprintf("%o-%o", c.dirMode, mode))
 		os.Mkdir(root, 0o755)
 		ln, err := net.Listen("unix", paths.Socket(root))
 		if err != nil {
@@ -102,6 +108,7 @@ func TestOtherUsersSocket(t *testing.T) {
 		}
 		defer ln.Close()
 		os.Chmod(paths.Socket(root), mode)
+		os.Chmod(root, c.dirMode)
 		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			t.Errorf("another user's client reached the daemon: %s", r.URL.Path)
 		})}

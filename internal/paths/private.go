@@ -11,8 +11,9 @@ import (
 
 // CheckPrivate refuses a state directory that another user could have
 // prepared, as ssh refuses such a ~/.ssh: root, and runtime and
-// runtime/processes below it, must each (where they exist) be owned by the
-// calling user and not be writable by group or others. The daemon runs
+// runtime/processes below it, must each (where they exist) be a directory,
+// not a symbolic link to one, owned by the calling user and not writable by
+// group or others. The daemon runs
 // what the records there describe, as the caller: a directory someone
 // else controls would make it run their commands (a root `tsm` pointed at
 // a user's TSM_DIR by `sudo -E`, say). A missing directory is fine: tsm
@@ -20,7 +21,7 @@ import (
 func CheckPrivate(root string) error {
 	uid := os.Geteuid()
 	for _, dir := range []string{root, filepath.Join(root, "runtime"), Processes(root)} {
-		fi, err := os.Stat(dir)
+		fi, err := os.Lstat(dir)
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
@@ -32,6 +33,10 @@ func CheckPrivate(root string) error {
 			continue
 		}
 		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			// The daemon's store refuses it too; the CLI must not create
+			// daemon.log through it first.
+			return fmt.Errorf("state directory %s is a symbolic link, which tsm never follows in its state directory; set TSM_DIR to the directory it points to", dir)
 		case !fi.IsDir():
 			return fmt.Errorf("state directory %s is not a directory; set TSM_DIR to a directory of your own", dir)
 		case int(st.Uid) != uid:

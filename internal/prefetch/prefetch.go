@@ -65,22 +65,29 @@ var sent struct {
 
 // started is the daemon the init started, if any.
 var started struct {
-	root       string
-	pid, ready int
-	ok         bool
+	Daemon
+	root string
+	ok   bool
+}
+
+// Daemon is a daemon the init started: its PID, the read end of its
+// readiness pipe (api.ReadyFDEnv; non-blocking), and the size daemon.log
+// had before it (its own lines come after that offset, in bytes).
+type Daemon struct {
+	PID, Ready int
+	LogFrom    int64
 }
 
 // StartedDaemon returns the daemon the init started for the state
-// directory root because none answered (a plain list only): its PID and
-// the read end of its readiness pipe (api.ReadyFDEnv; non-blocking), which
-// the caller owns from then on. It returns false when none was started,
+// directory root because none answered (a plain list only); the caller owns
+// its readiness pipe from then on. It returns false when none was started,
 // and for every call after the first.
-func StartedDaemon(root string) (pid, ready int, ok bool) {
+func StartedDaemon(root string) (Daemon, bool) {
 	if !started.ok || started.root != root {
-		return -1, -1, false
+		return Daemon{PID: -1, Ready: -1}, false
 	}
 	started.ok = false
-	return started.pid, started.ready, true
+	return started.Daemon, true
 }
 
 // readyFDEnv is api.ReadyFDEnv, which this package may not import.

@@ -47,7 +47,7 @@ func spawnDaemon(root string) {
 		return
 	}
 	syscall.SetNonblock(ready[0], true) // for the client's deadline
-	started.root, started.pid, started.ready, started.ok = root, pid, ready[0], true
+	started.Daemon, started.root, started.ok = Daemon{PID: pid, Ready: ready[0], LogFrom: st.Size}, root, true
 }
 
 // private reports whether root exists and is the caller's own, not
@@ -56,7 +56,7 @@ func spawnDaemon(root string) {
 func private(root string) bool {
 	for i, dir := range []string{root, root + "/runtime", root + "/runtime/processes"} {
 		var st syscall.Stat_t
-		if err := syscall.Stat(dir, &st); err != nil {
+		if err := syscall.Lstat(dir, &st); err != nil {
 			return i > 0 && err == syscall.ENOENT
 		}
 		if st.Mode&syscall.S_IFMT != syscall.S_IFDIR || int(st.Uid) != syscall.Geteuid() || st.Mode&0o022 != 0 {

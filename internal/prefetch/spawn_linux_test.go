@@ -30,6 +30,12 @@ func TestPrivateAsCheckPrivate(t *testing.T) {
 			os.Chmod(filepath.Join(root, "runtime", "processes"), 0o707)
 		}},
 		{"a file", func(root string) { os.WriteFile(root, nil, 0o600) }},
+		{"a link to an own 0700", func(root string) { os.Mkdir(root+".real", 0o700); os.Symlink(root+".real", root) }},
+		{"runtime a link", func(root string) {
+			os.MkdirAll(root+".rt", 0o700)
+			os.Mkdir(root, 0o700)
+			os.Symlink(root+".rt", filepath.Join(root, "runtime"))
+		}},
 		{"missing", func(string) {}},
 	} {
 		root := filepath.Join(base, c.name)

@@ -273,7 +273,9 @@ func parseAnswer(b []byte) (answer, verdict) {
 
 // header splits a header line into its name and its value without the
 // blanks around it, as net/textproto does; false for a line without a
-// colon or with a blank in the name.
+// colon, with a blank in the name, or with a control byte other than a tab
+// in the value, which net/textproto refuses (the CLI then fails on the
+// answer instead of printing it to a terminal).
 func header(line []byte) (name, value string, ok bool) {
 	i := index(line, ":")
 	if i <= 0 {
@@ -285,6 +287,11 @@ func header(line []byte) (name, value string, ok bool) {
 		}
 	}
 	v := line[i+1:]
+	for _, c := range v {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return "", "", false
+		}
+	}
 	for len(v) > 0 && (v[0] == ' ' || v[0] == '\t') {
 		v = v[1:]
 	}

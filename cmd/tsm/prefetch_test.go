@@ -281,11 +281,12 @@ func openPTY(t *testing.T) (ptmx, tty *os.File) {
 
 // A listing into a pipe that nobody reads any more ends as a Go program's
 // write to such a stdout does: killed by SIGPIPE, the init leaving the
-// failed write to the CLI.
+// failed write to the CLI — which does not repeat the warnings the init
+// printed before it.
 func TestListIntoClosedPipe(t *testing.T) {
 	exe := tsmExe(t)
 	root := t.TempDir()
-	fakeDaemon(t, root, always(ok("the table\n")))
+	fakeDaemon(t, root, always(ok("the table\n", "Tsm-Problem: skipped x: bad json")))
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -294,11 +295,16 @@ func TestListIntoClosedPipe(t *testing.T) {
 	cmd := exec.Command(exe, "list")
 	cmd.Env = append(os.Environ(), "TSM_DIR="+root)
 	cmd.Stdout = w
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
 	err = cmd.Run()
 	w.Close()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || !ee.Sys().(syscall.WaitStatus).Signaled() || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGPIPE {
 		t.Errorf("tsm list into a closed pipe: %v, want killed by SIGPIPE", err)
+	}
+	if want := "tsm: warning: skipped x: bad json\n"; stderr.String() != want {
+		t.Errorf("stderr %q, want %q once", stderr.String(), want)
 	}
 }
 

@@ -63,6 +63,22 @@ var sent struct {
 	ok        bool
 }
 
+// warned holds the problems the init printed as warnings before its write
+// of the listing to stdout failed.
+var warned []string
+
+// Warned reports whether the init printed problem as a warning already: it
+// does so before it writes the listing, and leaves the listing to the CLI
+// when that write fails. The CLI, which asks again, must not repeat it.
+func Warned(problem string) bool {
+	for _, p := range warned {
+		if p == problem {
+			return true
+		}
+	}
+	return false
+}
+
 // started is the daemon the init started, if any.
 var started struct {
 	root       string

@@ -141,12 +141,14 @@ func printAnswer(fd int) (handOver bool) {
 	}
 }
 
-// printOut writes a's problems to stderr as the CLI warns of them, then its
-// body to stdout, and reports whether stdout took all of it.
+// printOut writes a's problems to stderr as the CLI warns of them (and
+// keeps them for Warned), then its body to stdout, and reports whether
+// stdout took all of it.
 func printOut(a answer) bool {
 	for _, p := range a.problems {
 		writeAll(2, []byte("tsm: warning: "+p+"\n"))
 	}
+	warned = a.problems
 	return writeAll(1, a.body)
 }
 

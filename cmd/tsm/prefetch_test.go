@@ -189,7 +189,7 @@ func TestListPrintedByInit(t *testing.T) {
 // Every other answer goes to the CLI, which asks again (or, where nothing
 // came within a second, takes the connection) and handles it as it always
 // did: an older daemon's (and says how to switch), a chunked one, one cut
-// short, an error, a slow one.
+// short, one with a header value net/http refuses, an error, a slow one.
 func TestListDeclinedByInit(t *testing.T) {
 	exe := tsmExe(t)
 	root := t.TempDir()
@@ -213,6 +213,7 @@ func TestListDeclinedByInit(t *testing.T) {
 			}
 			return ok(table)
 		}, 2, table, "", false},
+		{"control byte in a problem", always(ok(table, "Tsm-Problem: skipped \x1b[31mx")), 2, "", "malformed MIME header line", true},
 		{"error", always(fmt.Sprintf("HTTP/1.1 500 Internal Server Error\r\nContent-Length: %d\r\n\r\n%s", len(failure), failure)), 2, "", "tsm: the disk is full", true},
 		{"slow", func(n int, _ string) string {
 			time.Sleep(1500 * time.Millisecond)

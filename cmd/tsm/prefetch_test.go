@@ -309,6 +309,29 @@ func TestListIntoClosedPipe(t *testing.T) {
 	}
 }
 
+// Warnings into a stderr nobody reads any more end the list as they end
+// the CLI's (a Go program's write to such a stderr): killed by SIGPIPE,
+// before the listing.
+func TestListWarningsIntoClosedPipe(t *testing.T) {
+	exe := tsmExe(t)
+	root := t.TempDir()
+	fakeDaemon(t, root, always(ok("the table\n", "Tsm-Problem: skipped x: bad json")))
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	cmd := exec.Command(exe, "list")
+	cmd.Env = append(os.Environ(), "TSM_DIR="+root)
+	cmd.Stderr = w
+	out, err := cmd.Output()
+	w.Close()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || !ee.Sys().(syscall.WaitStatus).Signaled() || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGPIPE || len(out) > 0 {
+		t.Errorf("tsm list with stderr a closed pipe: %v, stdout %q; want killed by SIGPIPE, nothing printed", err, out)
+	}
+}
+
 // The prefetch checks whose daemon it reached before it sends anything, as
 // the client does: another user's `tsm list` sends a 0666 socket of root's
 // nothing, and says why.

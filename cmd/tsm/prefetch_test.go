@@ -189,7 +189,7 @@ func TestListPrintedByInit(t *testing.T) {
 // Every other answer goes to the CLI, which asks again (or, where nothing
 // came within a second, takes the connection) and handles it as it always
 // did: an older daemon's (and says how to switch), a chunked one, one cut
-// short, an error, a slow one.
+// short, one with a header value net/http refuses, an error, a slow one.
 func TestListDeclinedByInit(t *testing.T) {
 	exe := tsmExe(t)
 	root := t.TempDir()
@@ -213,6 +213,7 @@ func TestListDeclinedByInit(t *testing.T) {
 			}
 			return ok(table)
 		}, 2, table, "", false},
+		{"control byte in a problem", always(ok(table, "Tsm-Problem: skipped \x1b[31mx")), 2, "", "malformed MIME header line", true},
 		{"error", always(fmt.Sprintf("HTTP/1.1 500 Internal Server Error\r\nContent-Length: %d\r\n\r\n%s", len(failure), failure)), 2, "", "tsm: the disk is full", true},
 		{"slow", func(n int, _ string) string {
 			time.Sleep(1500 * time.Millisecond)
@@ -281,11 +282,12 @@ func openPTY(t *testing.T) (ptmx, tty *os.File) {
 
 // A listing into a pipe that nobody reads any more ends as a Go program's
 // write to such a stdout does: killed by SIGPIPE, the init leaving the
-// failed write to the CLI.
+// failed write to the CLI — which does not repeat the warnings the init
+// printed before it.
 func TestListIntoClosedPipe(t *testing.T) {
 	exe := tsmExe(t)
 	root := t.TempDir()
-	fakeDaemon(t, root, always(ok("the table\n")))
+	fakeDaemon(t, root, always(ok("the table\n", "Tsm-Problem: skipped x: bad json")))
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -294,11 +296,39 @@ func TestListIntoClosedPipe(t *testing.T) {
 	cmd := exec.Command(exe, "list")
 	cmd.Env = append(os.Environ(), "TSM_DIR="+root)
 	cmd.Stdout = w
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
 	err = cmd.Run()
 	w.Close()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || !ee.Sys().(syscall.WaitStatus).Signaled() || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGPIPE {
 		t.Errorf("tsm list into a closed pipe: %v, want killed by SIGPIPE", err)
+	}
+	if want := "tsm: warning: skipped x: bad json\n"; stderr.String() != want {
+		t.Errorf("stderr %q, want %q once", stderr.String(), want)
+	}
+}
+
+// Warnings into a stderr nobody reads any more end the list as they end
+// the CLI's (a Go program's write to such a stderr): killed by SIGPIPE,
+// before the listing.
+func TestListWarningsIntoClosedPipe(t *testing.T) {
+	exe := tsmExe(t)
+	root := t.TempDir()
+	fakeDaemon(t, root, always(ok("the table\n", "Tsm-Problem: skipped x: bad json")))
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	cmd := exec.Command(exe, "list")
+	cmd.Env = append(os.Environ(), "TSM_DIR="+root)
+	cmd.Stderr = w
+	out, err := cmd.Output()
+	w.Close()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || !ee.Sys().(syscall.WaitStatus).Signaled() || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGPIPE || len(out) > 0 {
+		t.Errorf("tsm list with stderr a closed pipe: %v, stdout %q; want killed by SIGPIPE, nothing printed", err, out)
 	}
 }
 

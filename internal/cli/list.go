@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tetra/tsm/internal/api"
+	"github.com/tetra/tsm/internal/prefetch"
 )
 
 func (a *App) newListCmd() *cobra.Command {
@@ -107,9 +108,13 @@ func (a *App) list(ctx context.Context, stdout, stderr io.Writer, l listArgs) er
 	return err
 }
 
-// warnProblems prints the problems the daemon met reading the state.
+// warnProblems prints the problems the daemon met reading the state, but
+// not those the init of a plain list printed already (prefetch.Warned).
 func warnProblems(w io.Writer, problems []string) {
 	for _, p := range problems {
+		if prefetch.Warned(p) {
+			continue
+		}
 		// Each says whether its record was skipped ("skipped x: ...") or
 		// loaded with a note (renumbered, not verified).
 		fmt.Fprintf(w, "tsm: warning: %s\n", p)

@@ -445,6 +445,23 @@ func TestListTable(t *testing.T) {
 	}
 }
 
+// A problem naming a record directory with control bytes in its name
+// reaches the CLI escaped: net/http refuses them in a header (the whole
+// listing failed), and raw they would drive the user's terminal.
+func TestListTableProblemEscaped(t *testing.T) {
+	url := serveFake(t, &fakeSup{problems: []string{"skipped \x1b[31mx\a\n: bad meta.json"}})
+	for _, route := range []string{api.RouteListTable, api.RouteListJSON} {
+		resp, err := http.Get(url + route)
+		if err != nil {
+			t.Fatalf("%s: %v", route, err)
+		}
+		resp.Body.Close()
+		if p := resp.Header.Values(api.ProblemHeader); !reflect.DeepEqual(p, []string{`skipped \x1b[31mx\x07\x0a: bad meta.json`}) {
+			t.Errorf("%s problems %q", route, p)
+		}
+	}
+}
+
 // Every answer, errors and unknown routes included, names the protocol
 // version and build, so a CLI can tell an older daemon answered.
 func TestVersionHeaders(t *testing.T) {

@@ -63,6 +63,22 @@ var sent struct {
 	ok        bool
 }
 
+// warned holds the problems the init printed as warnings before its write
+// of the listing to stdout failed.
+var warned []string
+
+// Warned reports whether the init printed problem as a warning already: it
+// does so before it writes the listing, and leaves the listing to the CLI
+// when that write fails. The CLI, which asks again, must not repeat it.
+func Warned(problem string) bool {
+	for _, p := range warned {
+		if p == problem {
+			return true
+		}
+	}
+	return false
+}
+
 // started is the daemon the init started, if any.
 var started struct {
 	Daemon
@@ -280,7 +296,9 @@ func parseAnswer(b []byte) (answer, verdict) {
 
 // header splits a header line into its name and its value without the
 // blanks around it, as net/textproto does; false for a line without a
-// colon or with a blank in the name.
+// colon, with a blank in the name, or with a control byte other than a tab
+// in the value, which net/textproto refuses (the CLI then fails on the
+// answer instead of printing it to a terminal).
 func header(line []byte) (name, value string, ok bool) {
 	i := index(line, ":")
 	if i <= 0 {
@@ -292,6 +310,11 @@ func header(line []byte) (name, value string, ok bool) {
 		}
 	}
 	v := line[i+1:]
+	for _, c := range v {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return "", "", false
+		}
+	}
 	for len(v) > 0 && (v[0] == ' ' || v[0] == '\t') {
 		v = v[1:]
 	}

@@ -141,12 +141,18 @@ func printAnswer(fd int) (handOver bool) {
 	}
 }
 
-// printOut writes a's problems to stderr as the CLI warns of them, then its
-// body to stdout, and reports whether stdout took all of it.
+// printOut writes a's problems to stderr as the CLI warns of them (and
+// keeps those written for Warned), then its body to stdout, and reports
+// whether both took all of it. A failed warning is left to the CLI too:
+// into a closed pipe it ends the CLI by SIGPIPE before the listing.
 func printOut(a answer) bool {
-	for _, p := range a.problems {
-		writeAll(2, []byte("tsm: warning: "+p+"\n"))
+	for i, p := range a.problems {
+		if !writeAll(2, []byte("tsm: warning: "+p+"\n")) {
+			warned = a.problems[:i]
+			return false
+		}
 	}
+	warned = a.problems
 	return writeAll(1, a.body)
 }
 

@@ -108,6 +108,11 @@ func TestParseAnswer(t *testing.T) {
 		{"huge length", head + "Content-Length: 99999999999\r\n\r\nx", declined, "", nil},
 		{"no colon", head + "Content-Length 1\r\n\r\nx", declined, "", nil},
 		{"blank in a name", head + "Content-Length : 1\r\n\r\nx", declined, "", nil},
+		// net/textproto refuses these bytes in a value, so the CLI fails
+		// where the init would print them to a terminal.
+		{"escape in a value", head + "Tsm-Problem: skipped \x1b[31mx\r\nContent-Length: 1\r\n\r\nx", declined, "", nil},
+		{"DEL in a value", head + "Tsm-Problem: skipped \x7fx\r\nContent-Length: 1\r\n\r\nx", declined, "", nil},
+		{"tab and UTF-8 in a value", head + "Tsm-Problem: a\tb é\r\nContent-Length: 1\r\n\r\nx", printable, "x", []string{"a\tb é"}},
 		{"head too long", head + "X: " + string(make([]byte, maxHead)), declined, "", nil},
 	} {
 		a, v := parseAnswer([]byte(c.in))

@@ -281,54 +281,37 @@ func openPTY(t *testing.T) (ptmx, tty *os.File) {
 }
 
 // A listing into a pipe that nobody reads any more ends as a Go program's
-// write to such a stdout does: killed by SIGPIPE, the init leaving the
-// failed write to the CLI — which does not repeat the warnings the init
-// printed before it.
+// write to such a stdout or stderr does: killed by SIGPIPE, the init
+// leaving the failed write to the CLI. Into a closed stdout, the warnings
+// the init printed before are not repeated; into a closed stderr, nothing
+// is printed (the CLI warns before it lists).
 func TestListIntoClosedPipe(t *testing.T) {
 	exe := tsmExe(t)
 	root := t.TempDir()
 	fakeDaemon(t, root, always(ok("the table\n", "Tsm-Problem: skipped x: bad json")))
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Close()
-	cmd := exec.Command(exe, "list")
-	cmd.Env = append(os.Environ(), "TSM_DIR="+root)
-	cmd.Stdout = w
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	err = cmd.Run()
-	w.Close()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || !ee.Sys().(syscall.WaitStatus).Signaled() || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGPIPE {
-		t.Errorf("tsm list into a closed pipe: %v, want killed by SIGPIPE", err)
-	}
-	if want := "tsm: warning: skipped x: bad json\n"; stderr.String() != want {
-		t.Errorf("stderr %q, want %q once", stderr.String(), want)
-	}
-}
-
-// Warnings into a stderr nobody reads any more end the list as they end
-// the CLI's (a Go program's write to such a stderr): killed by SIGPIPE,
-// before the listing.
-func TestListWarningsIntoClosedPipe(t *testing.T) {
-	exe := tsmExe(t)
-	root := t.TempDir()
-	fakeDaemon(t, root, always(ok("the table\n", "Tsm-Problem: skipped x: bad json")))
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Close()
-	cmd := exec.Command(exe, "list")
-	cmd.Env = append(os.Environ(), "TSM_DIR="+root)
-	cmd.Stderr = w
-	out, err := cmd.Output()
-	w.Close()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || !ee.Sys().(syscall.WaitStatus).Signaled() || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGPIPE || len(out) > 0 {
-		t.Errorf("tsm list with stderr a closed pipe: %v, stdout %q; want killed by SIGPIPE, nothing printed", err, out)
+	for _, closed := range []string{"stdout", "stderr"} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+		cmd := exec.Command(exe, "list")
+		cmd.Env = append(os.Environ(), "TSM_DIR="+root)
+		var out strings.Builder // what the open one got
+		cmd.Stdout, cmd.Stderr = w, &out
+		want := "tsm: warning: skipped x: bad json\n"
+		if closed == "stderr" {
+			cmd.Stdout, cmd.Stderr, want = &out, w, ""
+		}
+		err = cmd.Run()
+		w.Close()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || !ee.Sys().(syscall.WaitStatus).Signaled() || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGPIPE {
+			t.Errorf("tsm list into a closed %s: %v, want killed by SIGPIPE", closed, err)
+		}
+		if out.String() != want {
+			t.Errorf("tsm list into a closed %s printed %q on the other, want %q", closed, out.String(), want)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"go/token"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/tetra/tsm/internal/release"
@@ -125,5 +126,23 @@ func TestParseAnswer(t *testing.T) {
 				t.Errorf("%s: problems %q, want %q", c.name, a.problems, c.problems)
 			}
 		}
+	}
+}
+
+// BenchmarkParseAnswer parses the answer to a list of 100 and of 1000
+// processes (a row of the table is 60 to 90 bytes), as the init does once
+// the whole answer is in.
+func BenchmarkParseAnswer(b *testing.B) {
+	for _, n := range []int{100, 1000} {
+		body := strings.Repeat("12  api-server-12  31337  8080  online  2h  0  0.3%  45.1M\n", n)
+		in := []byte("HTTP/1.1 200 OK\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\nContent-Type: text/plain; charset=utf-8\r\n" +
+			"Date: Mon, 30 Nov 2026 18:00:00 GMT\r\nTsm-Build: " + release.Build + "\r\nTsm-Version: 1\r\n\r\n" + body)
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			for b.Loop() {
+				if _, v := parseAnswer(in); v != printable {
+					b.Fatal(v)
+				}
+			}
+		})
 	}
 }

@@ -186,6 +186,37 @@ func TestListPrintedByInit(t *testing.T) {
 	}
 }
 
+// With no daemon, a plain list's init starts one, waits for it to listen
+// and prints its answer, the CLI never initialised; a daemon that fails to
+// start is left to the CLI, which says why.
+func TestColdListPrintedByInit(t *testing.T) {
+	exe := tsmExe(t)
+	root := t.TempDir()
+	t.Cleanup(func() {
+		cmd := exec.Command(exe, "daemon", "stop")
+		cmd.Env = append(os.Environ(), "TSM_DIR="+root)
+		cmd.Run()
+	})
+	stdout, stderr, cliInit, err := runList(t, exe, root)
+	if err != nil || !strings.Contains(stdout, "no running processes") || stderr != "" {
+		t.Fatalf("cold tsm list: %v\nstdout %q\nstderr %q", err, stdout, stderr)
+	}
+	if cliInit {
+		t.Error("the CLI was initialised: the init did not print the new daemon's answer")
+	}
+	if _, err := os.Stat(paths.DaemonPID(root)); err != nil {
+		t.Errorf("no daemon: %v", err)
+	}
+
+	// A daemon that cannot start: its lock file is a directory.
+	bad := t.TempDir()
+	os.Mkdir(paths.Lock(bad), 0o700)
+	stdout, stderr, cliInit, err = runList(t, exe, bad)
+	if err == nil || !strings.Contains(stderr, "the tsm daemon failed to start") || !cliInit {
+		t.Errorf("cold tsm list, a daemon that fails: %v, CLI initialised %v\nstdout %q\nstderr %q", err, cliInit, stdout, stderr)
+	}
+}
+
 // Every other answer goes to the CLI, which asks again (or, where nothing
 // came within a second, takes the connection) and handles it as it always
 // did: an older daemon's (and says how to switch), a chunked one, one cut

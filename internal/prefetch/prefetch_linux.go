@@ -27,9 +27,33 @@ func init() {
 			sent.fd, sent.sock, sent.uri, sent.ok = fd, sock, uri, true
 		}
 	case err == syscall.ENOENT || err == syscall.ECONNREFUSED:
-		// No daemon: start it now, beside the rest of the initialisation,
-		// rather than after it (see StartedDaemon).
-		spawnDaemon(sock[:len(sock)-len("/tsm.sock")])
+		// No daemon: start it now, and once it listens ask it, as above.
+		// Anything else — no word from it within a second, a failure, a
+		// lost race for the lock — is the client's (see StartedDaemon).
+		if spawnDaemon(sock[:len(sock)-len("/tsm.sock")]) && listens(started.Ready) {
+			started.ok = false
+			syscall.Close(started.Ready)
+			if fd, err := send(sock, uri); err == nil && printAnswer(fd) {
+				sent.fd, sent.sock, sent.uri, sent.ok = fd, sock, uri, true
+			}
+		}
+	}
+}
+
+// listens waits up to a second for the daemon just started to say on its
+// readiness pipe (non-blocking) that it listens: one byte. Its end without
+// one (it failed, or lost the race for the lock) and the wait's end are
+// false, with nothing read, for the client to find.
+func listens(ready int) bool {
+	if !await(ready, pollIn, 1000) {
+		return false
+	}
+	var b [1]byte
+	for {
+		n, err := syscall.Read(ready, b[:])
+		if err != syscall.EINTR {
+			return n == 1
+		}
 	}
 }
 

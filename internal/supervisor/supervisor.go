@@ -71,6 +71,7 @@ type Supervisor struct {
 	done       chan struct{} // closed by Close: background waits give up
 	handled    atomic.Uint64 // messages the processes' owners handled
 	closing    sync.Once
+	stops      journal // the stop journal (journal.go)
 }
 
 // Config wires a Supervisor.
@@ -102,6 +103,7 @@ func New(cfg Config) *Supervisor {
 		early:   make(map[int]earlyExit),
 		probes:  make(map[int]chan proc.Exit),
 		done:    make(chan struct{}),
+		stops:   journal{j: cfg.Store.Journal(), unsynced: map[string]bool{}},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -159,6 +161,7 @@ func (s *Supervisor) Adopt() error {
 	if err != nil {
 		return err
 	}
+	s.repairStops(metas)
 	go s.store.PurgeTombstones()
 	recs := make([]recovery, len(metas))
 	var markers []string

@@ -33,6 +33,7 @@ type journal struct {
 	// pinned: a stop found in the journal at start-up could not be
 	// written back, so the journal must stay.
 	pinned bool
+	closed bool // the supervisor is closed: no more retirement
 }
 
 // journaledStop is a run a journal record stops, with its record.
@@ -102,7 +103,7 @@ func (s *Supervisor) StopBatch(names []string, grace time.Duration, kill bool) (
 // s.stops.mu held.
 func (s *Supervisor) scheduleRetireLocked() {
 	jr := &s.stops
-	if jr.inflight > 0 || len(jr.unsynced) == 0 {
+	if jr.inflight > 0 || len(jr.unsynced) == 0 || jr.closed {
 		return
 	}
 	if jr.timer == nil {
@@ -118,11 +119,11 @@ func (s *Supervisor) scheduleRetireLocked() {
 func (s *Supervisor) retireStops() {
 	jr := &s.stops
 	jr.mu.Lock()
-	if jr.inflight > 0 {
+	if jr.inflight > 0 || jr.closed {
 		jr.mu.Unlock()
 		return
 	}
-	names, n := jr.unsynced, jr.written
+	names, n, pinned := jr.unsynced, jr.written, jr.pinned
 	jr.unsynced = map[string]bool{}
 	jr.mu.Unlock()
 	failed := false
@@ -133,7 +134,7 @@ func (s *Supervisor) retireStops() {
 		}
 	}
 	cleared := false
-	if !failed && !jr.pinned {
+	if !failed && !pinned {
 		var err error
 		if cleared, err = jr.j.Clear(n); err != nil {
 			s.log.Warn("cannot empty the stop journal", "err", err)
@@ -145,11 +146,26 @@ func (s *Supervisor) retireStops() {
 		jr.written = 0
 		return
 	}
-	// Synced or not, they stay named until the journal is emptied.
+	// Synced or not, they stay named until the journal is emptied. After
+	// a failure the next batch's end tries again (not a timer: a record
+	// that cannot be synced now will not be in 2 s either).
 	for name := range names {
 		jr.unsynced[name] = true
 	}
-	s.scheduleRetireLocked()
+	if !failed {
+		s.scheduleRetireLocked()
+	}
+}
+
+// close stops the retirement: a daemon that goes away leaves the journal
+// to the next one, which syncs what it names before emptying it.
+func (jr *journal) close() {
+	jr.mu.Lock()
+	defer jr.mu.Unlock()
+	if jr.timer != nil {
+		jr.timer.Stop()
+	}
+	jr.closed = true
 }
 
 // settledByJournal reports whether the record that r's run ended may be
@@ -185,13 +201,15 @@ func (s *Supervisor) repairStops(metas []store.Meta) {
 	jr.mu.Lock()
 	defer jr.mu.Unlock()
 	jr.written = len(batches)
+	for name := range latest {
+		jr.unsynced[name] = true // (one deleted since syncs as nothing)
+	}
 	for i := range metas {
 		m := &metas[i]
 		e, ok := latest[m.Name]
 		if !ok {
 			continue
 		}
-		jr.unsynced[m.Name] = true
 		st := stateOf(*m)
 		if e.run.RunBase != m.RunBase || e.run.Run < m.Run || !(st == Starting || st == BackingOff || st.up()) {
 			continue // another entry or a later run, or its end is on record

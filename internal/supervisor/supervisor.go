@@ -256,7 +256,7 @@ func (s *Supervisor) Adopt() error {
 // Close ends every process's goroutine, leaving the processes themselves
 // and their records as they are (for a daemon that exits, and for tests).
 func (s *Supervisor) Close() {
-	s.closing.Do(func() { close(s.done); s.files.Close() })
+	s.closing.Do(func() { close(s.done); s.files.Close(); s.stops.close() })
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, p := range s.procs {

@@ -15,16 +15,7 @@ import (
 // died would leave them, and starts a supervisor on them.
 func recordJournalAndAdopt(t *testing.T, f *fakeRunner, m store.Meta, stops ...store.StopRun) *Supervisor {
 	t.Helper()
-	st, err := store.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.WriteMeta(m); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.WriteLaunch(m.Name, store.Launch{Argv: []string{"sleep", "300"}, Cwd: t.TempDir()}); err != nil {
-		t.Fatal(err)
-	}
+	st := record(t, m)
 	if _, err := st.Journal().Append(store.StopBatch{At: time.Now().UnixMilli(), Pending: "stop", GraceMS: 5000, Runs: stops}); err != nil {
 		t.Fatal(err)
 	}

@@ -42,10 +42,11 @@ type StopRun struct {
 type Journal struct {
 	path string
 
-	mu      sync.Mutex
-	f       *os.File // open for appending; nil until the first append
-	batches int      // records appended since the journal was last cleared
-	torn    bool     // the last write failed, maybe halfway through a line
+	mu      sync.Mutex // guards the fields below
+	f       *os.File   // open for appending; nil until first needed
+	batches int        // records appended since the journal was last cleared
+	torn    bool       // the last write failed, maybe halfway through a line
+	named   bool       // the directory entry of the file is synced
 }
 
 // Journal returns the state directory's stop journal.
@@ -62,7 +63,6 @@ func (j *Journal) Append(b StopBatch) (int, error) {
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	fresh := j.f == nil
 	if err := j.openLocked(); err != nil {
 		return 0, err
 	}
@@ -79,10 +79,11 @@ func (j *Journal) Append(b StopBatch) (int, error) {
 	if err := j.f.Sync(); err != nil {
 		return 0, fmt.Errorf("sync the stop journal: %w", err)
 	}
-	if fresh {
+	if !j.named {
 		if err := syncDir(filepath.Dir(j.path)); err != nil {
 			return 0, fmt.Errorf("sync the stop journal's directory: %w", err)
 		}
+		j.named = true
 	}
 	j.batches++
 	return j.batches, nil

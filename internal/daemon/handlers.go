@@ -34,8 +34,7 @@ import (
 type supervisorOps interface {
 	Start(supervisor.StartRequest) (supervisor.Outcome, error)
 	Plan(supervisor.StartRequest) (spec.Spec, error)
-	Stop(name string, grace time.Duration) (supervisor.Outcome, error)
-	Kill(name string) (supervisor.Outcome, error)
+	StopBatch(names []string, grace time.Duration, kill bool) (stop func(name string) (supervisor.Outcome, error), end func())
 	Restart(name string, grace, wait time.Duration, env []string, updateEnv bool, ctx *execctx.Context) (supervisor.Outcome, error)
 	Delete(name string, grace time.Duration) (supervisor.Outcome, error)
 	Signal(name string, sig syscall.Signal, group bool) (supervisor.Outcome, error)
@@ -67,11 +66,13 @@ func (h *handler) routes() http.Handler {
 	mux.HandleFunc("GET "+api.RoutePing, h.ping)
 	mux.HandleFunc("POST "+api.RouteStart, h.start)
 	mux.HandleFunc("POST "+api.RoutePlan, h.plan)
-	mux.HandleFunc("POST "+api.RouteStop, h.targets(func(name string, r api.TargetsRequest) (supervisor.Outcome, error) {
-		return h.sup.Stop(name, grace(r))
+	mux.HandleFunc("POST "+api.RouteStop, h.batch(func(names []string, r api.TargetsRequest) (targetOp, func()) {
+		stop, end := h.sup.StopBatch(names, grace(r), false)
+		return func(name string, _ api.TargetsRequest) (supervisor.Outcome, error) { return stop(name) }, end
 	}))
-	mux.HandleFunc("POST "+api.RouteKill, h.targets(func(name string, r api.TargetsRequest) (supervisor.Outcome, error) {
-		return h.sup.Kill(name)
+	mux.HandleFunc("POST "+api.RouteKill, h.batch(func(names []string, r api.TargetsRequest) (targetOp, func()) {
+		kill, end := h.sup.StopBatch(names, 0, true)
+		return func(name string, _ api.TargetsRequest) (supervisor.Outcome, error) { return kill(name) }, end
 	}))
 	mux.HandleFunc("POST "+api.RouteRestart, h.targets(func(name string, r api.TargetsRequest) (supervisor.Outcome, error) {
 		return h.sup.Restart(name, grace(r), 0, r.Env, r.UpdateEnv, r.Context)
@@ -253,9 +254,19 @@ func (h *handler) signal(w http.ResponseWriter, r *http.Request) {
 	})(w, r)
 }
 
+// targetOp acts on one process a targets request names.
+type targetOp func(name string, r api.TargetsRequest) (supervisor.Outcome, error)
+
 // targets runs op on every process the request names, after resolving all
 // of them: an unknown or ambiguous target touches nothing.
-func (h *handler) targets(op func(string, api.TargetsRequest) (supervisor.Outcome, error)) http.HandlerFunc {
+func (h *handler) targets(op targetOp) http.HandlerFunc {
+	return h.batch(func([]string, api.TargetsRequest) (targetOp, func()) { return op, func() {} })
+}
+
+// batch is targets for an operation that begins with all the names at once
+// (the stop journal's batch): begin gives the operation on one of them, and
+// end, called once every one has been answered.
+func (h *handler) batch(begin func(names []string, r api.TargetsRequest) (op targetOp, end func())) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req api.TargetsRequest
 		if !readJSON(w, r, &req) {
@@ -270,6 +281,7 @@ func (h *handler) targets(op func(string, api.TargetsRequest) (supervisor.Outcom
 			writeError(w, err)
 			return
 		}
+		op, end := begin(names, req)
 		// Processes are independent: act on them at once, so that stopping
 		// a hundred takes about as long as stopping the slowest one.
 		results := make([]api.Result, len(names))
@@ -292,6 +304,7 @@ func (h *handler) targets(op func(string, api.TargetsRequest) (supervisor.Outcom
 			}()
 		}
 		wg.Wait()
+		end()
 		// `all` means the processes there are: one deleted by another
 		// command since the names were taken is not a failure of this one.
 		everything := slices.Contains(req.Targets, "all")

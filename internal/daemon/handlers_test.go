@@ -78,14 +78,15 @@ func (f *fakeSup) Start(r supervisor.StartRequest) (supervisor.Outcome, error) {
 	return f.startOut, f.startErr
 }
 
-func (f *fakeSup) Stop(name string, grace time.Duration) (supervisor.Outcome, error) {
-	f.record("stop %s %s", name, grace)
-	return f.op("stopped", name)
-}
-
-func (f *fakeSup) Kill(name string) (supervisor.Outcome, error) {
-	f.record("kill %s", name)
-	return f.op("killed", name)
+func (f *fakeSup) StopBatch(names []string, grace time.Duration, kill bool) (func(string) (supervisor.Outcome, error), func()) {
+	return func(name string) (supervisor.Outcome, error) {
+		if kill {
+			f.record("kill %s", name)
+			return f.op("killed", name)
+		}
+		f.record("stop %s %s", name, grace)
+		return f.op("stopped", name)
+	}, func() {}
 }
 
 func (f *fakeSup) Restart(name string, grace, wait time.Duration, env []string, updateEnv bool, _ *execctx.Context) (supervisor.Outcome, error) {

@@ -67,6 +67,10 @@ func Ports(root string) string { return filepath.Join(root, "ports") }
 // Processes holds one directory per managed process.
 func Processes(root string) string { return filepath.Join(root, "runtime", "processes") }
 
+// Stops is the journal of stops whose settled records are not yet known
+// to be durable (see store.AppendStops).
+func Stops(root string) string { return filepath.Join(root, "runtime", "stops.jsonl") }
+
 // Config is the optional settings file of the state directory (TOML).
 func Config(root string) string { return filepath.Join(root, "config.toml") }
 

@@ -453,6 +453,15 @@ func collectMembers(dir string, pids *[]int) error {
 // subCgroups lists the child cgroups of dir: in cgroupfs every
 // subdirectory is one, every file an interface file.
 func subCgroups(dir string) ([]string, error) {
+	// kernfs gives a directory a link count of 2 plus its subdirectories,
+	// so a stat tells a cgroup without children — a run's, nearly always
+	// — without listing its two dozen interface files: that listing was
+	// 3 of the 66 ms of CPU a stop of 100 runs took. Any other count (or
+	// a failed stat) is decided by the listing.
+	var st unix.Stat_t
+	if unix.Stat(dir, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR && st.Nlink == 2 {
+		return nil, nil
+	}
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil

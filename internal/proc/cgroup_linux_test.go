@@ -21,7 +21,7 @@ import (
 // and removes it, with anything left in it, when the test ends. It skips
 // the test where cgroups cannot be used (no cgroup2, not root and nothing
 // delegated, a kernel without clone3 into a cgroup).
-func openTestCgroups(t *testing.T) *Cgroups {
+func openTestCgroups(t testing.TB) *Cgroups {
 	t.Helper()
 	tag := fmt.Sprintf("tsm-test-%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "-"))
 	c, err := OpenCgroups(tag)
@@ -552,6 +552,22 @@ func TestCgroupMountinfo(t *testing.T) {
 	for in, want := range map[string]string{`a\040b`: "a b", `a\134b`: `a\b`, `x\0`: `x\0`, `\12`: `\12`, `tab\011`: "tab\t", "plain": "plain"} {
 		if got := unescapeMountField(in); got != want {
 			t.Errorf("unescapeMountField(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// BenchmarkCgroupMembers reads the members of a run's cgroup (a leaf, the
+// common case), as the stop of every run does once.
+func BenchmarkCgroupMembers(b *testing.B) {
+	c := openTestCgroups(b)
+	fd, path, err := c.Prepare("bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	unix.Close(fd)
+	for b.Loop() {
+		if _, err := c.Members(path); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -1,8 +1,9 @@
 // Package store owns tsm's state on disk, in the bash TSM layout that other
 // tools read: runtime/processes/<name>/{meta.json,<name>.pid,current.out,
-// current.err}, the ports registry and the daemon's files. Every write is
-// atomic (temp file, fsync, rename, fsync of the directory). It does no
-// process work and imports only paths, which names the files.
+// current.err}, the ports registry, the stop journal and the daemon's
+// files. Every write is atomic (temp file, fsync, rename, fsync of the
+// directory). It does no process work and imports only paths, which names
+// the files.
 package store
 
 import (

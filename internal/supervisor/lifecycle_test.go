@@ -216,6 +216,12 @@ func TestSpawnRecordFailureRollsBack(t *testing.T) {
 // starts a supervisor on it.
 func recordAndAdopt(t *testing.T, r Runner, f *fakeRunner, m store.Meta) *Supervisor {
 	t.Helper()
+	return adopt(t, record(t, m), r, f)
+}
+
+// record writes m and its launch record into a new state directory.
+func record(t *testing.T, m store.Meta) *store.Store {
+	t.Helper()
 	st, err := store.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -226,7 +232,7 @@ func recordAndAdopt(t *testing.T, r Runner, f *fakeRunner, m store.Meta) *Superv
 	if err := st.WriteLaunch(m.Name, store.Launch{Argv: []string{"sleep", "300"}, Cwd: t.TempDir()}); err != nil {
 		t.Fatal(err)
 	}
-	return adopt(t, st, r, f)
+	return st
 }
 
 // adopt starts a supervisor on the records in st, as a new daemon does.

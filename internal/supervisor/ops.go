@@ -163,6 +163,9 @@ type request struct {
 	// signal: what to send, and whether to the whole run
 	sig   syscall.Signal
 	group bool
+	// stop, kill: the run the stop journal names for this process (nil:
+	// not journaled); the record that it ended is then written unsynced.
+	journaled *store.StopRun
 }
 
 type result struct {

@@ -294,9 +294,13 @@ func (p *process) intend() error {
 func (p *process) event(typ string, ev events.Event) { p.s.event(typ, p.meta, ev) }
 
 // killTimeout is how long a graceful end waits before the kill signal.
-func (p *process) killTimeout() time.Duration {
-	if p.meta.KillTimeoutMS > 0 {
-		return time.Duration(p.meta.KillTimeoutMS) * time.Millisecond
+func (p *process) killTimeout() time.Duration { return killTimeout(p.meta) }
+
+// killTimeout is how long a graceful end of m's run waits before the kill
+// signal.
+func killTimeout(m store.Meta) time.Duration {
+	if m.KillTimeoutMS > 0 {
+		return time.Duration(m.KillTimeoutMS) * time.Millisecond
 	}
 	return DefaultKillTimeout
 }
@@ -775,7 +779,10 @@ func (p *process) beginEnding(r *request, pending string) {
 	p.move(Stopping)
 	m := &p.meta
 	m.Pending, m.StopDeadline, m.StopSent = pending, time.Now().Add(grace).UnixMilli(), 0
-	if err := p.intend(); err != nil {
+	if settledByJournal(r, m) {
+		// The stop journal is this stop's intent, on disk already.
+		p.publish()
+	} else if err := p.intend(); err != nil {
 		// Stop anyway: a full disk must not keep a process running that
 		// the user wants gone; the next save catches up.
 		p.s.log.Error("cannot record a stop before signalling", "name", m.Name, "err", err)
@@ -858,7 +865,14 @@ func (p *process) ended(res endResult) {
 	m := &p.meta
 	m.Pending, m.StopDeadline, m.StopSent = "", 0, 0
 	p.move(Stopped)
-	err := p.save()
+	var err error
+	if settledByJournal(r, m) {
+		// The stop journal holds the stop durably: this record need only
+		// survive the daemon (see journal.go).
+		err = p.intend()
+	} else {
+		err = p.save()
+	}
 	action := "stopped"
 	if pending == "kill" {
 		action = "killed"

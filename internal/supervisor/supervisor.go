@@ -71,6 +71,7 @@ type Supervisor struct {
 	done       chan struct{} // closed by Close: background waits give up
 	handled    atomic.Uint64 // messages the processes' owners handled
 	closing    sync.Once
+	stops      journal // the stop journal (journal.go)
 }
 
 // Config wires a Supervisor.
@@ -102,6 +103,7 @@ func New(cfg Config) *Supervisor {
 		early:   make(map[int]earlyExit),
 		probes:  make(map[int]chan proc.Exit),
 		done:    make(chan struct{}),
+		stops:   journal{j: cfg.Store.Journal(), unsynced: map[string]bool{}},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -159,6 +161,7 @@ func (s *Supervisor) Adopt() error {
 	if err != nil {
 		return err
 	}
+	s.repairStops(metas)
 	go s.store.PurgeTombstones()
 	recs := make([]recovery, len(metas))
 	var markers []string
@@ -253,7 +256,7 @@ func (s *Supervisor) Adopt() error {
 // Close ends every process's goroutine, leaving the processes themselves
 // and their records as they are (for a daemon that exits, and for tests).
 func (s *Supervisor) Close() {
-	s.closing.Do(func() { close(s.done); s.files.Close() })
+	s.closing.Do(func() { close(s.done); s.files.Close(); s.stops.close() })
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, p := range s.procs {

@@ -72,7 +72,12 @@ that re-adopts them. That is also how a new tsm version takes over.`,
 			// answer unread.
 			p, err := a.client.Shutdown(context.WithoutCancel(cmd.Context()))
 			// A daemon that dropped the connection on its way out is gone
-			// too.
+			// too; another user's daemon, which no ping reaches either,
+			// runs on: say whose it is.
+			var other *client.WrongUserError
+			if errors.As(err, &other) {
+				return err
+			}
 			if errors.Is(err, client.ErrNotRunning) || (err != nil && !a.client.Running(cmd.Context())) {
 				fmt.Fprintln(cmd.OutOrStdout(), "daemon not running")
 				return nil

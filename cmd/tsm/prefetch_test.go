@@ -404,3 +404,23 @@ func asNobody(t *testing.T, exe, root string, args ...string) ([]byte, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	return cmd.CombinedOutput()
 }
+
+// A state directory tsm cannot create or look at (HOME=/nonexistent, as
+// nobody's is; a path through a file) is an error that says how to fix it,
+// not a bare mkdir or lstat failure.
+func TestStateDirUnusable(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run tsm as another user (uid 65534)")
+	}
+	exe := tsmExe(t)
+	dir := peerDir(t) // root's, 0755: nobody may not create anything in it
+	os.WriteFile(filepath.Join(dir, "file"), nil, 0o644)
+	for _, root := range []string{filepath.Join(dir, "home", "tetra", "tsm"), filepath.Join(dir, "file", "tsm")} {
+		for _, args := range [][]string{{"list"}, {"start", "sleep", "1"}} {
+			out, err := asNobody(t, exe, root, args...)
+			if err == nil || !strings.Contains(string(out), root) || !strings.Contains(string(out), "set TSM_DIR to a directory of your own") {
+				t.Errorf("tsm %s with TSM_DIR=%s as uid 65534: %v\n%s\nwant an error that says to set TSM_DIR", strings.Join(args, " "), root, err, out)
+			}
+		}
+	}
+}

@@ -546,11 +546,14 @@ func (c *Client) StartDaemon(ctx context.Context) error {
 	}
 	// Private from the first instant: the daemon would close it, but
 	// daemon.log is created before the daemon runs.
-	if err := os.MkdirAll(filepath.Dir(c.Root), 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", c.Root, err)
+	err := os.MkdirAll(filepath.Dir(c.Root), 0o755)
+	if err == nil {
+		if err = os.Mkdir(c.Root, 0o700); errors.Is(err, fs.ErrExist) {
+			err = nil
+		}
 	}
-	if err := os.Mkdir(c.Root, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("create %s: %w", c.Root, err)
+	if err != nil { // e.g. HOME=/nonexistent, as nobody's is
+		return fmt.Errorf("cannot create the state directory %s: %w; set TSM_DIR to a directory of your own (or HOME to a home you can write to)", c.Root, err)
 	}
 	logPath := paths.DaemonLog(c.Root)
 	// O_NONBLOCK: opening a FIFO for writing would wait for a reader forever.

@@ -354,28 +354,9 @@ func TestListPrefetchOtherUser(t *testing.T) {
 		t.Skip("needs root to run tsm as another user (uid 65534)")
 	}
 	exe := tsmExe(t)
-	root, err := os.MkdirTemp("", "tsm-peer")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(root) })
-	os.Chmod(root, 0o755)
+	root := peerDir(t)
 	got := fakeDaemon(t, root, always(ok("root's table\n")))
-	self, err := os.ReadFile(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The test binary itself may sit in a directory closed to others.
-	bin := filepath.Join(filepath.Dir(exe), "tsm.bin")
-	if err := os.WriteFile(bin, self, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	os.Remove(exe)
-	os.Symlink(bin, exe)
-	cmd := exec.Command(exe, "list")
-	cmd.Env = append(os.Environ(), "TSM_DIR="+root, "HOME=/")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	out, _ := cmd.CombinedOutput()
+	out, _ := asNobody(t, exe, root, "list")
 	if !strings.Contains(string(out), "runs as uid 0, not as you (uid 65534)") {
 		t.Errorf("tsm list as uid 65534:\n%s", out)
 	}
@@ -389,6 +370,88 @@ func TestListPrefetchOtherUser(t *testing.T) {
 			}
 		case <-time.After(2 * time.Second):
 			return
+		}
+	}
+}
+
+// `tsm daemon stop` against another user's state directory says whose
+// daemon it is and fails: "daemon not running" with exit 0 would lie, the
+// daemon runs on. Both ways in: a socket that answers as another user, and
+// a directory that keeps the caller from reaching the socket at all.
+func TestDaemonStopOtherUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run tsm as another user (uid 65534)")
+	}
+	exe := tsmExe(t)
+	for _, c := range []struct {
+		dirMode os.FileMode
+		want    string
+	}{
+		{0o755, "runs as uid 0, not as you (uid 65534)"},
+		{0o700, "which belongs to uid 0, not to you (uid 65534)"},
+	} {
+		root := peerDir(t)
+		fakeDaemon(t, root, always(ok("{}")))
+		os.Chmod(root, c.dirMode)
+		out, err := asNobody(t, exe, root, "daemon", "stop")
+		if err == nil || !strings.Contains(string(out), c.want) || strings.Contains(string(out), "not running") {
+			t.Errorf("tsm daemon stop as uid 65534, state directory mode %o: %v\n%s\nwant a failure that says %q", c.dirMode, err, out, c.want)
+		}
+	}
+}
+
+// peerDir returns a new state directory of root's that other users may
+// enter (mode 0755), removed at the end of the test.
+func peerDir(t *testing.T) string {
+	t.Helper()
+	root, err := os.MkdirTemp("", "tsm-peer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	os.Chmod(root, 0o755)
+	return root
+}
+
+// asNobody runs exe (from tsmExe) with args as uid 65534 on the state
+// directory root and returns its combined output and exit error.
+func asNobody(t *testing.T, exe, root string, args ...string) ([]byte, error) {
+	t.Helper()
+	// The test binary itself may sit in a directory closed to others.
+	bin := filepath.Join(filepath.Dir(exe), "tsm.bin")
+	if _, err := os.Stat(bin); err != nil {
+		self, err := os.ReadFile(os.Args[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(bin, self, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(exe)
+		os.Symlink(bin, exe)
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), "TSM_DIR="+root, "HOME=/")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	return cmd.CombinedOutput()
+}
+
+// A state directory tsm cannot create or look at (HOME=/nonexistent, as
+// nobody's is; a path through a file) is an error that says how to fix it,
+// not a bare mkdir or lstat failure.
+func TestStateDirUnusable(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run tsm as another user (uid 65534)")
+	}
+	exe := tsmExe(t)
+	dir := peerDir(t) // root's, 0755: nobody may not create anything in it
+	os.WriteFile(filepath.Join(dir, "file"), nil, 0o644)
+	for _, root := range []string{filepath.Join(dir, "home", "tetra", "tsm"), filepath.Join(dir, "file", "tsm")} {
+		for _, args := range [][]string{{"list"}, {"start", "sleep", "1"}} {
+			out, err := asNobody(t, exe, root, args...)
+			if err == nil || !strings.Contains(string(out), root) || !strings.Contains(string(out), "set TSM_DIR to a directory of your own") {
+				t.Errorf("tsm %s with TSM_DIR=%s as uid 65534: %v\n%s\nwant an error that says to set TSM_DIR", strings.Join(args, " "), root, err, out)
+			}
 		}
 	}
 }

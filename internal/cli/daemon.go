@@ -71,6 +71,12 @@ that re-adopts them. That is also how a new tsm version takes over.`,
 			// Once asked, the daemon goes: an interrupt must not leave the
 			// answer unread.
 			p, err := a.client.Shutdown(context.WithoutCancel(cmd.Context()))
+			// Another user's daemon, which no ping of ours reaches either,
+			// runs on: say whose it is rather than "not running".
+			var other *client.WrongUserError
+			if errors.As(err, &other) {
+				return err
+			}
 			// A daemon that dropped the connection on its way out is gone
 			// too.
 			if errors.Is(err, client.ErrNotRunning) || (err != nil && !a.client.Running(cmd.Context())) {

@@ -43,7 +43,7 @@ name, pid, command, port, cwd, ...), plus id, uptime, cpu and memory.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print processes as a JSON array")
-	cmd.Flags().BoolVarP(&allFlag, "all", "a", false, "include stopped processes (same as `list all`)")
+	cmd.Flags().BoolVarP(&allFlag, "all", "a", false, "include stopped processes (same as tsm list all)")
 	return cmd
 }
 

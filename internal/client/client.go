@@ -173,7 +173,7 @@ func (c *Client) Shutdown(ctx context.Context) (api.Ping, error) {
 		// It is gone: its release is no longer worth a note.
 		c.DaemonBuild = ""
 	}
-	return p, c.explainReset(notRunning(err))
+	return p, c.explainReset(notRunning(err), false)
 }
 
 // Start starts a process as req describes and returns it once it is up
@@ -350,31 +350,40 @@ func (c *Client) call(ctx context.Context, method, route string, in, out any) er
 		time.Sleep(20 * time.Millisecond)
 		err = c.do(ctx, method, route, in, out)
 	}
+	write := method != http.MethodGet
 	if !isDialError(err) {
-		return c.explainReset(err)
+		return c.explainReset(err, write)
 	}
 	if err := c.StartDaemon(ctx); err != nil {
 		return err
 	}
 	err = c.do(ctx, method, route, in, out)
 	if isDialError(err) { // it said it listens, then died at once (kill -9)
-		return c.lost(err)
+		return c.lost(err, false)
 	}
-	return c.explainReset(err)
+	return c.explainReset(err, write)
 }
 
-// explainReset turns a connection the daemon dropped into advice.
-func (c *Client) explainReset(err error) error {
+// explainReset turns a connection the daemon dropped into advice; write
+// says the request may have changed something (see lost).
+func (c *Client) explainReset(err error, write bool) error {
 	if !isReset(err) {
 		return err
 	}
-	return c.lost(err)
+	return c.lost(err, write)
 }
 
-// lost says that the daemon went away under err, and what to do.
-func (c *Client) lost(err error) error {
-	return fmt.Errorf("lost the connection to the tsm daemon (it may have crashed; see %s; the next command starts a new one): %w",
-		paths.DaemonLog(c.Root), err)
+// lost says that the daemon went away under err, and what to do. After a
+// write (start, stop, restart, ...) the daemon may have acted on it before
+// it went, and the next daemon carries on what was under way: the user must
+// look before repeating it.
+func (c *Client) lost(err error, write bool) error {
+	done := ""
+	if write {
+		done = "; what was asked may have been done, in part or in full: check `tsm list all` before repeating it"
+	}
+	return fmt.Errorf("lost the connection to the tsm daemon (it may have crashed; see %s; the next command starts a new one%s): %w",
+		paths.DaemonLog(c.Root), done, err)
 }
 
 // isReset reports whether the daemon dropped the connection under err:
@@ -537,11 +546,14 @@ func (c *Client) StartDaemon(ctx context.Context) error {
 	}
 	// Private from the first instant: the daemon would close it, but
 	// daemon.log is created before the daemon runs.
-	if err := os.MkdirAll(filepath.Dir(c.Root), 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", c.Root, err)
+	err := os.MkdirAll(filepath.Dir(c.Root), 0o755)
+	if err == nil {
+		if err = os.Mkdir(c.Root, 0o700); errors.Is(err, fs.ErrExist) {
+			err = nil
+		}
 	}
-	if err := os.Mkdir(c.Root, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("create %s: %w", c.Root, err)
+	if err != nil { // e.g. HOME=/nonexistent, as nobody's is
+		return fmt.Errorf("cannot create the state directory %s: %w; set TSM_DIR to a directory of your own (or HOME to a home you can write to)", c.Root, err)
 	}
 	logPath := paths.DaemonLog(c.Root)
 	// O_NONBLOCK: opening a FIFO for writing would wait for a reader forever.

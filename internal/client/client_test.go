@@ -248,6 +248,10 @@ func TestDroppedConnection(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "lost the connection to the tsm daemon") || seen.Load() != 1 {
 		t.Errorf("Stop: err = %v after %d requests, want one request and the lost-connection advice", err, seen.Load())
 	}
+	// The daemon may have stopped some before it went: look first.
+	if err == nil || !strings.Contains(err.Error(), "may have been done, in part or in full: check `tsm list all` before repeating it") {
+		t.Errorf("Stop: err = %v, want the advice to look before repeating it", err)
+	}
 }
 
 // ListJSON hands over the daemon's bytes as they came, with the problems
@@ -386,7 +390,7 @@ func TestBrokenPipeIsReset(t *testing.T) {
 	if !isReset(err) {
 		t.Fatalf("isReset(%v) = false, want true", err)
 	}
-	if got := newClient("/r").explainReset(err).Error(); !strings.Contains(got, "next command starts a new one") {
+	if got := newClient("/r").explainReset(err, false).Error(); !strings.Contains(got, "next command starts a new one") {
 		t.Fatalf("explainReset(EPIPE) = %q, want the advice", got)
 	}
 }

@@ -26,7 +26,7 @@ func CheckPrivate(root string) error {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("state directory %s: %w", dir, err)
+			return fmt.Errorf("state directory %s: %w; set TSM_DIR to a directory of your own", dir, err)
 		}
 		st, ok := fi.Sys().(*syscall.Stat_t)
 		if !ok {

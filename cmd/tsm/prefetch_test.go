@@ -447,7 +447,7 @@ func TestStateDirUnusable(t *testing.T) {
 	dir := peerDir(t) // root's, 0755: nobody may not create anything in it
 	os.WriteFile(filepath.Join(dir, "file"), nil, 0o644)
 	for _, root := range []string{filepath.Join(dir, "home", "tetra", "tsm"), filepath.Join(dir, "file", "tsm")} {
-		for _, args := range [][]string{{"list"}, {"start", "sleep", "1"}} {
+		for _, args := range [][]string{{"list"}, {"start", "sleep", "1"}, {"daemon", "status"}} {
 			out, err := asNobody(t, exe, root, args...)
 			if err == nil || !strings.Contains(string(out), root) || !strings.Contains(string(out), "set TSM_DIR to a directory of your own") {
 				t.Errorf("tsm %s with TSM_DIR=%s as uid 65534: %v\n%s\nwant an error that says to set TSM_DIR", strings.Join(args, " "), root, err, out)

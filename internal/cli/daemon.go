@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/tetra/tsm/internal/api"
 	"github.com/tetra/tsm/internal/client"
@@ -43,6 +45,9 @@ that re-adopts them. That is also how a new tsm version takes over.`,
 				// start one: say why rather than "any tsm command starts it".
 				if perr := paths.CheckPrivate(a.root); perr != nil {
 					return perr
+				}
+				if cerr := creatable(a.root); cerr != nil {
+					return cerr
 				}
 				if asJSON {
 					printJSON(cmd.OutOrStdout(), map[string]any{"running": false, "dir": a.root})
@@ -154,4 +159,26 @@ start or ask the daemon (see ` + "`tsm daemon status`" + `).
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the version as JSON")
 	return cmd
+}
+
+// creatable says why the state directory root, which does not exist yet,
+// could not be made by this user (the nearest directory above it that
+// exists is not writable: HOME=/nonexistent, as nobody's is), nil if it
+// exists or could be.
+func creatable(root string) error {
+	dir := root
+	for {
+		if _, err := os.Lstat(dir); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return nil
+		}
+		dir = parent
+	}
+	if dir == root || unix.Access(dir, unix.W_OK) == nil {
+		return nil
+	}
+	return fmt.Errorf("the daemon cannot run here: the state directory %s does not exist and you cannot create it (%s is not writable by you); set TSM_DIR to a directory of your own (or HOME to a home you can write to)", root, dir)
 }

@@ -105,25 +105,37 @@ func (j *Journal) Clear(n int) (bool, error) {
 	if err := j.f.Truncate(0); err != nil {
 		return false, fmt.Errorf("clear the stop journal: %w", err)
 	}
-	j.batches = 0
+	j.batches, j.torn = 0, false
 	return true, nil
 }
 
-// openLocked opens the journal for appending once. It is not followed if
-// a link, and never blocks if a FIFO: it must be a regular file, like
-// every record tsm reads.
+// openLocked opens the journal for appending once (and reading its last
+// byte). It is not followed if a link, and never blocks if a FIFO: it must
+// be a regular file, like every record tsm reads.
 func (j *Journal) openLocked() error {
 	if j.f != nil {
 		return nil
 	}
-	f, err := os.OpenFile(j.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, fileMode)
+	f, err := os.OpenFile(j.path, os.O_RDWR|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, fileMode)
 	if err != nil {
 		return fmt.Errorf("open the stop journal: %w", err)
 	}
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
 		f.Close()
 		return fmt.Errorf("the stop journal %s is not a regular file; remove it", j.path)
 	}
+	// An earlier daemon's append cut short (a full disk, a power loss)
+	// may have left part of a line: the next record must not be glued
+	// onto it, or it would be unreadable.
+	last := []byte{'\n'}
+	if fi.Size() > 0 {
+		if _, err := f.ReadAt(last, fi.Size()-1); err != nil {
+			f.Close()
+			return fmt.Errorf("read the end of the stop journal: %w", err)
+		}
+	}
+	j.torn = last[0] != '\n'
 	j.f = f
 	return nil
 }

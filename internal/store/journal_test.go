@@ -54,3 +54,38 @@ func TestStopJournal(t *testing.T) {
 		t.Errorf("after clear: %v, %v", got, err)
 	}
 }
+
+// A daemon that finds the journal ending in part of a line (an append a
+// power loss or a full disk cut short, by a daemon that then went away)
+// keeps its own first record whole: it is not glued onto that tail.
+func TestStopJournalAfterATornTail(t *testing.T) {
+	s, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := StopBatch{At: 1, Pending: "stop", GraceMS: -1, Runs: []StopRun{{Name: "a", RunBase: "a/0/1", Run: 2}}}
+	if _, err := s.Journal().Append(a); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(paths.Stops(s.Root), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"at":3,"pending":"st`)
+	f.Close()
+	next := s.Journal() // the next daemon's: it reads the journal at start-up
+	if got, err := next.Read(); err != nil || len(got) != 1 {
+		t.Fatalf("read: %v, %v; want the whole record only", got, err)
+	}
+	b := StopBatch{At: 4, Pending: "kill", GraceMS: 0, Runs: []StopRun{{Name: "b", RunBase: "b/1/1", Run: 1}}}
+	if _, err := next.Append(b); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Journal().Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]StopBatch{a, b}, got); diff != "" {
+		t.Errorf("read after the next daemon's append (-want +got):\n%s", diff)
+	}
+}

@@ -14,11 +14,13 @@ import (
 // recovery (repairStops), so an answered stop still never comes undone,
 // at one fsync per command instead of two per process. Once the records of
 // every answered batch are durable (synced in the background, retireAfter
-// after the last batch ended), the journal is emptied.
+// after the first batch the journal holds unretired ended), the journal is
+// emptied.
 
-// retireAfter is how long after the last batch ended its records are
-// synced and the journal emptied: long enough for a script's next stop to
-// share the work, and off every command's path.
+// retireAfter is how long after a batch ended its records are synced and
+// the journal emptied: long enough for a script's next stops to share the
+// work, and off every command's path. A later batch does not push it back
+// (stops a second apart would keep the journal growing for good).
 const retireAfter = 2 * time.Second
 
 // journal is the supervisor's side of the stop journal.
@@ -30,6 +32,7 @@ type journal struct {
 	written  int             // records the journal holds (store.Journal.Append's count)
 	unsynced map[string]bool // processes whose settled records may not be durable yet
 	timer    *time.Timer
+	armed    bool // timer will fire: a later batch leaves it as it is
 	// pinned: a stop found in the journal at start-up could not be
 	// written back, so the journal must stay.
 	pinned bool
@@ -98,14 +101,15 @@ func (s *Supervisor) StopBatch(names []string, grace time.Duration, kill bool) (
 	return stop, end
 }
 
-// scheduleRetireLocked (re)arms the retirement of the journal for
-// retireAfter from now, once no batch is in flight. Called with
-// s.stops.mu held.
+// scheduleRetireLocked arms the retirement of the journal for retireAfter
+// from now, once no batch is in flight, unless it is armed already.
+// Called with s.stops.mu held.
 func (s *Supervisor) scheduleRetireLocked() {
 	jr := &s.stops
-	if jr.inflight > 0 || len(jr.unsynced) == 0 || jr.closed {
+	if jr.inflight > 0 || len(jr.unsynced) == 0 || jr.closed || jr.armed {
 		return
 	}
+	jr.armed = true
 	if jr.timer == nil {
 		jr.timer = time.AfterFunc(retireAfter, s.retireStops)
 		return
@@ -119,6 +123,7 @@ func (s *Supervisor) scheduleRetireLocked() {
 func (s *Supervisor) retireStops() {
 	jr := &s.stops
 	jr.mu.Lock()
+	jr.armed = false
 	if jr.inflight > 0 || jr.closed {
 		jr.mu.Unlock()
 		return

@@ -117,3 +117,30 @@ func TestStopBatchJournal(t *testing.T) {
 		}
 	})
 }
+
+// A script that stops a process every second, without ever pausing for
+// retireAfter, does not keep the journal from being emptied: the records
+// of its stops are synced and the journal cut within retireAfter of the
+// first unretired stop, so it holds a few records, not one per stop.
+func TestStopJournalRetiresUnderSteadyStops(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, _ := newTestSupervisor(t)
+		startFake(t, s, "a", nil)
+		const rounds = 20
+		for i := range rounds {
+			stop, end := s.StopBatch([]string{"a"}, 0, false)
+			if out, err := stop("a"); err != nil || out.Action != "stopped" {
+				t.Fatalf("stop %d: %+v, %v", i, out, err)
+			}
+			end()
+			if _, err := s.Restart("a", 0, 0, nil, false, nil); err != nil {
+				t.Fatalf("restart %d: %v", i, err)
+			}
+			time.Sleep(retireAfter / 2)
+			synctest.Wait()
+		}
+		if got, err := s.stops.j.Read(); err != nil || len(got) > 3 {
+			t.Errorf("journal after %d stops %s apart: %d records, %v; want it emptied along the way", rounds, retireAfter/2, len(got), err)
+		}
+	})
+}

@@ -174,10 +174,17 @@ const maxJournal = 64 << 20
 // SyncMeta makes the record now in name's meta.json durable, with the
 // directory entry that names it: what WriteMeta does at once, done later
 // for a record written by WriteIntent. A process directory that is gone
-// (deleted since) is not an error.
+// (deleted since) is not an error: the processes directory is synced
+// instead, so that the delete is durable before the journal that stands
+// for the record is emptied (else a power loss could bring back the
+// directory with its record from before the stop, on a filesystem that
+// does not keep metadata changes in order).
 func (s *Store) SyncMeta(name string) error {
 	f, err := os.OpenFile(s.MetaPath(name), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
+		if err := syncDir(s.ProcessesDir()); !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
 		return nil
 	}
 	if err != nil {

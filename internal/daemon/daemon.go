@@ -163,7 +163,12 @@ func Run(root string, log *slog.Logger) error {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	orphaned, stopWatch := make(chan struct{}), make(chan struct{})
 	defer close(stopWatch)
-	go watchLock(lock, orphaned, stopWatch)
+	// The locked file is looked at here: the watch must not use lock,
+	// which Run closes without waiting for it to return.
+	var held unix.Stat_t
+	if unix.Fstat(int(lock.Fd()), &held) == nil {
+		go watchLock(lock.Name(), held, orphaned, stopWatch)
+	}
 	select {
 	case err := <-errc:
 		return err
@@ -196,17 +201,13 @@ func Run(root string, log *slog.Logger) error {
 // is still the one it locked.
 const lockCheckEvery = time.Second
 
-// watchLock closes orphaned once the daemon's lock file is no longer the
-// file it holds locked: its state directory was removed (rm -rf, a /tmp
+// watchLock closes orphaned once the daemon's lock file path no longer
+// names the file it holds locked (held, as fstat saw it): its state directory was removed (rm -rf, a /tmp
 // cleaner) or replaced. No client can reach such a daemon, and the next
 // command would start a second one for the same directory, so it exits
 // (services keep running, as after `tsm daemon stop`); a new daemon adopts
 // whatever records remain. It returns when stop closes.
-func watchLock(lock *os.File, orphaned, stop chan struct{}) {
-	var held unix.Stat_t
-	if unix.Fstat(int(lock.Fd()), &held) != nil {
-		return
-	}
+func watchLock(path string, held unix.Stat_t, orphaned, stop chan struct{}) {
 	tick := time.NewTicker(lockCheckEvery)
 	defer tick.Stop()
 	for {
@@ -216,7 +217,7 @@ func watchLock(lock *os.File, orphaned, stop chan struct{}) {
 		case <-tick.C:
 		}
 		var now unix.Stat_t
-		err := unix.Stat(lock.Name(), &now)
+		err := unix.Stat(path, &now)
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) || (err == nil && (now.Ino != held.Ino || now.Dev != held.Dev)) {
 			close(orphaned)
 			return

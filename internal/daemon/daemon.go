@@ -201,12 +201,12 @@ func Run(root string, log *slog.Logger) error {
 // is still the one it locked.
 const lockCheckEvery = time.Second
 
-// watchLock closes orphaned once the daemon's lock file path no longer
-// names the file it holds locked (held, as fstat saw it): its state directory was removed (rm -rf, a /tmp
-// cleaner) or replaced. No client can reach such a daemon, and the next
-// command would start a second one for the same directory, so it exits
-// (services keep running, as after `tsm daemon stop`); a new daemon adopts
-// whatever records remain. It returns when stop closes.
+// watchLock closes orphaned once path no longer names the file the daemon
+// holds locked (held, as fstat saw it): its state directory was removed
+// (rm -rf, a /tmp cleaner) or replaced. No client can reach such a daemon,
+// and the next command would start a second one for the same directory, so
+// it exits (services keep running, as after `tsm daemon stop`); a new
+// daemon adopts whatever records remain. It returns when stop closes.
 func watchLock(path string, held unix.Stat_t, orphaned, stop chan struct{}) {
 	tick := time.NewTicker(lockCheckEvery)
 	defer tick.Stop()

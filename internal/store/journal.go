@@ -89,6 +89,14 @@ func (j *Journal) Append(b StopBatch) (int, error) {
 	return j.batches, nil
 }
 
+// Records returns how many records the journal holds (as appended since
+// it was last cleared, or read at start-up), for Clear.
+func (j *Journal) Records() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.batches
+}
+
 // Clear empties the journal if it still holds exactly n records (nothing
 // was appended since the caller made their runs' records durable), and
 // reports whether it did. The cut need not be durable: a record that

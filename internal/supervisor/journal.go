@@ -29,7 +29,6 @@ type journal struct {
 
 	mu       sync.Mutex      // guards the fields below
 	inflight int             // batches journaled and not yet answered
-	written  int             // records the journal holds (store.Journal.Append's count)
 	unsynced map[string]bool // processes whose settled records may not be durable yet
 	timer    *time.Timer
 	armed    bool // timer will fire: a later batch leaves it as it is
@@ -72,15 +71,12 @@ func (s *Supervisor) StopBatch(names []string, grace time.Duration, kill bool) (
 		jr.mu.Lock()
 		jr.inflight++
 		jr.mu.Unlock()
-		if n, err := jr.j.Append(b); err != nil {
+		if _, err := jr.j.Append(b); err != nil {
 			s.log.Warn("cannot write the stop journal; each stop syncs its own record", "err", err)
 		} else {
 			for i := range b.Runs {
 				runs[b.Runs[i].Name] = &b.Runs[i]
 			}
-			jr.mu.Lock()
-			jr.written = max(jr.written, n)
-			jr.mu.Unlock()
 		}
 	}
 	stop = func(name string) (Outcome, error) {
@@ -128,7 +124,10 @@ func (s *Supervisor) retireStops() {
 		jr.mu.Unlock()
 		return
 	}
-	names, n, pinned := jr.unsynced, jr.written, jr.pinned
+	// The count is taken here, with no batch in flight: a batch that
+	// appends after it makes Clear leave the journal (its end schedules
+	// the next try); one that appends after the Clear is counted anew.
+	names, n, pinned := jr.unsynced, jr.j.Records(), jr.pinned
 	jr.unsynced = map[string]bool{}
 	jr.mu.Unlock()
 	failed := false
@@ -148,7 +147,6 @@ func (s *Supervisor) retireStops() {
 	jr.mu.Lock()
 	defer jr.mu.Unlock()
 	if cleared {
-		jr.written = 0
 		return
 	}
 	// Synced or not, they stay named until the journal is emptied. After
@@ -205,7 +203,6 @@ func (s *Supervisor) repairStops(metas []store.Meta) {
 	jr := &s.stops
 	jr.mu.Lock()
 	defer jr.mu.Unlock()
-	jr.written = len(batches)
 	for name := range latest {
 		jr.unsynced[name] = true // (one deleted since syncs as nothing)
 	}

@@ -144,3 +144,33 @@ func TestStopJournalRetiresUnderSteadyStops(t *testing.T) {
 		}
 	})
 }
+
+// A batch that appends to the journal just after a retirement emptied it
+// (its count taken before) is counted anew: the next retirement empties
+// the journal again instead of finding a stale count and keeping it, with
+// a sync every retireAfter, until some later stop.
+func TestStopJournalCountsAppendsAfterAClear(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, _ := newTestSupervisor(t)
+		startFake(t, s, "a", nil)
+		stop, end := s.StopBatch([]string{"a"}, 0, false)
+		stop("a")
+		end()
+		time.Sleep(retireAfter)
+		synctest.Wait()
+		// What a batch's append between the count and the cut leaves: a
+		// record in a journal the retirement believes empty.
+		if _, err := s.stops.j.Append(store.StopBatch{Pending: "stop", Runs: []store.StopRun{{Name: "a", RunBase: "x", Run: 1}}}); err != nil {
+			t.Fatal(err)
+		}
+		s.stops.mu.Lock()
+		s.stops.unsynced["a"] = true
+		s.scheduleRetireLocked()
+		s.stops.mu.Unlock()
+		time.Sleep(retireAfter)
+		synctest.Wait()
+		if got, err := s.stops.j.Read(); err != nil || len(got) != 0 {
+			t.Errorf("journal after the next retirement: %d records, %v; want it emptied", len(got), err)
+		}
+	})
+}

@@ -180,3 +180,19 @@ func Truncate(s string, n int) string {
 	}
 	return string(r[:n-1]) + "…"
 }
+
+// EscapeControls writes the control bytes of s (a record directory's name
+// in a problem may hold any) as \xNN: net/http refuses them in a header
+// value, so the CLI would fail on the whole listing, and printed raw they
+// would drive the user's terminal.
+func EscapeControls(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c == 0x7f {
+			fmt.Fprintf(&b, `\x%02x`, c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}

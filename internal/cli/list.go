@@ -116,7 +116,8 @@ func warnProblems(w io.Writer, problems []string) {
 			continue
 		}
 		// Each says whether its record was skipped ("skipped x: ...") or
-		// loaded with a note (renumbered, not verified).
-		fmt.Fprintf(w, "tsm: warning: %s\n", p)
+		// loaded with a note (renumbered, not verified). A daemon from
+		// before the rendered routes sends record names raw.
+		fmt.Fprintf(w, "tsm: warning: %s\n", api.EscapeControls(p))
 	}
 }

@@ -103,3 +103,15 @@ func TestListFastSameAsCobra(t *testing.T) {
 		}
 	}
 }
+
+// A problem that names a record directory with control bytes in it (an
+// escape sequence) is printed escaped, whatever daemon sent it: a daemon
+// from before the rendered routes sends it raw in its JSON.
+func TestWarnProblemsEscapesControls(t *testing.T) {
+	var b strings.Builder
+	warnProblems(&b, []string{"skipped e\x1b[31mRED\a: corrupt meta.json", "renumbered x"})
+	want := "tsm: warning: skipped e\\x1b[31mRED\\x07: corrupt meta.json\ntsm: warning: renumbered x\n"
+	if b.String() != want {
+		t.Errorf("warnProblems printed %q, want %q", b.String(), want)
+	}
+}

@@ -11,7 +11,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -400,28 +399,12 @@ func (h *handler) listTable(w http.ResponseWriter, r *http.Request) {
 	writeRendered(w, "text/plain; charset=utf-8", rows.Problems, b.Bytes())
 }
 
-// escapeControls writes the control bytes of s (a record directory's name
-// in a problem may hold any) as \xNN: net/http refuses them in a header
-// value, so the CLI would fail on the whole listing, and printed raw they
-// would drive the user's terminal.
-func escapeControls(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < ' ' || c == 0x7f {
-			fmt.Fprintf(&b, `\x%02x`, c)
-		} else {
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
-}
-
 // writeRendered sends what the CLI prints as it is, with its length (the
 // CLI reads it into a buffer of that size) and the problems met reading the
 // state in ProblemHeader.
 func writeRendered(w http.ResponseWriter, contentType string, problems []string, b []byte) {
 	for _, p := range problems {
-		w.Header().Add(api.ProblemHeader, escapeControls(p))
+		w.Header().Add(api.ProblemHeader, api.EscapeControls(p))
 	}
 	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))

@@ -501,3 +501,16 @@ func TestColdListIgnoresCallersReadyFD(t *testing.T) {
 		t.Errorf("the daemon wrote %q into the caller's descriptor 4", got)
 	}
 }
+
+// A daemon.log that is a directory is named once, with what to do — the
+// cold list's message was "open P: open P: is a directory" (red11).
+func TestColdListDaemonLogADirectory(t *testing.T) {
+	exe := tsmExe(t)
+	root := t.TempDir()
+	logPath := paths.DaemonLog(root)
+	os.Mkdir(logPath, 0o700)
+	_, stderr, _, err := runList(t, exe, root)
+	if err == nil || strings.Count(stderr, logPath) != 1 || !strings.Contains(stderr, "remove it") {
+		t.Errorf("cold tsm list, daemon.log a directory: %v\nstderr %q", err, stderr)
+	}
+}

@@ -455,3 +455,62 @@ func TestStateDirUnusable(t *testing.T) {
 		}
 	}
 }
+
+// A caller whose environment names a readiness descriptor of its own
+// (TSM_READY_FD, with that descriptor open) must not pass it to the daemon
+// the init starts: the daemon would take the caller's descriptor for its
+// readiness pipe (the first of two TSM_READY_FD wins), write its byte into
+// the caller's file, and never into the init's pipe, which then waits in
+// vain and leaves the list to the CLI (red11).
+func TestColdListIgnoresCallersReadyFD(t *testing.T) {
+	exe := tsmExe(t)
+	root := t.TempDir()
+	t.Cleanup(func() {
+		cmd := exec.Command(exe, "daemon", "stop")
+		cmd.Env = append(os.Environ(), "TSM_DIR="+root)
+		cmd.Run()
+	})
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	callers, callersW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer callers.Close()
+	cmd := exec.Command(exe, "list")
+	cmd.Env = append(os.Environ(), "TSM_DIR="+root, "TSM_READY_FD=4", "GODEBUG=inittrace=1")
+	cmd.ExtraFiles = []*os.File{null, callersW} // fds 3 and 4
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	callersW.Close()
+	if err != nil || !strings.Contains(out.String(), "no running processes") {
+		t.Fatalf("cold tsm list: %v\nstdout %q\nstderr %q", err, out.String(), errOut.String())
+	}
+	if strings.Contains(errOut.String(), "init github.com/tetra/tsm/internal/cli @") {
+		t.Error("the CLI was initialised: the new daemon's ready byte did not reach the init")
+	}
+	// The daemon closes every descriptor it inherited (or the one it took
+	// for its pipe, once written): the caller's pipe ends.
+	callers.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, _ := io.ReadAll(callers)
+	if len(got) != 0 {
+		t.Errorf("the daemon wrote %q into the caller's descriptor 4", got)
+	}
+}
+
+// A daemon.log that is a directory is named once, with what to do — the
+// cold list's message was "open P: open P: is a directory" (red11).
+func TestColdListDaemonLogADirectory(t *testing.T) {
+	exe := tsmExe(t)
+	root := t.TempDir()
+	logPath := paths.DaemonLog(root)
+	os.Mkdir(logPath, 0o700)
+	_, stderr, _, err := runList(t, exe, root)
+	if err == nil || strings.Count(stderr, logPath) != 1 || !strings.Contains(stderr, "remove it") {
+		t.Errorf("cold tsm list, daemon.log a directory: %v\nstderr %q", err, stderr)
+	}
+}

@@ -562,11 +562,11 @@ func (c *Client) StartDaemon(ctx context.Context) error {
 		return fmt.Errorf("%s is a symbolic link, which tsm does not follow; remove it", logPath)
 	}
 	notFile := fmt.Errorf("%s is not a regular file; remove it so that tsm can create its daemon log", logPath)
-	if errors.Is(err, syscall.ENXIO) { // a FIFO without a reader
+	if errors.Is(err, syscall.ENXIO) || errors.Is(err, syscall.EISDIR) { // a FIFO without a reader, a directory
 		return notFile
 	}
-	if err != nil {
-		return fmt.Errorf("open %s: %w", logPath, err)
+	if err != nil { // err names the path
+		return fmt.Errorf("cannot open the daemon log: %w", err)
 	}
 	defer logf.Close()
 	st, err := logf.Stat()

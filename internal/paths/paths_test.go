@@ -58,7 +58,7 @@ func TestFiles(t *testing.T) {
 // The daemon keeps what locates the user and tsm's own settings, never
 // the caller's secrets.
 func TestDaemonEnv(t *testing.T) {
-	got := DaemonEnv([]string{"PATH=/bin", "API_TOKEN=s3cret", "HOME=/h", "TSM_DIR=/elsewhere", "TSM_NO_CGROUPS=1",
+	got := DaemonEnv([]string{"PATH=/bin", "API_TOKEN=s3cret", "HOME=/h", "TSM_DIR=/elsewhere", "TSM_NO_CGROUPS=1", "TSM_READY_FD=9",
 		"LC_ALL=C", "AWS_SECRET_ACCESS_KEY=x", "SSH_AUTH_SOCK=/tmp/a"}, "/r")
 	want := []string{"TSM_DIR=/r", "PATH=/bin", "HOME=/h", "TSM_NO_CGROUPS=1", "LC_ALL=C"}
 	if !slices.Equal(got, want) {

@@ -114,6 +114,9 @@ const readyFDEnv = "TSM_READY_FD"
 // (PATH, HOME, USER, LOGNAME, LANG, LC_*, TZ, TMPDIR) and tsm's own TSM_*
 // settings, never tokens or passwords. paths.DaemonEnv is this (the
 // privacy rule lives here so that the init can start a daemon).
+// The caller's own TSM_READY_FD is dropped too: its starter appends the
+// daemon's, and a second one before it would win (Go takes the first of
+// two), sending the ready byte to whatever the caller left open there.
 func DaemonEnv(environ []string, root string) []string {
 	env := []string{"TSM_DIR=" + root}
 	for _, kv := range environ {
@@ -125,7 +128,7 @@ func DaemonEnv(environ []string, root string) []string {
 			}
 		}
 		switch {
-		case k == "TSM_DIR":
+		case k == "TSM_DIR", k == readyFDEnv:
 		case k == "PATH", k == "HOME", k == "USER", k == "LOGNAME", k == "LANG", k == "TZ", k == "TMPDIR",
 			hasPrefix(k, "LC_"), hasPrefix(k, "TSM_"):
 			env = append(env, kv)

@@ -186,17 +186,22 @@ func TestListPrintedByInit(t *testing.T) {
 	}
 }
 
+// stopDaemonAtCleanup stops root's daemon, if one runs, when the test ends.
+func stopDaemonAtCleanup(t *testing.T, exe, root string) {
+	t.Cleanup(func() {
+		cmd := exec.Command(exe, "daemon", "stop")
+		cmd.Env = append(os.Environ(), "TSM_DIR="+root)
+		cmd.Run()
+	})
+}
+
 // With no daemon, a plain list's init starts one, waits for it to listen
 // and prints its answer, the CLI never initialised; a daemon that fails to
 // start is left to the CLI, which says why.
 func TestColdListPrintedByInit(t *testing.T) {
 	exe := tsmExe(t)
 	root := t.TempDir()
-	t.Cleanup(func() {
-		cmd := exec.Command(exe, "daemon", "stop")
-		cmd.Env = append(os.Environ(), "TSM_DIR="+root)
-		cmd.Run()
-	})
+	stopDaemonAtCleanup(t, exe, root)
 	stdout, stderr, cliInit, err := runList(t, exe, root)
 	if err != nil || !strings.Contains(stdout, "no running processes") || stderr != "" {
 		t.Fatalf("cold tsm list: %v\nstdout %q\nstderr %q", err, stdout, stderr)
@@ -465,11 +470,7 @@ func TestStateDirUnusable(t *testing.T) {
 func TestColdListIgnoresCallersReadyFD(t *testing.T) {
 	exe := tsmExe(t)
 	root := t.TempDir()
-	t.Cleanup(func() {
-		cmd := exec.Command(exe, "daemon", "stop")
-		cmd.Env = append(os.Environ(), "TSM_DIR="+root)
-		cmd.Run()
-	})
+	stopDaemonAtCleanup(t, exe, root)
 	null, err := os.Open(os.DevNull)
 	if err != nil {
 		t.Fatal(err)

@@ -54,17 +54,16 @@ func (s *Store) Journal() *Journal { return &Journal{path: paths.Stops(s.Root)} 
 
 // Append writes b as one line and syncs it: once it returns, a power loss
 // leaves the record. The daemon's first append also syncs the directory
-// (the file may be new). It returns how many records the journal holds,
-// for Clear.
-func (j *Journal) Append(b StopBatch) (int, error) {
+// (the file may be new).
+func (j *Journal) Append(b StopBatch) error {
 	line, err := json.Marshal(b)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if err := j.openLocked(); err != nil {
-		return 0, err
+		return err
 	}
 	if j.torn {
 		// A failed write may have left part of a line: end it, so that
@@ -73,20 +72,20 @@ func (j *Journal) Append(b StopBatch) (int, error) {
 	}
 	if _, err := j.f.Write(append(line, '\n')); err != nil {
 		j.torn = true
-		return 0, fmt.Errorf("write the stop journal: %w", err)
+		return fmt.Errorf("write the stop journal: %w", err)
 	}
 	j.torn = false
 	if err := j.f.Sync(); err != nil {
-		return 0, fmt.Errorf("sync the stop journal: %w", err)
+		return fmt.Errorf("sync the stop journal: %w", err)
 	}
 	if !j.named {
 		if err := syncDir(filepath.Dir(j.path)); err != nil {
-			return 0, fmt.Errorf("sync the stop journal's directory: %w", err)
+			return fmt.Errorf("sync the stop journal's directory: %w", err)
 		}
 		j.named = true
 	}
 	j.batches++
-	return j.batches, nil
+	return nil
 }
 
 // Records returns how many records the journal holds (as appended since

@@ -22,8 +22,8 @@ func TestStopJournal(t *testing.T) {
 	}
 	a := StopBatch{At: 1, Pending: "stop", GraceMS: -1, Runs: []StopRun{{Name: "a", RunBase: "a/0/1", Run: 2}}}
 	b := StopBatch{At: 2, Pending: "kill", GraceMS: 0, Runs: []StopRun{{Name: "b", RunBase: "b/1/1", Run: 1}}}
-	if n, err := j.Append(a); n != 1 || err != nil {
-		t.Fatalf("append: %d, %v", n, err)
+	if err := j.Append(a); j.Records() != 1 || err != nil {
+		t.Fatalf("append: %d records, %v", j.Records(), err)
 	}
 	// The tail of an append cut short, as a power loss may leave it.
 	f, err := os.OpenFile(paths.Stops(s.Root), os.O_WRONLY|os.O_APPEND, 0)
@@ -33,8 +33,8 @@ func TestStopJournal(t *testing.T) {
 	f.WriteString(`{"at":3,"pending":"st`)
 	f.Close()
 	j.torn = true // what a failed write leaves
-	if n, err := j.Append(b); n != 2 || err != nil {
-		t.Fatalf("append: %d, %v", n, err)
+	if err := j.Append(b); j.Records() != 2 || err != nil {
+		t.Fatalf("append: %d records, %v", j.Records(), err)
 	}
 	again := s.Journal() // a new daemon's
 	got, err := again.Read()
@@ -64,7 +64,7 @@ func TestStopJournalAfterATornTail(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := StopBatch{At: 1, Pending: "stop", GraceMS: -1, Runs: []StopRun{{Name: "a", RunBase: "a/0/1", Run: 2}}}
-	if _, err := s.Journal().Append(a); err != nil {
+	if err := s.Journal().Append(a); err != nil {
 		t.Fatal(err)
 	}
 	f, err := os.OpenFile(paths.Stops(s.Root), os.O_WRONLY|os.O_APPEND, 0)
@@ -78,7 +78,7 @@ func TestStopJournalAfterATornTail(t *testing.T) {
 		t.Fatalf("read: %v, %v; want the whole record only", got, err)
 	}
 	b := StopBatch{At: 4, Pending: "kill", GraceMS: 0, Runs: []StopRun{{Name: "b", RunBase: "b/1/1", Run: 1}}}
-	if _, err := next.Append(b); err != nil {
+	if err := next.Append(b); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.Journal().Read()

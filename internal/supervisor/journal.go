@@ -71,7 +71,7 @@ func (s *Supervisor) StopBatch(names []string, grace time.Duration, kill bool) (
 		jr.mu.Lock()
 		jr.inflight++
 		jr.mu.Unlock()
-		if _, err := jr.j.Append(b); err != nil {
+		if err := jr.j.Append(b); err != nil {
 			s.log.Warn("cannot write the stop journal; each stop syncs its own record", "err", err)
 		} else {
 			for i := range b.Runs {

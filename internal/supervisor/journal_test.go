@@ -16,7 +16,7 @@ import (
 func recordJournalAndAdopt(t *testing.T, f *fakeRunner, m store.Meta, stops ...store.StopRun) *Supervisor {
 	t.Helper()
 	st := record(t, m)
-	if _, err := st.Journal().Append(store.StopBatch{At: time.Now().UnixMilli(), Pending: "stop", GraceMS: 5000, Runs: stops}); err != nil {
+	if err := st.Journal().Append(store.StopBatch{At: time.Now().UnixMilli(), Pending: "stop", GraceMS: 5000, Runs: stops}); err != nil {
 		t.Fatal(err)
 	}
 	return adopt(t, st, f, f)
@@ -160,7 +160,7 @@ func TestStopJournalCountsAppendsAfterAClear(t *testing.T) {
 		synctest.Wait()
 		// What a batch's append between the count and the cut leaves: a
 		// record in a journal the retirement believes empty.
-		if _, err := s.stops.j.Append(store.StopBatch{Pending: "stop", Runs: []store.StopRun{{Name: "a", RunBase: "x", Run: 1}}}); err != nil {
+		if err := s.stops.j.Append(store.StopBatch{Pending: "stop", Runs: []store.StopRun{{Name: "a", RunBase: "x", Run: 1}}}); err != nil {
 			t.Fatal(err)
 		}
 		s.stops.mu.Lock()

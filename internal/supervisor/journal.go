@@ -30,8 +30,7 @@ type journal struct {
 	mu       sync.Mutex      // guards the fields below
 	inflight int             // batches journaled and not yet answered
 	unsynced map[string]bool // processes whose settled records may not be durable yet
-	timer    *time.Timer
-	armed    bool // timer will fire: a later batch leaves it as it is
+	timer    *time.Timer     // the retirement due; nil: none armed (a later batch leaves one as it is)
 	// pinned: a stop found in the journal at start-up could not be
 	// written back, so the journal must stay.
 	pinned bool
@@ -102,15 +101,10 @@ func (s *Supervisor) StopBatch(names []string, grace time.Duration, kill bool) (
 // Called with s.stops.mu held.
 func (s *Supervisor) scheduleRetireLocked() {
 	jr := &s.stops
-	if jr.inflight > 0 || len(jr.unsynced) == 0 || jr.closed || jr.armed {
+	if jr.inflight > 0 || len(jr.unsynced) == 0 || jr.closed || jr.timer != nil {
 		return
 	}
-	jr.armed = true
-	if jr.timer == nil {
-		jr.timer = time.AfterFunc(retireAfter, s.retireStops)
-		return
-	}
-	jr.timer.Reset(retireAfter)
+	jr.timer = time.AfterFunc(retireAfter, s.retireStops)
 }
 
 // retireStops makes the records of every answered batch durable and
@@ -119,7 +113,7 @@ func (s *Supervisor) scheduleRetireLocked() {
 func (s *Supervisor) retireStops() {
 	jr := &s.stops
 	jr.mu.Lock()
-	jr.armed = false
+	jr.timer = nil
 	if jr.inflight > 0 || jr.closed {
 		jr.mu.Unlock()
 		return

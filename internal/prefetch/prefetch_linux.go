@@ -21,22 +21,17 @@ func init() {
 	noColor, _ := syscall.Getenv("NO_COLOR")
 	uri := RequestURI(l, noColor == "" && isTerminal(1))
 	fd, err := send(sock, uri)
-	switch {
-	case err == nil:
-		if handOver := printAnswer(fd); handOver {
-			sent.fd, sent.sock, sent.uri, sent.ok = fd, sock, uri, true
-		}
-	case err == syscall.ENOENT || err == syscall.ECONNREFUSED:
-		// No daemon: start it now, and once it listens ask it, as above.
-		// Anything else — no word from it within a second, a failure, a
-		// lost race for the lock — is the client's (see StartedDaemon).
-		if spawnDaemon(sock[:len(sock)-len("/tsm.sock")]) && listens(started.Ready) {
-			started.ok = false
-			syscall.Close(started.Ready)
-			if fd, err := send(sock, uri); err == nil && printAnswer(fd) {
-				sent.fd, sent.sock, sent.uri, sent.ok = fd, sock, uri, true
-			}
-		}
+	// No daemon: start it now, and once it listens ask it. Anything else —
+	// no word from it within a second, a failure, a lost race for the
+	// lock — is the client's (see StartedDaemon).
+	if (err == syscall.ENOENT || err == syscall.ECONNREFUSED) &&
+		spawnDaemon(sock[:len(sock)-len("/tsm.sock")]) && listens(started.Ready) {
+		started.ok = false
+		syscall.Close(started.Ready)
+		fd, err = send(sock, uri)
+	}
+	if err == nil && printAnswer(fd) {
+		sent.fd, sent.sock, sent.uri, sent.ok = fd, sock, uri, true
 	}
 }
 

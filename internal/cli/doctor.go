@@ -220,10 +220,12 @@ func report(w io.Writer, checks []api.Check, asJSON bool) error {
 			return err
 		}
 	} else {
+		// A record directory's name in a check may hold control bytes,
+		// escaped as list escapes them.
 		for _, c := range checks {
-			fmt.Fprintf(w, "%-5s  %-15s  %s\n", c.Level, c.Name, c.Message)
+			fmt.Fprintf(w, "%-5s  %-15s  %s\n", c.Level, c.Name, api.EscapeControls(c.Message))
 			if c.Fix != "" {
-				fmt.Fprintf(w, "%-5s  %-15s  fix: %s\n", "", "", c.Fix)
+				fmt.Fprintf(w, "%-5s  %-15s  fix: %s\n", "", "", api.EscapeControls(c.Fix))
 			}
 		}
 		fmt.Fprintf(w, "%s, %s\n", plural(errs, "error", "errors"), plural(warns, "warning", "warnings"))

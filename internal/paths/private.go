@@ -35,8 +35,13 @@ func CheckPrivate(root string) error {
 		switch {
 		case fi.Mode()&fs.ModeSymlink != 0:
 			// The daemon's store refuses it too; the CLI must not create
-			// daemon.log through it first.
-			return fmt.Errorf("state directory %s is a symbolic link, which tsm never follows in its state directory; set TSM_DIR to the directory it points to", dir)
+			// daemon.log through it first. TSM_DIR at runtime's target
+			// would be another state directory, not this one.
+			fix := "set TSM_DIR to the directory it points to"
+			if dir != root {
+				fix = "make it a directory of its own (move what it points to there)"
+			}
+			return fmt.Errorf("state directory %s is a symbolic link, which tsm never follows in its state directory; %s", dir, fix)
 		case !fi.IsDir():
 			return fmt.Errorf("state directory %s is not a directory; set TSM_DIR to a directory of your own", dir)
 		case int(st.Uid) != uid:

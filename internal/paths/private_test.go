@@ -31,3 +31,30 @@ func TestCheckPrivate(t *testing.T) {
 		}
 	}
 }
+
+// A symbolic link below the state directory is refused with advice that
+// fits it: TSM_DIR pointed at where runtime leads would be another state
+// directory, with runtime/ nested in the old one's runtime.
+func TestCheckPrivateLinkAdvice(t *testing.T) {
+	tmp := t.TempDir()
+	root := filepath.Join(tmp, "tsm")
+	if err := os.MkdirAll(filepath.Join(tmp, "elsewhere"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(root, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(tmp, "elsewhere"), filepath.Join(root, "runtime")); err != nil {
+		t.Fatal(err)
+	}
+	err := CheckPrivate(root)
+	if err == nil || !strings.Contains(err.Error(), "runtime is a symbolic link") {
+		t.Fatalf("CheckPrivate = %v, want runtime refused as a symbolic link", err)
+	}
+	if strings.Contains(err.Error(), "set TSM_DIR to the directory it points to") {
+		t.Errorf("CheckPrivate advises TSM_DIR at runtime's target: %v", err)
+	}
+	if !strings.Contains(err.Error(), "a directory of its own") {
+		t.Errorf("CheckPrivate does not say to make runtime a real directory: %v", err)
+	}
+}

@@ -395,7 +395,7 @@ func TestDaemonStopOtherUser(t *testing.T) {
 		want    string
 	}{
 		{0o755, "runs as uid 0, not as you (uid 65534)"},
-		{0o700, "which belongs to uid 0, not to you (uid 65534)"},
+		{0o700, "belongs to uid 0, not to you (uid 65534), and keeps you out: it is another user's state directory"},
 	} {
 		root := peerDir(t)
 		fakeDaemon(t, root, always(ok("{}")))

@@ -83,7 +83,8 @@ func dial(ctx context.Context, sock string) (net.Conn, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", sock)
 	if errors.Is(err, syscall.EACCES) {
-		return nil, &WrongUserError{Socket: sock, UID: ownerOf(sock)}
+		uid, owned := ownerOf(sock)
+		return nil, &WrongUserError{Socket: sock, UID: uid, Owned: owned}
 	}
 	if err != nil {
 		return nil, err
@@ -100,11 +101,13 @@ func dial(ctx context.Context, sock string) (net.Conn, error) {
 }
 
 // WrongUserError means the socket at Socket is another user's: either it
-// cannot be connected to (its mode keeps the caller out), or the process
-// listening on it runs as UID (Listening).
+// cannot be connected to (its mode, or that of the directory Owned above
+// it, keeps the caller out; UID owns Owned), or the process listening on it
+// runs as UID (Listening).
 type WrongUserError struct {
 	Socket    string
 	UID       int
+	Owned     string // the socket, or the directory that keeps the caller out
 	Listening bool
 }
 
@@ -113,25 +116,29 @@ func (e *WrongUserError) Error() string {
 		return fmt.Sprintf("the tsm daemon on %s runs as uid %d, not as you (uid %d): tsm sends it nothing (a start would hand it your environment); use a state directory of your own (set TSM_DIR)",
 			e.Socket, e.UID, os.Geteuid())
 	}
+	if e.Owned != "" && e.Owned != e.Socket {
+		return fmt.Sprintf("permission denied connecting to %s: %s belongs to uid %d, not to you (uid %d), and keeps you out: it is another user's state directory; use a state directory of your own (set TSM_DIR)",
+			e.Socket, e.Owned, e.UID, os.Geteuid())
+	}
 	return fmt.Sprintf("permission denied connecting to %s, which belongs to uid %d, not to you (uid %d): it is another user's tsm daemon; use a state directory of your own (set TSM_DIR)",
 		e.Socket, e.UID, os.Geteuid())
 }
 
-// ownerOf returns the UID that owns path or, where the caller may not look
-// at path (another user's 0700 directory above it), the directory that
-// keeps them out; -1 if unknown.
-func ownerOf(path string) int {
+// ownerOf returns the UID that owns path and path or, where the caller may
+// not look at path (another user's 0700 directory above it), those of the
+// directory that keeps them out; -1 and "" if unknown.
+func ownerOf(path string) (int, string) {
 	for {
 		fi, err := os.Lstat(path)
 		if err == nil {
 			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-				return int(st.Uid)
+				return int(st.Uid), path
 			}
-			return -1
+			return -1, ""
 		}
 		parent := filepath.Dir(path)
 		if !errors.Is(err, fs.ErrPermission) || parent == path {
-			return -1
+			return -1, ""
 		}
 		path = parent
 	}

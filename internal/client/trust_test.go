@@ -97,7 +97,7 @@ func TestOtherUsersSocket(t *testing.T) {
 		{0o755, 0o600, "permission denied connecting to .* which belongs to uid 0, not to you \\(uid 65534\\)"},
 		{0o755, 0o666, "the tsm daemon on .* runs as uid 0, not as you \\(uid 65534\\): tsm sends it nothing"},
 		// The socket cannot even be looked at: its directory keeps us out.
-		{0o700, 0o666, "permission denied connecting to .* which belongs to uid 0, not to you \\(uid 65534\\)"},
+		{0o700, 0o666, "permission denied connecting to .*/700-666/tsm.sock: .*/700-666 belongs to uid 0, not to you \\(uid 65534\\), and keeps you out: it is another user's state directory"},
 	} {
 		mode, want := c.mode, c.want
 		root := filepath.Join(dir, fmt.Sprintf("%o-%o", c.dirMode, mode))

@@ -636,7 +636,9 @@ func (c *Client) awaitDaemon(ctx context.Context, ready *os.File, exited chan er
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("the tsm daemon did not answer within 10s; see %s", logPath)
+	// Its last word says why, if it had one: a daemon that found the lock
+	// held by another that does not answer says so, and exits.
+	return fmt.Errorf("the tsm daemon did not answer within 10s: %s", lastLine(logPath, logFrom))
 }
 
 // waitReady reports whether the daemon wrote its ready byte within 10 s.

@@ -394,3 +394,28 @@ func TestBrokenPipeIsReset(t *testing.T) {
 		t.Fatalf("explainReset(EPIPE) = %q, want the advice", got)
 	}
 }
+
+// A daemon that gave no ready byte, exited 0 (it lost the lock to another)
+// and left no daemon answering is reported with what it logged, not only
+// "did not answer".
+func TestAwaitDaemonSaysWhyNoneAnswers(t *testing.T) {
+	root := t.TempDir()
+	log := paths.DaemonLog(root)
+	os.WriteFile(log, []byte("tsm: an earlier daemon's line\n"), 0o600)
+	from := int64(len("tsm: an earlier daemon's line\n"))
+	f, _ := os.OpenFile(log, os.O_WRONLY|os.O_APPEND, 0)
+	f.WriteString(`time=2026-11-30T20:00:00.000Z level=INFO msg="another daemon already serves this directory; exiting"` + "\n")
+	f.Close()
+	ready, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close() // no ready byte
+	defer ready.Close()
+	exited := make(chan error, 1)
+	exited <- nil // exit status 0
+	err = newClient(root).awaitDaemon(context.Background(), ready, exited, from)
+	if err == nil || !strings.Contains(err.Error(), "did not answer within 10s: ") || !strings.Contains(err.Error(), "another daemon already serves this directory") {
+		t.Errorf("awaitDaemon: %v; want the daemon's own last line", err)
+	}
+}

@@ -128,11 +128,11 @@ func Run(root string, log *slog.Logger) error {
 	// Closing the listener would unlink the socket by name, which after
 	// the state directory was replaced (watchLock) is another daemon's.
 	ln.(*net.UnixListener).SetUnlinkOnClose(false)
-	defer removeOwn(st.SocketPath())()
 	if err := os.Chmod(st.SocketPath(), 0o600); err != nil {
 		ln.Close()
 		return err
 	}
+	defer removeOwn(st.SocketPath())()
 
 	// A rotation in progress is finished before the daemon exits: one cut
 	// short leaves its copy twice (in the rotated and the live file).
@@ -228,7 +228,11 @@ func watchLock(path string, held unix.Stat_t, orphaned, stop chan struct{}) {
 // removeOwn notes which file path names now and returns a func that
 // removes path only if it still names that file: a daemon whose state
 // directory was removed and made again (watchLock) leaves the socket and
-// PID file of the daemon that came after it alone.
+// PID file of the daemon that came after it alone. The file is known by
+// its inode and its change time: a removed file's inode number is handed
+// to the next file made (ext4 does so at once), so the number alone took
+// the next daemon's file for this one's. Call it once the file is in its
+// final state (a chmod changes the change time).
 func removeOwn(path string) func() {
 	var own unix.Stat_t
 	if unix.Lstat(path, &own) != nil {
@@ -236,7 +240,7 @@ func removeOwn(path string) func() {
 	}
 	return func() {
 		var now unix.Stat_t
-		if unix.Lstat(path, &now) == nil && now.Ino == own.Ino && now.Dev == own.Dev {
+		if unix.Lstat(path, &now) == nil && now.Ino == own.Ino && now.Dev == own.Dev && now.Ctim == own.Ctim {
 			os.Remove(path)
 		}
 	}
